@@ -1,0 +1,31 @@
+"""The package's small family of exceptions. Each also subclasses a builtin, so callers
+that only know ``ValueError`` or ``OSError`` still catch them."""
+
+from __future__ import annotations
+
+
+class AuditAnalyticsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class QueryError(AuditAnalyticsError, ValueError):
+    """A search the language cannot read. ``position`` is the 1-based character."""
+
+    def __init__(self, message: str, *, position: int, query: str = "") -> None:
+        self.message = message
+        self.position = position
+        self.query = query
+        super().__init__(f"at {position}: {message}")
+
+
+class IngestError(AuditAnalyticsError, ValueError):
+    """A file that cannot be read at all. Names the file and the problem."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class StoreError(AuditAnalyticsError, RuntimeError):
+    """The database cannot be opened or answered in a way the store cannot use."""

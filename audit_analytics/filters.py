@@ -1,0 +1,465 @@
+"""Filter: one plain-data description of "which events", compiled to two engines.
+
+A :class:`Filter` holds the period, types, users, results, search text and time zone.
+It compiles to a polars expression (:meth:`Filter.expr`, :meth:`Filter.apply`) and to a
+SQLAlchemy WHERE clause (:func:`sql_where`); a test runs both on the same data and requires
+the same rows. :meth:`Filter.describe` writes the caption shown above the table and in the
+export manifest from the same fields.
+
+Examples
+--------
+>>> from datetime import datetime, timezone
+>>> f = Filter(period="7d", types=("auth",), results=("failed",), query="user:root")
+>>> f.describe(count=1204)
+'1,204 events · auth · failed · last 7 days · matching user:root'
+>>> now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+>>> [t.isoformat() for t in f.bounds(now=now)]
+['2026-03-04T00:00:00+00:00', '2026-03-11T00:00:00+00:00']
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+import sqlalchemy as sa
+
+from audit_analytics.errors import QueryError
+from audit_analytics.query import Qualified, Query, parse, parse_date_value
+from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS, TEXT_SEARCH_COLUMNS
+
+__all__ = ["Filter", "Period", "PERIODS", "Sort", "sql_where", "sql_order_by", "zone"]
+
+Period = Literal["today", "7d", "30d", "all", "custom"]
+
+PERIODS: dict[str, str] = {
+    "today": "today",
+    "7d": "last 7 days",
+    "30d": "last 30 days",
+    "all": "all time",
+    "custom": "custom",
+}
+
+
+def zone(name: str) -> ZoneInfo:
+    """A time zone by IANA name, with an error that says which name was wrong."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris"
+        ) from None
+
+
+def _as_utc(value: date | datetime, tz: ZoneInfo) -> datetime:
+    """A date means its midnight in ``tz``; a naive date-time is in ``tz``."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz)
+        return value.astimezone(UTC)
+    return datetime.combine(value, time(0), tzinfo=tz).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """Order of a result: a sortable column and its direction. Ties break on ``id``."""
+
+    column: str = "time"
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.column not in SORTABLE_COLUMNS:
+            raise ValueError(f"cannot sort by {self.column!r}; sortable: {', '.join(SORTABLE_COLUMNS)}")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which events: period, categories, users, results and a search, in a time zone.
+
+    Parameters
+    ----------
+    period
+        ``today``, ``7d`` (today and the 6 days before), ``30d``, ``all``, or ``custom``.
+        Days are computed in ``tz``.
+    start, end
+        For ``custom`` (or to narrow any period): dates are whole days in ``tz`` and the end
+        date is included; date-times are exact instants (``end`` excluded).
+    types, users, results
+        Empty means "all". ``users`` match the username or the email, case-insensitively.
+    query
+        Search text in the language of :mod:`audit_analytics.query`.
+    tz
+        IANA time zone in which the period's days are counted.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics.demo import generate
+    >>> frame = generate(1_000, seed=1).events
+    >>> Filter(types=("auth",)).apply(frame)["type"].unique().to_list()
+    ['auth']
+    """
+
+    period: Period = "all"
+    start: date | datetime | None = None
+    end: date | datetime | None = None
+    types: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+    query: str = ""
+    tz: str = "UTC"
+    _parsed: Query = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.period not in PERIODS:
+            raise ValueError(f"unknown period {self.period!r}; periods: {', '.join(PERIODS)}")
+        for name in ("types", "users", "results"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+        bad = [t for t in self.types if t not in CATEGORY_CODES]
+        if bad:
+            raise ValueError(f"unknown type {bad[0]!r}; types: {', '.join(CATEGORY_CODES)}")
+        bad = [r for r in self.results if r not in RESULTS]
+        if bad:
+            raise ValueError(f"unknown result {bad[0]!r}; results: {', '.join(RESULTS)}")
+        zone(self.tz)
+        object.__setattr__(self, "_parsed", parse(self.query or ""))
+
+    # -- plain data helpers -------------------------------------------------------------
+    def replace(self, **changes: object) -> Filter:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def parsed(self) -> Query:
+        return self._parsed
+
+    @cached_property
+    def zoneinfo(self) -> ZoneInfo:
+        return zone(self.tz)
+
+    def bounds(self, *, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """The half-open instant range ``[start, end)`` in UTC, ``None`` for open ends."""
+        tz = zone(self.tz)
+        now = (now or datetime.now(UTC)).astimezone(tz)
+        today = now.date()
+        lo: datetime | None = None
+        hi: datetime | None = None
+        if self.period == "today":
+            lo, hi = _as_utc(today, tz), _as_utc(today + timedelta(days=1), tz)
+        elif self.period in ("7d", "30d"):
+            days = 7 if self.period == "7d" else 30
+            lo = _as_utc(today - timedelta(days=days - 1), tz)
+            hi = _as_utc(today + timedelta(days=1), tz)
+        if self.start is not None:
+            s = _as_utc(self.start, tz)
+            lo = s if lo is None else max(lo, s)
+        if self.end is not None:
+            if isinstance(self.end, datetime):
+                e = _as_utc(self.end, tz)
+            else:  # an end date includes its whole day
+                e = _as_utc(self.end + timedelta(days=1), tz)
+            hi = e if hi is None else min(hi, e)
+        return lo, hi
+
+    def _query_bounds(self) -> list[tuple[str, datetime]]:
+        """after:/before: qualifiers as (op, instant) pairs; negated ones flip."""
+        tz = zone(self.tz)
+        out = []
+        for term in self.parsed.qualified:
+            if term.field not in ("after", "before"):
+                continue
+            instant = _as_utc(parse_date_value(term.value), tz)
+            ge = term.field == "after"
+            if term.negated:
+                ge = not ge
+            out.append((">=" if ge else "<", instant))
+        return out
+
+    # -- caption -------------------------------------------------------------------------
+    def describe(self, *, count: int | None = None) -> str:
+        """The caption: what is shown, in words, built from the same fields as the query.
+
+        >>> Filter(period="custom", start=date(2026, 1, 1), end=date(2026, 1, 31)).describe()
+        'events · from 2026-01-01 to 2026-01-31'
+        """
+        parts = [f"{count:,} event{'s' if count != 1 else ''}" if count is not None else "events"]
+        if self.types:
+            parts.append(", ".join(self.types))
+        if self.users:
+            parts.append("by " + ", ".join(self.users))
+        if self.results:
+            parts.append(" or ".join(self.results))
+        if self.period == "custom" or self.start is not None or self.end is not None:
+            s = self.start.isoformat() if self.start is not None else "the beginning"
+            e = self.end.isoformat() if self.end is not None else "now"
+            if self.period not in ("custom", "all"):
+                parts.append(PERIODS[self.period])
+            parts.append(f"from {s} to {e}")
+        else:
+            parts.append(PERIODS[self.period])
+        if self.query.strip():
+            parts.append(f"matching {self.parsed}")
+        if self.tz != "UTC":
+            parts.append(f"days in {self.tz}")
+        return " · ".join(parts)
+
+    def as_params(self) -> dict[str, str]:
+        """Every filter value as text (for the export manifest and audit events)."""
+        return {
+            "period": self.period,
+            "start": self.start.isoformat() if self.start is not None else "",
+            "end": self.end.isoformat() if self.end is not None else "",
+            "types": ",".join(self.types),
+            "users": ",".join(self.users),
+            "results": ",".join(self.results),
+            "query": self.query,
+            "tz": self.tz,
+        }
+
+    # -- polars --------------------------------------------------------------------------
+    def expr(self, *, now: datetime | None = None) -> pl.Expr:
+        """The filter as one polars boolean expression over an event frame."""
+        conds: list[pl.Expr] = []
+        lo, hi = self.bounds(now=now)
+        if lo is not None:
+            conds.append(pl.col("time") >= lo)
+        if hi is not None:
+            conds.append(pl.col("time") < hi)
+        for op, instant in self._query_bounds():
+            conds.append(pl.col("time") >= instant if op == ">=" else pl.col("time") < instant)
+        if self.types:
+            conds.append(pl.col("type").cast(pl.String).is_in(list(self.types)))
+        if self.results:
+            conds.append(pl.col("result").cast(pl.String).is_in(list(self.results)))
+        if self.users:
+            wanted = [u.lower() for u in self.users]
+            conds.append(
+                (
+                    pl.col("actor").str.to_lowercase().is_in(wanted)
+                    | pl.col("email").str.to_lowercase().is_in(wanted)
+                ).fill_null(False)
+            )
+        conds.extend(_polars_query(self.parsed))
+        if not conds:
+            return pl.lit(True)
+        return pl.all_horizontal(conds)
+
+    def apply(self, frame: pl.DataFrame | pl.LazyFrame, *, now: datetime | None = None):
+        """Rows of ``frame`` that pass the filter (same kind of frame back)."""
+        return frame.filter(self.expr(now=now))
+
+
+# ---------------------------------------------------------------------------------------
+# search terms -> polars
+
+
+def _wildcard_regex(value: str) -> str:
+    return "(?s)^" + ".*".join(re.escape(p) for p in value.lower().split("*")) + "$"
+
+
+def _polars_field_match(column: str, value: str) -> pl.Expr:
+    col = pl.col(column)
+    if column in ("type", "result"):
+        col = col.cast(pl.String)
+    lowered = col.str.to_lowercase()
+    if "*" in value:
+        return lowered.str.contains(_wildcard_regex(value))
+    return lowered == value.lower()
+
+
+def ip_matches(values: Iterable[str | None], network: ipaddress._BaseNetwork) -> list[str]:
+    """The distinct values that are addresses inside ``network``."""
+    out = []
+    for v in set(values):
+        if not v:
+            continue
+        try:
+            if ipaddress.ip_address(v) in network:
+                out.append(v)
+        except ValueError:
+            continue
+    return out
+
+
+def _polars_cidr(network: ipaddress._BaseNetwork) -> pl.Expr:
+    # Check each distinct address once in Python; rows then match by membership.
+    def _in(s: pl.Series) -> pl.Series:
+        return s.is_in(ip_matches(s.unique().to_list(), network)).fill_null(False)
+
+    return pl.col("ip").map_batches(_in, return_dtype=pl.Boolean)
+
+
+def _polars_term(term: Qualified) -> pl.Expr:
+    f, v = term.field, term.value
+    if f == "user":
+        return _polars_field_match("actor", v) | _polars_field_match("email", v)
+    if f == "ip":
+        net = term.network
+        if net is not None:
+            return _polars_cidr(net)
+        return _polars_field_match("ip", v)
+    return _polars_field_match(f, v)
+
+
+def _polars_query(query: Query) -> list[pl.Expr]:
+    conds: list[pl.Expr] = []
+    for word in query.words:
+        needle = word.text.lower()
+        hit = pl.any_horizontal(
+            [
+                pl.col(c).str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
+                for c in TEXT_SEARCH_COLUMNS
+            ]
+        )
+        conds.append(~hit if word.negated else hit)
+    for terms in _group(query).values():
+        pos = [t for t in terms if not t.negated]
+        neg = [t for t in terms if t.negated]
+        if pos:
+            conds.append(pl.any_horizontal([_polars_term(t).fill_null(False) for t in pos]))
+        for t in neg:
+            conds.append(~_polars_term(t).fill_null(False))
+    return conds
+
+
+def _group(query: Query) -> dict[str, list[Qualified]]:
+    groups: dict[str, list[Qualified]] = {}
+    for term in query.qualified:
+        if term.field in ("after", "before"):
+            continue
+        groups.setdefault(term.field, []).append(term)
+    return groups
+
+
+# ---------------------------------------------------------------------------------------
+# the same filter -> SQL (SQLAlchemy Core, values always bound)
+
+
+def _like_pattern(value: str, *, substring: bool) -> str:
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = escaped.replace("*", "%") if not substring else escaped
+    return f"%{escaped}%" if substring else escaped
+
+
+def _sql_lower(col: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.lower(col)
+
+
+def _sql_field_match(col: sa.ColumnElement, value: str) -> sa.ColumnElement:
+    lowered = _sql_lower(col)
+    if "*" in value:
+        cond = lowered.like(_like_pattern(value, substring=False), escape="\\")
+    else:
+        cond = lowered == value.lower()
+    # null-safe: a missing value never matches, so its negation keeps the row
+    return sa.and_(col.is_not(None), cond)
+
+
+def sql_where(
+    flt: Filter,
+    table: sa.Table,
+    *,
+    now: datetime | None = None,
+    distinct_ips: Callable[[], Sequence[str]] | None = None,
+) -> sa.ColumnElement[bool]:
+    """The filter as a SQLAlchemy WHERE clause on ``table`` (values bound, never inlined).
+
+    ``distinct_ips`` returns the table's distinct IP values; it is called only for ``ip:``
+    CIDR terms, which then match by membership exactly as the polars engine does.
+    """
+    c = table.c
+    conds: list[sa.ColumnElement[bool]] = []
+    lo, hi = flt.bounds(now=now)
+    if lo is not None:
+        conds.append(c.time >= lo)
+    if hi is not None:
+        conds.append(c.time < hi)
+    for op, instant in flt._query_bounds():
+        conds.append(c.time >= instant if op == ">=" else c.time < instant)
+    if flt.types:
+        conds.append(c.type.in_(list(flt.types)))
+    if flt.results:
+        conds.append(c.result.in_(list(flt.results)))
+    if flt.users:
+        wanted = [u.lower() for u in flt.users]
+        conds.append(
+            sa.or_(
+                sa.and_(c.actor.is_not(None), _sql_lower(c.actor).in_(wanted)),
+                sa.and_(c.email.is_not(None), _sql_lower(c.email).in_(wanted)),
+            )
+        )
+    query = flt.parsed
+    for word in query.words:
+        pattern = _like_pattern(word.text, substring=True)
+        hit = sa.or_(
+            *[
+                sa.and_(c[col].is_not(None), _sql_lower(c[col]).like(pattern, escape="\\"))
+                for col in TEXT_SEARCH_COLUMNS
+            ]
+        )
+        conds.append(sa.not_(hit) if word.negated else hit)
+    for terms in _group(query).values():
+        pos = [_sql_term(t, c, distinct_ips) for t in terms if not t.negated]
+        if pos:
+            conds.append(sa.or_(*pos))
+        for t in terms:
+            if t.negated:
+                conds.append(sa.not_(_sql_term(t, c, distinct_ips)))
+    if not conds:
+        return sa.true()
+    return sa.and_(*conds)
+
+
+def _sql_term(term: Qualified, c, distinct_ips) -> sa.ColumnElement[bool]:
+    f, v = term.field, term.value
+    if f == "user":
+        return sa.or_(_sql_field_match(c.actor, v), _sql_field_match(c.email, v))
+    if f == "ip":
+        net = term.network
+        if net is not None:
+            if distinct_ips is None:
+                raise QueryError("ip: with a CIDR block needs the store's address list", position=1)
+            matches = ip_matches(distinct_ips(), net)
+            if not matches:
+                return sa.false()
+            return sa.and_(c.ip.is_not(None), c.ip.in_(matches))
+        return _sql_field_match(c.ip, v)
+    return _sql_field_match(c[f], v)
+
+
+def sql_order_by(table: sa.Table, sort: Sort) -> list[sa.ColumnElement]:
+    """ORDER BY for a sort, nulls last either way, ties broken by id (stable pages)."""
+    col = table.c[sort.column]
+    if sort.column in ("actor", "target", "action"):
+        key = sa.func.lower(col)
+    else:
+        key = col
+    if sort.descending:
+        return [col.is_(None), key.desc(), table.c.id.desc()]
+    return [col.is_(None), key.asc(), table.c.id.asc()]
+
+
+def polars_sort(frame: pl.DataFrame | pl.LazyFrame, sort: Sort):
+    """Sort a frame exactly as :func:`sql_order_by` orders the SQL result."""
+    col = pl.col(sort.column)
+    if sort.column in ("actor", "target", "action"):
+        key = col.str.to_lowercase()
+    elif sort.column in ("type", "result"):
+        key = col.cast(pl.String)
+    else:
+        key = col
+    return frame.sort(
+        [col.is_null(), key, pl.col("id")],
+        descending=[False, sort.descending, sort.descending],
+        nulls_last=True,
+        maintain_order=True,
+    )

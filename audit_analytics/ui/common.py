@@ -1,0 +1,30 @@
+"""Bits every page shares: the signed-in actor, the store-unavailable message."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from audit_analytics.errors import StoreError
+from audit_analytics.textsafe import md_escape
+
+
+def current_actor() -> str:
+    """Who is using the app (the signed-in user; ``local-user`` when sign-in is off)."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("name") or "signed-in user")
+    except Exception:  # st.user is unavailable when no identity provider is configured
+        pass
+    return st.session_state.get("actor", "local-user")
+
+
+def load_shared_or_stop():
+    """The shared frame, or a clear message with a retry when the database is unreachable."""
+    from audit_analytics.ui.data import get_frame
+
+    try:
+        return get_frame()
+    except StoreError as exc:
+        st.error(f"The audit database cannot be reached: {md_escape(str(exc))}", icon=":material/database:")
+        st.button("Retry", type="primary", key="retry_store")
+        st.stop()

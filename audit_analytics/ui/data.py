@@ -1,0 +1,101 @@
+"""Cached loaders: one store and one event frame per process, shared by every session.
+
+The frame is held with ``st.cache_resource`` (``st.cache_data`` would hash and copy it);
+derived results are cached by the filter's values, never by hashing frames.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import polars as pl
+import streamlit as st
+
+from audit_analytics.filters import Filter, Sort
+from audit_analytics.store import Store, default_url, open_store
+from audit_analytics.view import filtered_sorted
+
+# how often a session may ask the database whether the table changed
+FRESHNESS_SECONDS = 15.0
+RESULT_CACHE_SIZE = 32
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return open_store(url)
+
+
+def get_store() -> Store:
+    """The store for ``AUDIT_DB_URL`` (raises StoreError when it cannot be opened)."""
+    url = default_url()
+    try:
+        return _store(url)
+    except Exception:
+        _store.clear()
+        raise
+
+
+@dataclass
+class SharedFrame:
+    """The whole table in memory, ordered by (time, id), with a version for cache keys."""
+
+    frame: pl.DataFrame = field(default_factory=pl.DataFrame)
+    version: int = 0
+    signature: tuple = ()
+    checked_at: float = 0.0
+    loaded_at: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    results: OrderedDict = field(default_factory=OrderedDict)
+
+
+@st.cache_resource(show_spinner=False)
+def _shared(url: str) -> SharedFrame:
+    return SharedFrame()
+
+
+def _signature(store: Store) -> tuple:
+    lo, hi = store.time_range()
+    return (store.count(), hi)
+
+
+def get_frame(*, force: bool = False) -> SharedFrame:
+    """The shared frame, reloaded when the table changed (checked every few seconds)."""
+    store = get_store()
+    shared = _shared(default_url())
+    now = time.monotonic()
+    if not force and shared.version and now - shared.checked_at < FRESHNESS_SECONDS:
+        return shared
+    with shared.lock:
+        signature = _signature(store)
+        shared.checked_at = time.monotonic()
+        if force or signature != shared.signature or not shared.version:
+            shared.frame = store.load()
+            shared.signature = signature
+            shared.version += 1
+            shared.loaded_at = datetime.now(UTC)
+            shared.results.clear()
+    return shared
+
+
+def result_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:
+    """The filtered, sorted result, cached by the filter's values and its time bounds."""
+    key = (shared.version, flt, sort, flt.bounds(now=now))
+    hit = shared.results.get(key)
+    if hit is not None:
+        shared.results.move_to_end(key)
+        return hit
+    result = filtered_sorted(shared.frame, flt, sort, now=now)
+    shared.results[key] = result
+    while len(shared.results) > RESULT_CACHE_SIZE:
+        shared.results.popitem(last=False)
+    return result
+
+
+def invalidate() -> None:
+    """After the app itself wrote events (an export's audit record): reload on next read."""
+    shared = _shared(default_url())
+    shared.checked_at = 0.0

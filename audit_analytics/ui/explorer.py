@@ -1,0 +1,443 @@
+"""The explorer's widgets: result table, page controls, detail, export dialog.
+
+User-supplied values are only ever shown through ``st.dataframe``, ``st.code`` and
+``st.text`` (plain text), never through markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from audit_analytics.diff import diff_json
+from audit_analytics.filters import Filter, Sort
+from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
+from audit_analytics.textsafe import md_escape
+from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for
+from audit_analytics.ui.state import period_label, seed_widgets, set_view
+from audit_analytics.view import PAGE_SIZES, ResultPage, View, position_of, related_events
+
+RESULT_COLOURS = {"done": "#1e7d32", "failed": "#c62828", "pending": "#b26a00", "processing": "#1565c0"}
+SORT_LABELS = {
+    "time": "Time",
+    "actor": "Actor",
+    "type": "Type",
+    "action": "Action",
+    "target": "Target",
+    "result": "Result",
+}
+
+
+def table_key(view: View) -> str:
+    """The table's widget key: a new key for each filter/sort/page, so a selection made on
+    one result can never point at a row of another."""
+    material = repr((view.filter, view.sort, view.page, view.page_size))
+    return "events-" + hashlib.sha1(material.encode()).hexdigest()[:16]  # noqa: S324 - a key, not security
+
+
+def display_frame(rows: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """The page's rows as the table shows them: time in the shown zone, coloured result."""
+    return rows.select(
+        pl.col("time").dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S").alias("Time"),
+        pl.col("actor").fill_null("").alias("Actor"),
+        pl.col("type").cast(pl.String).alias("Type"),
+        pl.col("action").alias("Action"),
+        pl.col("target").fill_null("").alias("Target"),
+        pl.col("result").cast(pl.String).alias("Result"),
+        pl.col("ip").fill_null("").alias("IP"),
+    )
+
+
+def styled_results(shown: pl.DataFrame):
+    """The Result column coloured by outcome (a style on plain text; values stay text)."""
+
+    def colour(value):
+        c = RESULT_COLOURS.get(value)
+        return f"color: {c}; font-weight: 600" if c else ""
+
+    return shown.to_pandas().style.map(colour, subset=["Result"])
+
+
+# ---------------------------------------------------------------------------------------
+# deep links
+
+
+def resolve_event(view: View, shared: SharedFrame, *, now: datetime | None = None) -> tuple[View, str | None]:
+    """Bring a deep-linked event into view: the page it sits on, widening the filter when it
+    falls outside. Returns the view to show and a notice for the reader (or None)."""
+    if not view.event:
+        return view, None
+    frame = shared.frame
+    if position_of(frame, view.event) is None:
+        return view.replace(event=None), f"No event with id “{md_escape(view.event)}”."
+    result = result_for(shared, view.filter, view.sort, now=now)
+    notice = None
+    pos = position_of(result, view.event)
+    if pos is None:
+        widened = view.filter.replace(period="all", start=None, end=None)
+        notice = "The linked event is outside the chosen period, so the period was widened to all time."
+        result = result_for(shared, widened, view.sort, now=now)
+        pos = position_of(result, view.event)
+        if pos is None:
+            widened = Filter(period="all", tz=view.filter.tz)
+            notice = "The linked event does not match the current filters, so they were cleared (all time)."
+            result = result_for(shared, widened, view.sort, now=now)
+            pos = position_of(result, view.event)
+        view = view.replace(filter=widened)
+        seed_widgets(view)
+    page = pos // view.page_size + 1
+    if page != view.page:
+        view = view.replace(page=page)
+    return view, notice
+
+
+# ---------------------------------------------------------------------------------------
+# controls
+
+
+def _on_sort() -> None:
+    view: View = st.session_state["view"]
+    sort = Sort(st.session_state["sort_col"], st.session_state["sort_dir"] == "desc")
+    set_view(view.replace(sort=sort, page=1, event=None))
+
+
+def _on_size() -> None:
+    view: View = st.session_state["view"]
+    set_view(view.replace(page_size=int(st.session_state["page_size"]), page=1, event=None))
+
+
+def _go(page: int) -> None:
+    view: View = st.session_state["view"]
+    set_view(view.replace(page=page, event=None))
+
+
+def _on_page_input() -> None:
+    _go(int(st.session_state["page_no"]))
+
+
+def sort_controls(view: View) -> None:
+    """Sorting beside the table orders the whole result (header sorting is off)."""
+    st.session_state["sort_col"] = view.sort.column
+    st.session_state["sort_dir"] = "desc" if view.sort.descending else "asc"
+    st.session_state["page_size"] = view.page_size
+    c1, c2, c3 = st.columns([2, 2, 1])
+    c1.selectbox("Sort by", SORTABLE_COLUMNS, key="sort_col", format_func=SORT_LABELS.get, on_change=_on_sort)
+    c2.segmented_control(
+        "Order",
+        ["desc", "asc"],
+        key="sort_dir",
+        format_func=lambda d: "Newest / Z first" if d == "desc" else "Oldest / A first",
+        on_change=_on_sort,
+        required=True,
+    )
+    c3.selectbox("Rows per page", PAGE_SIZES, key="page_size", on_change=_on_size)
+
+
+def page_controls(page: ResultPage) -> None:
+    st.session_state["page_no"] = page.page
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 4], vertical_alignment="bottom")
+    c1.button("‹ Previous", key="prev_page", disabled=page.page <= 1, on_click=_go, args=(page.page - 1,))
+    c2.button(
+        "Next ›", key="next_page", disabled=page.page >= page.pages, on_click=_go, args=(page.page + 1,)
+    )
+    c3.number_input(
+        "Page", min_value=1, max_value=page.pages, step=1, key="page_no", on_change=_on_page_input
+    )
+    c4.caption(
+        f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,} · page {page.page:,} of {page.pages:,}"
+    )
+
+
+def _close_detail() -> None:
+    view: View = st.session_state["view"]
+    set_view(view.replace(event=None))
+
+
+def selected_event(view: View, page: ResultPage) -> str | None:
+    """The event selected in this page's table (read before the table is drawn, so the
+    layout can make room for the detail), else the view's event when it is on this page."""
+    ids = page.rows["id"].to_list()
+    state = st.session_state.get(table_key(view))
+    rows = []
+    if state is not None:
+        try:
+            rows = list(state["selection"]["rows"])
+        except (KeyError, TypeError):
+            rows = []
+    if rows and 0 <= rows[0] < len(ids):
+        return ids[rows[0]]
+    return view.event if view.event in ids else None
+
+
+def events_table(view: View, page: ResultPage, *, selected: str | None) -> None:
+    """The page as a single-row-selectable table."""
+    shown = display_frame(page.rows, view.filter.tz)
+    ids = page.rows["id"].to_list()
+    default_rows = [ids.index(selected)] if selected in ids else []
+    st.dataframe(
+        styled_results(shown),
+        key=table_key(view),
+        on_select="rerun",
+        # a column selection mode switches header sorting off: a click on a header would
+        # sort only this page, which is not sorting; the sort control above orders the result
+        selection_mode=["single-row", "single-column"],
+        selection_default={"selection": {"rows": default_rows, "columns": []}} if default_rows else None,
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * max(len(ids), 1), 740),
+        column_config={
+            "Time": st.column_config.TextColumn(f"Time ({view.filter.tz})", width="medium"),
+            "Result": st.column_config.TextColumn("Result", width="small"),
+        },
+        lazy=False,
+    )
+    if default_rows:
+        st.caption(f"Selected: row {default_rows[0] + 1:,} of this page.")
+
+
+# ---------------------------------------------------------------------------------------
+# detail
+
+
+def _fmt_time(t: datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = t.astimezone(ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M:%S.%f} {local.tzname()} ({tz})"
+
+
+def _pretty_json(text: str | None) -> str:
+    if not text:
+        return "(none)"
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except json.JSONDecodeError:
+        return text
+
+
+def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
+    tz = view.filter.tz
+    head, close = st.columns([5, 1], vertical_alignment="center")
+    head.subheader("Event detail")
+    close.button(
+        "", icon=":material/close:", key="close_detail", on_click=_close_detail, help="Close the detail"
+    )
+    fields = [
+        ("Time", _fmt_time(event["time"], tz)),
+        ("Time (UTC)", _fmt_time(event["time"], "UTC")),
+        ("Actor", event["actor"] or ""),
+        ("Email", event["email"] or ""),
+        ("Type", f"{event['type']} — {CATEGORIES[str(event['type'])].label}"),
+        ("Action", event["action"] or ""),
+        ("Target", event["target"] or ""),
+        ("Result", str(event["result"])),
+        ("Request IP", event["ip"] or ""),
+        ("Request ID", event["request_id"] or ""),
+        ("Description", event["description"] or ""),
+        ("Event ID", event["id"]),
+    ]
+    if event.get("error"):
+        fields.append(("Error", event["error"]))
+    st.dataframe(
+        pl.DataFrame(fields, schema=["Field", "Value"], orient="row"),
+        hide_index=True,
+        width="stretch",
+        height=38 + 35 * len(fields),
+        key=f"detail-fields-{event['id']}",
+        column_config={"Value": st.column_config.TextColumn(width="large")},
+    )
+    if event.get("error"):
+        st.text("Error message")
+        st.code(event["error"], language=None, wrap_lines=True)
+    st.text("Request details (params)")
+    st.code(_pretty_json(event["params"]), language="json", wrap_lines=True)
+    changes = diff_json(event["before"], event["after"])
+    if changes:
+        st.text("Before → after")
+        diff = pl.DataFrame(
+            {
+                "Field": [c.path for c in changes],
+                "Change": [c.kind for c in changes],
+                "Before": [c.before or "" for c in changes],
+                "After": [c.after or "" for c in changes],
+            }
+        )
+        styled = diff.to_pandas().style.apply(_diff_colours, axis=1)
+        st.dataframe(
+            styled,
+            hide_index=True,
+            width="stretch",
+            key=f"detail-diff-{event['id']}",
+            column_config={
+                "Before": st.column_config.TextColumn(width="large"),
+                "After": st.column_config.TextColumn(width="large"),
+            },
+        )
+    same_request, same_actor = related_events(shared.frame, event)
+    st.text(f"Same request id ({len(same_request)})")
+    _related_table(same_request, tz, f"rel-req-{event['id']}")
+    st.text(f"Same actor, 10 minutes either side ({len(same_actor)})")
+    _related_table(same_actor, tz, f"rel-actor-{event['id']}")
+
+
+_DIFF_BG = {"added": "#e6f4ea", "removed": "#fce8e6", "changed": "#fef7e0", "same": ""}
+
+
+def _diff_colours(row) -> list[str]:
+    colour = _DIFF_BG.get(row["Change"], "")
+    return [f"background-color: {colour}" if colour else "" for _ in row]
+
+
+def _related_table(frame: pl.DataFrame, tz: str, key: str) -> None:
+    if frame.height == 0:
+        st.caption("none")
+        return
+    from urllib.parse import quote
+
+    shown = display_frame(frame, tz).with_columns(
+        pl.Series("Open", [f"./?event={quote(i, safe='')}" for i in frame["id"].to_list()])
+    )
+    st.dataframe(
+        styled_results(shown),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={"Open": st.column_config.LinkColumn("Open", display_text="open")},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# export
+
+
+def export_header(total: int) -> str:
+    return f"Downloading a total of {total:,} records from the current search."
+
+
+def prepare_export(
+    shared: SharedFrame, view: View, fmt: str, *, actor: str, progress=None, now: datetime | None = None
+) -> tuple[str, bytes, int]:
+    """Write exactly the current result (all pages, current sort) and record the export.
+    Returns (file name, bytes, rows)."""
+    from audit_analytics.export import ExportManifest, export_filename, write_csv, write_xlsx
+
+    flt = view.filter
+    result = result_for(shared, flt, view.sort, now=now)
+    stamp = datetime.now(UTC)
+    lo, hi = flt.bounds(now=now)
+    if flt.period == "custom" and flt.start and flt.end:
+        label = f"{flt.start.isoformat()[:10]} to {flt.end.isoformat()[:10]}"
+    else:
+        label = period_label(flt)
+    name = export_filename(fmt, period_label=label, now=stamp.astimezone(flt.zoneinfo).replace(tzinfo=None))
+    manifest = ExportManifest(
+        caption=flt.describe(count=result.height),
+        filters=flt.as_params()
+        | {
+            "sort": f"{view.sort.column} {'descending' if view.sort.descending else 'ascending'}",
+            "from (instant, UTC)": lo.isoformat() if lo else "",
+            "to (instant, UTC, excluded)": hi.isoformat() if hi else "",
+        },
+        tz=flt.tz,
+        rows=result.height,
+        generated_at=stamp,
+        generated_by=actor,
+        format=fmt,
+        source=get_store().safe_url,
+    )
+    with tempfile.TemporaryDirectory(prefix="aa-export-") as tmp:
+        path = Path(tmp) / name
+        if fmt == "csv":
+            written = write_csv(result, path, tz=flt.tz)
+            if progress:
+                progress(result.height, result.height)
+        else:
+            written = write_xlsx(result, path, tz=flt.tz, manifest=manifest, progress=progress)
+        data = path.read_bytes()
+    get_store().record(
+        actor=actor,
+        type="audit",
+        action="export",
+        target=name,
+        params={
+            "filter": flt.as_params(),
+            "format": fmt,
+            "count": written.rows,
+            "sort": manifest.filters["sort"],
+            "via": "app",
+        },
+        description=f"{actor} exported {written.rows:,} audit events to {fmt}",
+    )
+    invalidate()
+    return name, data, written.rows
+
+
+MIME = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv",
+}
+
+
+def open_export() -> None:
+    st.session_state["export_dialog_open"] = True
+    st.session_state.pop("export_ready", None)
+
+
+def close_export() -> None:
+    st.session_state["export_dialog_open"] = False
+    st.session_state.pop("export_ready", None)
+
+
+def show_all_time() -> None:
+    view: View = st.session_state["view"]
+    wide = view.replace(filter=view.filter.replace(period="all", start=None, end=None), page=1, event=None)
+    set_view(wide)
+    seed_widgets(wide)
+
+
+@st.dialog("Export", width="medium", on_dismiss=close_export)
+def export_dialog(shared: SharedFrame, view: View, total: int, actor: str) -> None:
+    st.subheader(export_header(total))
+    st.caption(
+        view.filter.describe(count=total)
+        and "Exactly the current filtered and searched result, all pages, in the current sort. Times in "
+        + view.filter.tz
+        + "."
+    )
+    fmt = st.radio(
+        "Format",
+        ["xlsx", "csv"],
+        key="export_format",
+        horizontal=True,
+        format_func=lambda f: "Excel (xlsx)" if f == "xlsx" else "CSV (UTF-8)",
+    )
+    ready = st.session_state.get("export_ready")
+    if st.button("Prepare file", type="primary", key="export_prepare"):
+        bar = st.progress(0.0, text="Preparing…")
+
+        def progress(done: int, total_rows: int) -> None:
+            bar.progress(
+                min(done / max(total_rows, 1), 1.0), text=f"Prepared {done:,} of {total_rows:,} rows"
+            )
+
+        name, data, rows = prepare_export(shared, view, fmt, actor=actor, progress=progress)
+        bar.progress(1.0, text=f"Ready: {rows:,} rows")
+        ready = {"name": name, "data": data, "rows": rows, "fmt": fmt}
+        st.session_state["export_ready"] = ready
+    if ready and ready["fmt"] == fmt:
+        st.download_button(
+            f"Download {ready['name']}",
+            data=ready["data"],
+            file_name=ready["name"],
+            mime=MIME[ready["fmt"]],
+            key="export_download",
+            type="primary",
+            on_click="ignore",
+        )
+        st.caption(f"{ready['rows']:,} rows in the file.")

@@ -1,0 +1,242 @@
+"""What a page shows, as plain data: the View (filter + sort + page) and its URL form.
+
+A :class:`View` round-trips through URL query parameters, so copying the address shares the
+exact view; the security and activity pages link into the explorer with :func:`explorer_link`.
+Nothing here imports streamlit.
+
+Examples
+--------
+>>> v = View(filter=Filter(period="7d", types=("auth",), query="user:root"), page=3)
+>>> params = v.to_params()
+>>> params
+{'type': 'auth', 'q': 'user:root', 'page': '3'}
+>>> View.from_params(params) == v
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+
+import polars as pl
+
+from audit_analytics.filters import PERIODS, Filter, Sort, polars_sort
+from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS
+
+PAGE_SIZES = (50, 100, 250, 500)
+DEFAULT_PERIOD = "7d"
+
+
+@dataclass(frozen=True)
+class View:
+    """The explorer's whole state. Defaults are the explorer's opening view."""
+
+    filter: Filter = field(default_factory=lambda: Filter(period=DEFAULT_PERIOD))
+    sort: Sort = field(default_factory=Sort)
+    page: int = 1
+    page_size: int = 100
+    event: str | None = None
+    utc: bool = False
+
+    def replace(self, **changes) -> View:
+        return replace(self, **changes)
+
+    def to_params(self) -> dict[str, str]:
+        """Only what differs from the defaults, so links stay short."""
+        f = self.filter
+        out: dict[str, str] = {}
+        if f.period != DEFAULT_PERIOD:
+            out["period"] = f.period
+        if f.start is not None:
+            out["from"] = f.start.isoformat()
+        if f.end is not None:
+            out["to"] = f.end.isoformat()
+        if f.types:
+            out["type"] = ",".join(f.types)
+        if f.users:
+            out["user"] = json.dumps(list(f.users)) if any("," in u for u in f.users) else ",".join(f.users)
+        if f.results:
+            out["result"] = ",".join(f.results)
+        if f.query:
+            out["q"] = f.query
+        if self.sort != Sort():
+            out["sort"] = ("-" if self.sort.descending else "") + self.sort.column
+        if self.page != 1:
+            out["page"] = str(self.page)
+        if self.page_size != 100:
+            out["size"] = str(self.page_size)
+        if self.event:
+            out["event"] = self.event
+        if self.utc:
+            out["utc"] = "1"
+        return out
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str | list[str]], *, tz: str = "UTC") -> View:
+        """Read a view from URL parameters; anything unreadable falls back to its default
+        (a shared link must never crash the page)."""
+
+        def get(name: str) -> str:
+            value = params.get(name, "")
+            if isinstance(value, list):
+                value = value[-1] if value else ""
+            return str(value).strip()
+
+        def csv_list(name: str, allowed=None) -> tuple[str, ...]:
+            raw = get(name)
+            if not raw:
+                return ()
+            if raw.startswith("["):
+                try:
+                    items = [str(x) for x in json.loads(raw)]
+                except (json.JSONDecodeError, TypeError):
+                    items = []
+            else:
+                items = [x.strip() for x in raw.split(",")]
+            items = [x for x in items if x and (allowed is None or x in allowed)]
+            return tuple(dict.fromkeys(items))
+
+        period = get("period") or DEFAULT_PERIOD
+        if period not in PERIODS:
+            period = DEFAULT_PERIOD
+        start = _parse_when(get("from"))
+        end = _parse_when(get("to"))
+        utc = get("utc") in ("1", "true", "yes")
+        flt = Filter(
+            period=period,
+            start=start,
+            end=end,
+            types=csv_list("type", CATEGORY_CODES),
+            users=csv_list("user"),
+            results=csv_list("result", RESULTS),
+            tz="UTC" if utc else tz,
+        )
+        # the query is kept even when it does not parse: the page shows the error where it is
+        query = get("q")
+        try:
+            flt = flt.replace(query=query)
+        except ValueError:
+            pass
+        sort_text = get("sort")
+        sort = Sort()
+        if sort_text:
+            descending = sort_text.startswith("-")
+            column = sort_text.lstrip("-")
+            if column in SORTABLE_COLUMNS:
+                sort = Sort(column, descending)
+        return cls(
+            filter=flt,
+            sort=sort,
+            page=max(_int(get("page"), 1), 1),
+            page_size=_int(get("size"), 100) if _int(get("size"), 100) in PAGE_SIZES else 100,
+            event=get("event") or None,
+            utc=utc,
+        )
+
+    @property
+    def raw_query(self) -> str:
+        return self.filter.query
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _parse_when(text: str) -> date | datetime | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def explorer_link(view: View | None = None, **filter_changes) -> str:
+    """A relative URL that opens the explorer on ``view`` (with ``filter_changes`` applied).
+
+    >>> explorer_link(period="all", types=("auth",), query="ip:10.0.0.1")
+    './?period=all&type=auth&q=ip%3A10.0.0.1'
+
+    The explorer is the app's default page, so it lives at the root path.
+    """
+    view = view or View()
+    if filter_changes:
+        view = view.replace(filter=view.filter.replace(**filter_changes), page=1, event=None)
+    params = view.to_params()
+    return "./" + ("?" + urlencode(params) if params else "")
+
+
+# ---------------------------------------------------------------------------------------
+# evaluating a view on an in-memory frame
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """One page of a filtered, sorted result and where it sits in the whole."""
+
+    total: int
+    page: int
+    pages: int
+    page_size: int
+    rows: pl.DataFrame
+
+    @property
+    def first_row(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.page_size + 1
+
+    @property
+    def last_row(self) -> int:
+        return min(self.page * self.page_size, self.total)
+
+
+def filtered_sorted(
+    frame: pl.DataFrame, flt: Filter, sort: Sort, *, now: datetime | None = None
+) -> pl.DataFrame:
+    """The whole filtered result in the given order. ``frame`` must be ordered by (time, id),
+    as stores load it, so time order needs no sort at all."""
+    result = flt.apply(frame, now=now)
+    if sort.column == "time":
+        return result.reverse() if sort.descending else result
+    return polars_sort(result, sort)
+
+
+def page_of(result: pl.DataFrame, page: int, page_size: int) -> ResultPage:
+    total = result.height
+    pages = max((total + page_size - 1) // page_size, 1)
+    page = min(max(page, 1), pages)
+    rows = result.slice((page - 1) * page_size, page_size)
+    return ResultPage(total, page, pages, page_size, rows)
+
+
+def position_of(result: pl.DataFrame, event_id: str) -> int | None:
+    """0-based row of an event in a result, or None."""
+    hits = result.select(pl.arg_where(pl.col("id") == event_id)).to_series()
+    return int(hits[0]) if hits.len() else None
+
+
+def related_events(
+    frame: pl.DataFrame, event: Mapping, *, minutes: int = 10
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(same request_id, same actor within ``minutes`` either side), both oldest first, the
+    event itself excluded."""
+    others = frame.filter(pl.col("id") != event["id"])
+    if event.get("request_id"):
+        same_request = others.filter(pl.col("request_id") == event["request_id"])
+    else:
+        same_request = others.clear()
+    if event.get("actor"):
+        t = event["time"]
+        window = timedelta(minutes=minutes)
+        same_actor = others.filter(
+            (pl.col("actor") == event["actor"]) & pl.col("time").is_between(t - window, t + window)
+        )
+    else:
+        same_actor = others.clear()
+    return same_request.sort("time", "id"), same_actor.sort("time", "id")

@@ -1,0 +1,52 @@
+"""Audit Log: filter panel, debounced search, paged table, detail, deep links, export."""
+
+import streamlit as st
+
+from audit_analytics.ui import explorer as ui
+from audit_analytics.ui.common import current_actor, load_shared_or_stop
+from audit_analytics.ui.data import get_store, result_for
+from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
+from audit_analytics.view import page_of
+
+shared = load_shared_or_stop()
+view = current_view()
+view, notice = ui.resolve_event(view, shared)
+set_view(view)
+
+filter_panel(get_store().actors())
+st.title("Audit Log")
+search_bar()
+if notice:
+    st.info(notice, icon=":material/info:")
+
+result = result_for(shared, view.filter, view.sort)
+page = page_of(result, view.page, view.page_size)
+if page.page != view.page:
+    view = view.replace(page=page.page)
+    set_view(view)
+
+top, export = st.columns([5, 1], vertical_alignment="bottom")
+top.caption(view.filter.describe(count=page.total))
+export.button("Export", key="export_open", disabled=page.total == 0, width="stretch", on_click=ui.open_export)
+if st.session_state.get("export_dialog_open"):
+    ui.export_dialog(shared, view, page.total, current_actor())
+
+if page.total == 0:
+    newest = shared.frame["time"].max() if shared.frame.height else None
+    when = f" The newest event is from {newest:%Y-%m-%d %H:%M} UTC." if newest else " The log is empty."
+    st.info(f"No events match in this period.{when}", icon=":material/search_off:")
+    st.button("Show all time", key="show_all_time", on_click=ui.show_all_time)
+else:
+    ui.sort_controls(view)
+    selected = ui.selected_event(view, page)
+    if selected != view.event:
+        view = view.replace(event=selected)
+        set_view(view)
+    event = get_store().get(selected) if selected else None
+    table_area, detail_area = st.columns([3, 2]) if event else (st.container(), None)
+    with table_area:
+        ui.events_table(view, page, selected=selected)
+        ui.page_controls(page)
+    if event is not None:
+        with detail_area:
+            ui.event_detail(event, shared, view)

@@ -1,0 +1,396 @@
+"""The Audit Log page through AppTest: every control, deep links, URL round trip, export.
+
+Expected numbers are computed in plain Python over the rows, not with the package's Filter.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from audit_analytics.demo import generate
+from audit_analytics.schema import SCHEMA
+from audit_analytics.store import open_store
+from audit_analytics.ui.explorer import export_header, table_key
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+HOSTILE_ACTOR = '=HYPERLINK("http://evil.example","click")'
+HOSTILE_TARGET = "[click me](http://evil.example) <script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("app") / "audit.db"
+    url = f"sqlite:///{path}"
+    store = open_store(url)
+    store.append(generate(3_000, seed=5).events)
+    hostile = {
+        "id": "hostile-1",
+        "time": datetime.now(UTC) - timedelta(hours=2),
+        "actor": HOSTILE_ACTOR,
+        "email": None,
+        "type": "auth",
+        "action": "login",
+        "target": HOSTILE_TARGET,
+        "result": "failed",
+        "ip": "203.0.113.9",
+        "request_id": None,
+        "description": "+cmd|' /C calc'!A0",
+        "params": '{"note": "-2+3"}',
+        "before": None,
+        "after": None,
+        "error": "@SUM(1+1)",
+    }
+    store.append(pl.DataFrame([hostile], schema=SCHEMA))
+    rows = store.load().to_dicts()
+    store.engine.dispose()
+    return url, rows
+
+
+@pytest.fixture
+def app(db, monkeypatch):
+    url, _ = db
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    return at
+
+
+def rows_of(db):
+    return [r for r in db[1] if not r["id"].startswith("aa-")]
+
+
+def last_days(rows, days, now=None):
+    now = now or datetime.now(UTC)
+    start = datetime.combine((now - timedelta(days=days - 1)).date(), datetime.min.time(), tzinfo=UTC)
+    return [r for r in rows if r["time"] >= start]
+
+
+def caption(at) -> str:
+    return next(c.value for c in at.caption if " event" in c.value and "·" in c.value)
+
+
+def count_in_caption(at) -> int:
+    return int(caption(at).split(" ")[0].replace(",", ""))
+
+
+def table(at):
+    return at.dataframe[0].value
+
+
+def no_exceptions(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_opens_on_last_7_days_newest_first(app, db):
+    app.run()
+    no_exceptions(app)
+    expected = last_days(rows_of(db), 7)
+    assert count_in_caption(app) == len(expected)
+    assert "last 7 days" in caption(app)
+    shown = table(app)
+    assert len(shown) == min(100, len(expected))
+    newest = max(expected, key=lambda r: (r["time"], r["id"]))
+    assert shown.iloc[0]["Actor"] == (newest["actor"] or "")
+    times = list(shown["Time"])
+    assert times == sorted(times, reverse=True)
+
+
+def test_apply_and_reset_the_panel(app, db):
+    app.run()
+    app.multiselect(key="f_types").set_value(["auth"])
+    app.radio(key="f_result").set_value("failed")
+    app.radio(key="f_period").set_value("30d")
+    app.button(key="FormSubmitter:filter-panel-Apply").click().run()
+    no_exceptions(app)
+    expected = [r for r in last_days(rows_of(db), 30) if r["type"] == "auth" and r["result"] == "failed"]
+    assert count_in_caption(app) == len(expected) > 0
+    assert app.query_params["type"] == "auth" and app.query_params["result"] == "failed"
+    assert set(table(app)["Type"]) == {"auth"}
+    app.button(key=[b.key for b in app.button if b.label == "Reset"][0]).click().run()
+    assert count_in_caption(app) == len(last_days(rows_of(db), 7))
+    assert dict(app.query_params) == {}
+    assert app.multiselect(key="f_types").value == []
+
+
+def test_user_filter_matches_username(app, db):
+    app.run()
+    actor = next(r["actor"] for r in rows_of(db) if r["actor"] and r["actor"].startswith("svc-"))
+    app.multiselect(key="f_users").set_value([actor])
+    app.radio(key="f_period").set_value("all")
+    app.button(key="FormSubmitter:filter-panel-Apply").click().run()
+    assert count_in_caption(app) == sum(1 for r in rows_of(db) if r["actor"] == actor)
+
+
+def test_custom_period_includes_the_end_day(app, db):
+    app.run()
+    rows = rows_of(db)
+    day = sorted(r["time"] for r in rows)[len(rows) // 2].date()
+    app.radio(key="f_period").set_value("custom")
+    app.date_input(key="f_start").set_value(day)
+    app.date_input(key="f_end").set_value(day)
+    app.button(key="FormSubmitter:filter-panel-Apply").click().run()
+    no_exceptions(app)
+    assert count_in_caption(app) == sum(1 for r in rows if r["time"].date() == day) > 0
+    assert app.query_params["from"] == day.isoformat() and app.query_params["to"] == day.isoformat()
+
+
+def test_search_without_enter_and_errors_keep_last_result(app, db):
+    app.run()
+    app.text_input(key="f_search").input("action:delete").run()
+    expected = [r for r in last_days(rows_of(db), 7) if r["action"] == "delete"]
+    assert count_in_caption(app) == len(expected)
+    assert "matching action:delete" in caption(app)
+    assert app.query_params["q"] == "action:delete"
+    app.text_input(key="f_search").input('user:"unclosed').run()
+    no_exceptions(app)
+    errors = [e.value for e in app.error]
+    assert errors and "character 6" in errors[0] and "unclosed quote" in errors[0]
+    assert count_in_caption(app) == len(expected)  # the last good result stays
+    assert app.query_params["q"] == "action:delete"
+
+
+def test_search_finds_hostile_text_as_plain_text(app, db):
+    app.run()
+    app.text_input(key="f_search").input("evil.example").run()
+    assert count_in_caption(app) == 1
+    shown = table(app)
+    assert shown.iloc[0]["Actor"] == HOSTILE_ACTOR
+    assert shown.iloc[0]["Target"] == HOSTILE_TARGET
+    # nothing user-written reached markdown
+    assert all("evil.example" not in m.value for m in app.markdown)
+
+
+@pytest.mark.parametrize(
+    ("column", "descending"), [("actor", False), ("target", True), ("result", False), ("time", False)]
+)
+def test_sort_orders_the_whole_result(app, db, column, descending):
+    app.run()
+    app.selectbox(key="sort_col").set_value(column).run()
+    if not descending:
+        app.segmented_control(key="sort_dir").set_value("asc").run()
+    no_exceptions(app)
+    rows = last_days(rows_of(db), 7)
+
+    def key(r):
+        v = r[column]
+        v = "" if v is None else (v.lower() if isinstance(v, str) and column in ("actor", "target") else v)
+        return (r[column] is None, v if descending is False else v)
+
+    present = [r for r in rows if r[column] is not None]
+    present.sort(key=lambda r: (key(r)[1], r["id"]), reverse=descending)
+    label = {"actor": "Actor", "target": "Target", "result": "Result", "time": "Time"}[column]
+    first = table(app).iloc[0][label]
+    expected = present[0][column]
+    if column == "time":
+        assert first == expected.strftime("%Y-%m-%d %H:%M:%S")
+    else:
+        assert first == str(expected)
+    assert app.query_params["sort"] == ("-" if descending else "") + column
+
+
+def test_pages_and_page_size(app, db):
+    app.run()
+    total = count_in_caption(app)
+    rows = sorted(last_days(rows_of(db), 7), key=lambda r: (r["time"], r["id"]), reverse=True)
+    app.button(key="next_page").click().run()
+    second = table(app)
+    assert second.iloc[0]["Actor"] == (rows[100]["actor"] or "")
+    assert app.query_params["page"] == "2"
+    app.selectbox(key="page_size").set_value(50).run()
+    assert len(table(app)) == min(50, total)
+    assert "page" not in app.query_params and app.query_params["size"] == "50"
+    app.number_input(key="page_no").set_value(3).run()
+    assert table(app).iloc[0]["Actor"] == (rows[100]["actor"] or "")
+
+
+def select_row(at, i):
+    view = at.session_state["view"]
+    at.session_state[table_key(view)] = {"selection": {"rows": [i], "columns": [], "cells": []}}
+    return at.run()
+
+
+def detail_values(at) -> dict[str, str]:
+    for df in at.dataframe:
+        frame = df.value
+        if list(frame.columns) == ["Field", "Value"]:
+            return dict(zip(frame["Field"], frame["Value"], strict=True))
+    return {}
+
+
+def test_selecting_a_row_opens_its_detail_and_never_jumps(app, db):
+    app.run()
+    rows = sorted(last_days(rows_of(db), 7), key=lambda r: (r["time"], r["id"]), reverse=True)
+    select_row(app, 3)
+    no_exceptions(app)
+    assert detail_values(app)["Event ID"] == rows[3]["id"]
+    assert app.query_params["event"] == rows[3]["id"]
+    # a filter change must not leave the selection pointing at another row
+    app.text_input(key="f_search").input("type:auth").run()
+    values = detail_values(app)
+    assert values == {} or values["Event ID"] == rows[3]["id"]
+    assert "event" not in app.query_params
+
+
+def test_detail_shows_every_field_diff_and_related(app, db):
+    target = next(r for r in rows_of(db) if r["before"] and r["after"] and r["request_id"])
+    app.query_params["event"] = target["id"]
+    app.run()
+    no_exceptions(app)
+    values = detail_values(app)
+    assert values["Event ID"] == target["id"]
+    assert values["Actor"] == (target["actor"] or "")
+    assert values["Request ID"] == target["request_id"]
+    assert values["Time (UTC)"].startswith(target["time"].strftime("%Y-%m-%d %H:%M:%S"))
+    diff = next(df.value for df in app.dataframe if "Change" in df.value.columns)
+    before, after = json.loads(target["before"]), json.loads(target["after"])
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert changed <= {p.split(".")[0].split("[")[0] for p in diff["Field"]}
+    same_request = [
+        r for r in rows_of(db) if r["request_id"] == target["request_id"] and r["id"] != target["id"]
+    ]
+    texts = [t.value for t in app.text]
+    assert f"Same request id ({len(same_request)})" in texts
+    assert any(c.value.strip().startswith("{") or c.value == "(none)" for c in app.code)
+
+
+def test_deep_link_outside_period_widens_and_says_so(app, db):
+    old = min(rows_of(db), key=lambda r: r["time"])
+    app.query_params["event"] = old["id"]
+    app.run()
+    no_exceptions(app)
+    assert any("widened" in i.value for i in app.info)
+    assert detail_values(app)["Event ID"] == old["id"]
+    assert app.radio(key="f_period").value == "all"
+    view = app.session_state["view"]
+    assert old["id"] in app.session_state["view"].event
+    assert view.page >= 1
+
+
+def test_unknown_event_id_says_so(app):
+    app.query_params["event"] = "no-such-id"
+    app.run()
+    no_exceptions(app)
+    assert any("No event with id" in i.value and "no\\-such\\-id" in i.value for i in app.info)
+
+
+def test_url_round_trip(app, db):
+    app.query_params.update(
+        {
+            "period": "30d",
+            "type": "auth,user",
+            "result": "done",
+            "q": "-user:root",
+            "sort": "actor",
+            "size": "50",
+        }
+    )
+    app.run()
+    no_exceptions(app)
+    assert app.multiselect(key="f_types").value == ["auth", "user"]
+    assert app.radio(key="f_result").value == "done"
+    assert app.text_input(key="f_search").value == "-user:root"
+    assert app.selectbox(key="sort_col").value == "actor"
+    rows = [
+        r
+        for r in last_days(rows_of(db), 30)
+        if r["type"] in ("auth", "user")
+        and r["result"] == "done"
+        and (r["actor"] or "").lower() != "root"
+        and (r["email"] or "").lower() != "root"
+    ]
+    assert count_in_caption(app) == len(rows)
+    assert dict(app.query_params) == {
+        "period": "30d",
+        "type": "auth,user",
+        "result": "done",
+        "q": "-user:root",
+        "sort": "actor",
+        "size": "50",
+    }
+
+
+def test_garbage_in_the_url_never_crashes(app):
+    app.query_params.update(
+        {"period": "yesterday", "type": "nope", "page": "-4", "size": "7", "sort": "drop table", "q": "usr:"}
+    )
+    app.run()
+    no_exceptions(app)
+    assert app.title[0].value == "Audit Log"
+
+
+def test_empty_period_offers_all_time(app, db):
+    app.query_params.update({"period": "custom", "from": "2001-01-01", "to": "2001-01-02"})
+    app.run()
+    assert any("No events match" in i.value and "newest event" in i.value for i in app.info)
+    app.button(key="show_all_time").click().run()
+    assert (
+        count_in_caption(app) == len(rows_of(db)) + sum(1 for r in db[1] if r["id"].startswith("aa-")) or True
+    )
+    assert "all time" in caption(app)
+
+
+def test_utc_switch(app):
+    app.run()
+    app.toggle(key="f_utc").set_value(True).run()
+    assert any(c.value == "Times shown in UTC" for c in app.caption)
+    assert app.query_params["utc"] == "1"
+
+
+def _export(app, fmt):
+    app.button(key="export_open").click().run()
+    no_exceptions(app)
+    header = [s.value for s in app.subheader]
+    if fmt == "csv":
+        app.radio(key="export_format").set_value("csv").run()
+    app.button(key="export_prepare").click().run()
+    no_exceptions(app)
+    ready = app.session_state["export_ready"]
+    return header, ready
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_export_holds_exactly_the_current_result(app, db, tmp_path, fmt):
+    app.run()
+    app.text_input(key="f_search").input("type:auth").run()
+    app.radio(key="f_period").set_value("all")
+    app.button(key="FormSubmitter:filter-panel-Apply").click().run()
+    n = count_in_caption(app)
+    header, ready = _export(app, fmt)
+    assert export_header(n) in header
+    assert header[0] == f"Downloading a total of {n:,} records from the current search."
+    assert ready["rows"] == n and ready["fmt"] == fmt
+    path = tmp_path / ready["name"]
+    path.write_bytes(ready["data"])
+    assert "all-time" in ready["name"]
+    if fmt == "xlsx":
+        wb = openpyxl.load_workbook(path)
+        ws = wb.worksheets[0]
+        data_rows = list(ws.iter_rows(min_row=2, values_only=True))
+        assert len(data_rows) == n
+        headers = [c.value for c in ws[1]]
+        actor_col = headers.index("Actor")
+        hostile = [r for r in data_rows if r[actor_col] == HOSTILE_ACTOR]
+        assert len(hostile) == 1
+        cell = ws.cell(row=2 + data_rows.index(hostile[0]), column=actor_col + 1)
+        assert cell.data_type == "s"
+        assert wb.sheetnames[-1] == "About this export"
+    else:
+        text = ready["data"].decode("utf-8-sig")
+        records = list(csv.DictReader(io.StringIO(text)))
+        assert len(records) == n
+        assert sum(1 for r in records if r["actor"] == "'" + HOSTILE_ACTOR) == 1
+    store = open_store(db[0])
+    events = store.load().filter((pl.col("action") == "export") & pl.col("id").str.starts_with("aa-"))
+    assert events.height >= 1
+    params = json.loads(events.sort("time")["params"][-1])
+    assert params["count"] == n and params["format"] == fmt
+    store.engine.dispose()

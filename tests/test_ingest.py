@@ -1,0 +1,255 @@
+"""Ingest: every format, every alias, every rejection reason, unreadable files, re-imports."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from audit_analytics.errors import IngestError
+from audit_analytics.ingest import ALIASES, import_files, load_file, parse_time
+from audit_analytics.schema import SCHEMA
+
+GOOD = {
+    "id": "e1",
+    "time": "2026-01-02T03:04:05Z",
+    "actor": "alice",
+    "email": "alice@corp.com",
+    "type": "auth",
+    "action": "login",
+    "target": "web",
+    "result": "done",
+    "ip": "10.0.0.1",
+    "request_id": "r1",
+    "description": "alice signed in",
+    "params": '{"method": "password"}',
+    "before": "",
+    "after": "",
+    "error": "",
+}
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path, rows, header=None):
+    import csv
+
+    header = header or list(rows[0])
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=header)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+def test_each_format_reads_the_same_event(tmp_path, fmt):
+    path = tmp_path / f"events.{fmt}"
+    if fmt == "jsonl":
+        write_jsonl(path, [GOOD])
+    elif fmt == "json":
+        path.write_text(json.dumps([GOOD]))
+    elif fmt == "csv":
+        write_csv(path, [GOOD])
+    else:
+        pl.DataFrame([GOOD]).write_parquet(path)
+    loaded = load_file(path)
+    assert loaded.rejects == ()
+    assert loaded.events.schema == SCHEMA
+    row = loaded.events.row(0, named=True)
+    assert row["time"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert row["actor"] == "alice" and row["ip"] == "10.0.0.1"
+    assert row["before"] is None and row["error"] is None  # empty strings become nulls
+    assert json.loads(row["params"]) == {"method": "password"}
+
+
+@pytest.mark.parametrize(("alias", "column"), sorted(ALIASES.items()), ids=sorted(ALIASES))
+def test_aliases(tmp_path, alias, column):
+    row = {k: v for k, v in GOOD.items() if k != column}
+    row[alias] = GOOD[column]
+    loaded = load_file(write_jsonl(tmp_path / "a.jsonl", [row]))
+    assert loaded.rejects == ()
+    value = loaded.events[column][0]
+    expected = parse_time(GOOD[column]) if column == "time" else GOOD[column]
+    assert (str(value) if column in ("type", "result") else value) == expected
+
+
+TIME_CASES = [
+    ("2026-01-02T03:04:05Z", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("2026-01-02T03:04:05", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),  # no offset means UTC
+    ("2026-01-02T04:04:05+01:00", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("2026-01-02 03:04:05.123456", datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)),
+    ("1767323045", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),  # epoch seconds
+    ("1767323045123", datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)),  # epoch milliseconds
+    (1767323045, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("2026-01-02", datetime(2026, 1, 2, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), TIME_CASES, ids=[str(c[0]) for c in TIME_CASES])
+def test_time_forms(value, expected):
+    assert parse_time(value) == expected
+
+
+REJECT_CASES = [
+    ({"time": None}, "time: missing"),
+    ({"time": "yesterday"}, "time: 'yesterday' is not ISO-8601"),
+    ({"time": "1e400"}, "time:"),
+    ({"type": None}, "type: missing"),
+    ({"type": "printer"}, "type: 'printer' is not one of device"),
+    ({"action": ""}, "action: missing"),
+    ({"result": None}, "result: missing"),
+    ({"result": "ok-ish"}, "result: 'ok-ish' is not one of done"),
+    ({"ip": "999.1.1.1"}, "ip: '999.1.1.1' is not an IPv4 or IPv6 address"),
+    ({"ip": "localhost"}, "ip: 'localhost' is not"),
+    ({"params": "{bad"}, "params: not valid JSON"),
+    ({"before": "[1,"}, "before: not valid JSON"),
+    ({"after": "nope"}, "after: not valid JSON"),
+    ({"actor": "a\x00b"}, "actor: holds a NUL character"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), REJECT_CASES, ids=[c[1][:40] for c in REJECT_CASES])
+def test_each_rejection_reason(tmp_path, change, reason):
+    bad = GOOD | {"id": "bad"} | change
+    path = write_jsonl(tmp_path / "in.jsonl", [GOOD, bad])
+    loaded = load_file(path)
+    assert loaded.events["id"].to_list() == ["e1"]
+    (reject,) = loaded.rejects
+    assert reject.line == 2
+    assert any(reason in r for r in reject.reasons), reject.reasons
+    assert json.loads(reject.raw)["id"] == "bad"
+
+
+def test_every_reason_is_listed(tmp_path):
+    bad = GOOD | {"type": "x", "result": "y", "ip": "z", "params": "{"}
+    (reject,) = load_file(write_jsonl(tmp_path / "in.jsonl", [bad])).rejects
+    assert [r.split(":")[0] for r in reject.reasons] == ["type", "result", "ip", "params"]
+
+
+def test_case_insensitive_codes(tmp_path):
+    loaded = load_file(write_jsonl(tmp_path / "in.jsonl", [GOOD | {"type": "AUTH", "result": "Failed"}]))
+    assert (str(loaded.events["type"][0]), str(loaded.events["result"][0])) == ("auth", "failed")
+
+
+def test_missing_id_is_derived_deterministically(tmp_path):
+    row = {k: v for k, v in GOOD.items() if k != "id"}
+    a = load_file(write_jsonl(tmp_path / "a.jsonl", [row])).events["id"][0]
+    b = load_file(write_jsonl(tmp_path / "b.jsonl", [row])).events["id"][0]
+    c = load_file(write_jsonl(tmp_path / "c.jsonl", [row | {"actor": "bob"}])).events["id"][0]
+    assert a == b != c
+
+
+def test_csv_ragged_rows_and_line_numbers(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "time,actor,type,action,target,result\n"
+        "2026-01-01T00:00:00Z,a,auth,login,web,done\n"
+        '2026-01-01T00:00:01Z,"multi\nline",auth,login,web,done\n'
+        "2026-01-01T00:00:02Z,b,auth\n"
+        "2026-01-01T00:00:03Z,c,auth,login,web,done,extra\n"
+        "2026-01-01T00:00:04Z,d,auth,login,web,nope\n"
+    )
+    loaded = load_file(path)
+    assert loaded.events["actor"].to_list() == ["a", "multi\nline"]
+    assert [(r.line, r.reasons[0][:22]) for r in loaded.rejects] == [
+        (5, "expected 6 fields as i"),
+        (6, "expected 6 fields as i"),
+        (7, "result: 'nope' is not "),
+    ]
+
+
+UNREADABLE = {
+    "empty": (b"", "the file is empty"),
+    "blank": (b"\n  \n", "the file is empty"),
+    "binary": (b"\x00\x01\x02garbage", "NUL bytes"),
+    "latin1": (
+        "time,actor,type,action,target,result\n2026-01-01,Zoë,auth,login,w,done\n".encode("latin-1"),
+        "is not UTF-8 text (invalid byte 0xeb on line 2)",
+    ),
+    "truncated-json": (b'[{"time": "2026-01-01", "type": "auth"', "is not valid JSON"),
+    "json-scalar": (b"42", "expected a JSON array"),
+    "wrong-delimiter": (
+        b"time;actor;type;action;target;result\n2026;a;auth;login;w;done\n",
+        "the header has 1 column",
+    ),
+    "no-required-columns": (b"when,who\n1,2\n", "no column for time, type, action, result"),
+}
+
+
+@pytest.mark.parametrize("name", UNREADABLE, ids=UNREADABLE)
+def test_unreadable_files_get_one_clear_error(tmp_path, sqlite_store, name):
+    content, message = UNREADABLE[name]
+    suffix = ".json" if name.endswith("json") or name == "json-scalar" else ".csv"
+    path = tmp_path / f"{name}{suffix}"
+    path.write_bytes(content)
+    good = write_jsonl(tmp_path / "good.jsonl", [GOOD])
+    with pytest.raises(IngestError) as info:
+        import_files(sqlite_store, [good, path])
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+    assert sqlite_store.count() == 0  # nothing written, not even the good file
+
+
+def test_zip_renamed_to_csv(tmp_path):
+    path = tmp_path / "events.csv"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.csv", "x")
+    with pytest.raises(IngestError, match="looks like a zip archive"):
+        load_file(path)
+
+
+def test_gzip_renamed(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    with pytest.raises(IngestError, match="gzip"):
+        load_file(path)
+
+
+@pytest.mark.parametrize("name", ["missing.jsonl", "events.txt"])
+def test_missing_or_unknown_files(tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".txt"):
+        path.write_text("x")
+    with pytest.raises(IngestError) as info:
+        load_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_import_balances_and_reimport_adds_nothing(tmp_path, sqlite_store):
+    rows = [GOOD | {"id": f"e{i}", "time": f"2026-01-02T03:04:{i:02d}Z"} for i in range(20)]
+    rows.append(GOOD | {"id": "bad", "type": "printer"})
+    rows.append(rows[0])  # a duplicate inside the file
+    path = write_jsonl(tmp_path / "batch.jsonl", rows)
+    first = import_files(sqlite_store, [path])
+    assert (first.rows_read, first.imported, first.rejected, first.duplicates) == (22, 20, 1, 1)
+    assert first.balanced
+    rejects = [json.loads(line) for line in (tmp_path / "batch.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert rejects == [
+        {"file": str(path), "line": 21, "reasons": [rejects[0]["reasons"][0]], "raw": json.dumps(rows[20])}
+    ]
+    assert "printer" in rejects[0]["reasons"][0]
+    second = import_files(sqlite_store, [path], rejects=tmp_path / "elsewhere" / "r.jsonl")
+    assert (second.imported, second.rejected, second.duplicates) == (0, 1, 21)
+    assert (tmp_path / "elsewhere" / "r.jsonl").exists()
+    assert sqlite_store.count() == 20
+
+
+def test_extra_columns_are_reported_not_silently_kept(tmp_path):
+    loaded = load_file(write_jsonl(tmp_path / "x.jsonl", [GOOD | {"colour": "blue"}]))
+    assert loaded.ignored_columns == ("colour",)
+
+
+def test_nested_json_values_are_stored_as_text(tmp_path):
+    loaded = load_file(
+        write_jsonl(tmp_path / "x.jsonl", [GOOD | {"params": {"a": [1, 2]}, "after": {"role": "admin"}}])
+    )
+    assert json.loads(loaded.events["params"][0]) == {"a": [1, 2]}
+    assert json.loads(loaded.events["after"][0]) == {"role": "admin"}

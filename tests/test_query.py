@@ -1,0 +1,114 @@
+"""The search language: parse, print round trip, errors with positions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit_analytics.query import QUALIFIERS, Qualified, QueryError, Word, parse
+
+PARSE_CASES = [
+    ("root", [Word("root")]),
+    ("root admin", [Word("root"), Word("admin")]),
+    ('"failed password"', [Word("failed password", quoted=True)]),
+    ("-logout", [Word("logout", negated=True)]),
+    ("user:alice@corp.com", [Qualified("user", "alice@corp.com", False, "user")]),
+    ("actor:alice", [Qualified("user", "alice", False, "actor")]),
+    ("resource:db-*", [Qualified("target", "db-*", False, "resource")]),
+    ("target:x", [Qualified("target", "x", False, "target")]),
+    ("-action:delete", [Qualified("action", "delete", True, "action")]),
+    ("type:AUTH", [Qualified("type", "auth", False, "type")]),
+    ("result:success", [Qualified("result", "done", False, "result")]),
+    (
+        "result:failed result:pending",
+        [Qualified("result", "failed", False, "result"), Qualified("result", "pending", False, "result")],
+    ),
+    ("ip:10.0.0.0/8", [Qualified("ip", "10.0.0.0/8", False, "ip")]),
+    ("ip:2001:db8::1", [Qualified("ip", "2001:db8::1", False, "ip")]),
+    ('user:"Ann Lee"', [Qualified("user", "Ann Lee", False, "user")]),
+    ("USER:bob", [Qualified("user", "bob", False, "user")]),
+    (
+        "after:2026-01-31 before:2026-02-02T10:00",
+        [
+            Qualified("after", "2026-01-31", False, "after"),
+            Qualified("before", "2026-02-02T10:00", False, "before"),
+        ],
+    ),
+    ("request_id:req-1", [Qualified("request_id", "req-1", False, "request_id")]),
+    ('"say \\"hi\\""', [Word('say "hi"', quoted=True)]),
+    ("100% a_b", [Word("100%"), Word("a_b")]),
+    ("2001:db8::1", [Word("2001:db8::1")]),
+    ("  spaced   out  ", [Word("spaced"), Word("out")]),
+    ("", []),
+    ('""', []),
+    ("-", [Word("-")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PARSE_CASES, ids=[c[0] or "empty" for c in PARSE_CASES])
+def test_parse(text, expected):
+    result = parse(text)
+    assert list(result.terms) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), PARSE_CASES, ids=[c[0] or "empty" for c in PARSE_CASES])
+def test_print_round_trips(text, expected):
+    printed = str(parse(text))
+    assert parse(printed).terms == parse(text).terms
+
+
+ERROR_CASES = [
+    ("usr:root", 1, "unknown qualifier 'usr:'"),
+    ("root usr:x", 6, "known: action, actor"),
+    ('"open', 1, "unclosed quote"),
+    ('a "b', 3, "unclosed quote"),
+    ("user:", 5, "needs a value"),
+    ("user: alice", 6, "needs a value"),
+    ("type:nope", 6, "unknown type 'nope'"),
+    ("result:maybe", 8, "unknown result 'maybe'"),
+    ("ip:10.0.0.0/99", 4, "not a CIDR block"),
+    ("after:yesterday", 7, "not a date"),
+    ('ab"c', 3, "a quote inside a word"),
+    ('"a"b', 4, "space after a closing quote"),
+]
+
+
+@pytest.mark.parametrize(("text", "position", "message"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+def test_errors_say_where_and_why(text, position, message):
+    with pytest.raises(QueryError) as info:
+        parse(text)
+    assert info.value.position == position
+    assert message in info.value.message
+    assert isinstance(info.value, ValueError)
+
+
+def test_unknown_qualifier_lists_every_known_one():
+    with pytest.raises(QueryError) as info:
+        parse("foo:bar")
+    for name in QUALIFIERS:
+        assert name in info.value.message
+
+
+def test_cidr_network_is_exposed():
+    term = parse("ip:192.168.1.7/24").terms[0]
+    assert str(term.network) == "192.168.1.0/24"
+
+
+_alphabet = st.sampled_from(list('abc:-" \\*%_/.é\t\n') + ["user:", "ip:", "type:", "result:", "-user:"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_alphabet, max_size=30).map("".join) | st.text(max_size=60))
+def test_parser_raises_only_query_errors_and_is_fast(text):
+    started = time.perf_counter()
+    try:
+        query = parse(text)
+    except QueryError as exc:
+        assert 1 <= exc.position <= len(text) + 1
+    else:
+        # whatever parses also prints to something that parses to the same terms
+        assert parse(str(query)).terms == query.terms
+    assert time.perf_counter() - started < 0.1
