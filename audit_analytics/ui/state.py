@@ -217,3 +217,12 @@ def search_error_text(text: str, exc: QueryError) -> str:
 
 def period_label(flt: Filter) -> str:
     return PERIOD_LABELS.get(flt.period, PERIODS.get(flt.period, flt.period))
+
+
+EXPLORER_PAGE = "pages/explorer.py"
+
+
+def open_explorer(view: View) -> None:
+    """Go to the Audit Log page showing ``view`` (its URL carries every filter)."""
+    st.session_state.pop("view", None)  # the explorer re-reads the URL
+    st.switch_page(EXPLORER_PAGE, query_params=view.to_params())
