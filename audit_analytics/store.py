@@ -114,7 +114,6 @@ class AppendResult:
     offered: int
     inserted: int
     duplicates: int
-    inserted_ids: tuple[str, ...] = ()
 
 
 class Store:
@@ -147,22 +146,72 @@ class Store:
         """Insert events idempotently by ``id``, all in one transaction.
 
         Rows whose id is already stored (or repeated in ``frame``) are duplicates: they add
-        nothing and are counted.
+        nothing and are counted. Large batches go through a temporary staging table (bulk
+        load, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING``), so the count of
+        inserted rows is exact even with concurrent writers.
         """
         frame = conform(frame)
         offered = frame.height
         unique = frame.unique(subset="id", keep="first", maintain_order=True)
-        insert = self._insert_ignore()
-        inserted: list[str] = []
         try:
-            with self.engine.begin() as conn:
-                for start in range(0, unique.height, chunk_size):
-                    rows = _rows_for_insert(unique.slice(start, chunk_size))
-                    result = conn.execute(insert, rows)
-                    inserted.extend(r[0] for r in result.all())
+            if self.dialect == "sqlite" and unique.height > chunk_size:
+                inserted = self._append_staged_sqlite(unique)
+            elif self.dialect == "postgresql" and unique.height > chunk_size:
+                inserted = self._append_staged_postgres(unique)
+            else:
+                inserted = self._append_rows(unique, chunk_size)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"could not write to {self.safe_url}: {_short(exc)}") from exc
-        return AppendResult(offered, len(inserted), offered - len(inserted), tuple(inserted))
+        return AppendResult(offered, inserted, offered - inserted)
+
+    def _append_rows(self, unique: pl.DataFrame, chunk_size: int) -> int:
+        insert = self._insert_ignore()
+        inserted = 0
+        with self.engine.begin() as conn:
+            for start in range(0, unique.height, chunk_size):
+                result = conn.execute(insert, _rows_for_insert(unique.slice(start, chunk_size)))
+                inserted += len(result.all())
+        return inserted
+
+    def _append_staged_sqlite(self, unique: pl.DataFrame) -> int:
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        marks = ", ".join("?" for _ in COLUMNS)
+        # the text form SQLAlchemy's SQLite DateTime stores (naive UTC, microseconds)
+        staged = unique.with_columns(
+            pl.col("time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f"),
+            pl.col("type", "result").cast(pl.String),
+        )
+        with self.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            cur = raw.cursor()
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming AS SELECT {cols} FROM {TABLE_NAME} WHERE 0")  # noqa: S608
+            cur.execute("DELETE FROM _aa_incoming")
+            cur.executemany(f"INSERT INTO _aa_incoming ({cols}) VALUES ({marks})", staged.iter_rows())  # noqa: S608
+            cur.execute(
+                f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming WHERE true "  # noqa: S608
+                "ON CONFLICT (id) DO NOTHING"
+            )
+            inserted = cur.rowcount
+            cur.execute("DELETE FROM _aa_incoming")
+        return inserted
+
+    def _append_staged_postgres(self, unique: pl.DataFrame) -> int:
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
+        with self.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                cur.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming (LIKE {TABLE_NAME}) ON COMMIT DELETE ROWS"
+                )
+                with cur.copy(f"COPY _aa_incoming ({cols}) FROM STDIN") as copy:
+                    for row in staged.iter_rows():
+                        copy.write_row(row)
+                cur.execute(
+                    f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming "  # noqa: S608
+                    "ON CONFLICT (id) DO NOTHING"
+                )
+                return cur.rowcount
 
     def _insert_ignore(self):
         t = self.table
