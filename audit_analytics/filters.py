@@ -237,9 +237,9 @@ class Filter:
         for op, instant in self._query_bounds():
             conds.append(pl.col("time") >= instant if op == ">=" else pl.col("time") < instant)
         if self.types:
-            conds.append(pl.col("type").cast(pl.String).is_in(list(self.types)))
+            conds.append(pl.col("type").is_in(list(self.types)))
         if self.results:
-            conds.append(pl.col("result").cast(pl.String).is_in(list(self.results)))
+            conds.append(pl.col("result").is_in(list(self.results)))
         if self.users:
             wanted = [u.lower() for u in self.users]
             conds.append(

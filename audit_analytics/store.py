@@ -184,7 +184,8 @@ class Store:
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
             cur = raw.cursor()
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming AS SELECT {cols} FROM {TABLE_NAME} WHERE 0")  # noqa: S608
+            stage = f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming AS SELECT {cols} FROM {TABLE_NAME} WHERE 0"  # noqa: S608
+            cur.execute(stage)
             cur.execute("DELETE FROM _aa_incoming")
             cur.executemany(f"INSERT INTO _aa_incoming ({cols}) VALUES ({marks})", staged.iter_rows())  # noqa: S608
             cur.execute(
@@ -347,7 +348,9 @@ class Store:
         """Oldest and newest event times (None when empty)."""
         t = self.table.c.time
         with self.engine.connect() as conn:
-            lo, hi = conn.execute(sa.select(sa.func.min(t), sa.func.max(t))).one()
+            # two queries: SQLite answers a lone min() or max() from the index, both at once by a scan
+            lo = conn.execute(sa.select(sa.func.min(t))).scalar()
+            hi = conn.execute(sa.select(sa.func.max(t))).scalar()
         conv = UTCDateTime().process_result_value
         return conv(lo, self.engine.dialect), conv(hi, self.engine.dialect)
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
-from audit_analytics.ui.data import get_store, result_for
+from audit_analytics.ui.data import actors_of, get_store, result_for
 from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
 from audit_analytics.view import page_of
 
@@ -13,7 +13,7 @@ view = current_view()
 view, notice = ui.resolve_event(view, shared)
 set_view(view)
 
-filter_panel(get_store().actors())
+filter_panel(actors_of(shared))
 st.title("Audit Log")
 search_bar()
 if notice:

@@ -46,7 +46,11 @@ def test_count_and_page_are_evaluated_in_sql(store):
     store.append(EVENTS)
     flt = Filter(period="7d", types=("auth",))
     expected = sorted(
-        (r for r in EVENTS.to_dicts() if r["type"] == "auth" and r["time"] >= datetime(2026, 4, 25, tzinfo=UTC)),
+        (
+            r
+            for r in EVENTS.to_dicts()
+            if r["type"] == "auth" and r["time"] >= datetime(2026, 4, 25, tzinfo=UTC)
+        ),
         key=lambda r: (r["time"], r["id"]),
         reverse=True,
     )

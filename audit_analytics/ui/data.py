@@ -50,6 +50,7 @@ class SharedFrame:
     loaded_at: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: OrderedDict = field(default_factory=OrderedDict)
+    actors: pl.DataFrame | None = None
 
 
 @st.cache_resource(show_spinner=False)
@@ -78,7 +79,25 @@ def get_frame(*, force: bool = False) -> SharedFrame:
             shared.version += 1
             shared.loaded_at = datetime.now(UTC)
             shared.results.clear()
+            shared.actors = None
     return shared
+
+
+def actors_of(shared: SharedFrame) -> pl.DataFrame:
+    """Distinct actors with an email and their event count, most active first (cached per
+    version of the frame: a GROUP BY over the table on every rerun would cost seconds)."""
+    if shared.actors is None:
+        frame = shared.frame
+        if frame.height == 0:
+            shared.actors = pl.DataFrame(schema={"actor": pl.String, "email": pl.String, "events": pl.UInt32})
+        else:
+            shared.actors = (
+                frame.drop_nulls("actor")
+                .group_by("actor")
+                .agg(pl.col("email").max(), pl.len().alias("events"))
+                .sort(["events", "actor"], descending=[True, False])
+            )
+    return shared.actors
 
 
 def result_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:

@@ -1,0 +1,1412 @@
+"""Login-failure patterns and security detections: event frames in, DataFrames out.
+
+A *login failure* is ``type == "auth" and action == "login" and result == "failed"``; a
+*login success* is the same with ``result == "done"``. Every function takes an event frame
+(:class:`polars.DataFrame` or :class:`polars.LazyFrame` with the columns of
+:data:`audit_analytics.schema.SCHEMA`) that the caller has already filtered to the user's
+search and period, and selects the rows it needs itself.
+
+Aggregates
+    :func:`failures_by_ip`, :func:`failures_by_account`, :func:`failures_by_hour`,
+    :func:`failures_by_hour_of_day`, :func:`failures_over_time`, :func:`failure_summary`.
+Detections (one finding per row, sorted by ``first``; see :data:`DETECTIONS`)
+    :func:`brute_force`, :func:`password_spray`, :func:`account_under_attack`,
+    :func:`success_after_failures`, :func:`off_hours`, :func:`permission_changes`,
+    :func:`stuck_operations`; :func:`backtest` counts the findings of a rule per bucket.
+
+Sliding windows are exact and half-open: for every failure at time ``t`` the window is
+``[t, t + window)`` over the failures of the same key (two failures exactly ``window`` apart
+are *not* in one window; ``window - 1µs`` apart they are). A finding is a maximal run of
+overlapping qualifying windows: ``first``/``last`` are the times of its first and last event,
+``count`` the events in the run, ``max_in_window`` the largest count inside one window and
+``peak_start`` where the first such window starts.
+
+Examples
+--------
+>>> from datetime import datetime, timedelta, timezone
+>>> import polars as pl
+>>> from audit_analytics import schema, security
+>>> t0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+>>> events = schema.conform(pl.DataFrame({
+...     "id": [f"e{i}" for i in range(10)],
+...     "time": [t0 + timedelta(seconds=10 * i) for i in range(10)],
+...     "actor": ["root"] * 10, "type": ["auth"] * 10, "action": ["login"] * 10,
+...     "result": ["failed"] * 10, "ip": ["203.0.113.7"] * 10,
+... }))
+>>> security.failures_by_ip(events).select("ip", "failures", "accounts").rows()
+[('203.0.113.7', 10, 1)]
+>>> security.brute_force(events).select("key", "count", "max_in_window").rows()
+[('203.0.113.7', 10, 10)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import polars as pl
+
+from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.schema import WRITE_ACTIONS
+
+__all__ = [
+    "ADMIN_ROLES",
+    "DETECTIONS",
+    "PERMISSION_ACTIONS",
+    "AccountUnderAttackThresholds",
+    "BruteForceThresholds",
+    "Detection",
+    "DetectionError",
+    "FailureSummary",
+    "OffHoursThresholds",
+    "PasswordSprayThresholds",
+    "PermissionChangesThresholds",
+    "StuckOperationsThresholds",
+    "SuccessAfterFailuresThresholds",
+    "account_under_attack",
+    "backtest",
+    "brute_force",
+    "failure_summary",
+    "failures_by_account",
+    "failures_by_hour",
+    "failures_by_hour_of_day",
+    "failures_by_ip",
+    "failures_over_time",
+    "is_login_failure",
+    "is_login_success",
+    "off_hours",
+    "password_spray",
+    "permission_changes",
+    "stuck_operations",
+    "success_after_failures",
+    "thresholds_of",
+]
+
+Frame = pl.DataFrame | pl.LazyFrame
+SuccessKey = Literal["account", "ip", "both"]
+
+UTC_US = pl.Datetime("us", "UTC")
+_US_PER_SECOND = 1_000_000
+
+
+class DetectionError(AuditAnalyticsError, ValueError):
+    """A detection asked for something it cannot do (unknown rule, bad threshold)."""
+
+
+def is_login_failure() -> pl.Expr:
+    """The predicate of a login failure (``auth``/``login``/``failed``).
+
+    >>> import polars as pl
+    >>> pl.DataFrame({"type": ["auth"], "action": ["login"], "result": ["failed"]}).filter(
+    ...     is_login_failure()).height
+    1
+    """
+    return (pl.col("type") == "auth") & (pl.col("action") == "login") & (pl.col("result") == "failed")
+
+
+def is_login_success() -> pl.Expr:
+    """The predicate of a login success (``auth``/``login``/``done``).
+
+    >>> import polars as pl
+    >>> pl.DataFrame({"type": ["auth"], "action": ["login"], "result": ["done"]}).filter(
+    ...     is_login_success()).height
+    1
+    """
+    return (pl.col("type") == "auth") & (pl.col("action") == "login") & (pl.col("result") == "done")
+
+
+# --------------------------------------------------------------------------- selection helpers
+
+
+def _blank_to_null(name: str) -> pl.Expr:
+    # Real logs write "" for "no user" / "no IP"; for counting, "" and null mean the same.
+    return pl.when(pl.col(name) != "").then(pl.col(name)).alias(name)
+
+
+def _select(frame: Frame, predicate: pl.Expr, columns: Iterable[str]) -> pl.DataFrame:
+    """Filter and project lazily, so a LazyFrame over Parquet reads only what is needed."""
+    exprs = []
+    for name in columns:
+        if name in ("actor", "ip", "request_id"):
+            exprs.append(_blank_to_null(name))
+        elif name == "time":
+            exprs.append(pl.col("time").cast(UTC_US))
+        else:
+            exprs.append(pl.col(name))
+    return frame.lazy().filter(predicate).select(exprs).collect()
+
+
+def _failures(frame: Frame, columns: Iterable[str]) -> pl.DataFrame:
+    return _select(frame, is_login_failure(), columns)
+
+
+def _micros(value: timedelta, name: str) -> int:
+    if not isinstance(value, timedelta):
+        raise DetectionError(f"{name} must be a datetime.timedelta, got {value!r}")
+    micros = value // timedelta(microseconds=1)
+    if micros <= 0:
+        raise DetectionError(f"{name} must be positive, got {value}")
+    return micros
+
+
+def _positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DetectionError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def _by_key(failures: pl.DataFrame, key: str, other: str, out_key: str, out_other: str, top: int | None):
+    result = (
+        failures.filter(pl.col(key).is_not_null())
+        .group_by(key)
+        .agg(
+            pl.len().alias("failures"),
+            pl.col(other).drop_nulls().n_unique().alias(out_other),
+            pl.col("time").min().alias("first"),
+            pl.col("time").max().alias("last"),
+        )
+        .rename({key: out_key})
+        .sort(["failures", out_key], descending=[True, False])
+        .with_columns(pl.col("failures").cast(pl.UInt32), pl.col(out_other).cast(pl.UInt32))
+    )
+    if top is not None:
+        result = result.head(top)
+    return result
+
+
+def failures_by_ip(frame: Frame, *, top: int | None = None) -> pl.DataFrame:
+    """Login failures per source IP.
+
+    Failures without an IP are left out; :func:`failure_summary` reports how many there were
+    (``failures_without_ip``).
+
+    Parameters
+    ----------
+    frame
+        Event frame (already filtered by the caller).
+    top
+        Keep only the first ``top`` rows. Ties at the cut-off are broken by IP, ascending.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ip``, ``failures``, ``accounts`` (distinct actors), ``first``, ``last``; sorted by
+        ``failures`` descending, then ``ip`` ascending.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-01-01T00:00:00Z"] * 3, "type": ["auth"] * 3, "action": ["login"] * 3,
+    ...     "result": ["failed"] * 3, "actor": ["a", "b", "a"], "ip": ["10.0.0.2", "10.0.0.1", None],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> failures_by_ip(ev).select("ip", "failures", "accounts").rows()
+    [('10.0.0.1', 1, 1), ('10.0.0.2', 1, 1)]
+    """
+    failures = _failures(frame, ["time", "actor", "ip"])
+    return _by_key(failures, "ip", "actor", "ip", "accounts", top)
+
+
+def failures_by_account(frame: Frame, *, top: int | None = None) -> pl.DataFrame:
+    """Login failures per account (``actor``); null or empty actors are left out.
+
+    Returns ``account``, ``failures``, ``ips`` (distinct), ``first``, ``last``; sorted by
+    ``failures`` descending, then ``account`` ascending. :func:`failure_summary` reports the
+    failures that name no account (``failures_without_account``).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-01-01T00:00:00Z"] * 3, "type": ["auth"] * 3, "action": ["login"] * 3,
+    ...     "result": ["failed"] * 3, "actor": ["root", "", "root"], "ip": ["10.0.0.1", "10.0.0.1", "10.0.0.2"],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> failures_by_account(ev).select("account", "failures", "ips").rows()
+    [('root', 2, 2)]
+    """
+    failures = _failures(frame, ["time", "actor", "ip"])
+    return _by_key(failures, "actor", "ip", "account", "ips", top)
+
+
+def _local(expr: pl.Expr, tz: str) -> pl.Expr:
+    return expr.dt.convert_time_zone(tz)
+
+
+def failures_by_hour(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
+    """Login failures per weekday and hour of the day in time zone ``tz`` (a heat map).
+
+    Returns all 168 cells, ``weekday`` (1 = Monday .. 7 = Sunday), ``hour`` (0..23),
+    ``failures`` (0 where there were none), sorted by weekday then hour.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-01-06T23:30:00Z"], "type": ["auth"], "action": ["login"], "result": ["failed"],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> cells = failures_by_hour(ev, tz="Europe/Berlin")
+    >>> cells.height, cells.filter(pl.col("failures") > 0).rows()
+    (168, [(2, 0, 1)])
+    """
+    local = _local(pl.col("time"), tz)
+    counts = (
+        _failures(frame, ["time"])
+        .group_by(
+            local.dt.weekday().cast(pl.Int8).alias("weekday"), local.dt.hour().cast(pl.Int8).alias("hour")
+        )
+        .agg(pl.len().cast(pl.UInt32).alias("failures"))
+    )
+    grid = pl.DataFrame({"weekday": pl.Series(range(1, 8), dtype=pl.Int8)}).join(
+        pl.DataFrame({"hour": pl.Series(range(24), dtype=pl.Int8)}), how="cross"
+    )
+    return (
+        grid.join(counts, on=["weekday", "hour"], how="left")
+        .with_columns(pl.col("failures").fill_null(0))
+        .sort(["weekday", "hour"])
+    )
+
+
+def failures_by_hour_of_day(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
+    """Login failures per hour of the day (0..23, all present) in time zone ``tz``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-07-01T12:00:00Z"], "type": ["auth"], "action": ["login"], "result": ["failed"],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> failures_by_hour_of_day(ev, tz="America/New_York").filter(pl.col("failures") > 0).rows()
+    [(8, 1)]
+    """
+    counts = (
+        _failures(frame, ["time"])
+        .group_by(_local(pl.col("time"), tz).dt.hour().cast(pl.Int8).alias("hour"))
+        .agg(pl.len().cast(pl.UInt32).alias("failures"))
+    )
+    return (
+        pl.DataFrame({"hour": pl.Series(range(24), dtype=pl.Int8)})
+        .join(counts, on="hour", how="left")
+        .with_columns(pl.col("failures").fill_null(0))
+        .sort("hour")
+    )
+
+
+def _full_buckets(counts: pl.DataFrame, every: str, tz: str) -> pl.DataFrame:
+    """Add the empty buckets between the first and the last one, so a chart shows the gaps."""
+    if counts.height == 0:
+        return counts
+    start, end = counts["bucket"].min(), counts["bucket"].max()
+    grid = pl.DataFrame(
+        {"bucket": pl.datetime_range(start, end, every, time_unit="us", time_zone=tz, eager=True)}
+    )
+    return grid.join(counts, on="bucket", how="full", coalesce=True).sort("bucket")
+
+
+def failures_over_time(frame: Frame, *, every: str = "1h", tz: str = "UTC") -> pl.DataFrame:
+    """Login failures and successes per time bucket.
+
+    Parameters
+    ----------
+    every
+        Bucket length as a polars duration string (``"5m"``, ``"1h"``, ``"1d"``, ``"1w"``).
+    tz
+        Buckets start on the clock of this zone (a ``"1d"`` bucket is a local day).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``bucket`` (start, in ``tz``), ``failures``, ``successes``; every bucket from the
+        first to the last event is present.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-01-01T00:10:00Z", "2025-01-01T02:20:00Z"], "type": ["auth"] * 2,
+    ...     "action": ["login"] * 2, "result": ["failed", "done"],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> failures_over_time(ev).select("failures", "successes").rows()
+    [(1, 0), (0, 0), (0, 1)]
+    """
+    logins = _select(
+        frame,
+        (pl.col("type") == "auth")
+        & (pl.col("action") == "login")
+        & pl.col("result").is_in(["failed", "done"]),
+        ["time", "result"],
+    )
+    counts = logins.group_by(_local(pl.col("time"), tz).dt.truncate(every).alias("bucket")).agg(
+        (pl.col("result") == "failed").sum().cast(pl.UInt32).alias("failures"),
+        (pl.col("result") == "done").sum().cast(pl.UInt32).alias("successes"),
+    )
+    counts = counts.with_columns(pl.col("bucket").cast(pl.Datetime("us", tz)))
+    return _full_buckets(counts, every, tz).with_columns(pl.col("failures", "successes").fill_null(0))
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSummary:
+    """Headline figures of the login failures in a frame (see :func:`failure_summary`)."""
+
+    failures: int
+    distinct_ips: int
+    distinct_accounts: int
+    successes_after_failures: int
+    failures_without_ip: int
+    failures_without_account: int
+
+
+def failure_summary(frame: Frame) -> FailureSummary:
+    """Headline figures: failures, distinct IPs and accounts, and what the top lists leave out.
+
+    ``successes_after_failures`` is the number of :func:`success_after_failures` findings with
+    the default thresholds.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-01-01T00:00:00Z"] * 3, "type": ["auth"] * 3, "action": ["login"] * 3,
+    ...     "result": ["failed"] * 3, "actor": ["root", "", "root"], "ip": ["10.0.0.1", None, "10.0.0.2"],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> failure_summary(ev)  # doctest: +NORMALIZE_WHITESPACE
+    FailureSummary(failures=3, distinct_ips=2, distinct_accounts=1, successes_after_failures=0,
+                   failures_without_ip=1, failures_without_account=1)
+    """
+    lazy = frame.lazy()
+    row = (
+        _failures(lazy, ["actor", "ip"])
+        .select(
+            pl.len().alias("failures"),
+            pl.col("ip").drop_nulls().n_unique().alias("distinct_ips"),
+            pl.col("actor").drop_nulls().n_unique().alias("distinct_accounts"),
+            pl.col("ip").null_count().alias("failures_without_ip"),
+            pl.col("actor").null_count().alias("failures_without_account"),
+        )
+        .row(0, named=True)
+    )
+    return FailureSummary(
+        failures=int(row["failures"]),
+        distinct_ips=int(row["distinct_ips"]),
+        distinct_accounts=int(row["distinct_accounts"]),
+        successes_after_failures=success_after_failures(lazy).height,
+        failures_without_ip=int(row["failures_without_ip"]),
+        failures_without_account=int(row["failures_without_account"]),
+    )
+
+
+# --------------------------------------------------------------------------- window machinery
+#
+# The events of a detection are kept in time order and grouped by key with a hash group-by
+# (much cheaper than sorting strings): `order` lists the rows key by key, each key's rows in
+# time order. `_axis` then maps them to one monotone int64 axis on which a plain
+# np.searchsorted answers "which events of the same key lie in [t, t + W)" for all events at
+# once: gaps inside a key are capped at W + 1µs (so comparing a difference with W, by < or by
+# <=, gives the same answer as on the real times) and a gap of W + 1µs separates two keys (so a
+# window never reaches into the next key). Capping also keeps the axis small for int64.
+
+
+@dataclass(frozen=True)
+class _Grouped:
+    """Time-ordered rows, and their order key by key."""
+
+    rows: pl.DataFrame
+    order: np.ndarray  # row numbers, key-contiguous, time order inside a key
+    offsets: np.ndarray  # where each key starts in `order` (and the total at the end)
+    keys: pl.DataFrame  # the key columns of each group
+
+    @property
+    def new_key(self) -> np.ndarray:
+        flags = np.zeros(self.order.shape[0], dtype=bool)
+        flags[self.offsets[:-1]] = True
+        return flags
+
+    def times(self) -> np.ndarray:
+        return self.rows["time"].dt.epoch("us").to_numpy()[self.order]
+
+    def group_of(self, positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.offsets, positions, side="right") - 1
+
+
+def _time_ordered(rows: pl.DataFrame) -> pl.DataFrame:
+    # Audit logs are nearly always stored in time order; checking is O(n), sorting is not.
+    return rows if rows["time"].is_sorted() else rows.sort("time")
+
+
+def _group(rows: pl.DataFrame, keys: list[str]) -> _Grouped:
+    """Group time-ordered rows by ``keys`` (rows with a null key are left out)."""
+    grouped = (
+        rows.lazy()
+        .with_row_index("__row")
+        .filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+        .group_by(keys)
+        .agg(pl.col("__row"))
+        .collect()
+    )
+    sizes = grouped["__row"].list.len().to_numpy().astype(np.int64)
+    order = grouped.select(pl.col("__row").explode())["__row"].to_numpy().astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return _Grouped(rows, order, offsets, grouped.select(keys))
+
+
+def _axis(new_key: np.ndarray, times: np.ndarray, horizon: int) -> np.ndarray:
+    n = times.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    cap = horizon + 1
+    gaps = np.empty(n, dtype=np.int64)
+    gaps[0] = 0
+    np.subtract(times[1:], times[:-1], out=gaps[1:])
+    np.minimum(gaps, cap, out=gaps)
+    gaps[new_key] = cap
+    gaps[0] = 0
+    if float(gaps.sum(dtype=np.float64)) > 2.0**62:
+        raise DetectionError("the window is too long for this many keys; use a shorter window")
+    return np.cumsum(gaps)
+
+
+def _distinct_in_windows(
+    grouped: _Grouped, key: str, other: str, axis: np.ndarray, window: int
+) -> np.ndarray:
+    """Distinct non-null ``other`` values (per key) inside each event's window [t, t + W).
+
+    A (key, other) pair is present in the window starting at t when one of its events lies
+    in [t, t + W), i.e. t in (e - W, e]. Merging a pair's events whose gaps are <= W gives
+    intervals (a - W, b]; the distinct count at t is #{a < t + W} - #{b < t}. Pairs of other
+    keys cancel out or never count, thanks to the separating gap on the axis."""
+    pairs = _group(grouped.rows, [key, other])
+    # Each row's place on the key axis, then read in pair order (time order inside a pair).
+    on_axis = np.empty(grouped.rows.height, dtype=np.int64)
+    on_axis[grouped.order] = axis
+    pos = on_axis[pairs.order]
+    n = pos.shape[0]
+    opens = np.ones(n, dtype=bool)
+    closes = np.ones(n, dtype=bool)
+    if n > 1:
+        apart = (pos[1:] - pos[:-1]) > window
+        opens[1:] = apart
+        closes[:-1] = apart
+    opens[pairs.offsets[:-1]] = True
+    closes[pairs.offsets[1:] - 1] = True
+    run_firsts = np.sort(pos[opens])
+    run_lasts = np.sort(pos[closes])
+    return np.searchsorted(run_firsts, axis + window, side="left") - np.searchsorted(
+        run_lasts, axis, side="left"
+    )
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate the index ranges [starts[i], ends[i]); also return the range number."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(starts.shape[0]), lengths)
+    offsets = np.cumsum(lengths) - lengths
+    idx = np.arange(total) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)
+    return idx, owner
+
+
+def _lists_of_ranges(
+    rows: pl.DataFrame, order: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> pl.DataFrame:
+    """event_ids, accounts, ips of the rows ``order[starts[i]:ends[i]]``, one row per range."""
+    idx, owner = _ranges(starts, ends)
+    picked = rows.select("id", "actor", "ip")[order[idx]].with_columns(pl.Series("__run", owner))
+    lists = picked.group_by("__run", maintain_order=True).agg(
+        pl.col("id").alias("event_ids"),
+        pl.col("actor").drop_nulls().unique().sort().alias("accounts"),
+        pl.col("ip").drop_nulls().unique().sort().alias("ips"),
+    )
+    # An empty range yields no group; keep one output row per range all the same.
+    return (
+        pl.DataFrame({"__run": np.arange(starts.shape[0])})
+        .join(lists, on="__run", how="left")
+        .sort("__run")
+        .drop("__run")
+    )
+
+
+_LIST_STR = pl.List(pl.String)
+
+
+def _runs(
+    grouped: _Grouped,
+    key: str,
+    start: np.ndarray,
+    end: np.ndarray,
+    qualifies: np.ndarray,
+    maxima: Mapping[str, np.ndarray],
+) -> pl.DataFrame:
+    """Merge overlapping qualifying windows into findings (one row per maximal run)."""
+    schema = {
+        "key": pl.String,
+        "first": UTC_US,
+        "last": UTC_US,
+        "count": pl.UInt32,
+        **{name: pl.UInt32 for name in maxima},
+        "peak_start": UTC_US,
+        "accounts": _LIST_STR,
+        "ips": _LIST_STR,
+        "event_ids": _LIST_STR,
+    }
+    q = np.flatnonzero(qualifies)
+    if q.shape[0] == 0:
+        return pl.DataFrame(schema=schema)
+    q_start, q_end = start[q], end[q]
+    # Within a key, start and end only grow; across keys the ranges never overlap. So a new
+    # run begins where a window starts at or after the end of the previous qualifying one.
+    begins = np.ones(q.shape[0], dtype=bool)
+    begins[1:] = q_start[1:] >= q_end[:-1]
+    heads = np.flatnonzero(begins)
+    tails = np.append(heads[1:], q.shape[0]) - 1
+    run_start, run_end = q_start[heads], q_end[tails]
+    times = grouped.rows["time"]
+    columns = {
+        "key": grouped.keys[key].gather(grouped.group_of(run_start)),
+        "first": times.gather(grouped.order[run_start]),
+        "last": times.gather(grouped.order[run_end - 1]),
+        "count": pl.Series(run_end - run_start, dtype=pl.UInt32),
+        **{
+            name: pl.Series(np.maximum.reduceat(values[q], heads), dtype=pl.UInt32)
+            for name, values in maxima.items()
+        },
+    }
+    # Where the fullest window of each run starts (the first one, when several tie).
+    counts_q = (end - start)[q]
+    run_of = np.cumsum(begins) - 1
+    peak = np.maximum.reduceat(counts_q, heads)
+    at_peak = np.flatnonzero(counts_q == peak[run_of])
+    _, first_peak = np.unique(run_of[at_peak], return_index=True)
+    columns["peak_start"] = times.gather(grouped.order[q[at_peak[first_peak]]])
+    lists = _lists_of_ranges(grouped.rows, grouped.order, run_start, run_end)
+    found = pl.DataFrame(columns).with_columns(lists)
+    return found.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).sort(["first", "key"])
+
+
+def _sliding(
+    frame: Frame, key: str, window: timedelta, *, distinct: str | None = None
+) -> tuple[_Grouped, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Failures grouped by key with each event's window bounds (and distinct counts)."""
+    micros = _micros(window, "window")
+    failures = _time_ordered(_failures(frame, ["id", "time", "actor", "ip"]))
+    grouped = _group(failures, [key])
+    axis = _axis(grouped.new_key, grouped.times(), micros)
+    # Window [t, t + W) of each event: it starts at the first event of the same time (ties
+    # all belong to it) and ends before the first event at t + W or later.
+    start = np.searchsorted(axis, axis, side="left")
+    end = np.searchsorted(axis, axis + micros, side="left")
+    distinct_counts = None if distinct is None else _distinct_in_windows(grouped, key, distinct, axis, micros)
+    return grouped, start, end, distinct_counts
+
+
+# --------------------------------------------------------------------------- detections
+
+
+# The threshold classes have no __slots__ on purpose: their class attributes are the defaults
+# that the detection signatures read, so the two cannot drift apart.
+@dataclass(frozen=True)
+class BruteForceThresholds:
+    """Thresholds of :func:`brute_force`."""
+
+    threshold: int = 8
+    window: timedelta = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class PasswordSprayThresholds:
+    """Thresholds of :func:`password_spray`."""
+
+    min_accounts: int = 10
+    window: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class AccountUnderAttackThresholds:
+    """Thresholds of :func:`account_under_attack`."""
+
+    min_ips: int = 5
+    threshold: int = 20
+    window: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class SuccessAfterFailuresThresholds:
+    """Thresholds of :func:`success_after_failures`."""
+
+    threshold: int = 5
+    within: timedelta = timedelta(minutes=10)
+    by: SuccessKey = "account"
+
+
+@dataclass(frozen=True)
+class OffHoursThresholds:
+    """Thresholds of :func:`off_hours`."""
+
+    hours: tuple[str, str] = ("08:30", "18:00")
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)
+    org_tz: str = "UTC"
+    lookback: timedelta = timedelta(days=30)
+    min_history: int = 10
+
+
+@dataclass(frozen=True)
+class PermissionChangesThresholds:
+    """:func:`permission_changes` has no thresholds; this keeps the registry uniform."""
+
+
+@dataclass(frozen=True)
+class StuckOperationsThresholds:
+    """Thresholds of :func:`stuck_operations` (``now=None`` means the wall clock)."""
+
+    older_than: timedelta = timedelta(hours=1)
+    now: datetime | None = None
+
+
+def brute_force(
+    frame: Frame,
+    *,
+    threshold: int = BruteForceThresholds.threshold,
+    window: timedelta = BruteForceThresholds.window,
+) -> pl.DataFrame:
+    """Source IPs with at least ``threshold`` login failures inside a sliding ``window``.
+
+    The rule of Wazuh's sshd brute-force alert, evaluated exactly: every failure at ``t``
+    opens the window ``[t, t + window)`` over the same IP's failures; qualifying windows
+    that overlap merge into one finding. Failures without an IP are not considered.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (IP), ``first``, ``last``, ``count`` (failures in the run),
+        ``max_in_window``, ``peak_start`` (start of the first window holding
+        ``max_in_window`` failures), ``accounts``, ``ips``, ``event_ids``; sorted by ``first``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": ["a", "b", "c"], "time": [t0, t0 + timedelta(seconds=59), t0 + timedelta(seconds=60)],
+    ...     "type": ["auth"] * 3, "action": ["login"] * 3, "result": ["failed"] * 3, "ip": ["192.0.2.1"] * 3,
+    ... }))
+    >>> brute_force(ev, threshold=2, window=timedelta(seconds=60)).select("count", "max_in_window", "event_ids").rows()
+    [(3, 2, ['a', 'b', 'c'])]
+    >>> brute_force(ev, threshold=3, window=timedelta(seconds=60)).height
+    0
+    """
+    threshold = _positive_int(threshold, "threshold")
+    grouped, start, end, _ = _sliding(frame, "ip", window)
+    counts = end - start
+    return _runs(grouped, "ip", start, end, counts >= threshold, {"max_in_window": counts})
+
+
+def password_spray(
+    frame: Frame,
+    *,
+    min_accounts: int = PasswordSprayThresholds.min_accounts,
+    window: timedelta = PasswordSprayThresholds.window,
+) -> pl.DataFrame:
+    """Source IPs failing against at least ``min_accounts`` distinct accounts inside ``window``.
+
+    Windows are ``[t, t + window)`` per IP as in :func:`brute_force`. Failures naming no
+    account count towards ``count`` but not towards the distinct accounts.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (IP), ``first``, ``last``, ``count``, ``max_in_window`` (failures),
+        ``max_accounts`` (distinct accounts in one window), ``peak_start`` (start of the first
+        window holding ``max_in_window``), ``accounts``, ``ips``, ``event_ids``; sorted by ``first``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": list("abcd"), "time": [t0 + timedelta(seconds=s) for s in (0, 1, 2, 3)],
+    ...     "actor": ["ann", "bob", "cid", "ann"], "type": ["auth"] * 4, "action": ["login"] * 4,
+    ...     "result": ["failed"] * 4, "ip": ["192.0.2.9"] * 4,
+    ... }))
+    >>> password_spray(ev, min_accounts=3).select("key", "count", "max_accounts", "accounts").rows()
+    [('192.0.2.9', 4, 3, ['ann', 'bob', 'cid'])]
+    """
+    min_accounts = _positive_int(min_accounts, "min_accounts")
+    grouped, start, end, distinct = _sliding(frame, "ip", window, distinct="actor")
+    assert distinct is not None
+    return _runs(
+        grouped,
+        "ip",
+        start,
+        end,
+        distinct >= min_accounts,
+        {"max_in_window": end - start, "max_accounts": distinct},
+    )
+
+
+def account_under_attack(
+    frame: Frame,
+    *,
+    min_ips: int = AccountUnderAttackThresholds.min_ips,
+    threshold: int = AccountUnderAttackThresholds.threshold,
+    window: timedelta = AccountUnderAttackThresholds.window,
+) -> pl.DataFrame:
+    """Accounts failing from at least ``min_ips`` distinct IPs, or ``threshold`` times, in ``window``.
+
+    Windows are ``[t, t + window)`` per account (failures naming no account are skipped).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (account), ``first``, ``last``, ``count``, ``max_in_window``, ``max_ips``
+        (distinct IPs in one window), ``peak_start``, ``accounts``, ``ips``, ``event_ids``;
+        sorted by ``first``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": list("abc"), "time": [t0 + timedelta(seconds=s) for s in (0, 1, 2)],
+    ...     "actor": ["ceo"] * 3, "type": ["auth"] * 3, "action": ["login"] * 3,
+    ...     "result": ["failed"] * 3, "ip": ["192.0.2.1", "192.0.2.2", "192.0.2.3"],
+    ... }))
+    >>> account_under_attack(ev, min_ips=3).select("key", "max_ips", "ips").rows()
+    [('ceo', 3, ['192.0.2.1', '192.0.2.2', '192.0.2.3'])]
+    """
+    min_ips = _positive_int(min_ips, "min_ips")
+    threshold = _positive_int(threshold, "threshold")
+    grouped, start, end, distinct = _sliding(frame, "actor", window, distinct="ip")
+    assert distinct is not None
+    counts = end - start
+    return _runs(
+        grouped,
+        "actor",
+        start,
+        end,
+        (distinct >= min_ips) | (counts >= threshold),
+        {"max_in_window": counts, "max_ips": distinct},
+    )
+
+
+def _success_key(by: SuccessKey) -> pl.Expr:
+    if by == "account":
+        return pl.col("actor")
+    if by == "ip":
+        return pl.col("ip")
+    if by == "both":
+        # The unit separator cannot occur in a user name or an IP address.
+        return pl.concat_str(pl.col("actor"), pl.lit("\x1f"), pl.col("ip"))
+    raise DetectionError(f"by must be 'account', 'ip' or 'both', got {by!r}")
+
+
+def success_after_failures(
+    frame: Frame,
+    *,
+    threshold: int = SuccessAfterFailuresThresholds.threshold,
+    within: timedelta = SuccessAfterFailuresThresholds.within,
+    by: SuccessKey = SuccessAfterFailuresThresholds.by,
+) -> pl.DataFrame:
+    """Login successes preceded by at least ``threshold`` failures within ``within``.
+
+    The most urgent finding: a password guessed after a run of failures. A failure at ``f``
+    counts for a success at ``s`` when ``f <= s < f + within`` (the success lies in the
+    failure's half-open window), for the same account (``by="account"``), the same source IP
+    (``by="ip"``) or the same account from the same IP (``by="both"``). One finding per success.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (account, IP, or ``account + "\\x1f" + ip``), ``account``, ``ip`` (of the
+        success), ``success_id``, ``success_time``, ``failures`` (before it, in the window),
+        ``first`` (first of those failures), ``last`` (= ``success_time``), ``count``
+        (= ``failures``), ``accounts``, ``ips`` (failures and success), ``event_ids``
+        (failures, then the success); sorted by ``first``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": ["f1", "f2", "ok"], "time": [t0, t0 + timedelta(minutes=1), t0 + timedelta(minutes=2)],
+    ...     "actor": ["ann"] * 3, "type": ["auth"] * 3, "action": ["login"] * 3,
+    ...     "result": ["failed", "failed", "done"], "ip": ["192.0.2.1"] * 3,
+    ... }))
+    >>> success_after_failures(ev, threshold=2).select("key", "success_id", "failures", "event_ids").rows()
+    [('ann', 'ok', 2, ['f1', 'f2', 'ok'])]
+    """
+    threshold = _positive_int(threshold, "threshold")
+    micros = _micros(within, "within")
+    key = _success_key(by)
+    logins = _select(
+        frame,
+        (pl.col("type") == "auth")
+        & (pl.col("action") == "login")
+        & pl.col("result").is_in(["failed", "done"]),
+        ["id", "time", "actor", "ip", "result"],
+    )
+    logins = _time_ordered(logins.with_columns(key.alias("__key")))
+    grouped = _group(logins, ["__key"])
+    axis = _axis(grouped.new_key, grouped.times(), micros)
+    failed = (logins["result"] == "failed").to_numpy()[grouped.order]
+    fail_at = np.flatnonzero(failed)  # positions in grouped.order
+    success_at = np.flatnonzero(~failed)
+    fail_pos, success_pos = axis[fail_at], axis[success_at]
+    # Failures f of the same key with s - within < f <= s (compared by value, so a failure
+    # logged in the same microsecond as the success counts as before it).
+    hi = np.searchsorted(fail_pos, success_pos, side="right")
+    lo = np.searchsorted(fail_pos, success_pos - micros, side="right")
+    hits = (hi - lo) >= threshold
+    schema = {
+        "key": pl.String,
+        "account": pl.String,
+        "ip": pl.String,
+        "success_id": pl.String,
+        "success_time": UTC_US,
+        "failures": pl.UInt32,
+        "first": UTC_US,
+        "last": UTC_US,
+        "count": pl.UInt32,
+        "accounts": _LIST_STR,
+        "ips": _LIST_STR,
+        "event_ids": _LIST_STR,
+    }
+    if not hits.any():
+        return pl.DataFrame(schema=schema)
+    lo, hi = lo[hits], hi[hits]
+    fail_rows = grouped.order[fail_at]
+    lists = _lists_of_ranges(logins, fail_rows, lo, hi)
+    succ = logins[grouped.order[success_at[hits]]]
+    found = pl.DataFrame(
+        {
+            "key": succ["__key"],
+            "account": succ["actor"],
+            "ip": succ["ip"],
+            "success_id": succ["id"],
+            "success_time": succ["time"],
+            "failures": pl.Series(hi - lo, dtype=pl.UInt32),
+            "first": logins["time"].gather(fail_rows[lo]),
+            "last": succ["time"],
+            "count": pl.Series(hi - lo, dtype=pl.UInt32),
+        }
+    ).with_columns(
+        lists["event_ids"].list.concat(pl.concat_list(succ["id"])).alias("event_ids"),
+        lists["accounts"]
+        .list.concat(pl.concat_list(succ["actor"]))
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("accounts"),
+        lists["ips"]
+        .list.concat(pl.concat_list(succ["ip"]))
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("ips"),
+    )
+    return found.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).sort(
+        ["first", "success_time", "key"]
+    )
+
+
+def _minutes_of_day(value: str | time, name: str) -> int:
+    if isinstance(value, time):
+        return value.hour * 60 + value.minute
+    try:
+        parsed = time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise DetectionError(f"{name} must be 'HH:MM', got {value!r}") from None
+    return parsed.hour * 60 + parsed.minute
+
+
+def _is_change() -> pl.Expr:
+    """A success or a change: the events whose timing a reviewer checks."""
+    return (pl.col("result") == "done") & (
+        ((pl.col("type") == "auth") & (pl.col("action") == "login"))
+        | pl.col("action").is_in(sorted(WRITE_ACTIONS))
+    )
+
+
+def _unusual_hours(done: pl.DataFrame, lookback: int, min_history: int) -> np.ndarray:
+    """Per row: the actor had >= min_history events in [t - lookback, t), none in this hour.
+
+    ``done`` is time-ordered with ``actor`` and ``__hour`` (local hour of the day)."""
+    n = done.height
+    users = _group(done, ["actor"])
+    axis = _axis(users.new_key, users.times(), lookback)
+    before = np.searchsorted(axis, axis, side="left") - np.searchsorted(axis, axis - lookback, side="left")
+    has_history = np.zeros(n, dtype=bool)
+    has_history[users.order] = before >= min_history
+    on_axis = np.zeros(n, dtype=np.int64)
+    on_axis[users.order] = axis
+    # Same actor and hour, time order: is the previous *strictly earlier* event (ties skipped)
+    # at most `lookback` before? The capped axis keeps "<= lookback" exact within an actor.
+    slots = _group(done, ["actor", "__hour"])
+    pos = on_axis[slots.order]
+    m = pos.shape[0]
+    fresh = np.ones(m, dtype=bool)
+    fresh[1:] = pos[1:] != pos[:-1]
+    fresh[slots.offsets[:-1]] = True
+    tie_start = np.maximum.accumulate(np.where(fresh, np.arange(m), 0))
+    prev = tie_start - 1
+    slot_start = np.repeat(slots.offsets[:-1], np.diff(slots.offsets))
+    seen_recently = (prev >= slot_start) & (pos - pos[np.maximum(prev, 0)] <= lookback)
+    seen = np.zeros(n, dtype=bool)
+    seen[slots.order] = seen_recently
+    return has_history & ~seen
+
+
+def off_hours(
+    frame: Frame,
+    *,
+    hours: tuple[str | time, str | time] = OffHoursThresholds.hours,
+    weekdays: tuple[int, ...] = OffHoursThresholds.weekdays,
+    org_tz: str = OffHoursThresholds.org_tz,
+    lookback: timedelta = OffHoursThresholds.lookback,
+    min_history: int = OffHoursThresholds.min_history,
+) -> pl.DataFrame:
+    """Successful logins and changes outside working hours, or at an hour unusual for the user.
+
+    Looks at events with ``result == "done"`` that are a login or a write action
+    (:data:`audit_analytics.schema.WRITE_ACTIONS`). ``reason`` is
+
+    * ``"outside working hours"`` when the event's local time in ``org_tz`` is before
+      ``hours[0]``, at or after ``hours[1]``, or on a weekday not in ``weekdays`` (1 = Monday);
+    * otherwise ``"unusual hour for this user"`` when the actor had at least ``min_history``
+      successful events in the ``lookback`` before it, none of them in the same local hour
+      of the day (a user's first days give no verdict).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per event: ``key`` (actor), ``first`` = ``last`` (its time), ``count`` (1),
+        ``accounts``, ``ips``, ``event_ids``, ``id``, ``local_time``, ``type``, ``action``,
+        ``target``, ``reason``, ``unusual_hour`` (the per-user test, also for events outside
+        working hours); sorted by ``first``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": ["night", "day"], "time": ["2025-01-06T22:15:00Z", "2025-01-06T10:00:00Z"],
+    ...     "actor": ["ann", "ann"], "type": ["auth"] * 2, "action": ["login"] * 2, "result": ["done"] * 2,
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> off_hours(ev).select("id", "reason").rows()
+    [('night', 'outside working hours')]
+    """
+    begin = _minutes_of_day(hours[0], "hours[0]")
+    finish = _minutes_of_day(hours[1], "hours[1]")
+    look = _micros(lookback, "lookback")
+    if min_history < 0:
+        raise DetectionError(f"min_history must be >= 0, got {min_history!r}")
+    bad_days = [d for d in weekdays if d not in range(1, 8)]
+    if bad_days:
+        raise DetectionError(f"weekdays are 1 (Monday) .. 7 (Sunday), got {bad_days}")
+    done = _time_ordered(
+        _select(
+            frame,
+            pl.col("result") == "done",
+            ["id", "time", "actor", "ip", "type", "action", "target", "result"],
+        )
+    ).with_columns(_local(pl.col("time"), org_tz).alias("local_time"))
+    done = done.with_columns(pl.col("local_time").dt.hour().alias("__hour"))
+    unusual = _unusual_hours(done, look, max(min_history, 1))
+    minutes = pl.col("local_time").dt.hour().cast(pl.Int32) * 60 + pl.col("local_time").dt.minute()
+    outside = (
+        ~pl.col("local_time").dt.weekday().is_in(list(weekdays)) | (minutes < begin) | (minutes >= finish)
+    )
+    checked = (
+        done.with_columns(pl.Series("unusual_hour", unusual))
+        .filter(_is_change())
+        .with_columns(
+            pl.when(outside)
+            .then(pl.lit("outside working hours"))
+            .when(pl.col("unusual_hour"))
+            .then(pl.lit("unusual hour for this user"))
+            .alias("reason")
+        )
+        .filter(pl.col("reason").is_not_null())
+    )
+    return checked.select(
+        pl.col("actor").alias("key"),
+        pl.col("time").alias("first"),
+        pl.col("time").alias("last"),
+        pl.lit(1, dtype=pl.UInt32).alias("count"),
+        pl.concat_list("actor").list.drop_nulls().alias("accounts"),
+        pl.concat_list("ip").list.drop_nulls().alias("ips"),
+        pl.concat_list("id").alias("event_ids"),
+        "id",
+        "local_time",
+        "type",
+        "action",
+        "target",
+        "reason",
+        "unusual_hour",
+    ).sort(["first", "id"])
+
+
+PERMISSION_ACTIONS: frozenset[str] = frozenset(
+    {
+        "role_change", "permission_change", "grant", "revoke", "member_role_update",
+        "role_update", "update_role", "add_role", "remove_role", "assign_role", "unassign_role",
+        "member_update", "add_member", "invite",
+    }
+)  # fmt: skip
+"""Actions that change who may do what (in the ``user`` and ``organization`` categories)."""
+
+ADMIN_ROLES: frozenset[str] = frozenset({"admin", "administrator", "owner", "superuser", "root"})
+"""Roles that make a grant an admin grant (compared case-insensitively)."""
+
+
+def _permissions(column: str) -> pl.Expr:
+    """The ``permissions`` value of a JSON column as a list of strings (a lone string: one)."""
+    raw = pl.col(column).str.json_path_match("$.permissions")
+    return (
+        pl.when(raw.str.starts_with("["))
+        .then(raw.str.json_decode(_LIST_STR))
+        .otherwise(pl.concat_list(raw).list.drop_nulls())
+    )
+
+
+def _role(column: str) -> pl.Expr:
+    return pl.col(column).str.json_path_match("$.role")
+
+
+def permission_changes(frame: Frame) -> pl.DataFrame:
+    """Role and permission changes in the ``user`` and ``organization`` categories.
+
+    An event is a permission change when its action is one of :data:`PERMISSION_ACTIONS`, or
+    when its ``before``/``after`` JSON carries a ``role`` or ``permissions`` key that changed
+    (a member update). Every result is kept (a refused self-grant is worth a look too).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (target), ``first`` = ``last`` (time), ``count`` (1), ``accounts`` (who
+        granted), ``ips``, ``event_ids``, ``id``, ``actor``, ``target``, ``type``, ``action``,
+        ``result``, ``before_role``, ``after_role``, ``permissions_added``,
+        ``permissions_removed``, ``self_grant`` (actor == target), ``grants_admin`` (the
+        role after is one of :data:`ADMIN_ROLES` and the role before was not); sorted by
+        ``first``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": ["e1"], "time": ["2025-01-06T10:00:00Z"], "actor": ["mallory"], "type": ["user"],
+    ...     "action": ["role_change"], "target": ["mallory"], "result": ["done"],
+    ...     "before": ['{"role": "viewer"}'], "after": ['{"role": "admin"}'],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> permission_changes(ev).select("before_role", "after_role", "self_grant", "grants_admin").rows()
+    [('viewer', 'admin', True, True)]
+    """
+    # Parsing JSON is the expensive part: parse only rows that could hold a role or permissions
+    # (and look for those words only in the user/organization rows).
+    mentions = pl.lit(False)
+    for column in ("before", "after"):
+        for word in ('"role', '"permission'):
+            mentions = mentions | pl.col(column).str.contains(word, literal=True).fill_null(False)
+    events = (
+        _select(
+            frame,
+            pl.col("type").is_in(["user", "organization"]),
+            ["id", "time", "actor", "ip", "type", "action", "target", "result", "before", "after"],
+        )
+        .filter(pl.col("action").is_in(sorted(PERMISSION_ACTIONS)) | mentions)
+        .with_columns(
+            _role("before").alias("before_role"),
+            _role("after").alias("after_role"),
+            _permissions("before").alias("__before_perms"),
+            _permissions("after").alias("__after_perms"),
+        )
+    )
+    changed_fields = pl.col("before_role").ne_missing(pl.col("after_role")) | pl.col(
+        "__before_perms"
+    ).ne_missing(pl.col("__after_perms"))
+    admin = sorted(ADMIN_ROLES)
+    found = events.filter(pl.col("action").is_in(sorted(PERMISSION_ACTIONS)) | changed_fields).with_columns(
+        pl.col("__after_perms")
+        .list.set_difference(pl.col("__before_perms").fill_null(pl.lit([], dtype=_LIST_STR)))
+        .list.sort()
+        .fill_null(pl.lit([], dtype=_LIST_STR))
+        .alias("permissions_added"),
+        pl.col("__before_perms")
+        .list.set_difference(pl.col("__after_perms").fill_null(pl.lit([], dtype=_LIST_STR)))
+        .list.sort()
+        .fill_null(pl.lit([], dtype=_LIST_STR))
+        .alias("permissions_removed"),
+        (
+            pl.col("actor").is_not_null()
+            & (pl.col("actor").str.to_lowercase() == pl.col("target").str.to_lowercase())
+        )
+        .fill_null(False)
+        .alias("self_grant"),
+        (
+            pl.col("after_role").str.to_lowercase().is_in(admin)
+            & ~pl.col("before_role").str.to_lowercase().is_in(admin).fill_null(False)
+        )
+        .fill_null(False)
+        .alias("grants_admin"),
+    )
+    return found.select(
+        pl.col("target").alias("key"),
+        pl.col("time").alias("first"),
+        pl.col("time").alias("last"),
+        pl.lit(1, dtype=pl.UInt32).alias("count"),
+        pl.concat_list("actor").list.drop_nulls().alias("accounts"),
+        pl.concat_list("ip").list.drop_nulls().alias("ips"),
+        pl.concat_list("id").alias("event_ids"),
+        "id",
+        "actor",
+        "target",
+        "type",
+        "action",
+        "result",
+        "before_role",
+        "after_role",
+        "permissions_added",
+        "permissions_removed",
+        "self_grant",
+        "grants_admin",
+    ).sort(["first", "id"])
+
+
+_PROGRESS = {"pending": 0, "processing": 1, "done": 2, "failed": 2}
+
+
+def stuck_operations(
+    frame: Frame,
+    *,
+    older_than: timedelta = StuckOperationsThresholds.older_than,
+    now: datetime | None = StuckOperationsThresholds.now,
+) -> pl.DataFrame:
+    """Operations left ``pending`` or ``processing`` for longer than ``older_than``.
+
+    Events sharing a ``request_id`` are one operation whose state is its latest event (at
+    equal times the further state wins: done/failed > processing > pending), so a pending
+    event superseded by a later done or failed is not stuck. An event without a request id
+    is an operation on its own. ``now`` defaults to the wall clock (UTC).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (request id, or the event id), ``first`` (first event), ``last`` (latest
+        state), ``count`` (events), ``state``, ``age`` (``now - last``), ``accounts``,
+        ``ips``, ``event_ids``, ``type``, ``action``, ``target`` (of the latest event);
+        sorted by ``first``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": ["a", "b", "c"], "time": ["2025-01-01T08:00:00Z", "2025-01-01T08:05:00Z", "2025-01-01T09:00:00Z"],
+    ...     "type": ["backup"] * 3, "action": ["create"] * 3, "result": ["pending", "done", "processing"],
+    ...     "request_id": ["r1", "r1", "r2"],
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> stuck_operations(ev, now=datetime(2025, 1, 1, 12, tzinfo=timezone.utc)).select("key", "state").rows()
+    [('r2', 'processing')]
+    """
+    older = _micros(older_than, "older_than")
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        raise DetectionError("now must be timezone-aware (UTC)")
+    cutoff = now - timedelta(microseconds=older)
+    columns = ["id", "time", "actor", "ip", "type", "action", "target", "result", "request_id"]
+    lazy = frame.lazy()
+    # Only operations that were ever pending/processing can be stuck: find those few events
+    # first, then fetch the other events of their requests by id.
+    still_open = _select(lazy, pl.col("result").is_in(["pending", "processing"]), columns)
+    request_ids = still_open["request_id"].drop_nulls().unique()
+    related = _select(
+        lazy, pl.col("request_id").is_in(request_ids.implode()) & (pl.col("request_id") != ""), columns
+    )
+    ops = (
+        pl.concat(
+            [
+                related.with_columns(pl.col("request_id").alias("__op")),
+                still_open.filter(pl.col("request_id").is_null()).with_columns(pl.col("id").alias("__op")),
+            ]
+        )
+        .with_columns(pl.col("result").cast(pl.String).replace_strict(_PROGRESS, default=0).alias("__rank"))
+        .sort(["__op", "time", "__rank", "id"])
+    )
+    grouped = ops.group_by("__op", maintain_order=True).agg(
+        pl.col("time").first().alias("first"),
+        pl.col("time").last().alias("last"),
+        pl.len().cast(pl.UInt32).alias("count"),
+        pl.col("result").last().cast(pl.String).alias("state"),
+        pl.col("actor").drop_nulls().unique().sort().alias("accounts"),
+        pl.col("ip").drop_nulls().unique().sort().alias("ips"),
+        pl.col("id").alias("event_ids"),
+        pl.col("type").last(),
+        pl.col("action").last(),
+        pl.col("target").last(),
+    )
+    stuck = grouped.filter(
+        pl.col("state").is_in(["pending", "processing"]) & (pl.col("last") < pl.lit(cutoff).cast(UTC_US))
+    )
+    return stuck.select(
+        pl.col("__op").alias("key"),
+        "first",
+        "last",
+        "count",
+        "state",
+        (pl.lit(now).cast(UTC_US) - pl.col("last")).alias("age"),
+        pl.col("accounts").cast(_LIST_STR),
+        pl.col("ips").cast(_LIST_STR),
+        pl.col("event_ids").cast(_LIST_STR),
+        "type",
+        "action",
+        "target",
+    ).sort(["first", "key"])
+
+
+# --------------------------------------------------------------------------- registry, backtest
+
+
+class Detection(NamedTuple):
+    """A registry entry: the function, its default thresholds, and what it finds."""
+
+    function: Callable[..., pl.DataFrame]
+    defaults: Any
+    description: str
+
+
+DETECTIONS: dict[str, Detection] = {
+    "brute_force": Detection(
+        brute_force,
+        BruteForceThresholds(),
+        "Many login failures from one IP inside a short window.",
+    ),
+    "password_spray": Detection(
+        password_spray,
+        PasswordSprayThresholds(),
+        "One IP failing against many different accounts inside a short window.",
+    ),
+    "account_under_attack": Detection(
+        account_under_attack,
+        AccountUnderAttackThresholds(),
+        "One account failing from many IPs, or very often, inside a window.",
+    ),
+    "success_after_failures": Detection(
+        success_after_failures,
+        SuccessAfterFailuresThresholds(),
+        "A successful login right after a run of failures: a guessed password.",
+    ),
+    "off_hours": Detection(
+        off_hours,
+        OffHoursThresholds(),
+        "Logins and changes outside working hours or at an hour unusual for the user.",
+    ),
+    "permission_changes": Detection(
+        permission_changes,
+        PermissionChangesThresholds(),
+        "Role and permission changes, flagging self-grants and new admins.",
+    ),
+    "stuck_operations": Detection(
+        stuck_operations,
+        StuckOperationsThresholds(),
+        "Operations left pending or processing for too long.",
+    ),
+}
+"""Rule name -> :class:`Detection`. ``dataclasses.fields(entry.defaults)`` lists the controls."""
+
+
+def thresholds_of(rule: str) -> dict[str, Any]:
+    """The default thresholds of a rule as a dict (for rendering controls).
+
+    >>> thresholds_of("brute_force")
+    {'threshold': 8, 'window': datetime.timedelta(seconds=120)}
+    """
+    return dataclasses.asdict(_detection(rule).defaults)
+
+
+def _detection(rule: str) -> Detection:
+    try:
+        return DETECTIONS[rule]
+    except KeyError:
+        raise DetectionError(f"unknown rule {rule!r}; known: {', '.join(DETECTIONS)}") from None
+
+
+def backtest(
+    frame: Frame, rule: str, *, every: str = "1d", tz: str = "UTC", **thresholds: Any
+) -> pl.DataFrame:
+    """How many findings ``rule`` raises per bucket over the frame's period, for tuning.
+
+    Parameters
+    ----------
+    rule
+        A key of :data:`DETECTIONS`.
+    every, tz
+        Bucket length (polars duration) and the zone whose clock the buckets follow.
+    **thresholds
+        Passed to the rule; unknown names raise :class:`DetectionError`.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``bucket`` (start), ``findings`` (by the finding's ``first`` time); every bucket
+        from the first to the last event of the frame is present.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": [f"e{i}" for i in range(6)], "time": [t0 + timedelta(days=d, seconds=s)
+    ...                                              for d in (0, 2) for s in (0, 1, 2)],
+    ...     "type": ["auth"] * 6, "action": ["login"] * 6, "result": ["failed"] * 6, "ip": ["192.0.2.1"] * 6,
+    ... }))
+    >>> backtest(ev, "brute_force", threshold=3)["findings"].to_list()
+    [1, 0, 1]
+    """
+    detection = _detection(rule)
+    known = {f.name for f in dataclasses.fields(detection.defaults)}
+    unknown = sorted(set(thresholds) - known)
+    if unknown:
+        raise DetectionError(f"{rule} has no threshold {', '.join(unknown)}; it takes {sorted(known)}")
+    lazy = frame.lazy()
+    found = detection.function(lazy, **thresholds)
+    counts = found.group_by(_local(pl.col("first"), tz).dt.truncate(every).alias("bucket")).agg(
+        pl.len().cast(pl.UInt32).alias("findings")
+    )
+    span = lazy.select(
+        _local(pl.col("time").cast(UTC_US).min(), tz).dt.truncate(every).alias("bucket")
+    ).collect()
+    span = pl.concat(
+        [
+            span,
+            lazy.select(
+                _local(pl.col("time").cast(UTC_US).max(), tz).dt.truncate(every).alias("bucket")
+            ).collect(),
+        ]
+    ).drop_nulls()
+    frame_buckets = span.with_columns(pl.lit(0, dtype=pl.UInt32).alias("findings"))
+    counts = pl.concat([counts.with_columns(pl.col("bucket").cast(pl.Datetime("us", tz))), frame_buckets])
+    counts = counts.group_by("bucket").agg(pl.col("findings").sum())
+    return _full_buckets(counts, every, tz).with_columns(pl.col("findings").fill_null(0).cast(pl.UInt32))
