@@ -9,8 +9,8 @@ Examples
 >>> from audit_analytics import open_store, Filter
 >>> from audit_analytics.demo import generate
 >>> store = open_store("sqlite://")          # in memory
->>> store.append(generate(500, seed=3).events).inserted
-500
+>>> store.append(generate(1_000, seed=3).events).inserted
+1000
 >>> store.count(Filter(types=("auth",))) == store.load().filter(pl.col("type") == "auth").height
 True
 """
@@ -408,6 +408,10 @@ def open_store(url: str | None = None, **engine_kwargs) -> Store:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        # one shared connection, or every new connection would see a new empty database
+        engine_kwargs.setdefault("poolclass", sa.pool.StaticPool)
+        engine_kwargs.setdefault("connect_args", {"check_same_thread": False})
     try:
         engine = sa.create_engine(parsed, **engine_kwargs)
     except Exception as exc:  # driver missing, bad options
