@@ -4,7 +4,7 @@ import streamlit as st
 
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
-from audit_analytics.ui.data import actors_of, get_store, result_for
+from audit_analytics.ui.data import actors_of, result_for
 from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
 from audit_analytics.view import page_of
 
@@ -42,7 +42,7 @@ else:
     if selected != view.event:
         view = view.replace(event=selected)
         set_view(view)
-    event = get_store().get(selected) if selected else None
+    event = ui.event_by_id(shared, selected)
     table_area, detail_area = st.columns([3, 2]) if event else (st.container(), None)
     with table_area:
         ui.events_table(view, page, selected=selected)

@@ -23,8 +23,15 @@ def load_shared_or_stop():
     from audit_analytics.ui.data import get_frame
 
     try:
-        return get_frame()
+        shared = get_frame()
     except StoreError as exc:
         st.error(f"The audit database cannot be reached: {md_escape(str(exc))}", icon=":material/database:")
         st.button("Retry", type="primary", key="retry_store")
         st.stop()
+    if shared.stale:
+        st.warning(
+            "The audit database is not answering; showing the data as last loaded, which may be stale "
+            f"(loaded {shared.loaded_at:%Y-%m-%d %H:%M:%S} UTC). It reloads by itself when the database is back.",
+            icon=":material/cloud_off:",
+        )
+    return shared

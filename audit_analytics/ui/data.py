@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
+import sqlalchemy as sa
 import streamlit as st
 
+from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.store import Store, default_url, open_store
 from audit_analytics.view import filtered_sorted
@@ -51,6 +53,8 @@ class SharedFrame:
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: OrderedDict = field(default_factory=OrderedDict)
     actors: pl.DataFrame | None = None
+    stale: bool = False
+    stale_reason: str = ""
 
 
 @st.cache_resource(show_spinner=False)
@@ -64,14 +68,32 @@ def _signature(store: Store) -> tuple:
 
 
 def get_frame(*, force: bool = False) -> SharedFrame:
-    """The shared frame, reloaded when the table changed (checked every few seconds)."""
-    store = get_store()
+    """The shared frame, reloaded when the table changed (checked every few seconds).
+
+    When the database stops answering after a first load, the last frame is kept and marked
+    ``stale`` (the page says so); the next check after it returns reloads as usual.
+    """
     shared = _shared(default_url())
     now = time.monotonic()
-    if not force and shared.version and now - shared.checked_at < FRESHNESS_SECONDS:
+    if not force and shared.version and not shared.stale and now - shared.checked_at < FRESHNESS_SECONDS:
         return shared
+    try:
+        return _refresh(shared, force=force)
+    except (StoreError, sa.exc.SQLAlchemyError) as exc:
+        if not shared.version:
+            raise StoreError(str(exc)) from exc
+        shared.stale = True
+        shared.stale_reason = str(exc).splitlines()[0]
+        shared.checked_at = time.monotonic()
+        return shared
+
+
+def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
+    store = get_store()
     with shared.lock:
         signature = _signature(store)
+        shared.stale = False
+        shared.stale_reason = ""
         shared.checked_at = time.monotonic()
         if force or signature != shared.signature or not shared.version:
             shared.frame = store.load()

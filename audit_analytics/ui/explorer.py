@@ -64,6 +64,15 @@ def styled_results(shown: pl.DataFrame):
     return shown.to_pandas().style.map(colour, subset=["Result"])
 
 
+def event_by_id(shared: SharedFrame, event_id: str | None) -> dict | None:
+    """One event from the shared frame (no database round trip, so it also works while the
+    database is briefly away)."""
+    if not event_id:
+        return None
+    hit = shared.frame.filter(pl.col("id") == event_id)
+    return hit.row(0, named=True) if hit.height else None
+
+
 # ---------------------------------------------------------------------------------------
 # deep links
 
