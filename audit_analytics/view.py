@@ -215,6 +215,15 @@ def page_of(result: pl.DataFrame, page: int, page_size: int) -> ResultPage:
     return ResultPage(total, page, pages, page_size, rows)
 
 
+def page_of_selection(index, selection, page: int, page_size: int) -> ResultPage:
+    """One page of an :class:`~audit_analytics.memory.EventIndex` selection."""
+    total = selection.total
+    pages = max((total + page_size - 1) // page_size, 1)
+    page = min(max(page, 1), pages)
+    rows = index.rows(selection, (page - 1) * page_size, page_size)
+    return ResultPage(total, page, pages, page_size, rows)
+
+
 def position_of(result: pl.DataFrame, event_id: str) -> int | None:
     """0-based row of an event in a result, or None."""
     hits = result.select(pl.arg_where(pl.col("id") == event_id)).to_series()

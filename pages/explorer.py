@@ -4,9 +4,9 @@ import streamlit as st
 
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
-from audit_analytics.ui.data import actors_of, result_for
+from audit_analytics.ui.data import actors_of, selection_for
 from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
-from audit_analytics.view import page_of
+from audit_analytics.view import page_of_selection
 
 shared = load_shared_or_stop()
 view = current_view()
@@ -19,8 +19,8 @@ search_bar()
 if notice:
     st.info(notice, icon=":material/info:")
 
-result = result_for(shared, view.filter, view.sort)
-page = page_of(result, view.page, view.page_size)
+selection = selection_for(shared, view.filter, view.sort)
+page = page_of_selection(shared.index, selection, view.page, view.page_size)
 if page.page != view.page:
     view = view.replace(page=page.page)
     set_view(view)

@@ -240,3 +240,75 @@ QUALIFIED = [
 def test_generated_filters_agree_on_sqlite(sqlite_events, terms, period, tz, types, results):
     flt = Filter(period=period, tz=tz, types=tuple(types), results=tuple(results), query=" ".join(terms))
     assert sql_ids(sqlite_events, flt) == polars_ids(flt)
+
+
+# -- the in-memory engine (EventIndex) must agree with Filter.apply too -------------------
+
+
+@pytest.fixture(scope="module", params=["dictionaries", "plain-columns"])
+def index(request):
+    from audit_analytics import memory
+
+    if request.param == "dictionaries":
+        return memory.EventIndex(EVENTS)
+    # no dictionaries at all: every column takes the lowered-text path
+    mp = pytest.MonkeyPatch()
+    mp.setattr(memory, "DICTIONARY_ALWAYS_UP_TO", 0)
+    mp.setattr(memory, "DICTIONARY_MAX_SHARE", 0.0)
+    try:
+        built = memory.EventIndex(EVENTS)
+    finally:
+        mp.undo()
+    assert not built._dicts
+    return built
+
+
+@pytest.mark.parametrize("flt", FILTERS.values(), ids=FILTERS.keys())
+def test_memory_engine_returns_the_same_rows(index, flt):
+    expected = polars_ids(flt)
+    assert sorted(index.frame_for(flt, now=NOW)["id"].to_list()) == expected
+    assert index.count(flt, now=NOW) == len(expected)
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [Sort(c, d) for c in SORTABLE_COLUMNS for d in (True, False)],
+    ids=[f"{c}-{'desc' if d else 'asc'}" for c in SORTABLE_COLUMNS for d in (True, False)],
+)
+@pytest.mark.parametrize("name", ["everything", "30d", "user-or", "ip-cidr-v4"])
+def test_memory_engine_pages_follow_the_same_order(index, sort, name):
+    flt = FILTERS[name]
+    expected = polars_sort(flt.apply(EVENTS, now=NOW), sort)["id"].to_list()
+    got = [
+        i
+        for o in range(0, len(expected) + 50, 50)
+        for i in index.page(flt, sort, offset=o, limit=50, now=NOW)["id"].to_list()
+    ]
+    assert got == expected
+
+
+def test_memory_engine_accepts_unsorted_frames():
+    from audit_analytics.memory import EventIndex
+
+    shuffled = EventIndex(EVENTS.sample(fraction=1.0, shuffle=True, seed=3))
+    flt = FILTERS["7d-utc"]
+    assert shuffled.count(flt, now=NOW) == len(polars_ids(flt))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    terms=st.lists(st.sampled_from(WORDS + QUALIFIED), max_size=4),
+    period=st.sampled_from(["all", "today", "7d", "30d"]),
+    tz=st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]),
+    types=st.lists(st.sampled_from(CATEGORY_CODES[:6]), max_size=2, unique=True),
+    users=st.lists(st.sampled_from(["root", "ALICE@corp.com", "élodie", "nobody"]), max_size=2, unique=True),
+)
+def test_generated_filters_agree_in_memory(terms, period, tz, types, users):
+    from audit_analytics.memory import EventIndex
+
+    index = _INDEX.setdefault("i", EventIndex(EVENTS))
+    flt = Filter(period=period, tz=tz, types=tuple(types), users=tuple(users), query=" ".join(terms))
+    assert sorted(index.frame_for(flt, now=NOW)["id"].to_list()) == polars_ids(flt)
+
+
+_INDEX: dict = {}

@@ -18,12 +18,12 @@ import streamlit as st
 
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
+from audit_analytics.memory import EventIndex, Selection
 from audit_analytics.store import Store, default_url, open_store
-from audit_analytics.view import filtered_sorted
 
 # how often a session may ask the database whether the table changed
 FRESHNESS_SECONDS = 15.0
-RESULT_CACHE_SIZE = 32
+RESULT_CACHE_SIZE = 64
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,6 +53,7 @@ class SharedFrame:
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: OrderedDict = field(default_factory=OrderedDict)
     actors: pl.DataFrame | None = None
+    index: EventIndex | None = None
     stale: bool = False
     stale_reason: str = ""
 
@@ -96,7 +97,8 @@ def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
         shared.stale_reason = ""
         shared.checked_at = time.monotonic()
         if force or signature != shared.signature or not shared.version:
-            shared.frame = store.load()
+            shared.index = EventIndex(store.load())
+            shared.frame = shared.index.frame
             shared.signature = signature
             shared.version += 1
             shared.loaded_at = datetime.now(UTC)
@@ -122,18 +124,35 @@ def actors_of(shared: SharedFrame) -> pl.DataFrame:
     return shared.actors
 
 
+def selection_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime | None = None) -> Selection:
+    """Which rows pass ``flt``, in ``sort`` order, as positions (cached by the index)."""
+    return shared.index.select(flt, sort, now=now)
+
+
 def result_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:
-    """The filtered, sorted result, cached by the filter's values and its time bounds."""
-    key = (shared.version, flt, sort, flt.bounds(now=now))
-    hit = shared.results.get(key)
+    """The filtered rows in ``sort`` order, as a new frame (for exports: it copies)."""
+    return shared.index.rows(shared.index.select(flt, sort, now=now))
+
+
+def frame_for(shared: SharedFrame, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
+    """The filtered rows, oldest first; a zero-copy slice when only the period narrows them.
+    The one to use for charts and analyses."""
+    return shared.index.frame_for(flt, now=now)
+
+
+def cached(shared: SharedFrame, key: tuple, compute):
+    """A small derived result (a chart's numbers, a detection's findings), cached per
+    version of the data by plain values — never by hashing frames."""
+    full = (shared.version, *key)
+    hit = shared.results.get(full)
     if hit is not None:
-        shared.results.move_to_end(key)
+        shared.results.move_to_end(full)
         return hit
-    result = filtered_sorted(shared.frame, flt, sort, now=now)
-    shared.results[key] = result
+    value = compute()
+    shared.results[full] = value
     while len(shared.results) > RESULT_CACHE_SIZE:
         shared.results.popitem(last=False)
-    return result
+    return value
 
 
 def invalidate() -> None:

@@ -19,9 +19,9 @@ from audit_analytics.diff import diff_json
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape
-from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for
+from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for, selection_for
 from audit_analytics.ui.state import period_label, seed_widgets, set_view
-from audit_analytics.view import PAGE_SIZES, ResultPage, View, position_of, related_events
+from audit_analytics.view import PAGE_SIZES, ResultPage, View, related_events
 
 RESULT_COLOURS = {"done": "#1e7d32", "failed": "#c62828", "pending": "#b26a00", "processing": "#1565c0"}
 SORT_LABELS = {
@@ -82,22 +82,19 @@ def resolve_event(view: View, shared: SharedFrame, *, now: datetime | None = Non
     falls outside. Returns the view to show and a notice for the reader (or None)."""
     if not view.event:
         return view, None
-    frame = shared.frame
-    if position_of(frame, view.event) is None:
+    if event_by_id(shared, view.event) is None:
         return view.replace(event=None), f"No event with id “{md_escape(view.event)}”."
-    result = result_for(shared, view.filter, view.sort, now=now)
+    index = shared.index
     notice = None
-    pos = position_of(result, view.event)
+    pos = index.position_of(view.event, selection_for(shared, view.filter, view.sort, now=now))
     if pos is None:
         widened = view.filter.replace(period="all", start=None, end=None)
         notice = "The linked event is outside the chosen period, so the period was widened to all time."
-        result = result_for(shared, widened, view.sort, now=now)
-        pos = position_of(result, view.event)
+        pos = index.position_of(view.event, selection_for(shared, widened, view.sort, now=now))
         if pos is None:
             widened = Filter(period="all", tz=view.filter.tz)
             notice = "The linked event does not match the current filters, so they were cleared (all time)."
-            result = result_for(shared, widened, view.sort, now=now)
-            pos = position_of(result, view.event)
+            pos = index.position_of(view.event, selection_for(shared, widened, view.sort, now=now))
         view = view.replace(filter=widened)
         seed_widgets(view)
     page = pos // view.page_size + 1
