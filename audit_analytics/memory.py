@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -96,6 +96,8 @@ class Selection:
 
 class EventIndex:
     """A time-ordered event frame prepared for fast filtering, counting and paging."""
+
+    kind = "memory"
 
     def __init__(self, frame: pl.DataFrame) -> None:
         sorted_ok = (
@@ -300,3 +302,41 @@ class EventIndex:
             return selection.stop - 1 - absolute if selection.descending else absolute - selection.start
         where = selection.positions.to_frame("p").select(pl.arg_where(pl.col("p") == absolute)).to_series()
         return int(where[0]) if where.len() else None
+
+    # -- what the pages ask besides selections (the SQL engine answers the same) ----------
+    def get(self, event_id: str) -> dict | None:
+        """One event by id, or None."""
+        hit = self.frame.filter(pl.col("id") == event_id)
+        return hit.row(0, named=True) if hit.height else None
+
+    def newest_time(self) -> datetime | None:
+        return self.frame["time"][-1] if self.height else None
+
+    def related(self, event: dict, *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(same request_id, same actor within ``minutes`` either side), oldest first."""
+        from audit_analytics.view import related_events
+
+        t = event["time"]
+        times = self.frame["time"]
+        # the actor window is a slice of the time-ordered frame; the request id needs a scan
+        lo = int(times.search_sorted(t - timedelta(minutes=minutes), side="left"))
+        hi = int(times.search_sorted(t + timedelta(minutes=minutes), side="right"))
+        same_request, _ = related_events(
+            self.frame.filter(pl.col("request_id") == event["request_id"])
+            if event.get("request_id")
+            else self.frame.clear(),
+            event,
+        )
+        _, same_actor = related_events(self.frame.slice(lo, hi - lo), event, minutes=minutes)
+        return same_request, same_actor
+
+    def actors(self) -> pl.DataFrame:
+        """Distinct actors with an email and their event count, most active first."""
+        if self.height == 0:
+            return pl.DataFrame(schema={"actor": pl.String, "email": pl.String, "events": pl.UInt32})
+        return (
+            self.frame.drop_nulls("actor")
+            .group_by("actor")
+            .agg(pl.col("email").max(), pl.len().alias("events"))
+            .sort(["events", "actor"], descending=[True, False])
+        )

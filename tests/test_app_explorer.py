@@ -56,10 +56,11 @@ def db(tmp_path_factory):
     return url, rows
 
 
-@pytest.fixture
-def app(db, monkeypatch):
+@pytest.fixture(params=["memory", "pushdown"])
+def app(db, monkeypatch, request):
     url, _ = db
     monkeypatch.setenv("AUDIT_DB_URL", url)
+    monkeypatch.setenv("AUDIT_ENGINE", request.param)
     at = AppTest.from_file(APP, default_timeout=60)
     return at
 

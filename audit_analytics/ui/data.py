@@ -16,6 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
+from audit_analytics.engines import SqlIndex, engine_mode, open_engine
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.memory import EventIndex, Selection
@@ -45,7 +46,6 @@ def get_store() -> Store:
 class SharedFrame:
     """The whole table in memory, ordered by (time, id), with a version for cache keys."""
 
-    frame: pl.DataFrame = field(default_factory=pl.DataFrame)
     version: int = 0
     signature: tuple = ()
     checked_at: float = 0.0
@@ -53,14 +53,24 @@ class SharedFrame:
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: OrderedDict = field(default_factory=OrderedDict)
     actors: pl.DataFrame | None = None
-    index: EventIndex | None = None
+    index: EventIndex | SqlIndex | None = None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The whole table in memory (raises TooLargeForMemory in pushdown mode)."""
+        return self.index.frame
+
     stale: bool = False
     stale_reason: str = ""
 
 
 @st.cache_resource(show_spinner=False)
-def _shared(url: str) -> SharedFrame:
+def _shared(url: str, mode: str) -> SharedFrame:
     return SharedFrame()
+
+
+def _current() -> SharedFrame:
+    return _shared(default_url(), engine_mode())
 
 
 def _signature(store: Store) -> tuple:
@@ -74,7 +84,7 @@ def get_frame(*, force: bool = False) -> SharedFrame:
     When the database stops answering after a first load, the last frame is kept and marked
     ``stale`` (the page says so); the next check after it returns reloads as usual.
     """
-    shared = _shared(default_url())
+    shared = _current()
     now = time.monotonic()
     if not force and shared.version and not shared.stale and now - shared.checked_at < FRESHNESS_SECONDS:
         return shared
@@ -97,8 +107,7 @@ def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
         shared.stale_reason = ""
         shared.checked_at = time.monotonic()
         if force or signature != shared.signature or not shared.version:
-            shared.index = EventIndex(store.load())
-            shared.frame = shared.index.frame
+            shared.index = open_engine(store)
             shared.signature = signature
             shared.version += 1
             shared.loaded_at = datetime.now(UTC)
@@ -111,16 +120,7 @@ def actors_of(shared: SharedFrame) -> pl.DataFrame:
     """Distinct actors with an email and their event count, most active first (cached per
     version of the frame: a GROUP BY over the table on every rerun would cost seconds)."""
     if shared.actors is None:
-        frame = shared.frame
-        if frame.height == 0:
-            shared.actors = pl.DataFrame(schema={"actor": pl.String, "email": pl.String, "events": pl.UInt32})
-        else:
-            shared.actors = (
-                frame.drop_nulls("actor")
-                .group_by("actor")
-                .agg(pl.col("email").max(), pl.len().alias("events"))
-                .sort(["events", "actor"], descending=[True, False])
-            )
+        shared.actors = shared.index.actors()
     return shared.actors
 
 
@@ -157,5 +157,5 @@ def cached(shared: SharedFrame, key: tuple, compute):
 
 def invalidate() -> None:
     """After the app itself wrote events (an export's audit record): reload on next read."""
-    shared = _shared(default_url())
+    shared = _current()
     shared.checked_at = 0.0

@@ -21,7 +21,7 @@ from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for, selection_for
 from audit_analytics.ui.state import period_label, seed_widgets, set_view
-from audit_analytics.view import PAGE_SIZES, ResultPage, View, related_events
+from audit_analytics.view import PAGE_SIZES, ResultPage, View
 
 RESULT_COLOURS = {"done": "#1e7d32", "failed": "#c62828", "pending": "#b26a00", "processing": "#1565c0"}
 SORT_LABELS = {
@@ -69,8 +69,7 @@ def event_by_id(shared: SharedFrame, event_id: str | None) -> dict | None:
     database is briefly away)."""
     if not event_id:
         return None
-    hit = shared.frame.filter(pl.col("id") == event_id)
-    return hit.row(0, named=True) if hit.height else None
+    return shared.index.get(event_id)
 
 
 # ---------------------------------------------------------------------------------------
@@ -285,7 +284,7 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
                 "After": st.column_config.TextColumn(width="large"),
             },
         )
-    same_request, same_actor = related_events(shared.frame, event)
+    same_request, same_actor = shared.index.related(event)
     st.text(f"Same request id ({len(same_request)})")
     _related_table(same_request, tz, f"rel-req-{event['id']}")
     st.text(f"Same actor, 10 minutes either side ({len(same_actor)})")

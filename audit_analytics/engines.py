@@ -1,0 +1,201 @@
+"""Two ways to run a Filter, chosen automatically.
+
+* In memory (:class:`~audit_analytics.memory.EventIndex`) while the table fits a configured
+  limit (``AUDIT_MEMORY_LIMIT``, default 5,000,000 rows): loaded once per process and shared.
+* Pushdown (:class:`SqlIndex`) above it, or when ``AUDIT_ENGINE=pushdown``: the same filter,
+  search and sort run in the database; only the page, the count and small results travel.
+
+Both answer the same questions (``select``, ``rows``, ``count``, ``position_of``, ``get``,
+``related``, ``newest_time``, ``actors``, ``frame_for``), so pages do not care which runs.
+
+Examples
+--------
+>>> from audit_analytics import open_store, Filter
+>>> from audit_analytics.demo import generate
+>>> store = open_store("sqlite://")
+>>> _ = store.append(generate(1_000, seed=2).events)
+>>> memory, sql = open_engine(store, mode="memory"), open_engine(store, mode="pushdown")
+>>> flt = Filter(types=("auth",))
+>>> memory.count(flt) == sql.count(flt)
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import polars as pl
+import sqlalchemy as sa
+
+from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.filters import Filter, Sort
+from audit_analytics.memory import EventIndex
+from audit_analytics.store import Store
+
+__all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "TooLargeForMemory"]
+
+Mode = Literal["auto", "memory", "pushdown"]
+DEFAULT_MEMORY_LIMIT = 5_000_000
+NEWEST_FIRST = Sort("time", True)
+
+
+class TooLargeForMemory(AuditAnalyticsError, RuntimeError):
+    """An analysis needs the rows themselves, and more of them than the memory limit."""
+
+
+def memory_limit() -> int:
+    try:
+        return int(os.environ.get("AUDIT_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT))
+    except ValueError:
+        return DEFAULT_MEMORY_LIMIT
+
+
+def engine_mode() -> Mode:
+    mode = os.environ.get("AUDIT_ENGINE", "auto").lower()
+    return mode if mode in ("auto", "memory", "pushdown") else "auto"  # type: ignore[return-value]
+
+
+def open_engine(store: Store, *, mode: Mode | None = None, limit: int | None = None) -> EventIndex | SqlIndex:
+    """The engine for a store: in memory when the table fits ``limit``, else pushdown."""
+    mode = mode or engine_mode()
+    limit = memory_limit() if limit is None else limit
+    if mode == "pushdown" or (mode == "auto" and store.count() > limit):
+        return SqlIndex(store, limit=limit)
+    return EventIndex(store.load())
+
+
+@dataclass(frozen=True)
+class SqlSelection:
+    """A filter and a sort, with the count the database gave for them."""
+
+    filter: Filter
+    sort: Sort
+    now: datetime | None
+    total: int
+
+
+class SqlIndex:
+    """The explorer's questions answered by the database (pushdown)."""
+
+    kind = "pushdown"
+
+    def __init__(self, store: Store, *, limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+        self.store = store
+        self.limit = limit
+        self.height = store.count()
+        self._cache: OrderedDict = OrderedDict()
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        raise TooLargeForMemory(
+            f"the table holds {self.height:,} events, more than the in-memory limit of {self.limit:,}; "
+            "narrow the period or raise AUDIT_MEMORY_LIMIT"
+        )
+
+    def select(self, flt: Filter, sort: Sort = NEWEST_FIRST, *, now: datetime | None = None) -> SqlSelection:
+        key = (flt, sort, flt.bounds(now=now))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = SqlSelection(flt, sort, now, self.store.count(flt, now=now))
+            self._cache[key] = hit
+            while len(self._cache) > 32:
+                self._cache.popitem(last=False)
+        return hit
+
+    def count(self, flt: Filter, *, now: datetime | None = None) -> int:
+        return self.select(flt, now=now).total
+
+    def rows(self, selection: SqlSelection, offset: int = 0, limit: int | None = None) -> pl.DataFrame:
+        limit = selection.total - offset if limit is None else limit
+        return self.store.page(
+            selection.filter,
+            sort=selection.sort.column,
+            descending=selection.sort.descending,
+            offset=offset,
+            limit=max(limit, 0),
+            now=selection.now,
+        )
+
+    def page(
+        self,
+        flt: Filter,
+        sort: Sort = NEWEST_FIRST,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        return self.rows(self.select(flt, sort, now=now), offset, limit)
+
+    def position_of(self, event_id: str, selection: SqlSelection) -> int | None:
+        """Where an event sits in a time-sorted selection: the count of rows before it."""
+        event = self.get(event_id)
+        if event is None or selection.sort.column != "time":
+            return None
+        t = self.store.table.c
+        where = self.store._where(selection.filter, selection.now)
+        with self.store.engine.connect() as conn:
+            inside = conn.execute(
+                sa.select(sa.func.count()).select_from(self.store.table).where(where, t.id == event_id)
+            ).scalar_one()
+            if not inside:
+                return None
+            if selection.sort.descending:
+                before = sa.or_(t.time > event["time"], sa.and_(t.time == event["time"], t.id > event_id))
+            else:
+                before = sa.or_(t.time < event["time"], sa.and_(t.time == event["time"], t.id < event_id))
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(self.store.table).where(where, before)
+                ).scalar_one()
+            )
+
+    def get(self, event_id: str) -> dict | None:
+        return self.store.get(event_id)
+
+    def newest_time(self) -> datetime | None:
+        return self.store.time_range()[1]
+
+    def related(self, event: dict, *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
+        t = self.store.table.c
+        if event.get("request_id"):
+            same_request = self.store._select_frame(
+                sa.select(self.store.table)
+                .where(t.request_id == event["request_id"], t.id != event["id"])
+                .order_by(t.time, t.id)
+                .limit(1_000)
+            )
+        else:
+            same_request = self.store.page(Filter(), limit=0)
+        if event.get("actor"):
+            window = timedelta(minutes=minutes)
+            same_actor = self.store._select_frame(
+                sa.select(self.store.table)
+                .where(
+                    t.actor == event["actor"],
+                    t.id != event["id"],
+                    t.time >= event["time"] - window,
+                    t.time <= event["time"] + window,
+                )
+                .order_by(t.time, t.id)
+                .limit(1_000)
+            )
+        else:
+            same_actor = self.store.page(Filter(), limit=0)
+        return same_request, same_actor
+
+    def actors(self) -> pl.DataFrame:
+        return self.store.actors()
+
+    def frame_for(self, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
+        """The filtered rows for an analysis, when they fit the memory limit."""
+        n = self.count(flt, now=now)
+        if n > self.limit:
+            raise TooLargeForMemory(
+                f"{n:,} events match, more than the in-memory limit of {self.limit:,}; narrow the period or filters"
+            )
+        return self.store.load(flt, now=now)
