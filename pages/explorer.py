@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
 from audit_analytics.ui.data import actors_of, selection_for
@@ -26,7 +27,7 @@ if page.page != view.page:
     set_view(view)
 
 top, export = st.columns([5, 1], vertical_alignment="bottom")
-top.caption(view.filter.describe(count=page.total))
+top.caption(md_escape(view.filter.describe(count=page.total)))
 export.button("Export", key="export_open", disabled=page.total == 0, width="stretch", on_click=ui.open_export)
 if st.session_state.get("export_dialog_open"):
     ui.export_dialog(shared, view, page.total, current_actor())

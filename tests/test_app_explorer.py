@@ -6,6 +6,7 @@ Expected numbers are computed in plain Python over the rows, not with the packag
 from __future__ import annotations
 
 import csv
+import re
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,9 @@ def last_days(rows, days, now=None):
 
 
 def caption(at) -> str:
-    return next(c.value for c in at.caption if " event" in c.value and "·" in c.value)
+    """The caption above the table, as the reader sees it (markdown escapes undone)."""
+    raw = next(c.value for c in at.caption if " event" in c.value and "·" in c.value)
+    return re.sub(r"\\(.)", r"\1", raw)
 
 
 def count_in_caption(at) -> int:
@@ -395,3 +398,10 @@ def test_export_holds_exactly_the_current_result(app, db, tmp_path, fmt):
     params = json.loads(events.sort("time")["params"][-1])
     assert params["count"] == n and params["format"] == fmt
     store.engine.dispose()
+
+
+def test_caption_never_renders_search_text_as_markdown(app):
+    app.run()
+    app.text_input(key="f_search").input('"[click](http://evil.example)"').run()
+    raw = next(c.value for c in app.caption if "matching" in c.value)
+    assert "[click](" not in raw and "\\[click\\]\\(" in raw

@@ -1,0 +1,461 @@
+"""Shared plotly helpers: one colour per category on every page, titled and labelled charts,
+safe labels, "download chart data" buttons, and click-to-explorer.
+
+A chart point carries its *drill* in ``customdata[0]``: a small JSON object saying which
+events it stands for (``{"type": "auth", "start": ..., "end": ...}``). Clicking it opens
+the explorer on the current view narrowed by :func:`drill_view`. Text written by users of
+the audited platform (actors, targets) only ever reaches plotly through
+:func:`escape_label`, because plotly renders a subset of HTML in labels and hover text.
+
+Figure builders (``bars_over_time``, ``ranked_bars``, ...) import no streamlit state and
+can be used from a notebook; :func:`show` and :func:`download_chart_data` draw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from audit_analytics import activity
+from audit_analytics.export import neutralise
+from audit_analytics.filters import zone
+from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULT_LABELS, RESULTS, RETENTION_GROUPS
+from audit_analytics.textsafe import plain
+from audit_analytics.view import View
+
+__all__ = [
+    "CATEGORY_COLORS",
+    "RESULT_COLORS",
+    "bars_over_time",
+    "category_label",
+    "csv_bytes",
+    "download_chart_data",
+    "drill",
+    "drill_view",
+    "escape_label",
+    "ranked_bars",
+    "show",
+    "style",
+    "weekday_hour_heatmap",
+]
+
+# Fixed, so a category keeps its colour on every page and in every export of a chart
+# (Tableau 20, one hue per category, darker shades first).
+CATEGORY_COLORS: dict[str, str] = {
+    "device": "#4E79A7",
+    "infra": "#F28E2B",
+    "service": "#E15759",
+    "auth": "#76B7B2",
+    "backup": "#59A14F",
+    "database": "#EDC948",
+    "user": "#B07AA1",
+    "organization": "#FF9DA7",
+    "audit": "#9C755F",
+    "vpn": "#BAB0AC",
+    "secret": "#1B3A6B",
+    "domain": "#A0CBE8",
+    "monitoring": "#FFBE7D",
+    "system": "#8CD17D",
+    "webhook": "#D4A6C8",
+    "db_backup": "#499894",
+}
+assert tuple(CATEGORY_COLORS) == CATEGORY_CODES  # one colour per category, in canonical order
+
+RESULT_COLORS: dict[str, str] = {
+    "done": "#59A14F",
+    "failed": "#E15759",
+    "pending": "#EDC948",
+    "processing": "#4E79A7",
+}
+FAILURE_RATE_COLOR = "#1B1B1B"
+BUCKET_NAMES = activity.BUCKETS
+
+
+def category_label(code: str) -> str:
+    """``Authentication (auth)``."""
+    return f"{CATEGORIES[code].label} ({code})" if code in CATEGORIES else code
+
+
+def escape_label(value: object, *, limit: int | None = None) -> str:
+    """Text for a plotly label or hover: control characters made visible, ``&``, ``<`` and
+    ``>`` as entities, so ``<b>`` or ``<a href>`` written by a user shows as typed.
+
+    >>> escape_label("<a href='x'>me</a> & co")
+    "&lt;a href='x'&gt;me&lt;/a&gt; &amp; co"
+    """
+    text = plain(value, limit=limit)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# -- drill-down -------------------------------------------------------------------------------
+def drill(**changes: Any) -> str:
+    """A point's drill, as the JSON text stored in ``customdata[0]``.
+
+    Keys: ``type``, ``group`` (retention group), ``result``, ``actor``, ``target``,
+    ``writes`` (only write actions), ``start``/``end`` (a bucket, ISO text), ``previous``
+    (the period before), ``all_time``.
+    """
+    text = json.dumps({k: v for k, v in changes.items() if v is not None}, sort_keys=True)
+    # never shown, but kept free of markup anyway: JSON reads \u003c back as "<"
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def drill_view(view: View, changes: Mapping[str, Any], *, now: datetime | None = None) -> View:
+    """The explorer view for a clicked point: the current view narrowed to it.
+
+    A bucket becomes a custom period of exact instants, cut to the current period (a week
+    bucket may begin before the period does); a category, result or actor replaces that
+    filter; a target and "write actions" are added to the search.
+
+    >>> from audit_analytics.filters import Filter
+    >>> v = View(filter=Filter(period="all", query="ip:10.0.0.1"))
+    >>> drill_view(v, {"type": "auth", "target": "db main"}).to_params()
+    {'period': 'all', 'type': 'auth', 'q': 'ip:10.0.0.1 resource:"db main"'}
+    """
+    flt = view.filter
+    updates: dict[str, Any] = {}
+    extra_query: list[str] = []
+    if changes.get("previous"):
+        previous = activity.previous_period(flt, now=now)
+        if previous is not None:
+            flt = previous
+    if changes.get("all_time"):
+        updates.update(period="all", start=None, end=None)
+    if "start" in changes and "end" in changes:
+        tz = zone(flt.tz)
+        start = datetime.fromisoformat(changes["start"])
+        end = datetime.fromisoformat(changes["end"])
+        lo, hi = flt.bounds(now=now)
+        start = max(start, lo) if lo is not None else start
+        end = min(end, hi) if hi is not None else end
+        updates.update(period="custom", start=start.astimezone(tz), end=end.astimezone(tz))
+    if changes.get("type"):
+        updates["types"] = (changes["type"],)
+    if changes.get("group"):
+        updates["types"] = RETENTION_GROUPS[changes["group"]]
+    if changes.get("result"):
+        updates["results"] = (changes["result"],)
+    if changes.get("actor"):
+        updates["users"] = (changes["actor"],)
+    if changes.get("target"):
+        extra_query.append(activity.target_query(changes["target"]))
+    if changes.get("writes"):
+        extra_query.append(activity.write_actions_query())
+    if extra_query:
+        updates["query"] = " ".join([q for q in (flt.query.strip(), *extra_query) if q])
+    return view.replace(filter=flt.replace(**updates), page=1, event=None)
+
+
+def clicked_drill(event: Any) -> dict | None:
+    """The drill of the clicked point of a ``st.plotly_chart`` selection, or None."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or ():
+        data = point.get("customdata") if isinstance(point, Mapping) else None
+        if isinstance(data, str):
+            data = [data]
+        if data:
+            try:
+                changes = json.loads(data[0])
+            except (TypeError, ValueError):
+                continue
+            if isinstance(changes, dict):
+                return changes
+    return None
+
+
+# -- figures -----------------------------------------------------------------------------------
+def style(
+    fig: go.Figure,
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+    legend_title: str | None = None,
+    height: int = 380,
+) -> go.Figure:
+    """Title, axis titles and legend title on a figure (every chart has all of them)."""
+    fig.update_layout(
+        title={"text": escape_label(title)},
+        xaxis_title=escape_label(x_title),
+        yaxis_title=escape_label(y_title),
+        legend_title_text=escape_label(legend_title) if legend_title else None,
+        height=height,
+        margin={"t": 60, "l": 10, "r": 10, "b": 10},
+        hoverlabel={"namelength": -1},
+    )
+    return fig
+
+
+def _local_naive(value: datetime) -> datetime:
+    # plotly has no time zones: show the wall-clock time of the shown zone
+    return value.replace(tzinfo=None)
+
+
+def bucket_text(start: datetime, every: str) -> str:
+    """``2025-10-26 02:00–03:00 (UTC+01:00)``, ``2025-10-26 (day)``, ``week of 2025-10-20``."""
+    if every == "1h":
+        end = activity.bucket_end(start, every)
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} (UTC{start:%:z})"
+    if every == "1d":
+        return f"{start:%a %Y-%m-%d}"
+    return f"week of {start:%Y-%m-%d}"
+
+
+def bars_over_time(
+    data: pl.DataFrame,
+    *,
+    series: str,
+    value: str,
+    every: str,
+    tz: str,
+    title: str,
+    y_title: str,
+    extra_drill: Mapping[str, Any] | None = None,
+    colors: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    order: Sequence[str] | None = None,
+) -> go.Figure:
+    """Stacked bars per bucket, one trace per value of ``series`` (a category or a result).
+
+    ``data`` has ``bucket`` (aware, in ``tz``), ``series`` and ``value``. Clicking a bar
+    drills to that bucket and series value (plus ``extra_drill``).
+    """
+    if series == "type":
+        colors, labels, order = colors or CATEGORY_COLORS, labels or {}, order or CATEGORY_CODES
+    else:
+        colors, labels, order = colors or RESULT_COLORS, labels or RESULT_LABELS, order or RESULTS
+    fig = go.Figure()
+    present = set(data[series].cast(pl.String).unique().to_list()) if data.height else set()
+    for key in order:
+        if key not in present:
+            continue
+        rows = data.filter(pl.col(series).cast(pl.String) == key).filter(pl.col(value) > 0)
+        name = labels.get(key) or category_label(key)
+        starts = rows["bucket"].to_list()
+        custom = [
+            [
+                drill(
+                    **{series: key},
+                    start=s.isoformat(),
+                    end=activity.bucket_end(s, every).isoformat(),
+                    **(extra_drill or {}),
+                ),
+                escape_label(name),
+                bucket_text(s, every),
+            ]
+            for s in starts
+        ]
+        fig.add_bar(
+            x=[_local_naive(s) for s in starts],
+            y=rows[value].to_list(),
+            name=escape_label(name),
+            marker_color=colors.get(key),
+            customdata=custom,
+            hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{y:,}<extra></extra>",
+        )
+    fig.update_layout(barmode="stack")
+    return style(
+        fig,
+        title=title,
+        x_title=f"{BUCKET_NAMES[every].capitalize()} ({tz})",
+        y_title=y_title,
+        legend_title="Category" if series == "type" else "Result",
+    )
+
+
+def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = "Failure rate") -> go.Figure:
+    """The failure rate of :func:`activity.result_mix` as a line on a right-hand % axis;
+    clicking a point drills to the failed events of that bucket."""
+    starts = mix["bucket"].to_list()
+    rates = [None if r is None else r * 100 for r in mix["failure_rate"].to_list()]
+    fig.add_scatter(
+        x=[_local_naive(s) for s in starts],
+        y=rates,
+        name=name,
+        yaxis="y2",
+        mode="lines+markers",
+        line={"color": FAILURE_RATE_COLOR, "width": 2},
+        customdata=[
+            [
+                drill(result="failed", start=s.isoformat(), end=activity.bucket_end(s, every).isoformat()),
+                name,
+                bucket_text(s, every),
+            ]
+            for s in starts
+        ],
+        hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{y:.1f}%<extra></extra>",
+    )
+    fig.update_layout(
+        yaxis2={
+            "title": {"text": "Failure rate (%)"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
+        legend={"x": 1.08},
+    )
+    return fig
+
+
+def ranked_bars(data: pl.DataFrame, *, key: str, title: str, x_title: str, y_title: str) -> go.Figure:
+    """Horizontal bars of :func:`activity.top_actors` / ``top_targets``, stacked by category.
+
+    Labels are ``rank. name`` (escaped, shortened to 40 characters; the rank keeps two
+    names that look alike apart); a click drills to that name in that category.
+    """
+    fig = go.Figure()
+    ranks = data.select("rank", key).unique().sort("rank")
+    label_of = {name: f"{rank}. {escape_label(name, limit=40)}" for rank, name in ranks.rows()}
+    order = [label_of[name] for name in ranks[key].to_list()]
+    for code in CATEGORY_CODES:
+        rows = data.filter(pl.col("type").cast(pl.String) == code)
+        if rows.height == 0:
+            continue
+        names = rows[key].to_list()
+        fig.add_bar(
+            y=[label_of[n] for n in names],
+            x=rows["events"].to_list(),
+            orientation="h",
+            name=escape_label(category_label(code)),
+            marker_color=CATEGORY_COLORS[code],
+            customdata=[[drill(type=code, **{key: n}), escape_label(n), category_label(code)] for n in names],
+            hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{x:,} events<extra></extra>",
+        )
+    fig.update_layout(barmode="stack", yaxis={"categoryorder": "array", "categoryarray": order[::-1]})
+    return style(fig, title=title, x_title=x_title, y_title=y_title, legend_title="Category", height=420)
+
+
+def comparison_bars(change: pl.DataFrame, *, title: str, period_name: str) -> go.Figure:
+    """Events per category this period beside the period before (from
+    :func:`activity.failure_rate_change`); a click drills to that category in that period."""
+    rows = change.filter(pl.col("type") != "all").filter(
+        (pl.col("events") > 0) | (pl.col("previous_events") > 0)
+    )
+    codes = rows["type"].to_list()
+    labels = [escape_label(category_label(c)) for c in codes]
+    fig = go.Figure()
+    for column, name, previous, opacity in (
+        ("previous_events", f"Previous {period_name}", True, 0.45),
+        ("events", f"This {period_name}", False, 1.0),
+    ):
+        fig.add_bar(
+            x=labels,
+            y=rows[column].to_list(),
+            name=name,
+            marker_color=[CATEGORY_COLORS[c] for c in codes],
+            marker_opacity=opacity,
+            customdata=[
+                [drill(type=c, previous=previous or None), lab, name]
+                for c, lab in zip(codes, labels, strict=True)
+            ],
+            hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}: %{y:,} events<extra></extra>",
+        )
+    fig.update_layout(barmode="group", showlegend=False)
+    return style(fig, title=title, x_title="Category (faded: previous period)", y_title="Events")
+
+
+def weekday_hour_heatmap(cells: pl.DataFrame, *, tz: str, title: str) -> go.Figure:
+    """The 7 x 24 grid of :func:`activity.weekday_hour` as a heat map (Monday on top)."""
+    days = cells.select("weekday", "day").unique().sort("weekday")["day"].to_list()
+    z = [cells.filter(pl.col("weekday") == w)["events"].to_list() for w in range(1, 8)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"{h:02d}:00" for h in range(24)],
+            y=days,
+            colorscale="Blues",
+            colorbar={"title": {"text": "Events"}},
+            hovertemplate="%{y} %{x}<br>%{z:,} events<extra></extra>",
+        )
+    )
+    fig.update_layout(yaxis={"autorange": "reversed"})
+    return style(fig, title=title, x_title=f"Hour of the day ({tz})", y_title="Weekday", height=340)
+
+
+def retention_bars(data: pl.DataFrame, *, title: str) -> go.Figure:
+    """Events per retention group (from :func:`activity.retention_summary`); a click drills
+    to that group's categories over all time."""
+    names = {"security": "Security-sensitive", "operational": "Operational"}
+    fig = go.Figure()
+    for row in data.iter_rows(named=True):
+        oldest = row["oldest"]
+        fig.add_bar(
+            x=[names.get(row["group"], row["group"])],
+            y=[row["events"]],
+            name=names.get(row["group"], row["group"]),
+            marker_color="#1B3A6B" if row["group"] == "security" else "#4E79A7",
+            customdata=[
+                [
+                    drill(group=row["group"], all_time=True),
+                    escape_label(row["categories"]),
+                    f"{oldest:%Y-%m-%d %H:%M} UTC" if oldest else "none",
+                ]
+            ],
+            hovertemplate="<b>%{x}</b>: %{y:,} events<br>%{customdata[1]}<br>oldest: %{customdata[2]}<extra></extra>",
+        )
+    fig.update_layout(showlegend=False)
+    return style(fig, title=title, x_title="Retention group", y_title="Events (whole log)", height=340)
+
+
+# -- drawing --------------------------------------------------------------------------------------
+def show(
+    fig: go.Figure, *, key: str, view: View | None = None, on_click: Callable[[View], None] | None = None
+):
+    """Draw a figure; when ``view`` is given, a click on a bar or point calls ``on_click``
+    with the explorer view for it (the page passes ``ui.state.open_explorer``)."""
+    if view is None:
+        st.plotly_chart(fig, key=key, width="stretch", config={"displaylogo": False})
+        return None
+    event = st.plotly_chart(
+        fig,
+        key=key,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="points",
+        config={"displaylogo": False},
+    )
+    changes = clicked_drill(event)
+    if changes is not None and on_click is not None:
+        on_click(drill_view(view, changes))
+    return changes
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The frame as CSV (UTF-8 with BOM, for spreadsheets): times as ISO text with their
+    offset, text that a spreadsheet would run as a formula neutralised."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        col = frame[name]
+        if isinstance(dtype, pl.Datetime):
+            fmt = "%Y-%m-%dT%H:%M:%S%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S"
+            col = col.dt.to_string(fmt)
+        elif dtype == pl.String or isinstance(dtype, pl.Enum | pl.Categorical):
+            col = pl.Series(
+                name, [None if v is None else neutralise(v) for v in col.cast(pl.String).to_list()]
+            )
+        columns.append(col)
+    return pl.DataFrame(columns).write_csv().encode("utf-8-sig")
+
+
+def download_chart_data(
+    frame: pl.DataFrame, *, key: str, file_name: str, label: str = "Download chart data"
+) -> None:
+    """A button that downloads the numbers behind a chart as CSV."""
+    st.download_button(
+        label,
+        data=csv_bytes(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )

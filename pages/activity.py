@@ -1,0 +1,287 @@
+"""Activity: what happened on the platform, when, and by whom; trends for an audit report.
+
+Thin: the shared filter panel and search (same URL state as the Audit Log), one cached call
+to :mod:`audit_analytics.activity` per view, then charts from :mod:`audit_analytics.ui.charts`.
+Every bar or point opens the Audit Log on exactly the events behind it.
+"""
+
+import polars as pl
+import streamlit as st
+
+from audit_analytics import activity
+from audit_analytics.engines import TooLargeForMemory
+from audit_analytics.filters import Filter
+from audit_analytics.schema import CATEGORY_CODES
+from audit_analytics.store import default_url
+from audit_analytics.textsafe import md_escape
+from audit_analytics.ui import charts
+from audit_analytics.ui.common import load_shared_or_stop
+from audit_analytics.ui.data import SharedFrame, frame_for, get_store
+from audit_analytics.ui.state import current_view, filter_panel, open_explorer, search_bar, set_view
+
+TOP_N = 10
+REVIEW_TYPES = ("service", "infra", "backup", "db_backup")
+
+
+@st.cache_data(max_entries=32, show_spinner="Summarising activity…")
+def summarise(
+    url: str, version: int, params: tuple, bounds: tuple, _shared: SharedFrame, _flt: Filter
+) -> dict:
+    """Every aggregate of the page for one view (cached by the filter's values and bounds)."""
+    frame = frame_for(_shared, _flt)
+    lo, hi = bounds
+    if frame.height:
+        lo = lo or frame["time"].min()
+        hi = hi or frame["time"].max()
+    every = activity.choose_bucket(lo, hi) if lo and hi else "1d"
+    before = activity.previous_period(_flt)
+    previous = frame_for(_shared, before) if before is not None else frame.clear()
+    tz = _flt.tz
+    return {
+        "count": frame.height,
+        "actors": frame["actor"].drop_nulls().n_unique(),
+        "every": every,
+        "has_previous": before is not None,
+        "events": activity.events_over_time(frame, every=every, tz=tz),
+        "mix": activity.result_mix(frame, every=every, tz=tz),
+        "change": activity.failure_rate_change(frame, previous),
+        "top_actors": activity.top_actors(frame, TOP_N),
+        "top_targets": activity.top_targets(frame, TOP_N),
+        "changes": activity.changes_over_time(frame, every=every, tz=tz),
+        "heat": activity.weekday_hour(frame, tz=tz),
+        "retention": activity.retention_summary(frame_for(_shared, Filter(period="all"))),
+    }
+
+
+def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool) -> None:
+    total = change.filter(pl.col("type") == "all").row(0, named=True)
+    c1, c2, c3, c4 = st.columns(4)
+    versus = "against the previous period of the same length"
+    pct = total["change_pct"]
+    c1.metric(
+        "Events",
+        f"{total['events']:,}",
+        delta=f"{total['change']:+,}" + (f" ({pct:+.1f}%)" if pct is not None else "")
+        if has_previous
+        else None,
+        help=f"Change {versus}",
+    )
+    c2.metric(
+        "Failed",
+        f"{total['failed']:,}",
+        delta=f"{total['failed'] - total['previous_failed']:+,}" if has_previous else None,
+        delta_color="inverse",
+        help=f"Change {versus}",
+    )
+    rate, rate_change = total["failure_rate"], total["failure_rate_change"]
+    c3.metric(
+        "Failure rate",
+        f"{rate:.1%}" if rate is not None else "–",
+        delta=f"{rate_change:+.1f} pp" if has_previous and rate_change is not None else None,
+        delta_color="inverse",
+        help=f"failed / (done + failed); pending and processing work is left out. Change {versus}, "
+        "in percentage points",
+    )
+    c4.metric("Active actors", f"{actors:,}")
+
+
+def change_table(change: pl.DataFrame) -> pl.DataFrame:
+    return change.select(
+        pl.col("type").replace_strict({c: charts.category_label(c) for c in CATEGORY_CODES} | {"all": "All"}),
+        "events",
+        "previous_events",
+        "change",
+        "change_pct",
+        "failed",
+        (pl.col("failure_rate") * 100).alias("failure_rate"),
+        (pl.col("previous_failure_rate") * 100).alias("previous_failure_rate"),
+        "failure_rate_change",
+    )
+
+
+shared = load_shared_or_stop()
+view = current_view()
+set_view(view)
+filter_panel(get_store().actors())
+st.title("Activity")
+search_bar()
+
+flt = view.filter
+try:
+    summary = summarise(
+        default_url(), shared.version, tuple(flt.as_params().items()), flt.bounds(), shared, flt
+    )
+except TooLargeForMemory as exc:
+    st.warning(f"These charts need the events themselves: {md_escape(str(exc))}.", icon=":material/memory:")
+    st.stop()
+every, tz = summary["every"], flt.tz
+bucket = charts.BUCKET_NAMES[every]
+# the caption names users and search text from the log: escaped, never read as markdown
+st.caption(
+    f"{md_escape(flt.describe(count=summary['count']))} · one bar per {bucket} in {tz} · "
+    "click a bar or point to open its events in the Audit Log"
+)
+if summary["count"] == 0:
+    st.info(
+        "No events match in this period. Widen the period or clear the filters.", icon=":material/search_off:"
+    )
+    st.stop()
+
+
+def chart(fig, key: str, data: pl.DataFrame, file_name: str, *, clickable: bool = True) -> None:
+    charts.show(fig, key=key, view=view if clickable else None, on_click=open_explorer)
+    charts.download_chart_data(data, key=f"download_{key}", file_name=f"activity-{file_name}.csv")
+
+
+metrics(summary["change"], actors=summary["actors"], has_previous=summary["has_previous"])
+
+st.subheader("Events over time")
+chart(
+    charts.bars_over_time(
+        summary["events"],
+        series="type",
+        value="events",
+        every=every,
+        tz=tz,
+        title=f"Events per {bucket} by category",
+        y_title="Events",
+    ),
+    "activity_events",
+    summary["events"],
+    "events-over-time",
+)
+
+st.subheader("Results and failure rate")
+mix = summary["mix"]
+long_mix = mix.unpivot(
+    index="bucket", on=["done", "failed", "pending", "processing"], variable_name="result", value_name="n"
+)
+chart(
+    charts.add_rate_line(
+        charts.bars_over_time(
+            long_mix,
+            series="result",
+            value="n",
+            every=every,
+            tz=tz,
+            title=f"Results per {bucket}, with the failure rate",
+            y_title="Events",
+        ),
+        mix,
+        every=every,
+    ),
+    "activity_results",
+    mix,
+    "result-mix",
+)
+if summary["has_previous"]:
+    chart(
+        charts.comparison_bars(
+            summary["change"],
+            title="Events per category: this period and the one before",
+            period_name="period",
+        ),
+        "activity_compare",
+        summary["change"],
+        "change-against-previous-period",
+    )
+    st.dataframe(
+        change_table(summary["change"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "type": "Category",
+            "events": st.column_config.NumberColumn("Events", format="%d"),
+            "previous_events": st.column_config.NumberColumn("Previous period", format="%d"),
+            "change": st.column_config.NumberColumn("Change", format="%+d"),
+            "change_pct": st.column_config.NumberColumn("Change %", format="%+.1f%%"),
+            "failed": st.column_config.NumberColumn("Failed", format="%d"),
+            "failure_rate": st.column_config.NumberColumn("Failure rate", format="%.1f%%"),
+            "previous_failure_rate": st.column_config.NumberColumn("Previous failure rate", format="%.1f%%"),
+            "failure_rate_change": st.column_config.NumberColumn("Rate change (pp)", format="%+.1f"),
+        },
+    )
+else:
+    st.caption("All time has no previous period to compare with; pick a period to see the change.")
+
+st.subheader("Who and what")
+left, right = st.columns(2)
+with left:
+    chart(
+        charts.ranked_bars(
+            summary["top_actors"], key="actor", title=f"Top {TOP_N} actors", x_title="Events", y_title="Actor"
+        ),
+        "activity_actors",
+        summary["top_actors"],
+        "top-actors",
+    )
+with right:
+    chart(
+        charts.ranked_bars(
+            summary["top_targets"],
+            key="target",
+            title=f"Top {TOP_N} targets",
+            x_title="Events",
+            y_title="Target",
+        ),
+        "activity_targets",
+        summary["top_targets"],
+        "top-targets",
+    )
+
+st.subheader("Change history")
+scope = st.segmented_control(
+    "Categories",
+    ["review", "all"],
+    default="review",
+    key="changes_scope",
+    format_func={"review": "Service, infra, backup", "all": "All categories"}.get,
+)
+changes = summary["changes"]
+if scope != "all":
+    changes = changes.filter(pl.col("type").cast(pl.String).is_in(REVIEW_TYPES))
+chart(
+    charts.bars_over_time(
+        changes,
+        series="type",
+        value="changes",
+        every=every,
+        tz=tz,
+        title=f"Changes per {bucket} (create, update, delete and other write actions)",
+        y_title="Changes",
+        extra_drill={"writes": True},
+    ),
+    "activity_changes",
+    changes,
+    "changes-over-time",
+)
+
+st.subheader("When")
+chart(
+    charts.weekday_hour_heatmap(summary["heat"], tz=tz, title=f"Events by weekday and hour ({tz})"),
+    "activity_heatmap",
+    summary["heat"],
+    "weekday-hour",
+    clickable=False,
+)
+
+st.subheader("Retention groups")
+st.caption("The whole log, whatever the filters: what each retention policy has to keep.")
+chart(
+    charts.retention_bars(summary["retention"], title="Events per retention group"),
+    "activity_retention",
+    summary["retention"],
+    "retention-groups",
+)
+st.dataframe(
+    summary["retention"],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "group": "Retention group",
+        "categories": "Categories",
+        "events": st.column_config.NumberColumn("Events", format="%d"),
+        "oldest": st.column_config.DatetimeColumn("Oldest event (UTC)", format="YYYY-MM-DD HH:mm"),
+        "newest": st.column_config.DatetimeColumn("Newest event (UTC)", format="YYYY-MM-DD HH:mm"),
+    },
+)

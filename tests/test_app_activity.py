@@ -1,0 +1,479 @@
+"""The Activity page through AppTest: charts, downloads, safe labels, click-to-explorer.
+
+The page runs inside a small navigation app (the explorer and the activity page, as in
+app.py), written to a temporary folder whose ``pages`` links to the real one, so
+``st.switch_page`` resolves exactly as in the app. Expected numbers are counted in plain
+Python over the stored rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from audit_analytics import activity
+from audit_analytics.demo import generate
+from audit_analytics.filters import Filter
+from audit_analytics.schema import CATEGORIES, RETENTION_GROUPS, SCHEMA, WRITE_ACTIONS
+from audit_analytics.store import open_store
+from audit_analytics.ui.charts import (
+    CATEGORY_COLORS,
+    category_label,
+    clicked_drill,
+    csv_bytes,
+    drill,
+    drill_view,
+    escape_label,
+)
+from audit_analytics.view import View
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE_ACTOR = "<img src=x onerror=alert(1)>"
+HOSTILE_TARGET = '=HYPERLINK("http://evil.example","[click](http://evil.example)")<script>x</script>'
+CHART_KEYS = (
+    "activity_events",
+    "activity_results",
+    "activity_compare",
+    "activity_actors",
+    "activity_targets",
+    "activity_changes",
+    "activity_heatmap",
+    "activity_retention",
+)
+NAV_APP = """
+import streamlit as st
+
+st.navigation([
+    st.Page("pages/explorer.py", title="Audit Log", url_path="audit-log", default=True),
+    st.Page("pages/activity.py", title="Activity", url_path="activity"),
+]).run()
+"""
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("activity")
+    url = f"sqlite:///{folder / 'audit.db'}"
+    store = open_store(url)
+    store.append(generate(3_000, seed=5).events)
+    now = datetime.now(UTC).replace(microsecond=0)
+    hostile = [
+        {
+            "id": f"hostile-{i}",
+            "time": now - timedelta(hours=3, minutes=i),
+            "actor": HOSTILE_ACTOR,
+            "type": "service",
+            "action": "update" if i % 2 else "login",
+            "target": HOSTILE_TARGET,
+            "result": "failed" if i % 3 == 0 else "done",
+            "description": "hostile",
+        }
+        for i in range(60)
+    ]
+    store.append(pl.DataFrame(hostile).with_columns(pl.col("time").dt.cast_time_unit("us")).pipe(_conform))
+    rows = store.load().to_dicts()
+    store.engine.dispose()
+    return url, rows
+
+
+def _conform(frame: pl.DataFrame) -> pl.DataFrame:
+    from audit_analytics.schema import conform
+
+    return conform(frame.cast({"time": SCHEMA["time"]}))
+
+
+@pytest.fixture(scope="module")
+def nav_app(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("nav")
+    (folder / "pages").symlink_to(ROOT / "pages")
+    script = folder / "nav_app.py"
+    script.write_text(NAV_APP)
+    return script
+
+
+@pytest.fixture
+def at(db, nav_app, monkeypatch):
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    app = AppTest.from_file(str(nav_app), default_timeout=60)
+    app.switch_page("pages/activity.py")
+    return app
+
+
+def rows_of(db) -> list[dict]:
+    return [r for r in db[1] if not r["id"].startswith("aa-")]
+
+
+def chart(at, key: str):
+    return next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
+
+
+def spec(at, key: str) -> dict:
+    return json.loads(chart(at, key).proto.spec)
+
+
+def click(at, key: str, trace: dict, index: int = 0) -> None:
+    """Select one point as the browser does after a click, then rerun."""
+    point = {
+        "curve_number": 0,
+        "point_number": index,
+        "point_index": index,
+        "x": (trace.get("x") or [None])[index],
+        "y": (trace.get("y") or [None])[index],
+        "customdata": trace["customdata"][index],
+    }
+    at.session_state[key] = {
+        "selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}
+    }
+    at.run()
+
+
+def explorer_count(at) -> int:
+    assert [t.value for t in at.title] == ["Audit Log"]
+    text = next(c.value for c in at.caption if " event" in c.value and "·" in c.value)
+    return int(text.split(" event")[0].replace(",", ""))
+
+
+def in_range(rows, params) -> list[dict]:
+    start, end = datetime.fromisoformat(params["from"]), datetime.fromisoformat(params["to"])
+    return [r for r in rows if start <= r["time"] < end]
+
+
+def last_7_days(rows) -> list[dict]:
+    today = datetime.now(UTC).date()
+    start = datetime.combine(today - timedelta(days=6), datetime.min.time(), tzinfo=UTC)
+    return [r for r in rows if r["time"] >= start]
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def test_renders_every_chart_with_titles_axes_and_downloads(at):
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Activity"]
+    ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert len(ids) == len(CHART_KEYS)
+    assert all(any(i.endswith(f"-{k}") for i in ids) for k in CHART_KEYS)
+    for key in CHART_KEYS:
+        layout = spec(at, key)["layout"]
+        assert layout["title"]["text"], key
+        assert layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"], key
+    buttons = at.get("download_button")
+    assert len(buttons) == len(CHART_KEYS)
+    assert {b.proto.label for b in buttons} == {"Download chart data"}
+
+
+def test_each_category_keeps_its_colour(at):
+    at.run()
+    for key in ("activity_events", "activity_changes", "activity_actors", "activity_targets"):
+        for trace in spec(at, key)["data"]:
+            code = next(c for c in CATEGORIES if category_label(c) == trace["name"])
+            assert trace["marker"]["color"] == CATEGORY_COLORS[code], (key, code)
+    assert len(set(CATEGORY_COLORS.values())) == 16
+
+
+def test_numbers_match_the_rows(at, db):
+    at.run()
+    rows = last_7_days(rows_of(db))
+    bars = spec(at, "activity_events")["data"]
+    assert sum(sum(t["y"]) for t in bars) == len(rows)
+    metric = next(m for m in at.metric if m.label == "Events")
+    assert metric.value == f"{len(rows):,}"
+    heat = spec(at, "activity_heatmap")["data"][0]["z"]
+    assert sum(map(sum, heat)) == len(rows)
+
+
+def test_user_text_never_becomes_html_or_markdown(at):
+    at.run()
+    actors = json.dumps(spec(at, "activity_actors"))
+    targets = json.dumps(spec(at, "activity_targets"))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in actors
+    assert "<img" not in actors
+    assert "<script>" not in targets and "&lt;script&gt;" in targets
+    rendered = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "onerror" not in rendered and "evil.example" not in rendered
+
+
+def test_a_hostile_user_filter_is_shown_as_typed(at):
+    at.query_params["user"] = HOSTILE_ACTOR
+    at.run()
+    assert not at.exception
+    text = next(c.value for c in at.caption if " event" in c.value)
+    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in text
+    assert "<img" not in text.replace("\\<img", "")
+
+
+def test_download_gives_the_numbers_behind_the_chart_with_safe_cells(at, monkeypatch):
+    saved: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        if filename and isinstance(path_or_data, bytes):
+            saved[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    at.run()
+    assert set(saved) >= {f"activity-{n}.csv" for n in ("events-over-time", "top-targets", "weekday-hour")}
+    table = list(csv.DictReader(io.StringIO(saved["activity-top-targets.csv"].decode("utf-8-sig"))))
+    assert table[0]["target"] == "'" + HOSTILE_TARGET  # a formula is neutralised
+    assert {"rank", "target", "total", "type", "events"} <= set(table[0])
+    events = list(csv.DictReader(io.StringIO(saved["activity-events-over-time.csv"].decode("utf-8-sig"))))
+    bars = spec(at, "activity_events")["data"]
+    assert sum(int(r["events"]) for r in events) == sum(sum(t["y"]) for t in bars)
+    assert events[0]["bucket"].endswith("+00:00")
+
+
+def test_url_filters_narrow_every_chart(at, db):
+    at.query_params["type"] = "auth"
+    at.query_params["period"] = "all"
+    at.run()
+    assert not at.exception
+    names = {t["name"] for t in spec(at, "activity_events")["data"]}
+    assert names == {category_label("auth")}
+    total = sum(sum(t["y"]) for t in spec(at, "activity_events")["data"])
+    assert total == sum(r["type"] == "auth" for r in rows_of(db))
+    assert dict(at.query_params) == {"period": "all", "type": "auth"}
+
+
+def test_empty_period_says_so(at):
+    at.query_params.update({"period": "custom", "from": "2001-01-01", "to": "2001-01-02"})
+    at.run()
+    assert not at.exception
+    assert not at.get("plotly_chart")
+    assert "No events match" in at.info[0].value
+
+
+# -- click to the explorer ------------------------------------------------------------------------
+def test_click_a_category_bar_opens_that_bucket(at, db):
+    at.run()
+    trace = spec(at, "activity_events")["data"][-1]
+    drill = json.loads(trace["customdata"][-1][0])
+    height = trace["y"][-1]
+    click(at, "activity_events", trace, index=len(trace["y"]) - 1)
+    params = dict(at.query_params)
+    assert params["type"] == drill["type"] and params["period"] == "custom"
+    assert (params["from"], params["to"]) == (drill["start"], drill["end"])
+    expected = [r for r in in_range(rows_of(db), params) if r["type"] == drill["type"]]
+    assert len(expected) == height == explorer_count(at)
+
+
+def test_click_the_failure_rate_opens_the_failures_of_that_bucket(at, db):
+    at.run()
+    line = next(t for t in spec(at, "activity_results")["data"] if t.get("mode") == "lines+markers")
+    i = max(range(len(line["y"])), key=lambda k: line["y"][k] or 0)
+    click(at, "activity_results", line, index=i)
+    params = dict(at.query_params)
+    assert params["result"] == "failed"
+    expected = [r for r in in_range(rows_of(db), params) if r["result"] == "failed"]
+    assert len(expected) == explorer_count(at) > 0
+
+
+def test_click_an_actor_opens_their_events_in_that_category(at, db):
+    at.run()
+    trace = next(t for t in spec(at, "activity_actors")["data"] if t["name"] == category_label("service"))
+    i = next(k for k, d in enumerate(trace["customdata"]) if json.loads(d[0])["actor"] == HOSTILE_ACTOR)
+    click(at, "activity_actors", trace, index=i)
+    params = dict(at.query_params)
+    assert params["user"] == HOSTILE_ACTOR and params["type"] == "service"
+    expected = [r for r in last_7_days(rows_of(db)) if r["actor"] == HOSTILE_ACTOR and r["type"] == "service"]
+    assert len(expected) == trace["x"][i] == explorer_count(at) == 60
+
+
+def test_click_a_target_searches_for_exactly_that_target(at, db):
+    at.run()
+    trace = next(t for t in spec(at, "activity_targets")["data"] if t["name"] == category_label("service"))
+    i = next(k for k, d in enumerate(trace["customdata"]) if json.loads(d[0])["target"] == HOSTILE_TARGET)
+    click(at, "activity_targets", trace, index=i)
+    params = dict(at.query_params)
+    assert params["q"].startswith("resource:")
+    expected = [
+        r for r in last_7_days(rows_of(db)) if r["target"] == HOSTILE_TARGET and r["type"] == "service"
+    ]
+    assert len(expected) == explorer_count(at) == 60
+
+
+def test_click_a_change_bar_opens_only_write_actions(at, db):
+    at.run()
+    trace = spec(at, "activity_changes")["data"][0]
+    drill = json.loads(trace["customdata"][0][0])
+    click(at, "activity_changes", trace)
+    params = dict(at.query_params)
+    assert params["type"] == drill["type"] and "action:create" in params["q"]
+    expected = [
+        r
+        for r in in_range(rows_of(db), params)
+        if r["type"] == drill["type"] and r["action"] in WRITE_ACTIONS
+    ]
+    assert len(expected) == trace["y"][0] == explorer_count(at)
+
+
+def test_click_a_previous_period_bar_opens_the_period_before(at, db):
+    at.run()
+    faded = spec(at, "activity_compare")["data"][0]
+    i = max(range(len(faded["y"])), key=lambda k: faded["y"][k])
+    click(at, "activity_compare", faded, index=i)
+    params = dict(at.query_params)
+    today = datetime.now(UTC).date()
+    assert (
+        params["from"] == datetime.combine(today - timedelta(days=13), datetime.min.time(), UTC).isoformat()
+    )
+    assert params["to"] == datetime.combine(today - timedelta(days=6), datetime.min.time(), UTC).isoformat()
+    expected = [r for r in in_range(rows_of(db), params) if r["type"] == params["type"]]
+    assert len(expected) == faded["y"][i] == explorer_count(at)
+
+
+def test_click_a_retention_group_opens_its_categories_over_all_time(at, db):
+    at.run()
+    trace = spec(at, "activity_retention")["data"][0]
+    click(at, "activity_retention", trace)
+    params = dict(at.query_params)
+    assert params["period"] == "all" and params["type"] == ",".join(RETENTION_GROUPS["security"])
+    expected = [r for r in rows_of(db) if r["type"] in RETENTION_GROUPS["security"]]
+    assert len(expected) == explorer_count(at)
+
+
+def test_the_view_is_shared_with_the_explorer(at):
+    at.query_params.update({"type": "backup", "result": "failed", "q": "action:delete"})
+    at.run()
+    at.switch_page("pages/explorer.py").run()
+    assert not at.exception
+    assert dict(at.query_params) == {"type": "backup", "result": "failed", "q": "action:delete"}
+    assert "backup" in next(c.value for c in at.caption if " event" in c.value)
+
+
+# -- the chart helpers, without the app -----------------------------------------------------------
+DRILL_NOW = datetime(2025, 10, 27, 12, 0, tzinfo=UTC)
+DRILL_VIEW = View(filter=Filter(period="7d", tz="Europe/Paris", query="ip:10.0.0.1"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param({"type": "auth"}, {"type": "auth", "q": "ip:10.0.0.1"}, id="category"),
+        pytest.param(
+            {"result": "failed", "start": "2025-10-26T00:00:00+02:00", "end": "2025-10-27T00:00:00+01:00"},
+            {
+                "period": "custom",
+                "from": "2025-10-26T00:00:00+02:00",
+                "to": "2025-10-27T00:00:00+01:00",
+                "result": "failed",
+                "q": "ip:10.0.0.1",
+            },
+            id="25-hour-day",
+        ),
+        pytest.param(
+            {"type": "vpn", "start": "2025-10-20T00:00:00+02:00", "end": "2025-10-27T00:00:00+01:00"},
+            {
+                "period": "custom",
+                "from": "2025-10-21T00:00:00+02:00",
+                "to": "2025-10-27T00:00:00+01:00",
+                "type": "vpn",
+                "q": "ip:10.0.0.1",
+            },
+            id="week-cut-to-the-period",
+        ),
+        pytest.param(
+            {"actor": "doe, jane", "type": "user"},
+            {"type": "user", "user": '["doe, jane"]', "q": "ip:10.0.0.1"},
+            id="actor-with-comma",
+        ),
+        pytest.param(
+            {"target": 'db "main"', "type": "database"},
+            {"type": "database", "q": 'ip:10.0.0.1 resource:"db \\"main\\""'},
+            id="target",
+        ),
+        pytest.param(
+            {"type": "infra", "writes": True},
+            {"type": "infra", "q": "ip:10.0.0.1 " + activity.write_actions_query()},
+            id="writes",
+        ),
+        pytest.param(
+            {"type": "auth", "previous": True},
+            {
+                "period": "custom",
+                "from": "2025-10-13T22:00:00+00:00",
+                "to": "2025-10-20T22:00:00+00:00",
+                "type": "auth",
+                "q": "ip:10.0.0.1",
+            },
+            id="previous-period",
+        ),
+        pytest.param(
+            {"group": "security", "all_time": True},
+            {"period": "all", "type": ",".join(RETENTION_GROUPS["security"]), "q": "ip:10.0.0.1"},
+            id="retention-group",
+        ),
+    ],
+)
+def test_drill_view(changes, expected):
+    view = drill_view(DRILL_VIEW, json.loads(drill(**changes)), now=DRILL_NOW)
+    assert view.to_params() == expected
+    assert View.from_params(view.to_params(), tz="Europe/Paris").filter == view.filter
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        {},
+        {"selection": {"points": []}},
+        {"selection": {"points": [{"customdata": ["not json"]}]}},
+        {"selection": {"points": [{"x": 1}]}},
+    ],
+    ids=["none", "empty", "no-points", "bad-json", "no-customdata"],
+)
+def test_a_click_without_a_drill_does_nothing(event):
+    assert clicked_drill(event) is None
+
+
+def test_drill_text_carries_no_markup_but_reads_back():
+    text = drill(actor="<b>&</b>")
+    assert "<" not in text and "&" not in text
+    assert json.loads(text) == {"actor": "<b>&</b>"}
+
+
+def test_csv_bytes_neutralises_formulas_and_keeps_offsets():
+    frame = pl.DataFrame(
+        {
+            "bucket": [datetime(2025, 10, 26, tzinfo=UTC)],
+            "type": pl.Series(["auth"], dtype=SCHEMA["type"]),
+            "actor": ["=cmd|' /C calc'!A0"],
+            "events": [3],
+        }
+    ).with_columns(pl.col("bucket").dt.convert_time_zone("Europe/Paris"))
+    lines = csv_bytes(frame).decode("utf-8-sig").splitlines()
+    assert lines == ["bucket,type,actor,events", "2025-10-26T02:00:00+02:00,auth,'=cmd|' /C calc'!A0,3"]
+
+
+def test_escape_label_shows_markup_as_typed():
+    assert escape_label("<script>&amp;\x1b[31m") == "&lt;script&gt;&amp;amp;\\x1b[31m"
+
+
+def test_buckets_follow_the_viewers_zone(at, db):
+    at.context = {"timezone": "America/New_York"}
+    at.query_params["period"] = "30d"
+    at.run()
+    assert not at.exception
+    figure = spec(at, "activity_events")
+    assert figure["layout"]["xaxis"]["title"]["text"] == "Day (America/New_York)"
+    drills = [(json.loads(d[0]), trace) for trace in figure["data"] for d in trace["customdata"]]
+    assert all(
+        d["start"][10:19] == "T00:00:00" and d["start"][19:] in ("-04:00", "-05:00") for d, _ in drills
+    )
+    # the longest day (25 hours when DST ends inside the period) is the one to click
+    longest, trace = max(
+        drills, key=lambda p: datetime.fromisoformat(p[0]["end"]) - datetime.fromisoformat(p[0]["start"])
+    )
+    index = next(i for i, d in enumerate(trace["customdata"]) if json.loads(d[0]) == longest)
+    click(at, "activity_events", trace, index=index)
+    params = dict(at.query_params)
+    assert (params["from"], params["to"]) == (longest["start"], longest["end"])
+    expected = [r for r in in_range(rows_of(db), params) if r["type"] == longest["type"]]
+    assert len(expected) == trace["y"][index] == explorer_count(at)
