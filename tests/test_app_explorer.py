@@ -6,9 +6,9 @@ Expected numbers are computed in plain Python over the rows, not with the packag
 from __future__ import annotations
 
 import csv
-import re
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
