@@ -97,6 +97,13 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_archive(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-archive", action="store_true", help="also search the Parquet archive (retention)"
+    )
+    p.add_argument("--archive", metavar="DIR", help="the archive folder (default: the retention policy's)")
+
+
 def filter_from_args(args: argparse.Namespace) -> Filter:
     period = args.period or ("custom" if (args.start or args.end) else "all")
     return Filter(
@@ -144,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=_positive, default=0, metavar="N")
     p.add_argument("--count", action="store_true", help="print only the number of matching events")
     p.add_argument("--format", choices=["table", "json", "jsonl", "csv"], default="table")
+    _add_archive(p)
 
     p = sub.add_parser("export", help="write exactly the filtered events to xlsx or CSV")
     add_filter_arguments(p)
@@ -153,8 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["xlsx", "csv"], default=None, help="default: from --output's extension"
     )
     p.add_argument("--output", required=True, metavar="FILE")
+    _add_archive(p)
 
     _add_security_parser(sub)
+    from audit_analytics import admin_cli
+
+    admin_cli.add_parsers(sub, add_filter_arguments)
     return parser
 
 
@@ -215,15 +227,30 @@ def cmd_import(args) -> int:
     return EXIT_REJECTED if summary.rejected else EXIT_OK
 
 
+def _with_archive(args, store, flt: Filter) -> pl.DataFrame:
+    """Database rows and archived rows that pass ``flt``, each id once."""
+    from audit_analytics import archive
+    from audit_analytics.retention import load_policy
+
+    folder = args.archive or load_policy().archive
+    return archive.merge(store.load(flt), archive.scan(folder, flt))
+
+
 def cmd_query(args) -> int:
     flt = filter_from_args(args)
     store = _store(args)
-    total = store.count(flt)
+    merged = _with_archive(args, store, flt) if args.include_archive else None
+    total = merged.height if merged is not None else store.count(flt)
     if args.count:
         print(total)
         return EXIT_OK
     limit = args.limit or max(total - args.offset, 0)
-    frame = store.page(flt, sort=args.sort, descending=not args.ascending, offset=args.offset, limit=limit)
+    if merged is not None:
+        frame = polars_sort(merged, Sort(args.sort, not args.ascending)).slice(args.offset, limit)
+    else:
+        frame = store.page(
+            flt, sort=args.sort, descending=not args.ascending, offset=args.offset, limit=limit
+        )
     out = sys.stdout
     if args.format == "table":
         out.write(render_table(frame, tz=flt.tz))
@@ -288,7 +315,8 @@ def cmd_export(args) -> int:
     output = Path(args.output)
     fmt = args.format or ("csv" if output.suffix.lower() == ".csv" else "xlsx")
     store = _store(args)
-    frame = polars_sort(store.load(flt), Sort(args.sort, not args.ascending))
+    rows = _with_archive(args, store, flt) if args.include_archive else store.load(flt)
+    frame = polars_sort(rows, Sort(args.sort, not args.ascending))
     actor = _actor()
     manifest = ExportManifest(
         caption=flt.describe(count=frame.height),

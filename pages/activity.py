@@ -14,10 +14,12 @@ from audit_analytics.filters import Filter
 from audit_analytics.schema import CATEGORY_CODES
 from audit_analytics.store import default_url
 from audit_analytics.textsafe import md_escape
-from audit_analytics.ui import charts
+from audit_analytics.ui import auth, charts
 from audit_analytics.ui.common import load_shared_or_stop
 from audit_analytics.ui.data import SharedFrame, frame_for, get_store
 from audit_analytics.ui.state import current_view, filter_panel, open_explorer, search_bar, set_view
+
+user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 
 TOP_N = 10
 REVIEW_TYPES = ("service", "infra", "backup", "db_backup")

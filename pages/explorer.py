@@ -3,12 +3,14 @@
 import streamlit as st
 
 from audit_analytics.textsafe import md_escape
+from audit_analytics.ui import auth
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
 from audit_analytics.ui.data import actors_of, selection_for
 from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
 from audit_analytics.view import page_of_selection
 
+user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 shared = load_shared_or_stop()
 view = current_view()
 view, notice = ui.resolve_event(view, shared)
@@ -28,8 +30,18 @@ if page.page != view.page:
 
 top, export = st.columns([5, 1], vertical_alignment="bottom")
 top.caption(md_escape(view.filter.describe(count=page.total)))
-export.button("Export", key="export_open", disabled=page.total == 0, width="stretch", on_click=ui.open_export)
-if st.session_state.get("export_dialog_open"):
+may_export, why_not = auth.export_permission(user)
+export.button(
+    "Export",
+    key="export_open",
+    disabled=page.total == 0 or not may_export,
+    help=why_not or None,
+    width="stretch",
+    on_click=ui.open_export,
+)
+if not may_export:
+    export.caption(why_not)
+if may_export and st.session_state.get("export_dialog_open"):
     ui.export_dialog(shared, view, page.total, current_actor())
 
 if page.total == 0:

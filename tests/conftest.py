@@ -139,3 +139,17 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.2)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@pytest.fixture
+def as_role(monkeypatch, tmp_path):
+    """Sign an AppTest session in as ``tester`` with a role: ``as_role(at, "auditor")``."""
+
+    def apply(at, role: str = "auditor"):
+        users = tmp_path / f"users-{role}.toml"
+        users.write_text(f'[users.tester]\nrole = "{role}"\npassword_hash = "$argon2id$unused"\n')
+        monkeypatch.setenv("AUDIT_USERS_FILE", str(users))
+        at.session_state["aa_user"] = "tester"
+        return at
+
+    return apply

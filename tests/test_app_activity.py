@@ -100,9 +100,9 @@ def nav_app(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def at(db, nav_app, monkeypatch):
+def at(db, nav_app, monkeypatch, as_role):
     monkeypatch.setenv("AUDIT_DB_URL", db[0])
-    app = AppTest.from_file(str(nav_app), default_timeout=60)
+    app = as_role(AppTest.from_file(str(nav_app), default_timeout=60), "viewer")
     app.switch_page("pages/activity.py")
     return app
 

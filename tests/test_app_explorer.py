@@ -58,12 +58,21 @@ def db(tmp_path_factory):
 
 
 @pytest.fixture(params=["memory", "pushdown"])
-def app(db, monkeypatch, request):
+def app(db, monkeypatch, request, tmp_path):
     url, _ = db
     monkeypatch.setenv("AUDIT_DB_URL", url)
     monkeypatch.setenv("AUDIT_ENGINE", request.param)
+    signed_in_as(monkeypatch, tmp_path, "auditor")
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["aa_user"] = "tester"
     return at
+
+
+def signed_in_as(monkeypatch, tmp_path, role: str) -> None:
+    """An accounts file with one account, ``tester``; the session is signed in as it."""
+    users = tmp_path / "users.toml"
+    users.write_text(f'[users.tester]\nrole = "{role}"\npassword_hash = "$argon2id$unused"\n')
+    monkeypatch.setenv("AUDIT_USERS_FILE", str(users))
 
 
 def rows_of(db):
@@ -405,3 +414,27 @@ def test_caption_never_renders_search_text_as_markdown(app):
     app.text_input(key="f_search").input('"[click](http://evil.example)"').run()
     raw = next(c.value for c in app.caption if "matching" in c.value)
     assert "[click](" not in raw and "\\[click\\]\\(" in raw
+
+
+def test_viewer_cannot_export_and_is_told_why(db, monkeypatch, tmp_path):
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    signed_in_as(monkeypatch, tmp_path, "viewer")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["aa_user"] = "tester"
+    at.run()
+    no_exceptions(at)
+    button = at.button(key="export_open")
+    assert button.disabled
+    from audit_analytics.accounts import NO_EXPORT_PERMISSION
+
+    assert button.help == NO_EXPORT_PERMISSION
+    assert any(c.value == NO_EXPORT_PERMISSION for c in at.caption)
+
+
+def test_nothing_is_shown_before_sign_in(db, monkeypatch, tmp_path):
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    signed_in_as(monkeypatch, tmp_path, "auditor")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.dataframe and [t.value for t in at.title] == ["Audit Analytics"]
+    assert at.text_input(key="signin_password") is not None

@@ -34,10 +34,15 @@ SORT_LABELS = {
 }
 
 
-def table_key(view: View) -> str:
-    """The table's widget key: a new key for each filter/sort/page, so a selection made on
-    one result can never point at a row of another."""
-    material = repr((view.filter, view.sort, view.page, view.page_size))
+def table_key(view: View, generation: int | None = None) -> str:
+    """The table's widget key: a new key for each filter/sort/page (and after the detail is
+    closed), so a selection made on one result can never point at a row of another."""
+    if generation is None:
+        try:
+            generation = st.session_state.get("_table_generation", 0)
+        except Exception:  # outside a script run (tests build keys too)
+            generation = 0
+    material = repr((view.filter, view.sort, view.page, view.page_size, generation))
     return "events-" + hashlib.sha1(material.encode()).hexdigest()[:16]  # noqa: S324 - a key, not security
 
 
@@ -161,6 +166,8 @@ def page_controls(page: ResultPage) -> None:
 
 def _close_detail() -> None:
     view: View = st.session_state["view"]
+    # a new table key: the table's own selection state would otherwise select the row again
+    st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
     set_view(view.replace(event=None))
 
 
@@ -169,15 +176,14 @@ def selected_event(view: View, page: ResultPage) -> str | None:
     layout can make room for the detail), else the view's event when it is on this page."""
     ids = page.rows["id"].to_list()
     state = st.session_state.get(table_key(view))
-    rows = []
-    if state is not None:
-        try:
-            rows = list(state["selection"]["rows"])
-        except (KeyError, TypeError):
-            rows = []
-    if rows and 0 <= rows[0] < len(ids):
-        return ids[rows[0]]
-    return view.event if view.event in ids else None
+    if state is None:  # the table is new (a deep link, another page): the view decides
+        return view.event if view.event in ids else None
+    try:
+        rows = list(state["selection"]["rows"])
+    except (KeyError, TypeError):
+        rows = []
+    # the table has state: an empty selection means the reader unticked the row
+    return ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None
 
 
 def events_table(view: View, page: ResultPage, *, selected: str | None) -> None:

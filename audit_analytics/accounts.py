@@ -1,0 +1,586 @@
+"""Who may use the tool: roles, permissions, the local accounts file, sign-in and lockout.
+
+Roles grow by one permission each: ``viewer`` reads the audit log (``audit.read``),
+``auditor`` also exports (``audit.export``), ``admin`` also runs retention and changes
+settings (``audit.admin``).
+
+Identities come from a local accounts file (TOML; passwords as argon2id hashes, never in
+clear) or from an OIDC provider through ``st.login``; an OIDC identity's role comes from the
+same file's ``[oidc]`` table (``roles`` by email, else ``default_role``, else no access).
+
+Every account change and every sign-in, failure, lock and sign-out is written to the store
+as an event (``user`` and ``auth`` types), so the tool's own use is in the log it shows.
+Sign-in failures are counted from those recorded events: after :data:`MAX_FAILURES` in
+:data:`FAILURE_WINDOW` a name is locked for :data:`LOCK_DURATION`.
+
+Examples
+--------
+>>> from audit_analytics.store import open_store
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "users.toml"
+>>> store = open_store("sqlite://")
+>>> add_user(path, "alice", "auditor", "correct horse battery", actor="root", store=store).role
+'auditor'
+>>> outcome = sign_in(path, store, "alice", "correct horse battery")
+>>> outcome.user.name, has_permission(outcome.user, "audit.export")
+('alice', True)
+>>> export_permission(User("bob", "viewer"))[0]
+False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import polars as pl
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.filters import Filter
+
+if TYPE_CHECKING:
+    from audit_analytics.store import Store
+
+__all__ = [
+    "ROLES",
+    "PERMISSIONS",
+    "Role",
+    "Permission",
+    "User",
+    "Accounts",
+    "AccountError",
+    "SignInOutcome",
+    "NO_READ_PERMISSION",
+    "has_permission",
+    "export_permission",
+    "default_users_file",
+    "load_accounts",
+    "add_user",
+    "remove_user",
+    "set_role",
+    "map_oidc",
+    "init_demo_admin",
+    "sign_in",
+    "record_sign_out",
+    "record_oidc_sign_in",
+    "lock_status",
+    "oidc_user",
+]
+
+Role = Literal["viewer", "auditor", "admin"]
+Permission = Literal["audit.read", "audit.export", "audit.admin"]
+
+ROLES: tuple[str, ...] = ("viewer", "auditor", "admin")
+PERMISSIONS: Mapping[str, frozenset[str]] = {
+    "viewer": frozenset({"audit.read"}),
+    "auditor": frozenset({"audit.read", "audit.export"}),
+    "admin": frozenset({"audit.read", "audit.export", "audit.admin"}),
+}
+
+NO_READ_PERMISSION = "You don't have permission to view the audit log. Please request permission from your organization manager."
+NO_EXPORT_PERMISSION = (
+    "Exporting needs the auditor or admin role. Please request it from your organization manager."
+)
+NO_ADMIN_PERMISSION = (
+    "You don't have permission to manage retention and settings. "
+    "Please request permission from your organization manager."
+)
+
+DEFAULT_USERS_FILE = "data/users.toml"
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCK_DURATION = timedelta(minutes=15)
+APP_TARGET = "audit-analytics"
+"""``target`` of the app's own auth events (separates them from the platform's sign-ins)."""
+SIGN_IN_FAILED = "wrong user name or password"
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
+# argon2id, the library's defaults (RFC 9106 low-memory profile)
+_hasher = PasswordHasher()
+# verified against for unknown names, so both answers take the same time
+_DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown user names")
+
+
+class AccountError(AuditAnalyticsError, ValueError):
+    """A bad account request (unknown user, bad role or name, unreadable file)."""
+
+
+# ---------------------------------------------------------------------------------------
+# users and permissions
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A signed-in identity. ``role`` is None for an OIDC identity that maps to no role."""
+
+    name: str
+    role: str | None
+    source: Literal["local", "oidc"] = "local"
+    email: str | None = None
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return PERMISSIONS.get(self.role or "", frozenset())
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+def has_permission(user: User | None, permission: Permission) -> bool:
+    """Whether ``user`` (None: nobody signed in) holds ``permission``.
+
+    >>> has_permission(User("a", "viewer"), "audit.read"), has_permission(None, "audit.read")
+    (True, False)
+    """
+    return user is not None and user.can(permission)
+
+
+def export_permission(user: User | None) -> tuple[bool, str]:
+    """Whether ``user`` may export, and why not (``""`` when allowed): for a disabled button.
+
+    >>> export_permission(User("a", "auditor"))
+    (True, '')
+    """
+    if has_permission(user, "audit.export"):
+        return True, ""
+    return False, NO_EXPORT_PERMISSION
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    return role
+
+
+def _check_name(name: str) -> str:
+    norm = name.strip().lower()
+    if not _NAME.match(norm):
+        raise AccountError(
+            f"{name!r} is not a valid user name: 1-64 of a-z 0-9 . _ @ + -, starting with a letter or digit"
+        )
+    return norm
+
+
+# ---------------------------------------------------------------------------------------
+# the accounts file
+
+
+def default_users_file() -> Path:
+    """``AUDIT_USERS_FILE`` when set, else ``data/users.toml`` (beside the default database)."""
+    return Path(os.environ.get("AUDIT_USERS_FILE") or DEFAULT_USERS_FILE)
+
+
+@dataclass
+class Account:
+    name: str
+    role: str
+    password_hash: str
+    created: str = ""
+    changed: str = ""
+
+    def __repr__(self) -> str:  # never show the hash, even in a traceback
+        return f"Account(name={self.name!r}, role={self.role!r})"
+
+
+@dataclass
+class Accounts:
+    """The accounts file's content: local users and the OIDC role mapping."""
+
+    users: dict[str, Account] = field(default_factory=dict)
+    oidc_roles: dict[str, str] = field(default_factory=dict)
+    oidc_default_role: str | None = None
+
+    def oidc_role(self, email: str | None, name: str | None = None) -> str | None:
+        for key in (email, name):
+            if key and key.lower() in self.oidc_roles:
+                return self.oidc_roles[key.lower()]
+        return self.oidc_default_role
+
+
+def load_accounts(path: Path | str | None = None) -> Accounts:
+    """Read the accounts file (a missing file is an empty one)."""
+    path = Path(path) if path else default_users_file()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Accounts()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AccountError(f"{path}: not a readable accounts file ({exc})") from None
+    accounts = Accounts()
+    for name, entry in (data.get("users") or {}).items():
+        if not isinstance(entry, dict) or entry.get("role") not in ROLES or not entry.get("password_hash"):
+            raise AccountError(f"{path}: user {name!r} needs a role ({', '.join(ROLES)}) and a password_hash")
+        accounts.users[name] = Account(
+            name=name,
+            role=entry["role"],
+            password_hash=entry["password_hash"],
+            created=str(entry.get("created", "")),
+            changed=str(entry.get("changed", "")),
+        )
+    oidc = data.get("oidc") or {}
+    default = oidc.get("default_role") or None
+    if default is not None and default not in ROLES:
+        raise AccountError(f"{path}: [oidc] default_role {default!r} is not one of {', '.join(ROLES)}")
+    accounts.oidc_default_role = default
+    for key, role in (oidc.get("roles") or {}).items():
+        if role not in ROLES:
+            raise AccountError(f"{path}: [oidc.roles] {key!r} = {role!r} is not one of {', '.join(ROLES)}")
+        accounts.oidc_roles[key.lower()] = role
+    return accounts
+
+
+def _toml_str(value: str) -> str:
+    # a JSON string is a valid TOML basic string (same escapes)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _render(accounts: Accounts) -> str:
+    lines = [
+        "# Audit Analytics accounts. Managed with `audit-analytics users ...`.",
+        "# Passwords are argon2id hashes; a clear password never belongs here.",
+        "",
+    ]
+    for name in sorted(accounts.users):
+        a = accounts.users[name]
+        lines.append(f"[users.{_toml_str(name)}]")
+        lines.append(f"role = {_toml_str(a.role)}")
+        lines.append(f"password_hash = {_toml_str(a.password_hash)}")
+        if a.created:
+            lines.append(f"created = {_toml_str(a.created)}")
+        if a.changed:
+            lines.append(f"changed = {_toml_str(a.changed)}")
+        lines.append("")
+    lines.append("[oidc]")
+    lines.append("# role of an OIDC identity found in no mapping below; empty means no access")
+    lines.append(f"default_role = {_toml_str(accounts.oidc_default_role or '')}")
+    lines.append("")
+    lines.append("[oidc.roles]")
+    lines.append('# "email" = "role"')
+    for key in sorted(accounts.oidc_roles):
+        lines.append(f"{_toml_str(key)} = {_toml_str(accounts.oidc_roles[key])}")
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _editing(path: Path | str | None) -> Iterator[Accounts]:
+    """Read-modify-write under an exclusive lock; the new file replaces the old atomically
+    and is readable by its owner only."""
+    path = Path(path) if path else default_users_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        accounts = load_accounts(path)
+        yield accounts
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(_render(accounts))
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _check_password(password: str) -> str:
+    if len(password) < 8:
+        raise AccountError("the password must have at least 8 characters")
+    return password
+
+
+def add_user(
+    path: Path | str | None,
+    name: str,
+    role: str,
+    password: str,
+    *,
+    actor: str,
+    store: Store,
+    via: str = "cli",
+) -> User:
+    """Create a local account and record it (``user``/``create``). Raises if it exists."""
+    name, role = _check_name(name), _check_role(role)
+    hashed = _hasher.hash(_check_password(password))
+    with _editing(path) as accounts:
+        if name in accounts.users:
+            raise AccountError(f"user {name!r} already exists (use set-role to change the role)")
+        accounts.users[name] = Account(name, role, hashed, created=_now_text())
+    store.record(
+        actor=actor,
+        type="user",
+        action="create",
+        target=name,
+        params={"via": via, "source": "local"},
+        after={"role": role},
+        description=f"{actor} created the Audit Analytics account {name} ({role})",
+    )
+    return User(name, role)
+
+
+def remove_user(path: Path | str | None, name: str, *, actor: str, store: Store, via: str = "cli") -> None:
+    """Delete a local account and record it (``user``/``delete``)."""
+    name = name.strip().lower()
+    with _editing(path) as accounts:
+        account = accounts.users.pop(name, None)
+        if account is None:
+            raise AccountError(f"no user {name!r}")
+    store.record(
+        actor=actor,
+        type="user",
+        action="delete",
+        target=name,
+        params={"via": via, "source": "local"},
+        before={"role": account.role},
+        description=f"{actor} removed the Audit Analytics account {name}",
+    )
+
+
+def set_role(
+    path: Path | str | None, name: str, role: str, *, actor: str, store: Store, via: str = "cli"
+) -> tuple[str, str]:
+    """Change a local account's role; recorded as ``user``/``role_change`` with before/after.
+    Returns (old, new)."""
+    name, role = name.strip().lower(), _check_role(role)
+    with _editing(path) as accounts:
+        account = accounts.users.get(name)
+        if account is None:
+            raise AccountError(f"no user {name!r}")
+        old = account.role
+        account.role = role
+        account.changed = _now_text()
+    store.record(
+        actor=actor,
+        type="user",
+        action="role_change",
+        target=name,
+        params={"via": via, "source": "local"},
+        before={"role": old},
+        after={"role": role},
+        description=f"{actor} changed the role of {name} from {old} to {role}",
+    )
+    return old, role
+
+
+def map_oidc(
+    path: Path | str | None,
+    identity: str | None,
+    role: str | None,
+    *,
+    actor: str,
+    store: Store,
+    via: str = "cli",
+) -> tuple[str | None, str | None]:
+    """Set (``role``) or clear (``None``) the role of an OIDC identity (an email), or with
+    ``identity=None`` the default role of unmapped identities. Recorded as ``role_change``."""
+    if role is not None:
+        _check_role(role)
+    key = identity.strip().lower() if identity else None
+    with _editing(path) as accounts:
+        if key is None:
+            old, accounts.oidc_default_role = accounts.oidc_default_role, role
+        else:
+            old = accounts.oidc_roles.pop(key, None)
+            if role is not None:
+                accounts.oidc_roles[key] = role
+    target = key or "oidc:default"
+    store.record(
+        actor=actor,
+        type="user",
+        action="role_change",
+        target=target,
+        params={"via": via, "source": "oidc"},
+        before={"role": old},
+        after={"role": role},
+        description=f"{actor} changed the OIDC role of {target} from {old or 'none'} to {role or 'none'}",
+    )
+    return old, role
+
+
+def init_demo_admin(path: Path | str | None, *, store: Store) -> str | None:
+    """Create ``admin`` with a random password when the file holds no users; returns that
+    password (for printing once) or None when there were users already."""
+    password = secrets.token_urlsafe(15)
+    hashed = _hasher.hash(password)
+    with _editing(path) as accounts:
+        if accounts.users:
+            return None
+        accounts.users["admin"] = Account("admin", "admin", hashed, created=_now_text())
+    store.record(
+        actor="audit-analytics",
+        type="user",
+        action="create",
+        target="admin",
+        params={"via": "init-demo-admin", "source": "local"},
+        after={"role": "admin"},
+        description="first run: created the demo admin account",
+    )
+    return password
+
+
+# ---------------------------------------------------------------------------------------
+# sign-in, lockout, sign-out
+
+
+@dataclass(frozen=True, slots=True)
+class LockStatus:
+    failures: int
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignInOutcome:
+    """A sign-in's result: the user, or a message safe to show (never says which part was wrong)."""
+
+    user: User | None
+    message: str = ""
+    locked_until: datetime | None = None
+
+
+def _app_auth_events(store: Store, name: str, now: datetime) -> pl.DataFrame:
+    since = now - FAILURE_WINDOW - LOCK_DURATION
+    frame = store.load(Filter(period="custom", start=since, types=("auth",), users=(name,)), now=now)
+    # only the app's own records (the platform's sign-ins may use the same names)
+    return frame.filter(
+        pl.col("id").str.starts_with("aa-") & (pl.col("target") == APP_TARGET) & (pl.col("time") <= now)
+    )
+
+
+def lock_status(store: Store, name: str, *, now: datetime | None = None) -> LockStatus:
+    """Failures counted towards a lock, and when the current lock ends (None: not locked)."""
+    now = now or datetime.now(UTC)
+    events = _app_auth_events(store, name.strip().lower(), now)
+    locks = events.filter(pl.col("action") == "lock")["time"]
+    last_lock = locks.max() if locks.len() else None
+    if last_lock is not None and last_lock + LOCK_DURATION > now:
+        return LockStatus(0, last_lock + LOCK_DURATION)
+    starts = [now - FAILURE_WINDOW]
+    if last_lock is not None:
+        starts.append(last_lock + LOCK_DURATION)
+    successes = events.filter((pl.col("action") == "login") & (pl.col("result") == "done"))["time"]
+    if successes.len():
+        starts.append(successes.max())
+    start = max(starts)
+    failures = events.filter(
+        (pl.col("action") == "login")
+        & (pl.col("result") == "failed")
+        & (pl.col("time") > start)
+        & (pl.col("error") == SIGN_IN_FAILED)
+    ).height
+    return LockStatus(failures, None)
+
+
+def _record_auth(
+    store: Store, name: str, action: str, result: str, *, error=None, ip=None, params=None
+) -> None:
+    store.record(
+        actor=name,
+        type="auth",
+        action=action,
+        target=APP_TARGET,
+        result=result,
+        ip=ip,
+        error=error,
+        params={"via": "app"} | (params or {}),
+        description={
+            ("login", "done"): f"{name} signed in to Audit Analytics",
+            ("login", "failed"): f"sign-in to Audit Analytics as {name} failed",
+            ("logout", "done"): f"{name} signed out of Audit Analytics",
+            ("lock", "done"): f"Audit Analytics account {name} locked after {MAX_FAILURES} failed sign-ins",
+        }.get((action, result), f"{name} {action}"),
+    )
+
+
+def sign_in(
+    path: Path | str | None,
+    store: Store,
+    name: str,
+    password: str,
+    *,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> SignInOutcome:
+    """Check a local sign-in and record it: ``auth``/``login`` done or failed, and
+    ``auth``/``lock`` at the :data:`MAX_FAILURES`-th failure within :data:`FAILURE_WINDOW`.
+
+    An unknown name and a wrong password give the same message and take the same time.
+    The password is never recorded, logged or put in a message.
+    """
+    name = (name or "").strip().lower()[:200]
+    if not name or not password:
+        return SignInOutcome(None, "Enter your user name and password.")
+    now = now or datetime.now(UTC)
+    status = lock_status(store, name, now=now)
+    if status.locked_until is not None:
+        until = f"{status.locked_until:%H:%M} UTC"
+        _record_auth(store, name, "login", "failed", error=f"account locked until {until}", ip=ip)
+        return SignInOutcome(
+            None,
+            f"Too many failed sign-ins: this account is locked until {until}.",
+            locked_until=status.locked_until,
+        )
+    account = load_accounts(path).users.get(name)
+    try:
+        ok = _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if ok and account is not None:
+        _record_auth(store, name, "login", "done", ip=ip, params={"role": account.role})
+        return SignInOutcome(User(name, account.role))
+    _record_auth(store, name, "login", "failed", error=SIGN_IN_FAILED, ip=ip)
+    if status.failures + 1 >= MAX_FAILURES:
+        _record_auth(
+            store,
+            name,
+            "lock",
+            "done",
+            ip=ip,
+            params={"failures": status.failures + 1, "minutes": int(LOCK_DURATION.total_seconds() // 60)},
+        )
+        until = f"{now + LOCK_DURATION:%H:%M} UTC"
+        return SignInOutcome(
+            None,
+            f"Too many failed sign-ins: this account is locked until {until}.",
+            locked_until=now + LOCK_DURATION,
+        )
+    return SignInOutcome(None, "Wrong user name or password.")
+
+
+def current_local_user(path: Path | str | None, name: str) -> User | None:
+    """A signed-in local user as the file has it now (a removed account signs out, a new role applies)."""
+    account = load_accounts(path).users.get(name)
+    return User(account.name, account.role) if account else None
+
+
+def oidc_user(accounts: Accounts, claims: Mapping[str, object]) -> User:
+    """An OIDC identity (``st.user``'s claims) as a User, its role from the accounts file."""
+    email = str(claims.get("email") or "") or None
+    name = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub") or "oidc-user")
+    role = accounts.oidc_role(email, str(claims.get("preferred_username") or "") or None)
+    return User(name.lower(), role, source="oidc", email=email)
+
+
+def record_oidc_sign_in(store: Store, user: User, *, ip: str | None = None) -> None:
+    _record_auth(store, user.name, "login", "done", ip=ip, params={"role": user.role, "source": "oidc"})
+
+
+def record_sign_out(store: Store, user: User, *, ip: str | None = None) -> None:
+    _record_auth(store, user.name, "logout", "done", ip=ip, params={"source": user.source})

@@ -1,0 +1,258 @@
+"""``audit-analytics users …`` and ``audit-analytics retention …``: accounts and retention.
+
+Plugged into the main parser by :func:`add_parsers`; each sub-command sets ``handler``.
+Every change is recorded in the store (``user`` events for accounts, ``audit`` events for
+retention runs), with the actor from ``AUDIT_ACTOR`` or the login name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import datetime
+
+import polars as pl
+
+from audit_analytics import accounts
+from audit_analytics.accounts import ROLES
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _actor() -> str:
+    try:
+        return os.environ.get("AUDIT_ACTOR") or getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+def _store(args):
+    from audit_analytics.store import open_store
+
+    return open_store(args.db)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", metavar="URL", help="SQLAlchemy URL (default: $AUDIT_DB_URL or sqlite:///data/audit.db)"
+    )
+
+
+def _add_users_file(p: argparse.ArgumentParser) -> None:
+    _add_db(p)
+    p.add_argument(
+        "--file",
+        metavar="PATH",
+        help=f"accounts file (default: $AUDIT_USERS_FILE or {accounts.DEFAULT_USERS_FILE})",
+    )
+
+
+def add_parsers(sub, add_filter_arguments=None) -> None:
+    """Add the ``users`` and ``retention`` commands to the main parser's sub-parsers."""
+    users = sub.add_parser("users", help="manage the app's local accounts and OIDC roles")
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    p = usub.add_parser("add", help="create an account (prompts for the password unless --password)")
+    _add_users_file(p)
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--password", help="the password (prefer the prompt: arguments show in `ps`)")
+    p.set_defaults(handler=cmd_users_add)
+
+    p = usub.add_parser("remove", help="delete an account")
+    _add_users_file(p)
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_users_remove)
+
+    p = usub.add_parser("list", help="list accounts and OIDC role mappings")
+    _add_users_file(p)
+    p.set_defaults(handler=cmd_users_list)
+
+    p = usub.add_parser("set-role", help="change an account's role")
+    _add_users_file(p)
+    p.add_argument("name")
+    p.add_argument("role", choices=ROLES)
+    p.set_defaults(handler=cmd_users_set_role)
+
+    p = usub.add_parser("map-oidc", help="give an OIDC identity (email) a role, or set the default role")
+    _add_users_file(p)
+    p.add_argument("identity", nargs="?", help="an email; omit with --default")
+    p.add_argument("--role", choices=[*ROLES, "none"], required=True, help="'none' removes the mapping")
+    p.add_argument("--default", action="store_true", help="set the role of identities found in no mapping")
+    p.set_defaults(handler=cmd_users_map_oidc)
+
+    p = usub.add_parser(
+        "init-demo-admin", help="first run: create 'admin' with a random password when there are no users"
+    )
+    _add_users_file(p)
+    p.set_defaults(handler=cmd_users_init_demo_admin)
+
+    ret = sub.add_parser("retention", help="plan or apply the retention policy (archive, then purge)")
+    rsub = ret.add_subparsers(dest="retention_command", metavar="ACTION", required=True)
+    for name, helptext, handler in (
+        ("plan", "dry run: per category, what would be archived and deleted", cmd_retention_plan),
+        ("apply", "archive expired events, verify, then delete them", cmd_retention_apply),
+    ):
+        p = rsub.add_parser(name, help=helptext)
+        _add_db(p)
+        p.add_argument(
+            "--policy",
+            metavar="FILE",
+            help="policy TOML (default: $AUDIT_RETENTION_POLICY, data/retention.toml if present, "
+            "else 400 days security / 90 days operational)",
+        )
+        p.add_argument("--archive", metavar="DIR", help="archive directory (overrides the policy's)")
+        if name == "apply":
+            p.add_argument(
+                "--delete-without-archive",
+                action="store_true",
+                help="delete expired events even though the policy names no archive",
+            )
+        p.set_defaults(handler=handler)
+
+
+# ---------------------------------------------------------------------------------------
+# users
+
+
+def _read_new_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat the password: "):
+        raise accounts.AccountError("the two passwords differ")
+    return first
+
+
+def cmd_users_add(args) -> int:
+    password = args.password if args.password is not None else _read_new_password()
+    user = accounts.add_user(args.file, args.name, args.role, password, actor=_actor(), store=_store(args))
+    print(f"users: created {user.name} ({user.role}) in {args.file or accounts.default_users_file()}")
+    return EXIT_OK
+
+
+def cmd_users_remove(args) -> int:
+    accounts.remove_user(args.file, args.name, actor=_actor(), store=_store(args))
+    print(f"users: removed {args.name.strip().lower()}")
+    return EXIT_OK
+
+
+def cmd_users_list(args) -> int:
+    found = accounts.load_accounts(args.file)
+    if not found.users:
+        print("(no local accounts)")
+    for name in sorted(found.users):
+        a = found.users[name]
+        print(f"{name}\t{a.role}\tcreated {a.created or '?'}")
+    for identity, role in sorted(found.oidc_roles.items()):
+        print(f"oidc:{identity}\t{role}")
+    print(f"oidc:(default)\t{found.oidc_default_role or 'none (no access)'}")
+    return EXIT_OK
+
+
+def cmd_users_set_role(args) -> int:
+    old, new = accounts.set_role(args.file, args.name, args.role, actor=_actor(), store=_store(args))
+    print(f"users: {args.name.strip().lower()} is now {new} (was {old})")
+    return EXIT_OK
+
+
+def cmd_users_map_oidc(args) -> int:
+    if args.default == bool(args.identity):
+        raise accounts.AccountError("give either an identity (email) or --default")
+    role = None if args.role == "none" else args.role
+    old, new = accounts.map_oidc(
+        args.file, None if args.default else args.identity, role, actor=_actor(), store=_store(args)
+    )
+    who = "unmapped OIDC identities" if args.default else args.identity
+    print(f"users: {who}: {new or 'none'} (was {old or 'none'})")
+    return EXIT_OK
+
+
+def cmd_users_init_demo_admin(args) -> int:
+    path = args.file or accounts.default_users_file()
+    password = accounts.init_demo_admin(path, store=_store(args))
+    if password is None:
+        print(f"users: {path} already has accounts; no demo admin created")
+        return EXIT_OK
+    print(
+        "\n"
+        f"  Created the demo admin account in {path}.\n"
+        f"  Sign in as:  admin\n"
+        f"  Password:    {password}\n"
+        "  It is shown this once only. Change it with:\n"
+        "    audit-analytics users remove admin && audit-analytics users add NAME --role admin\n"
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------
+# retention
+
+
+def _policy(args):
+    from audit_analytics.retention import load_policy
+
+    policy = load_policy(args.policy)
+    if args.archive:
+        policy = policy.replace(archive=args.archive)
+    return policy
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+def render_plan(table: pl.DataFrame) -> str:
+    """The plan as a plain-text table."""
+    head = ("category", "days", "events", "held", "archive", "delete", "oldest kept", "next expiry")
+    rows = [
+        (
+            r["category"],
+            str(r["days"]),
+            f"{r['events']:,}",
+            f"{r['held']:,}",
+            f"{r['to_archive']:,}",
+            f"{r['to_delete']:,}",
+            _fmt_time(r["oldest_kept"]),
+            _fmt_time(r["next_expiry"]),
+        )
+        for r in table.iter_rows(named=True)
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_retention_plan(args) -> int:
+    from audit_analytics.retention import plan
+
+    policy = _policy(args)
+    store = _store(args)
+    table = plan(store, policy)
+    sys.stdout.write(render_plan(table))
+    total = int(table["to_delete"].sum())
+    where = (
+        f"archived to {policy.archive}" if policy.archive else "NOT archived (the policy names no archive)"
+    )
+    print(f"dry run: {total:,} events would be deleted from {store.safe_url}, {where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_retention_apply(args) -> int:
+    from audit_analytics.retention import apply
+
+    policy = _policy(args)
+    store = _store(args)
+    run = apply(store, policy, actor=_actor(), allow_without_archive=args.delete_without_archive, via="cli")
+    note = (
+        f" ({run.already_archived:,} were already archived by an earlier run)" if run.already_archived else ""
+    )
+    print(
+        f"retention {run.run_id}: archived {run.archived:,} events to {policy.archive or '(nowhere)'}{note}, "
+        f"deleted {run.deleted:,} from {store.safe_url}"
+    )
+    return EXIT_OK

@@ -1,0 +1,204 @@
+"""The Parquet archive: events past retention, Hive-partitioned by category and month.
+
+Layout::
+
+    ARCHIVE/category=auth/month=2025-01/part-<run>.parquet
+    ARCHIVE/_manifest.jsonl            one line per file written: run, rows, sha256 of ids
+
+A file is written under a temporary name and renamed into place, so a reader never sees a
+half-written part. Several parts may hold the same event (a run that crashed after writing
+and was run again), so every reader deduplicates by ``id``: :func:`scan` and :func:`merge`.
+
+Examples
+--------
+>>> import tempfile
+>>> from audit_analytics.demo import generate
+>>> from audit_analytics.filters import Filter
+>>> events = generate(1_000, seed=2).events
+>>> root = tempfile.mkdtemp()
+>>> _ = write_partitions(root, events, run_id="doc")
+>>> scan(root, Filter(types=("auth",))).collect().height == Filter(types=("auth",)).apply(events).height
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.filters import Filter
+from audit_analytics.schema import COLUMNS, SCHEMA, conform, empty_frame
+
+__all__ = [
+    "ArchiveError",
+    "WrittenPart",
+    "scan",
+    "merge",
+    "write_partitions",
+    "archived_ids",
+    "ids_checksum",
+    "partition_dir",
+    "MANIFEST",
+]
+
+MANIFEST = "_manifest.jsonl"
+_HIVE_SCHEMA = {"category": pl.String, "month": pl.String}
+
+
+class ArchiveError(AuditAnalyticsError, OSError):
+    """The archive cannot be written, or what was read back is not what was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenPart:
+    category: str
+    month: str
+    path: Path
+    rows: int
+    ids_sha256: str
+
+
+def ids_checksum(ids: Iterable[str]) -> str:
+    """sha256 over the sorted ids, one per line: the same set gives the same checksum.
+
+    >>> ids_checksum(["b", "a"]) == ids_checksum(["a", "b"])
+    True
+    """
+    digest = hashlib.sha256()
+    for i in sorted(ids):
+        digest.update(i.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def partition_dir(archive_dir: str | Path, category: str, month: str) -> Path:
+    return Path(archive_dir) / f"category={category}" / f"month={month}"
+
+
+def _month_expr() -> pl.Expr:
+    return pl.col("time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m")
+
+
+def _files(archive_dir: Path) -> list[Path]:
+    return sorted(p for p in archive_dir.glob("category=*/month=*/*.parquet") if p.is_file())
+
+
+def archived_ids(archive_dir: str | Path, category: str, month: str) -> set[str]:
+    """Every id already archived in one partition (any run's parts)."""
+    part = partition_dir(archive_dir, category, month)
+    files = sorted(part.glob("*.parquet")) if part.is_dir() else []
+    if not files:
+        return set()
+    return set(pl.scan_parquet(files).select("id").collect()["id"].to_list())
+
+
+def _storable(frame: pl.DataFrame) -> pl.DataFrame:
+    # enums as text: any Parquet reader (DuckDB, pandas, Spark) can read the archive
+    return conform(frame).with_columns(pl.col("type", "result").cast(pl.String)).sort("time", "id")
+
+
+def write_partitions(
+    archive_dir: str | Path, events: pl.DataFrame, *, run_id: str, skip_ids: Iterable[str] = ()
+) -> list[WrittenPart]:
+    """Write ``events`` (minus ``skip_ids``) to one part per (category, month), named by
+    ``run_id``; each part is read back and checked (row count, id checksum) before it counts.
+    A rerun with the same ``run_id`` replaces its own parts, so it never duplicates."""
+    root = Path(archive_dir)
+    skip = set(skip_ids)
+    frame = events.filter(~pl.col("id").is_in(list(skip))) if skip else events
+    frame = frame.with_columns(_month_expr().alias("_month"), pl.col("type").cast(pl.String).alias("_cat"))
+    written: list[WrittenPart] = []
+    for (category, month), group in frame.group_by(["_cat", "_month"], maintain_order=True):
+        rows = _storable(group.drop("_cat", "_month"))
+        target = partition_dir(root, category, month) / f"part-{run_id}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            rows.write_parquet(tmp, compression="zstd", statistics=True)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise ArchiveError(f"cannot write the archive part {target}: {exc}") from exc
+        checksum = ids_checksum(rows["id"].to_list())
+        back = pl.read_parquet(target, columns=["id"])
+        if back.height != rows.height or ids_checksum(back["id"].to_list()) != checksum:
+            raise ArchiveError(f"archive part {target} does not read back as written")
+        part = WrittenPart(str(category), str(month), target, rows.height, checksum)
+        _append_manifest(root, run_id, part)
+        written.append(part)
+    return written
+
+
+def _append_manifest(root: Path, run_id: str, part: WrittenPart) -> None:
+    line = {
+        "run": run_id,
+        "category": part.category,
+        "month": part.month,
+        "file": str(part.path.relative_to(root)),
+        "rows": part.rows,
+        "ids_sha256": part.ids_sha256,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with open(root / MANIFEST, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def _months_between(lo: datetime | None, hi: datetime | None) -> tuple[str | None, str | None]:
+    first = f"{lo.astimezone(UTC):%Y-%m}" if lo else None
+    last = f"{hi.astimezone(UTC):%Y-%m}" if hi else None
+    return first, last
+
+
+def scan(
+    archive_dir: str | Path | None, flt: Filter | None = None, *, now: datetime | None = None
+) -> pl.LazyFrame:
+    """The archived events that pass ``flt``, as a lazy event frame (deduplicated by id).
+
+    Partitions are pruned on ``category`` (the filter's types) and ``month`` (its period)
+    before any file is opened; the rows then pass the same ``flt.expr()`` as in memory.
+    A missing or empty archive is an empty frame.
+
+    >>> scan("/nonexistent").collect().height
+    0
+    """
+    root = Path(archive_dir) if archive_dir else None
+    if root is None or not root.is_dir() or not _files(root):
+        return empty_frame().lazy()
+    lazy = pl.scan_parquet(
+        str(root / "category=*" / "month=*" / "*.parquet"),
+        hive_partitioning=True,
+        hive_schema=_HIVE_SCHEMA,
+        missing_columns="insert",
+    )
+    if flt is not None:
+        if flt.types:
+            lazy = lazy.filter(pl.col("category").is_in(list(flt.types)))
+        first, last = _months_between(*flt.bounds(now=now))
+        if first:
+            lazy = lazy.filter(pl.col("month") >= first)
+        if last:
+            lazy = lazy.filter(pl.col("month") <= last)
+    lazy = lazy.select([pl.col(c).cast(SCHEMA[c]) for c in COLUMNS])
+    if flt is not None:
+        lazy = lazy.filter(flt.expr(now=now))
+    return lazy.unique(subset="id", keep="first")
+
+
+def merge(db_frame: pl.DataFrame, archived: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Database rows and archived rows as one event frame, each id once (the database's
+    copy wins), ordered by (time, id) like :meth:`Store.load`."""
+    if isinstance(archived, pl.LazyFrame):
+        archived = archived.collect()
+    both = pl.concat([conform(db_frame), conform(archived)], how="vertical")
+    return both.unique(subset="id", keep="first", maintain_order=True).sort("time", "id")

@@ -1,0 +1,485 @@
+"""Retention: policy → plan (dry run) → archive to Parquet → purge, and the record of each run.
+
+A policy keeps each category for a number of days: by default 400 for the security-sensitive
+group (auth, user, organization, audit, secret, vpn) and 90 for the operational rest. Legal
+holds exempt categories or actors from deletion. Expired events are written to the archive
+(:mod:`audit_analytics.archive`), the archive is read back and checked, and only then are
+the events deleted from the database, in one transaction.
+
+Crash safety: until the delete commits, every event is still in the database; the delete
+removes only ids that were found in the archive. A rerun finds the ids already archived
+(by any earlier run's parts) and does not write them again, so nothing is lost and nothing
+is duplicated; readers deduplicate by id regardless.
+
+Examples
+--------
+>>> from datetime import datetime, UTC
+>>> from audit_analytics.store import open_store
+>>> from audit_analytics.demo import generate
+>>> import tempfile
+>>> now = datetime(2026, 3, 1, tzinfo=UTC)
+>>> store = open_store("sqlite://")
+>>> _ = store.append(generate(2_000, seed=1, now=now, days=200).events)
+>>> policy = Policy(archive=tempfile.mkdtemp())
+>>> table = plan(store, policy, now=now)
+>>> run = apply(store, policy, actor="doc", now=now)
+>>> run.deleted == int(table["to_delete"].sum())
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import sqlalchemy as sa
+
+from audit_analytics import archive as arch
+from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.schema import CATEGORIES, CATEGORY_CODES
+
+if TYPE_CHECKING:
+    from audit_analytics.store import Store
+
+__all__ = [
+    "Policy",
+    "PolicyError",
+    "RunResult",
+    "DEFAULT_DAYS",
+    "DEFAULT_ARCHIVE",
+    "policy_file",
+    "load_policy",
+    "save_policy",
+    "plan",
+    "apply",
+    "last_runs",
+]
+
+DEFAULT_DAYS: Mapping[str, int] = {"security": 400, "operational": 90}
+DEFAULT_ARCHIVE = "data/archive"
+DEFAULT_POLICY_FILE = "data/retention.toml"
+RUN_ACTION = "retention"
+POLICY_ACTION = "policy_change"
+
+
+class PolicyError(AuditAnalyticsError, ValueError):
+    """A policy file that cannot be read or says something impossible."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Days to keep per category, where expired events go, and what is on legal hold.
+
+    Parameters
+    ----------
+    group_days
+        Days for the ``security`` and ``operational`` groups.
+    overrides
+        Days for single categories, over their group's.
+    archive
+        The archive directory; ``None`` means expired events would be deleted unarchived
+        (which :func:`apply` refuses unless told ``allow_without_archive=True``).
+    hold_categories, hold_actors
+        Legal holds: events of these categories, or by these actors, are never deleted.
+
+    Examples
+    --------
+    >>> Policy().days_for("auth"), Policy().days_for("service")
+    (400, 90)
+    >>> Policy(overrides={"service": 30}).days_for("service")
+    30
+    """
+
+    group_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DAYS))
+    overrides: Mapping[str, int] = field(default_factory=dict)
+    archive: str | None = DEFAULT_ARCHIVE
+    hold_categories: tuple[str, ...] = ()
+    hold_actors: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for group in DEFAULT_DAYS:
+            if group not in self.group_days:
+                raise PolicyError(f"the policy needs days for the {group} group")
+        for name, days in [*self.group_days.items(), *self.overrides.items()]:
+            if name not in DEFAULT_DAYS and name not in CATEGORIES:
+                raise PolicyError(
+                    f"unknown category {name!r} in [days]; categories: {', '.join(CATEGORY_CODES)}"
+                )
+            if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+                raise PolicyError(f"days for {name!r} must be a whole number of at least 1, not {days!r}")
+        bad = [c for c in self.hold_categories if c not in CATEGORIES]
+        if bad:
+            raise PolicyError(f"unknown category {bad[0]!r} in [legal_hold]")
+        object.__setattr__(self, "hold_categories", tuple(sorted(set(self.hold_categories))))
+        object.__setattr__(
+            self, "hold_actors", tuple(sorted({a.strip() for a in self.hold_actors if a.strip()}))
+        )
+        object.__setattr__(self, "archive", self.archive or None)
+
+    def days_for(self, category: str) -> int:
+        if category in self.overrides:
+            return int(self.overrides[category])
+        return int(self.group_days[CATEGORIES[category].retention_group])
+
+    @property
+    def days(self) -> dict[str, int]:
+        return {c: self.days_for(c) for c in CATEGORY_CODES}
+
+    def cutoffs(self, now: datetime) -> dict[str, datetime]:
+        """Per category, the instant before which events have expired."""
+        return {c: now - timedelta(days=d) for c, d in self.days.items()}
+
+    def replace(self, **changes) -> Policy:
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """Plain data, as written to the file and to audit events."""
+        return {
+            "archive": self.archive or "",
+            "days": dict(self.group_days) | dict(sorted(self.overrides.items())),
+            "legal_hold": {"categories": list(self.hold_categories), "actors": list(self.hold_actors)},
+        }
+
+    def to_toml(self) -> str:
+        d = self.as_dict()
+        q = json.dumps  # a JSON string is a valid TOML basic string
+        lines = [
+            "# Audit Analytics retention policy.",
+            "# archive: where expired events go (Hive-partitioned Parquet); empty = no archive.",
+            f"archive = {q(d['archive'])}",
+            "",
+            "[days]",
+            "# security = auth, user, organization, audit, secret, vpn; operational = the rest.",
+            "# A category's own line overrides its group.",
+        ]
+        lines += [f"{k} = {v}" for k, v in d["days"].items()]
+        lines += [
+            "",
+            "[legal_hold]",
+            "# never deleted while on hold",
+            f"categories = [{', '.join(q(c) for c in d['legal_hold']['categories'])}]",
+            f"actors = [{', '.join(q(a) for a in d['legal_hold']['actors'])}]",
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "policy") -> Policy:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"{source}: not valid TOML ({exc})") from None
+        unknown = set(data) - {"archive", "days", "legal_hold"}
+        if unknown:
+            raise PolicyError(f"{source}: unknown key {sorted(unknown)[0]!r} (archive, [days], [legal_hold])")
+        days = dict(data.get("days") or {})
+        group_days = {g: days.pop(g, DEFAULT_DAYS[g]) for g in DEFAULT_DAYS}
+        hold = data.get("legal_hold") or {}
+        archive = data.get("archive", DEFAULT_ARCHIVE)
+        try:
+            return cls(
+                group_days=group_days,
+                overrides=days,
+                archive=str(archive) if archive else None,
+                hold_categories=tuple(hold.get("categories") or ()),
+                hold_actors=tuple(hold.get("actors") or ()),
+            )
+        except PolicyError as exc:
+            raise PolicyError(f"{source}: {exc}") from None
+
+
+def policy_file(path: str | Path | None = None) -> Path | None:
+    """The policy file in use: ``path``, else ``AUDIT_RETENTION_POLICY``, else
+    ``data/retention.toml`` when it exists, else None (the defaults)."""
+    if path:
+        return Path(path)
+    env = os.environ.get("AUDIT_RETENTION_POLICY")
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_POLICY_FILE)
+    return default if default.is_file() else None
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy from :func:`policy_file` (the defaults when there is none)."""
+    found = policy_file(path)
+    if found is None:
+        return Policy()
+    try:
+        text = found.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if path:  # named explicitly: say so
+            raise PolicyError(f"no policy file at {found}") from None
+        return Policy()
+    return Policy.from_toml(text, source=str(found))
+
+
+def save_policy(
+    path: str | Path | None, policy: Policy, *, actor: str, store: Store, via: str = "app"
+) -> Path:
+    """Write the policy (atomically) and record the change (``audit``/``policy_change``,
+    before and after)."""
+    target = policy_file(path) or Path(DEFAULT_POLICY_FILE)
+    before = load_policy(target) if target.is_file() else Policy()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(policy.to_toml())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    store.record(
+        actor=actor,
+        type="audit",
+        action=POLICY_ACTION,
+        target=str(target),
+        params={"via": via},
+        before=before.as_dict(),
+        after=policy.as_dict(),
+        description=f"{actor} changed the retention policy",
+    )
+    return target
+
+
+# ---------------------------------------------------------------------------------------
+# plan
+
+
+def _held(policy: Policy, t: sa.Table) -> sa.ColumnElement[bool]:
+    conds = []
+    if policy.hold_categories:
+        conds.append(t.c.type.in_(list(policy.hold_categories)))
+    if policy.hold_actors:
+        wanted = [a.lower() for a in policy.hold_actors]
+        conds.append(sa.func.lower(sa.func.coalesce(t.c.actor, "")).in_(wanted))
+    return sa.or_(*conds) if conds else sa.false()
+
+
+def _expired(policy: Policy, t: sa.Table, now: datetime, categories=None) -> sa.ColumnElement[bool]:
+    cutoffs = policy.cutoffs(now)
+    cats = categories or CATEGORY_CODES
+    return sa.or_(*[sa.and_(t.c.type == c, t.c.time < cutoffs[c]) for c in cats])
+
+
+def _to_remove(policy: Policy, t: sa.Table, now: datetime, categories=None) -> sa.ColumnElement[bool]:
+    return sa.and_(_expired(policy, t, now, categories), sa.not_(_held(policy, t)))
+
+
+PLAN_SCHEMA = {
+    "category": pl.String,
+    "group": pl.String,
+    "days": pl.Int64,
+    "cutoff": pl.Datetime("us", "UTC"),
+    "events": pl.Int64,
+    "expired": pl.Int64,
+    "held": pl.Int64,
+    "to_archive": pl.Int64,
+    "to_delete": pl.Int64,
+    "oldest_kept": pl.Datetime("us", "UTC"),
+    "next_expiry": pl.Datetime("us", "UTC"),
+}
+
+
+def plan(store: Store, policy: Policy, *, now: datetime | None = None) -> pl.DataFrame:
+    """The dry run: per category, how many events are past retention, how many of those a
+    legal hold keeps, how many would be archived and deleted, the oldest event kept and
+    when the next one expires. Counted in SQL; nothing is changed.
+
+    Columns: category, group, days, cutoff, events, expired, held, to_archive, to_delete,
+    oldest_kept, next_expiry.
+    """
+    from audit_analytics.store import UTCDateTime
+
+    now = now or datetime.now(UTC)
+    t = store.table
+    remove = _to_remove(policy, t, now)
+    expired_held = sa.and_(_expired(policy, t, now), _held(policy, t))
+    kept_time = sa.case((sa.not_(remove), t.c.time), else_=None)
+    expiring_time = sa.case((sa.and_(sa.not_(remove), sa.not_(_held(policy, t))), t.c.time), else_=None)
+    stmt = sa.select(
+        t.c.type,
+        sa.func.count(),
+        sa.func.sum(sa.case((remove, 1), else_=0)),
+        sa.func.sum(sa.case((expired_held, 1), else_=0)),
+        sa.type_coerce(sa.func.min(kept_time), UTCDateTime()),
+        sa.type_coerce(sa.func.min(expiring_time), UTCDateTime()),
+    ).group_by(t.c.type)
+    with store.engine.connect() as conn:
+        found = {r[0]: r[1:] for r in conn.execute(stmt)}
+    rows = []
+    for cat in CATEGORY_CODES:
+        days = policy.days_for(cat)
+        events, remove_n, held_n, oldest, expiring = found.get(cat, (0, 0, 0, None, None))
+        remove_n, held_n = int(remove_n or 0), int(held_n or 0)
+        rows.append(
+            {
+                "category": cat,
+                "group": CATEGORIES[cat].retention_group,
+                "days": days,
+                "cutoff": now - timedelta(days=days),
+                "events": int(events),
+                "expired": remove_n + held_n,
+                "held": held_n,
+                "to_archive": remove_n if policy.archive else 0,
+                "to_delete": remove_n,
+                "oldest_kept": oldest,
+                "next_expiry": expiring + timedelta(days=days) if expiring else None,
+            }
+        )
+    return pl.DataFrame(rows, schema=PLAN_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------
+# apply
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a retention run did."""
+
+    run_id: str
+    archived: int
+    already_archived: int
+    deleted: int
+    by_category: dict[str, int]
+    parts: tuple[arch.WrittenPart, ...]
+    event_id: str
+
+
+def _run_id(now: datetime) -> str:
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _select(store: Store, where) -> pl.DataFrame:
+    t = store.table
+    return store._select_frame(sa.select(t).where(where).order_by(t.c.time, t.c.id))
+
+
+def apply(
+    store: Store,
+    policy: Policy,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    allow_without_archive: bool = False,
+    via: str = "cli",
+    before_delete: Callable[[], None] | None = None,
+) -> RunResult:
+    """Archive the expired events, verify the archive, then delete them in one transaction;
+    record the run (``audit``/``retention``, done or failed).
+
+    ``before_delete`` is called after the archive is verified and before the delete (a
+    test raises there to prove that a crash at that point loses and duplicates nothing).
+    """
+    now = now or datetime.now(UTC)
+    run_id = _run_id(now)
+    root = Path(policy.archive) if policy.archive else None
+    params = {"via": via, "run": run_id, "policy": policy.as_dict(), "now": now.isoformat()}
+    if root is None and not allow_without_archive:
+        raise PolicyError(
+            "the policy names no archive: expired events would be lost. Set `archive` in the policy, "
+            "or pass --delete-without-archive to delete them anyway"
+        )
+    try:
+        result = _apply(store, policy, root, now, run_id, before_delete)
+    except BaseException as exc:
+        store.record(
+            actor=actor,
+            type="audit",
+            action=RUN_ACTION,
+            target=str(root) if root else "(no archive)",
+            result="failed",
+            params=params,
+            error=f"{type(exc).__name__}: {exc}"[:1000],
+            description=f"{actor}'s retention run {run_id} failed; nothing was deleted",
+        )
+        raise
+    params |= {
+        "archived": result.archived,
+        "already_archived": result.already_archived,
+        "deleted": result.deleted,
+        "by_category": result.by_category,
+        "parts": [str(p.path.relative_to(root)) for p in result.parts] if root else [],
+    }
+    event_id = store.record(
+        actor=actor,
+        type="audit",
+        action=RUN_ACTION,
+        target=str(root) if root else "(no archive)",
+        params=params,
+        description=f"{actor}'s retention run archived {result.archived:,} and deleted {result.deleted:,} events",
+    )
+    return replace(result, event_id=event_id)
+
+
+def _apply(store, policy, root, now, run_id, before_delete) -> RunResult:
+    t = store.table
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob("category=*/month=*/*.tmp"):  # a crash mid-write left it
+            stale.unlink(missing_ok=True)
+    doomed: list[str] = []
+    by_category: dict[str, int] = {}
+    parts: list[arch.WrittenPart] = []
+    archived = already = 0
+    for cat in CATEGORY_CODES:
+        rows = _select(store, _to_remove(policy, t, now, [cat]))
+        if rows.height == 0:
+            continue
+        ids = rows["id"].to_list()
+        if root is not None:
+            months = rows.select(pl.col("time").dt.strftime("%Y-%m").alias("m"), "id")
+            have: set[str] = set()
+            for (month,), group in months.group_by(["m"]):
+                have |= arch.archived_ids(root, cat, month) & set(group["id"].to_list())
+            parts += arch.write_partitions(root, rows, run_id=run_id, skip_ids=have)
+            archived += rows.height - len(have)
+            already += len(have)
+            _verify(root, cat, months)
+        doomed += ids
+        by_category[cat] = len(ids)
+    if before_delete is not None:
+        before_delete()
+    deleted = 0
+    if doomed:
+        with store.engine.begin() as conn:
+            for start in range(0, len(doomed), 500):
+                chunk = doomed[start : start + 500]
+                deleted += conn.execute(sa.delete(t).where(t.c.id.in_(chunk))).rowcount
+            if deleted != len(doomed):  # another run got there first: roll back, rerun later
+                raise arch.ArchiveError(
+                    f"expected to delete {len(doomed):,} events but found {deleted:,}; nothing was deleted"
+                )
+    return RunResult(run_id, archived, already, deleted, by_category, tuple(parts), "")
+
+
+def _verify(root: Path, category: str, months: pl.DataFrame) -> None:
+    """Every id about to be deleted is in its partition (count and id checksum agree)."""
+    for (month,), group in months.group_by(["m"]):
+        wanted = set(group["id"].to_list())
+        found = arch.archived_ids(root, category, month) & wanted
+        if len(found) != len(wanted) or arch.ids_checksum(found) != arch.ids_checksum(wanted):
+            raise arch.ArchiveError(
+                f"archive check failed for {category} {month}: {len(found):,} of {len(wanted):,} events found"
+            )
+
+
+def last_runs(store: Store, *, limit: int = 20) -> pl.DataFrame:
+    """The latest retention runs and policy changes, newest first (from the store's events)."""
+    from audit_analytics.filters import Filter
+
+    frame = store.load(Filter(types=("audit",), query=f"action:{RUN_ACTION} action:{POLICY_ACTION}"))
+    frame = frame.filter(pl.col("id").str.starts_with("aa-")).sort("time", descending=True).head(limit)
+    return frame.select("time", "actor", "action", "result", "description", "params", "error", "id")

@@ -1,0 +1,275 @@
+"""Accounts: hashes, roles, lockout, the recorded events, the CLI; no secret leaks anywhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from audit_analytics import accounts, admin_cli, cli
+from audit_analytics.accounts import (
+    LOCK_DURATION,
+    MAX_FAILURES,
+    NO_READ_PERMISSION,
+    AccountError,
+    User,
+    export_permission,
+    has_permission,
+)
+from audit_analytics.store import open_store
+
+PASSWORD = "s3cret-Horse-battery"
+
+
+@pytest.fixture
+def users_file(tmp_path, monkeypatch):
+    path = tmp_path / "users.toml"
+    monkeypatch.setenv("AUDIT_USERS_FILE", str(path))
+    return path
+
+
+@pytest.fixture
+def store(sqlite_store):
+    return sqlite_store
+
+
+def build_parser():
+    """The main parser with the users/retention commands, whether or not cli.py wires them yet."""
+    parser = ORIGINAL_BUILD_PARSER()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "users" not in sub.choices:
+        admin_cli.add_parsers(sub, cli.add_filter_arguments)
+    return parser
+
+
+ORIGINAL_BUILD_PARSER = cli.build_parser
+
+
+@pytest.fixture
+def main(monkeypatch):
+    monkeypatch.setattr(cli, "build_parser", build_parser)
+    return cli.main
+
+
+def own_events(store, type_=None) -> pl.DataFrame:
+    frame = store.load().filter(pl.col("id").str.starts_with("aa-"))
+    return frame.filter(pl.col("type") == type_) if type_ else frame
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (None, {"audit.read": False, "audit.export": False, "audit.admin": False}),
+        ("viewer", {"audit.read": True, "audit.export": False, "audit.admin": False}),
+        ("auditor", {"audit.read": True, "audit.export": True, "audit.admin": False}),
+        ("admin", {"audit.read": True, "audit.export": True, "audit.admin": True}),
+    ],
+    ids=["no-role", "viewer", "auditor", "admin"],
+)
+def test_role_permissions(role, expected):
+    user = User("u", role)
+    result = {p: has_permission(user, p) for p in expected}
+    assert result == expected
+    allowed, reason = export_permission(user)
+    assert allowed == expected["audit.export"]
+    assert (reason == "") == allowed
+    assert not has_permission(None, "audit.read")
+
+
+def test_password_is_hashed_with_argon2_never_in_clear(users_file, store):
+    accounts.add_user(users_file, "Alice", "auditor", PASSWORD, actor="root", store=store)
+    text = users_file.read_text()
+    assert PASSWORD not in text
+    entry = tomllib.loads(text)["users"]["alice"]
+    assert entry["role"] == "auditor"
+    assert entry["password_hash"].startswith("$argon2id$")
+    assert oct(users_file.stat().st_mode & 0o777) == "0o600"
+    assert "argon2" not in repr(accounts.load_accounts(users_file).users["alice"])
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "password", "message"),
+    [
+        ("bad name!", "viewer", PASSWORD, "not a valid user name"),
+        ("bob", "superuser", PASSWORD, "unknown role"),
+        ("bob", "viewer", "short", "at least 8"),
+    ],
+    ids=["name", "role", "password"],
+)
+def test_bad_requests_are_refused(users_file, store, name, role, password, message):
+    with pytest.raises(AccountError, match=message):
+        accounts.add_user(users_file, name, role, password, actor="root", store=store)
+    assert not users_file.exists() or not accounts.load_accounts(users_file).users
+
+
+def test_account_changes_are_recorded_with_before_and_after(users_file, store):
+    accounts.add_user(users_file, "bob", "viewer", PASSWORD, actor="root", store=store)
+    assert accounts.set_role(users_file, "bob", "admin", actor="root", store=store) == ("viewer", "admin")
+    accounts.remove_user(users_file, "bob", actor="root", store=store)
+    events = own_events(store, "user").sort("time", "id")
+    assert events["action"].to_list() == ["create", "role_change", "delete"]
+    assert set(events["actor"]) == {"root"} and set(events["target"]) == {"bob"}
+    change = events.row(1, named=True)
+    assert json.loads(change["before"]) == {"role": "viewer"}
+    assert json.loads(change["after"]) == {"role": "admin"}
+    assert not accounts.load_accounts(users_file).users
+    with pytest.raises(AccountError, match="no user"):
+        accounts.set_role(users_file, "bob", "viewer", actor="root", store=store)
+
+
+def test_sign_in_success_and_failure_are_recorded(users_file, store):
+    accounts.add_user(users_file, "carol", "viewer", PASSWORD, actor="root", store=store)
+    ok = accounts.sign_in(users_file, store, "Carol", PASSWORD, ip="192.0.2.1")
+    assert ok.user == User("carol", "viewer")
+    wrong = accounts.sign_in(users_file, store, "carol", "not-the-password")
+    unknown = accounts.sign_in(users_file, store, "nobody", "whatever-else")
+    assert wrong.user is None and unknown.user is None
+    assert wrong.message == unknown.message  # never says which part was wrong
+    auth = own_events(store, "auth").sort("time", "id")
+    assert auth.select("actor", "action", "result").rows() == [
+        ("carol", "login", "done"),
+        ("carol", "login", "failed"),
+        ("nobody", "login", "failed"),
+    ]
+    assert auth["ip"][0] == "192.0.2.1"
+    assert auth["error"].to_list()[1:] == [accounts.SIGN_IN_FAILED] * 2
+    accounts.record_sign_out(store, ok.user)
+    assert own_events(store, "auth").filter(pl.col("action") == "logout")["result"].to_list() == ["done"]
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(users_file, store):
+    accounts.add_user(users_file, "dave", "auditor", PASSWORD, actor="root", store=store)
+    for attempt in range(MAX_FAILURES):
+        outcome = accounts.sign_in(users_file, store, "dave", f"wrong-{attempt}")
+        assert outcome.user is None
+    assert outcome.locked_until is not None
+    locks = own_events(store, "auth").filter(pl.col("action") == "lock")
+    assert locks.height == 1 and locks["actor"][0] == "dave"
+    # the right password does not open a locked account, and that attempt is recorded
+    locked = accounts.sign_in(users_file, store, "dave", PASSWORD)
+    assert locked.user is None and "locked" in locked.message
+    assert "locked" in own_events(store, "auth").sort("time", "id")["error"][-1]
+    # 15 minutes later it opens again
+    later = datetime.now(UTC) + LOCK_DURATION + timedelta(seconds=5)
+    assert accounts.lock_status(store, "dave", now=later).locked_until is None
+    assert accounts.sign_in(users_file, store, "dave", PASSWORD, now=later).user == User("dave", "auditor")
+
+
+def test_failures_outside_the_window_or_before_a_success_do_not_count(users_file, store):
+    accounts.add_user(users_file, "erin", "viewer", PASSWORD, actor="root", store=store)
+    for attempt in range(MAX_FAILURES - 1):
+        accounts.sign_in(users_file, store, "erin", f"wrong-{attempt}")
+    assert accounts.lock_status(store, "erin").failures == MAX_FAILURES - 1
+    assert accounts.sign_in(users_file, store, "erin", PASSWORD).user is not None
+    assert accounts.lock_status(store, "erin").failures == 0
+    accounts.sign_in(users_file, store, "erin", "wrong-again")
+    much_later = datetime.now(UTC) + timedelta(minutes=16)
+    assert accounts.lock_status(store, "erin", now=much_later).failures == 0
+
+
+def test_platform_sign_ins_with_the_same_name_do_not_lock_the_app_account(users_file, store):
+    from audit_analytics.demo import generate
+
+    accounts.add_user(users_file, "frank", "viewer", PASSWORD, actor="root", store=store)
+    platform = generate(1_000, seed=1).events.head(MAX_FAILURES + 2)
+    platform = platform.with_columns(
+        pl.lit("frank").alias("actor"),
+        pl.lit("auth").cast(platform["type"].dtype).alias("type"),
+        pl.lit("login").alias("action"),
+        pl.lit("failed").cast(platform["result"].dtype).alias("result"),
+        pl.lit(datetime.now(UTC) - timedelta(minutes=1)).alias("time"),
+    )
+    store.append(platform)
+    assert accounts.lock_status(store, "frank").failures == 0
+    assert accounts.sign_in(users_file, store, "frank", PASSWORD).user is not None
+
+
+def test_oidc_roles_come_from_the_mapping_or_the_default(users_file, store):
+    accounts.map_oidc(users_file, "Grace@Corp.example", "auditor", actor="root", store=store)
+    found = accounts.load_accounts(users_file)
+    assert accounts.oidc_user(found, {"email": "grace@corp.example", "is_logged_in": True}).role == "auditor"
+    assert accounts.oidc_user(found, {"email": "heidi@corp.example"}).role is None
+    accounts.map_oidc(users_file, None, "viewer", actor="root", store=store)
+    found = accounts.load_accounts(users_file)
+    assert accounts.oidc_user(found, {"email": "heidi@corp.example"}).role == "viewer"
+    changes = own_events(store, "user").sort("time", "id")
+    assert changes["target"].to_list() == ["grace@corp.example", "oidc:default"]
+    assert [json.loads(a) for a in changes["after"]] == [{"role": "auditor"}, {"role": "viewer"}]
+
+
+def test_init_demo_admin_only_on_an_empty_file(users_file, store):
+    password = accounts.init_demo_admin(users_file, store=store)
+    assert password and len(password) >= 16
+    assert accounts.sign_in(users_file, store, "admin", password).user == User("admin", "admin")
+    assert accounts.init_demo_admin(users_file, store=store) is None
+    assert password not in users_file.read_text()
+
+
+def test_cli_users_commands(users_file, tmp_path, capsys, monkeypatch, main):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("AUDIT_ACTOR", "ops")
+    assert main(["users", "add", "ivan", "--role", "viewer", "--password", PASSWORD, "--db", db]) == 0
+    assert main(["users", "set-role", "ivan", "auditor", "--db", db]) == 0
+    assert main(["users", "map-oidc", "judy@corp.example", "--role", "admin", "--db", db]) == 0
+    assert main(["users", "list", "--db", db]) == 0
+    listing = capsys.readouterr().out
+    assert "ivan\tauditor" in listing and "oidc:judy@corp.example\tadmin" in listing
+    assert main(["users", "add", "ivan", "--role", "viewer", "--password", PASSWORD, "--db", db]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["users", "remove", "ivan", "--db", db]) == 0
+    assert main(["users", "init-demo-admin", "--db", db]) == 0
+    shown = capsys.readouterr().out
+    assert "Password:" in shown
+    assert main(["users", "init-demo-admin", "--db", db]) == 0
+    assert "Password:" not in capsys.readouterr().out
+    events = own_events(open_store(db), "user").sort("time", "id")
+    assert events["action"].to_list() == ["create", "role_change", "role_change", "delete", "create"]
+    assert events["actor"].to_list()[:4] == ["ops"] * 4
+
+
+def test_cli_prompts_for_the_password(users_file, tmp_path, monkeypatch, main):
+    import io
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "kim", "--role", "viewer", "--db", db]) == 0
+    assert accounts.sign_in(users_file, open_store(db), "kim", PASSWORD).user is not None
+
+
+def test_no_password_or_hash_appears_in_events_errors_or_exports(users_file, store, tmp_path, capsys, main):
+    accounts.add_user(users_file, "leo", "admin", PASSWORD, actor="root", store=store)
+    the_hash = accounts.load_accounts(users_file).users["leo"].password_hash
+    for attempt in range(MAX_FAILURES + 1):
+        accounts.sign_in(users_file, store, "leo", PASSWORD + str(attempt))
+    accounts.sign_in(users_file, store, "leo", PASSWORD)
+    accounts.set_role(users_file, "leo", "viewer", actor="root", store=store)
+    with pytest.raises(AccountError) as err:
+        accounts.add_user(users_file, "leo", "admin", PASSWORD, actor="root", store=store)
+    out = tmp_path / "all.csv"
+    assert main(["export", "--db", str(store.engine.url), "--output", str(out)]) == 0
+    texts = [
+        out.read_text(),
+        str(err.value),
+        json.dumps(own_events(store).to_dicts(), default=str),
+        capsys.readouterr().out,
+    ]
+    hash_body = the_hash.rsplit("$", 1)[-1]
+    for text in texts:
+        assert PASSWORD not in text
+        assert hash_body not in text
+
+
+def test_no_read_permission_message_is_exact():
+    assert NO_READ_PERMISSION == (
+        "You don't have permission to view the audit log. Please request permission from your organization manager."
+    )
+
+
+def test_parser_has_the_commands():
+    parser = build_parser()
+    for argv in (["users", "list"], ["retention", "plan"], ["retention", "apply", "--archive", "x"]):
+        assert parser.parse_args(argv).handler
