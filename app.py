@@ -12,6 +12,7 @@ pages = [
         "pages/explorer.py", title="Audit Log", icon=":material/list_alt:", url_path="audit-log", default=True
     ),
     st.Page("pages/activity.py", title="Activity", icon=":material/monitoring:", url_path="activity"),
+    st.Page("pages/security.py", title="Security review", icon=":material/shield:", url_path="security"),
 ]
 if auth.has_permission(user, "audit.admin"):
     pages.append(

@@ -1,0 +1,372 @@
+"""``audit-analytics security REPORT``: the security reports and detections from the command line.
+
+The same functions as the Security review page (:mod:`audit_analytics.security`), on the
+events a filter selects. Thresholds are flags; a flag the chosen report does not take is an
+error that says which flags it does take. ``--fail-on-findings`` exits 4 when a detection
+finds something (for cron); ``--format jsonl`` writes one finding per line (for a SIEM).
+
+Examples
+--------
+>>> parse_duration("5m"), parse_duration("1h30m"), parse_duration("120s")
+(datetime.timedelta(seconds=300), datetime.timedelta(seconds=5400), datetime.timedelta(seconds=120))
+>>> parse_hours("08:30-18:00")
+('08:30', '18:00')
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+
+import polars as pl
+
+from audit_analytics import security
+from audit_analytics.filters import Filter, zone
+from audit_analytics.textsafe import plain
+
+__all__ = ["DETECTION_REPORTS", "REPORTS", "THRESHOLD_FLAGS", "add_parser", "parse_duration", "parse_hours"]
+
+AGGREGATE_REPORTS: dict[str, str] = {
+    "by-ip": "login failures per source IP",
+    "by-account": "login failures per account",
+    "by-hour": "login failures per hour of the day (in --tz)",
+}
+DETECTION_REPORTS: dict[str, str] = {
+    "brute-force": "brute_force",
+    "spray": "password_spray",
+    "account-attack": "account_under_attack",
+    "success-after-failure": "success_after_failures",
+    "off-hours": "off_hours",
+    "permission-changes": "permission_changes",
+    "stuck": "stuck_operations",
+}
+"""Report name on the command line -> rule name in :data:`audit_analytics.security.DETECTIONS`."""
+
+REPORTS: tuple[str, ...] = (*AGGREGATE_REPORTS, *DETECTION_REPORTS)
+
+# Reports that read only login events: their SQL can be narrowed to the auth category.
+_LOGIN_ONLY = {
+    "by-ip",
+    "by-account",
+    "by-hour",
+    "brute-force",
+    "spray",
+    "account-attack",
+    "success-after-failure",
+}
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d|w)")
+
+
+def parse_duration(text: str) -> timedelta:
+    """A positive duration such as ``120s``, ``5m``, ``1h``, ``1h30m``, ``2d`` (units us, ms,
+    s, m, h, d, w). Raises :class:`argparse.ArgumentTypeError` with the accepted forms."""
+    cleaned = text.strip().lower().replace(" ", "")
+    pos, seconds = 0, 0.0
+    for match in _DURATION.finditer(cleaned):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not cleaned or pos != len(cleaned):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; write a number and a unit, e.g. 120s, 5m, 1h, 1h30m, 2d"
+        )
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _hhmm(text: str) -> str:
+    try:
+        parsed = time.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
+    return f"{parsed.hour:02d}:{parsed.minute:02d}"
+
+
+def parse_hours(text: str) -> tuple[str, str]:
+    """Working hours ``HH:MM-HH:MM`` (start included, end excluded) as a pair of ``HH:MM``."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range of hours; write e.g. 08:30-18:00")
+    begin, finish = _hhmm(start), _hhmm(end)
+    if begin >= finish:
+        raise argparse.ArgumentTypeError(f"{text!r}: working hours must end after they start")
+    return begin, finish
+
+
+def _zone_name(text: str) -> str:
+    try:
+        zone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _weekdays(text: str) -> tuple[int, ...]:
+    try:
+        days = tuple(sorted({int(d) for d in text.split(",") if d.strip()}))
+    except ValueError:
+        days = ()
+    if not days or any(d not in range(1, 8) for d in days):
+        raise argparse.ArgumentTypeError(f"{text!r}: weekdays are 1 (Monday) .. 7 (Sunday), e.g. 1,2,3,4,5")
+    return days
+
+
+@dataclass(frozen=True)
+class _Flag:
+    flag: str
+    field: str
+    parse: Callable[[str], object]
+    metavar: str
+    help: str
+
+
+THRESHOLD_FLAGS: tuple[_Flag, ...] = (
+    _Flag("--threshold", "threshold", _count, "N", "failures that raise a finding"),
+    _Flag("--window", "window", parse_duration, "DURATION", "sliding window, e.g. 120s, 5m"),
+    _Flag("--min-accounts", "min_accounts", _count, "K", "spray: distinct accounts in one window"),
+    _Flag("--min-ips", "min_ips", _count, "K", "account-attack: distinct IPs in one window"),
+    _Flag("--within", "within", parse_duration, "DURATION", "success-after-failure: failures this close"),
+    _Flag("--by", "by", str, "KEY", "success-after-failure: account, ip or both"),
+    _Flag("--hours", "hours", parse_hours, "HH:MM-HH:MM", "off-hours: working hours, e.g. 08:30-18:00"),
+    _Flag("--weekdays", "weekdays", _weekdays, "1,2,..", "off-hours: working days, 1 = Monday"),
+    _Flag("--org-tz", "org_tz", _zone_name, "ZONE", "off-hours: the organisation's time zone"),
+    _Flag("--lookback", "lookback", parse_duration, "DURATION", "off-hours: history per user, e.g. 30d"),
+    _Flag("--min-history", "min_history", _count, "N", "off-hours: events before a user's habits count"),
+    _Flag("--older-than", "older_than", parse_duration, "DURATION", "stuck: pending/processing this long"),
+)
+"""Every threshold flag and the detection field it sets (the report decides which apply)."""
+
+
+def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``security`` on the CLI's sub-parsers (called by :mod:`audit_analytics.cli`)."""
+    reports = "\n".join(
+        [f"  {name:<22} {what}" for name, what in AGGREGATE_REPORTS.items()]
+        + [
+            f"  {name:<22} {security.DETECTIONS[rule].description}"
+            for name, rule in DETECTION_REPORTS.items()
+        ]
+    )
+    p = sub.add_parser(
+        "security",
+        help="login-failure reports and security detections",
+        description="Security reports and detections on the events a filter selects.",
+        epilog=f"reports:\n{reports}\n\nexit codes: 0 ok, 2 bad input, 4 findings (with --fail-on-findings)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("report", choices=REPORTS, metavar="REPORT", help=", ".join(REPORTS))
+    add_filter_arguments(p)
+    g = p.add_argument_group("thresholds (each report takes only its own; defaults from the rule)")
+    for flag in THRESHOLD_FLAGS:
+        kwargs: dict = {
+            "dest": f"t_{flag.field}",
+            "default": None,
+            "metavar": flag.metavar,
+            "help": flag.help,
+        }
+        if flag.field == "by":
+            kwargs["choices"] = ["account", "ip", "both"]
+            kwargs.pop("metavar")
+        else:
+            kwargs["type"] = flag.parse
+        g.add_argument(flag.flag, **kwargs)
+    o = p.add_argument_group("output")
+    o.add_argument("--format", choices=["table", "json", "csv", "jsonl"], default="table")
+    o.add_argument("--top", type=int, default=10, metavar="N", help="by-ip, by-account: rows (0 = all)")
+    o.add_argument(
+        "--fail-on-findings", action="store_true", help="exit 4 when a detection finds something (cron)"
+    )
+    p.set_defaults(handler=run)
+
+
+class UsageError(ValueError):
+    """A flag that does not fit the report (shown as one line, exit 2)."""
+
+
+def thresholds_from_args(report: str, args: argparse.Namespace) -> dict[str, object]:
+    """The thresholds given on the command line for ``report``; a flag it does not take is an error."""
+    given = {
+        f: getattr(args, f"t_{f.field}") for f in THRESHOLD_FLAGS if getattr(args, f"t_{f.field}") is not None
+    }
+    if report in DETECTION_REPORTS:
+        rule = DETECTION_REPORTS[report]
+        known = {f.name for f in fields(security.DETECTIONS[rule].defaults)}
+    else:
+        known = set()
+    wrong = [f.flag for f in given if f.field not in known]
+    if wrong:
+        takes = [f.flag for f in THRESHOLD_FLAGS if f.field in known]
+        also = f"it takes {', '.join(takes)}" if takes else "it takes no thresholds"
+        raise UsageError(f"{', '.join(wrong)} does not apply to the {report} report; {also}")
+    return {f.field: value for f, value in given.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``security`` command (exit 0, or 4 with ``--fail-on-findings`` and findings)."""
+    from audit_analytics.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _store, filter_from_args
+
+    report = args.report
+    try:
+        thresholds = thresholds_from_args(report, args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.fail_on_findings and report not in DETECTION_REPORTS:
+        print(f"error: --fail-on-findings applies to detections, not to the {report} report", file=sys.stderr)
+        return EXIT_USAGE
+    if args.top < 0:
+        print("error: --top must not be negative", file=sys.stderr)
+        return EXIT_USAGE
+    flt = filter_from_args(args)
+    loaded = flt.replace(types=("auth",)) if report in _LOGIN_ONLY and not flt.types else flt
+    frame = _store(args).load(loaded)
+    result = compute(report, frame, thresholds=thresholds, top=args.top or None, tz=flt.tz)
+    write(result, report=report, fmt=args.format, tz=flt.tz)
+    if args.format == "table":
+        print(_summary(report, result.height, thresholds, flt), file=sys.stderr)
+    if args.fail_on_findings and result.height:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def compute(
+    report: str, frame: pl.DataFrame, *, thresholds: dict | None = None, top: int | None = 10, tz: str = "UTC"
+) -> pl.DataFrame:
+    """The rows of ``report`` on ``frame`` (already filtered)."""
+    thresholds = dict(thresholds or {})
+    if report == "by-ip":
+        return security.failures_by_ip(frame, top=top)
+    if report == "by-account":
+        return security.failures_by_account(frame, top=top)
+    if report == "by-hour":
+        return security.failures_by_hour_of_day(frame, tz=tz)
+    rule = DETECTION_REPORTS[report]
+    return security.DETECTIONS[rule].function(frame, **thresholds)
+
+
+def _summary(report: str, n: int, thresholds: dict, flt: Filter) -> str:
+    what = "finding" if report in DETECTION_REPORTS else "row"
+    settings = ""
+    if report in DETECTION_REPORTS:
+        rule = DETECTION_REPORTS[report]
+        values = security.thresholds_of(rule) | thresholds
+        shown = [f"{k} {_text(v)}" for k, v in values.items() if v is not None and k != "now"]
+        settings = f" ({', '.join(shown)})" if shown else ""
+    return f"{n:,} {what}{'' if n == 1 else 's'} · {report}{settings} · {flt.describe()}"
+
+
+# ---------------------------------------------------------------------------------------
+# output
+
+
+def _text(value: object) -> str:
+    if isinstance(value, timedelta):
+        return _duration_text(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _duration_text(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{value.total_seconds():g}s"
+
+
+def _plain_rows(result: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """Times in ``tz`` as text, durations in seconds: what every format writes."""
+    exprs = []
+    for name, dtype in result.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            zoned = pl.col(name) if dtype.time_zone else pl.col(name).dt.replace_time_zone("UTC")
+            exprs.append(zoned.dt.convert_time_zone(tz).dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z").alias(name))
+        elif isinstance(dtype, pl.Duration):
+            exprs.append((pl.col(name).dt.total_microseconds() / 1e6).alias(f"{name}_seconds"))
+        else:
+            exprs.append(pl.col(name))
+    return result.select(exprs)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def write(result: pl.DataFrame, *, report: str, fmt: str, tz: str = "UTC", out=None) -> None:
+    """Write ``result`` to ``out`` (stdout) as a plain-text table, JSON, JSON Lines or CSV."""
+    out = out or sys.stdout
+    rows = _plain_rows(result, tz)
+    if fmt == "table":
+        out.write(render(rows))
+        return
+    if fmt == "csv":
+        from audit_analytics.export import neutralise
+
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(rows.columns)
+        for row in rows.iter_rows():
+            writer.writerow([neutralise(_cell(v, sep="; ")) for v in row])
+        out.write(buf.getvalue())
+        return
+    records = [
+        ({"rule": report} if report in DETECTION_REPORTS else {})
+        | {k: _json_value(v) for k, v in row.items()}
+        for row in rows.iter_rows(named=True)
+    ]
+    if fmt == "jsonl":
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+
+
+def _cell(value: object, *, sep: str = ", ") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return sep.join("" if v is None else str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def render(rows: pl.DataFrame, *, limit: int = 48) -> str:
+    """A plain-text table; values pass through :func:`audit_analytics.textsafe.plain`."""
+    if rows.height == 0:
+        return "(nothing found)\n"
+    columns = rows.columns
+    cells = [[plain(_cell(v), limit=limit) for v in row] for row in rows.iter_rows()]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+    return "\n".join(lines) + "\n"

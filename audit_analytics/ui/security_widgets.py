@@ -1,0 +1,838 @@
+"""The Security review page's pieces: cached results, charts, threshold controls, tables.
+
+The page reads the shared view (period, users, search) and reviews it the way the users'
+guide says: login failures by IP, by account and by hour; then one table per detection of
+:data:`audit_analytics.security.DETECTIONS`, each with its thresholds as controls; then a
+backtest of every rule per day. Every chart bar and table row opens the Audit Log on exactly
+the events behind it.
+
+Derived results are cached in a small dict on the shared frame, keyed by plain values
+(frame version, filter, time bounds, thresholds), never by hashing a frame; so a rerun after
+moving one threshold recomputes that one detection only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from audit_analytics import activity, security
+from audit_analytics.filters import Filter
+from audit_analytics.query import Qualified
+from audit_analytics.ui import charts
+from audit_analytics.ui.data import SharedFrame, frame_for
+from audit_analytics.view import View, explorer_link
+
+__all__ = [
+    "DEFAULT_VIEW",
+    "RULE_ORDER",
+    "backtest_chart",
+    "detection",
+    "failure_charts",
+    "headline",
+    "review",
+]
+
+DEFAULT_VIEW = View(filter=Filter(period="7d", types=("auth",), results=("failed",)))
+"""What the page opens on without a URL: the last 7 days of failed auth events."""
+
+FAILED = ("auth", "failed")
+TOP_CHOICES = (5, 10, 20, 50)
+MEMO_SIZE = 96
+MAX_TABLE_ROWS = 500  # a table shows the newest findings; the count above it is the whole
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+LOGIN_QUERY = "action:login"
+
+# the most urgent first: a guessed password is an intrusion, not an attempt
+RULE_ORDER: tuple[str, ...] = (
+    "success_after_failures",
+    "brute_force",
+    "password_spray",
+    "account_under_attack",
+    "off_hours",
+    "permission_changes",
+    "stuck_operations",
+)
+RULE_TITLES: dict[str, str] = {
+    "success_after_failures": "Success after failures",
+    "brute_force": "Brute force",
+    "password_spray": "Password spray",
+    "account_under_attack": "Account under attack",
+    "off_hours": "Off-hours activity",
+    "permission_changes": "Permission changes",
+    "stuck_operations": "Stuck operations",
+}
+
+# timedelta thresholds are edited as a whole number of this unit
+DURATION_UNITS: dict[str, tuple[str, int]] = {
+    "window": ("seconds", 1),
+    "within": ("minutes", 60),
+    "lookback": ("days", 86_400),
+    "older_than": ("minutes", 60),
+}
+THRESHOLD_LABELS: dict[str, str] = {
+    "threshold": "Failures",
+    "min_accounts": "Distinct accounts",
+    "min_ips": "Distinct IPs",
+    "window": "Window",
+    "within": "Within",
+    "by": "Same",
+    "hours": "Working hours",
+    "weekdays": "Working days",
+    "org_tz": "Organisation time zone",
+    "lookback": "History",
+    "min_history": "Events before habits count",
+    "older_than": "Older than",
+}
+THRESHOLD_HELP: dict[str, str] = {
+    "threshold": "A finding needs at least this many login failures inside one window.",
+    "min_accounts": "A finding needs failures against at least this many different accounts in one window.",
+    "min_ips": "A finding needs failures from at least this many different IPs in one window.",
+    "window": "Windows are half-open: two failures exactly one window apart are not in the same window.",
+    "within": "Failures count when they happened at most this long before the success.",
+    "by": "Count failures of the same account, the same IP, or the same account from the same IP.",
+    "lookback": "A user's usual hours are learnt from this much history before each event.",
+    "min_history": "Users with fewer events in the history get no 'unusual hour' verdict.",
+    "older_than": "Operations still pending or processing after this long.",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# caching
+
+
+def memo(shared: SharedFrame, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per ``key`` and version of the data (a small LRU on the shared
+    frame, apart from the explorer's results so the two never evict each other)."""
+    version, cache = getattr(shared, "security_memo", (None, None))
+    if version != shared.version or cache is None:
+        cache = OrderedDict()
+        shared.security_memo = (shared.version, cache)  # type: ignore[attr-defined]
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    cache[key] = value
+    while len(cache) > MEMO_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+@dataclasses.dataclass
+class Review:
+    """What the page reviews: the period's events (every type and result) in the shown zone."""
+
+    shared: SharedFrame
+    view: View
+    filter: Filter
+    bounds: tuple[datetime | None, datetime | None]
+    now: datetime
+
+    @property
+    def tz(self) -> str:
+        return self.filter.tz
+
+    @cached_property
+    def frame(self) -> pl.DataFrame:
+        """Oldest first, as stored (the detections then need no sort); read once per run."""
+        return frame_for(self.shared, self.filter, now=self.now)
+
+    @property
+    def count(self) -> int:
+        return self.cached("count", lambda: self.frame.height)
+
+    def cached(self, name: str, compute: Callable[[], Any], *extra: Hashable) -> Any:
+        return memo(self.shared, ("security", name, self.filter, self.bounds, *extra), compute)
+
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The reviewed period, cut to the events there are (open ends take the data's)."""
+
+        def compute():
+            frame = self.frame
+            if frame.height == 0:
+                return None
+            lo, hi = self.bounds
+            first, last = frame["time"].min(), frame["time"].max()
+            return (
+                max(lo, first) if lo else first,
+                min(hi, last + timedelta(microseconds=1)) if hi else last,
+            )
+
+        return self.cached("span", compute)
+
+
+def review(shared: SharedFrame, view: View, *, now: datetime | None = None) -> Review:
+    """The page's review of ``view``: its period, users and search, over every type and result
+    (the failure charts pick the login failures themselves; the detections need the rest)."""
+    now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+    flt = view.filter.replace(types=(), results=())
+    return Review(shared, view, flt, flt.bounds(now=now), now)
+
+
+# ---------------------------------------------------------------------------------------
+# links into the explorer
+
+
+def _explorer_view(review: Review, **changes: Any) -> View:
+    """An explorer view over the reviewed events, narrowed by ``changes``."""
+    return View(filter=review.filter.replace(**changes), utc=review.view.utc)
+
+
+def _finding_view(review: Review, first: datetime, last: datetime, **changes: Any) -> View:
+    """Exactly the span of a finding: [first, last] as a custom period of instants."""
+    tz = ZoneInfo(review.tz)
+    return _explorer_view(
+        review,
+        period="custom",
+        start=first.astimezone(tz),
+        end=(last + timedelta(microseconds=1)).astimezone(tz),
+        **changes,
+    )
+
+
+def _qualified(field: str, value: str) -> str:
+    return str(Qualified(field, value, written=field))
+
+
+def _login_query(review: Review, *terms: str) -> str:
+    return " ".join(t for t in (review.filter.query.strip(), LOGIN_QUERY, *terms) if t)
+
+
+def _event_link(event_id: str | None) -> str | None:
+    return explorer_link(View(filter=Filter(period="all"), event=event_id)) if event_id else None
+
+
+def drill_target(review: Review, changes: dict) -> View | None:
+    """The explorer view for a clicked chart point (its drill dict, see :func:`charts.drill`)."""
+    kind = changes.get("kind")
+    failed = {"types": ("auth",), "results": ("failed",)}
+    if kind == "ip":
+        return _explorer_view(review, **failed, query=_login_query(review, _qualified("ip", changes["ip"])))
+    if kind == "account":
+        return _explorer_view(
+            review, **failed, query=_login_query(review, _qualified("user", changes["account"]))
+        )
+    if kind in ("hour", "bucket"):
+        tz = ZoneInfo(review.tz)
+        start = datetime.fromisoformat(changes["start"]).astimezone(tz)
+        end = datetime.fromisoformat(changes["end"]).astimezone(tz)
+        lo, hi = review.bounds
+        start, end = max(start, lo) if lo else start, min(end, hi) if hi else end
+        results = (changes.get("result") or "failed",)
+        return _explorer_view(
+            review,
+            period="custom",
+            start=start.astimezone(tz),
+            end=end.astimezone(tz),
+            types=("auth",),
+            results=results,
+            query=_login_query(review),
+        )
+    return None
+
+
+def _clicked(key: str, fig: go.Figure, review: Review, open_explorer: Callable[[View], None]) -> None:
+    event = st.plotly_chart(
+        fig,
+        key=key,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="points",
+        config={"displaylogo": False},
+    )
+    changes = charts.clicked_drill(event)
+    if changes:
+        target = drill_target(review, changes)
+        if target is not None:
+            open_explorer(target)
+
+
+# ---------------------------------------------------------------------------------------
+# headline
+
+
+def headline(review: Review, *, successes_after_failures: int, container=None) -> security.FailureSummary:
+    """The four figures at the top; ``successes_after_failures`` is the count of that table
+    (with its current thresholds, so the two never disagree)."""
+    summary = review.cached("summary", lambda: security.failure_summary(review.frame))
+    area = container or st
+    c1, c2, c3, c4 = area.columns(4)
+    c1.metric("Login failures", f"{summary.failures:,}")
+    c2.metric(
+        "Distinct IPs",
+        f"{summary.distinct_ips:,}",
+        help=f"{summary.failures_without_ip:,} failures carry no IP" if summary.failures_without_ip else None,
+    )
+    c3.metric(
+        "Distinct accounts",
+        f"{summary.distinct_accounts:,}",
+        help=f"{summary.failures_without_account:,} failures name no account"
+        if summary.failures_without_account
+        else None,
+    )
+    c4.metric(
+        "Successes after failures",
+        f"{successes_after_failures:,}",
+        help="Successful logins right after a run of failures (see the table below)",
+    )
+    return summary
+
+
+# ---------------------------------------------------------------------------------------
+# charts
+
+
+def _ranked(data: pl.DataFrame, *, key: str, other: str, other_name: str, kind: str) -> go.Figure:
+    labels = [f"{i}. {charts.escape_label(v, limit=40)}" for i, v in enumerate(data[key].to_list(), start=1)]
+    values = data[key].to_list()
+    fig = go.Figure(
+        go.Bar(
+            x=data["failures"].to_list(),
+            y=labels,
+            orientation="h",
+            marker_color=charts.RESULT_COLORS["failed"],
+            customdata=[
+                [charts.drill(kind=kind, **{kind: v}), charts.escape_label(v), n]
+                for v, n in zip(values, data[other].to_list(), strict=True)
+            ],
+            hovertemplate=f"<b>%{{customdata[1]}}</b><br>%{{x:,}} failures<br>%{{customdata[2]:,}} {other_name}"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(yaxis={"categoryorder": "array", "categoryarray": labels[::-1]}, showlegend=False)
+    return fig
+
+
+def _heatmap(cells: pl.DataFrame, latest: dict[tuple[int, int], datetime], *, tz: str) -> go.Figure:
+    z, custom = [], []
+    for weekday in range(1, 8):
+        row = cells.filter(pl.col("weekday") == weekday)
+        z.append(row["failures"].to_list())
+        line = []
+        for hour in range(24):
+            start = latest.get((weekday, hour))
+            if start is None:
+                line.append([None, "no failures"])
+            else:
+                end = activity.bucket_end(start, "1h")
+                line.append(
+                    [
+                        charts.drill(kind="hour", start=start.isoformat(), end=end.isoformat()),
+                        f"latest: {start:%Y-%m-%d %H:%M}",
+                    ]
+                )
+        custom.append(line)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"{h:02d}:00" for h in range(24)],
+            y=list(WEEKDAYS),
+            customdata=custom,
+            colorscale="Reds",
+            colorbar={"title": {"text": "Failures"}},
+            hovertemplate="%{y} %{x}<br>%{z:,} failures<br>%{customdata[1]}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_layout(yaxis={"autorange": "reversed"})
+    return fig
+
+
+def _latest_per_cell(frame: pl.DataFrame, tz: str) -> dict[tuple[int, int], datetime]:
+    """Start of the most recent hour holding failures, per (weekday, hour) cell."""
+    local = pl.col("time").dt.convert_time_zone(tz)
+    cells = (
+        frame.lazy()
+        .filter(security.is_login_failure())
+        .group_by(local.dt.weekday().alias("weekday"), local.dt.hour().alias("hour"))
+        .agg(local.max().dt.truncate("1h").alias("start"))
+        .collect()
+    )
+    return {(w, h): start for w, h, start in cells.iter_rows()}
+
+
+def _over_time(data: pl.DataFrame, every: str, tz: str) -> go.Figure:
+    fig = go.Figure()
+    starts = data["bucket"].to_list()
+    for column, result, name in (("failures", "failed", "Failures"), ("successes", "done", "Successes")):
+        fig.add_bar(
+            x=[s.replace(tzinfo=None) for s in starts],
+            y=data[column].to_list(),
+            name=name,
+            marker_color=charts.RESULT_COLORS[result],
+            customdata=[
+                [
+                    charts.drill(
+                        kind="bucket",
+                        result=result,
+                        start=s.isoformat(),
+                        end=activity.bucket_end(s, every).isoformat(),
+                    ),
+                    charts.bucket_text(s, every),
+                ]
+                for s in starts
+            ],
+            hovertemplate=f"<b>{name}</b><br>%{{customdata[1]}}<br>%{{y:,}} logins<extra></extra>",
+        )
+    fig.update_layout(barmode="group")
+    return fig
+
+
+def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top: int) -> None:
+    """Failures by IP and by account (top N), by weekday and hour, and over time. Data and
+    figures are cached: a rerun after a threshold change only redraws them."""
+    tz = review.tz
+
+    def ranked(kind: str, other: str, other_name: str, title: str, y_title: str):
+        function = security.failures_by_ip if kind == "ip" else security.failures_by_account
+        data = function(review.frame, top=top)
+        fig = _ranked(data, key=kind, other=other, other_name=other_name, kind=kind)
+        return data, charts.style(fig, title=f"{title} (top {top})", x_title="Failures", y_title=y_title)
+
+    def heat():
+        cells = security.failures_by_hour(review.frame, tz=tz)
+        fig = _heatmap(cells, _latest_per_cell(review.frame, tz), tz=tz)
+        charts.style(
+            fig,
+            title=f"Login failures by weekday and hour ({tz})",
+            x_title=f"Hour of the day ({tz})",
+            y_title="Weekday",
+        )
+        names = pl.col("weekday").replace_strict(dict(enumerate(WEEKDAYS, 1)), return_dtype=pl.String)
+        return cells.with_columns(names), fig
+
+    def over_time():
+        span = review.span()
+        every = activity.choose_bucket(*span) if span else "1d"
+        data = security.failures_over_time(review.frame, every=every, tz=tz)
+        bucket = activity.BUCKETS[every]
+        fig = charts.style(
+            _over_time(data, every, tz),
+            title=f"Login failures and successes per {bucket}",
+            x_title=f"{bucket.capitalize()} ({tz})",
+            y_title="Logins",
+            legend_title="Result",
+        )
+        return data, fig
+
+    left, right = st.columns(2)
+    with left:
+        data, fig = review.cached(
+            "by_ip",
+            lambda: ranked("ip", "accounts", "accounts", "Login failures by source IP", "Source IP"),
+            top,
+        )
+        _clicked("chart_by_ip", fig, review, open_explorer)
+        charts.download_chart_data(data, key="download_by_ip", file_name="failures-by-ip.csv")
+    with right:
+        data, fig = review.cached(
+            "by_account", lambda: ranked("account", "ips", "IPs", "Login failures by account", "Account"), top
+        )
+        _clicked("chart_by_account", fig, review, open_explorer)
+        charts.download_chart_data(data, key="download_by_account", file_name="failures-by-account.csv")
+    data, fig = review.cached("by_hour", heat)
+    _clicked("chart_by_hour", fig, review, open_explorer)
+    st.caption("Click a cell to open the most recent hour of that weekday and hour that holds failures.")
+    charts.download_chart_data(data, key="download_by_hour", file_name="failures-by-weekday-hour.csv")
+    data, fig = review.cached("over_time", over_time)
+    _clicked("chart_over_time", fig, review, open_explorer)
+    charts.download_chart_data(data, key="download_over_time", file_name="logins-over-time.csv")
+
+
+# ---------------------------------------------------------------------------------------
+# thresholds
+
+
+def _widget_key(rule: str, name: str) -> str:
+    return f"th_{rule}_{name}"
+
+
+def threshold_controls(rule: str) -> dict[str, Any]:
+    """One keyed control per threshold of ``rule`` (defaults from the registry); returns the
+    values as the detection takes them."""
+    defaults = security.DETECTIONS[rule].defaults
+    names = [f.name for f in dataclasses.fields(defaults) if f.name != "now"]
+    if not names:
+        st.caption("No thresholds: every role or permission change is listed.")
+        return {}
+    values: dict[str, Any] = {}
+    columns = st.columns(min(len(names), 4))
+    for i, name in enumerate(names):
+        default = getattr(defaults, name)
+        key = _widget_key(rule, name)
+        label = THRESHOLD_LABELS.get(name, name.replace("_", " ").capitalize())
+        help_text = THRESHOLD_HELP.get(name)
+        with columns[i % len(columns)]:
+            if isinstance(default, timedelta):
+                unit, seconds = DURATION_UNITS.get(name, ("seconds", 1))
+                number = st.number_input(
+                    f"{label} ({unit})",
+                    min_value=1,
+                    value=int(default.total_seconds() // seconds),
+                    step=1,
+                    key=key,
+                    help=help_text,
+                )
+                values[name] = timedelta(seconds=int(number) * seconds)
+            elif name == "hours":
+                begin, end = (time.fromisoformat(v) for v in default)
+                chosen = st.slider(
+                    label,
+                    min_value=time(0, 0),
+                    max_value=time(23, 45),
+                    value=(begin, end),
+                    step=timedelta(minutes=15),
+                    format="HH:mm",
+                    key=key,
+                    help="Events from the first time (included) to the second (excluded) are in hours.",
+                )
+                values[name] = tuple(t.strftime("%H:%M") for t in chosen)
+            elif name == "weekdays":
+                chosen = st.multiselect(
+                    label,
+                    list(range(1, 8)),
+                    default=list(default),
+                    format_func=lambda d: WEEKDAYS[d - 1],
+                    key=key,
+                )
+                values[name] = tuple(sorted(chosen))
+            elif name == "org_tz":
+                zones = sorted(available_timezones())
+                values[name] = st.selectbox(label, zones, index=zones.index(default), key=key)
+            elif name == "by":
+                values[name] = st.selectbox(
+                    label, ["account", "ip", "both"], index=0, key=key, help=help_text
+                )
+            elif isinstance(default, int):
+                values[name] = int(
+                    st.number_input(
+                        label, min_value=0 if name == "min_history" else 1, value=default, step=1, key=key,
+                        help=help_text,
+                    )
+                )  # fmt: skip
+    return values
+
+
+def _frozen(thresholds: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in thresholds.items()))
+
+
+def findings(review: Review, rule: str, thresholds: dict[str, Any]) -> pl.DataFrame:
+    """The findings of ``rule`` on the reviewed events (cached by the thresholds)."""
+    extra: dict[str, Any] = {}
+    if rule == "stuck_operations":
+        extra["now"] = review.now  # to the minute: the cache holds for a minute
+    function = security.DETECTIONS[rule].function
+    return review.cached(
+        f"rule:{rule}", lambda: function(review.frame, **thresholds, **extra), _frozen(thresholds)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# detection tables
+
+
+def _fmt_time(column: str, tz: str) -> pl.Expr:
+    return pl.col(column).dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _joined(column: str) -> pl.Expr:
+    return pl.col(column).list.join(", ")
+
+
+def _with_links(shown: pl.DataFrame, links: list[str | None], firsts: list[str | None]) -> pl.DataFrame:
+    return shown.with_columns(
+        pl.Series("Events", links, dtype=pl.String), pl.Series("First event", firsts, dtype=pl.String)
+    )
+
+
+def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict[str, Any]) -> pl.DataFrame:
+    """The findings as the table shows them: times in the shown zone, lists as text, links."""
+    tz = review.tz
+    rows = found.to_dicts()
+    first_ids = [r["event_ids"][0] if r["event_ids"] else None for r in rows]
+    failed = {"types": ("auth",), "results": ("failed",)}
+    if rule in ("brute_force", "password_spray"):
+        links = [
+            explorer_link(
+                _finding_view(
+                    review,
+                    r["first"],
+                    r["last"],
+                    **failed,
+                    query=_login_query(review, _qualified("ip", r["key"])),
+                )
+            )
+            for r in rows
+        ]
+        shown = found.select(
+            pl.col("key").alias("Source IP"),
+            _fmt_time("first", tz).alias("First"),
+            _fmt_time("last", tz).alias("Last"),
+            pl.col("count").alias("Failures"),
+            pl.col("max_in_window").alias("Most in one window"),
+            *(
+                [pl.col("max_accounts").alias("Most accounts in one window")]
+                if rule == "password_spray"
+                else []
+            ),
+            pl.col("accounts").list.len().alias("Accounts"),
+            _joined("accounts").alias("Account names"),
+        )
+        return _with_links(shown, links, [_event_link(i) for i in first_ids])
+    if rule == "account_under_attack":
+        links = [
+            explorer_link(
+                _finding_view(
+                    review,
+                    r["first"],
+                    r["last"],
+                    **failed,
+                    query=_login_query(review, _qualified("user", r["key"])),
+                )
+            )
+            for r in rows
+        ]
+        shown = found.select(
+            pl.col("key").alias("Account"),
+            _fmt_time("first", tz).alias("First"),
+            _fmt_time("last", tz).alias("Last"),
+            pl.col("count").alias("Failures"),
+            pl.col("max_in_window").alias("Most in one window"),
+            pl.col("max_ips").alias("Most IPs in one window"),
+            _joined("ips").alias("Source IPs"),
+        )
+        return _with_links(shown, links, [_event_link(i) for i in first_ids])
+    if rule == "success_after_failures":
+        by = thresholds.get("by", "account")
+        links = []
+        for r in rows:
+            terms = []
+            if by in ("account", "both") and r["account"] is not None:
+                terms.append(_qualified("user", r["account"]))
+            if by in ("ip", "both") and r["ip"] is not None:
+                terms.append(_qualified("ip", r["ip"]))
+            links.append(
+                explorer_link(
+                    _finding_view(
+                        review,
+                        r["first"],
+                        r["last"],
+                        types=("auth",),
+                        results=(),
+                        query=_login_query(review, *terms),
+                    )
+                )
+            )
+        shown = found.select(
+            pl.col("account").alias("Account"),
+            pl.col("ip").alias("Success from IP"),
+            _fmt_time("success_time", tz).alias("Signed in at"),
+            pl.col("failures").alias("Failures before"),
+            _fmt_time("first", tz).alias("First failure"),
+            _joined("ips").alias("Source IPs"),
+        )
+        return shown.with_columns(
+            pl.Series("Events", links, dtype=pl.String),
+            pl.Series("Success event", [_event_link(r["success_id"]) for r in rows], dtype=pl.String),
+        )
+    if rule == "off_hours":
+        org_tz = thresholds.get("org_tz", "UTC")
+        shown = found.select(
+            pl.col("key").alias("Actor"),
+            pl.col("local_time").dt.strftime("%a %Y-%m-%d %H:%M").alias(f"Time ({org_tz})"),
+            pl.col("type").cast(pl.String).alias("Type"),
+            pl.col("action").alias("Action"),
+            pl.col("target").alias("Target"),
+            pl.col("reason").alias("Reason"),
+            _joined("ips").alias("IP"),
+        )
+        return shown.with_columns(pl.Series("Event", [_event_link(r["id"]) for r in rows], dtype=pl.String))
+    if rule == "permission_changes":
+        shown = found.select(
+            _fmt_time("first", tz).alias("Time"),
+            pl.col("actor").alias("Granted by"),
+            pl.col("target").alias("Target"),
+            pl.col("action").alias("Action"),
+            pl.col("result").cast(pl.String).alias("Result"),
+            pl.concat_str(
+                pl.col("before_role").fill_null("–"), pl.lit(" → "), pl.col("after_role").fill_null("–")
+            ).alias("Role before → after"),
+            _joined("permissions_added").alias("Permissions added"),
+            _joined("permissions_removed").alias("Permissions removed"),
+            pl.col("self_grant").alias("Self-grant"),
+            pl.col("grants_admin").alias("Grants admin"),
+        )
+        return shown.with_columns(pl.Series("Event", [_event_link(r["id"]) for r in rows], dtype=pl.String))
+    if rule == "stuck_operations":
+        links = []
+        for r, first_id in zip(rows, first_ids, strict=True):
+            if r["key"] != first_id:  # a request id: every event of the operation
+                links.append(
+                    explorer_link(
+                        View(filter=Filter(period="all", query=_qualified("request_id", r["key"]), tz=tz))
+                    )
+                )
+            else:
+                links.append(_event_link(first_id))
+        shown = found.select(
+            pl.col("key").alias("Operation"),
+            _fmt_time("first", tz).alias("Started"),
+            _fmt_time("last", tz).alias("Last update"),
+            pl.col("state").alias("State"),
+            (pl.col("age").dt.total_minutes()).alias("Minutes in this state"),
+            _joined("accounts").alias("Actor"),
+            pl.col("type").cast(pl.String).alias("Type"),
+            pl.col("action").alias("Action"),
+            pl.col("target").alias("Target"),
+        )
+        return shown.with_columns(pl.Series("Events", links, dtype=pl.String))
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+def _column_config(shown: pl.DataFrame) -> dict:
+    config: dict[str, Any] = {}
+    for name in shown.columns:
+        if name in ("Events", "First event", "Success event", "Event"):
+            config[name] = st.column_config.LinkColumn(
+                name, display_text="open" if name != "Events" else "open in Audit Log", width="small"
+            )
+        elif name in ("Self-grant", "Grants admin"):
+            config[name] = st.column_config.CheckboxColumn(name, width="small")
+    return config
+
+
+def _highlight(shown: pl.DataFrame):
+    def row_style(row):
+        flagged = bool(row.get("Self-grant")) or bool(row.get("Grants admin"))
+        return ["background-color: rgba(225, 87, 89, 0.18)" if flagged else "" for _ in row]
+
+    return shown.to_pandas().style.apply(row_style, axis=1)
+
+
+def detection(review: Review, rule: str) -> pl.DataFrame:
+    """One detection: its title and findings count, threshold controls, and findings table.
+    Returns the findings (for the headline and the backtest)."""
+    urgent = rule == "success_after_failures"
+    box = st.container(border=True, key=f"detection_{rule}")
+    with box:
+        heading = st.empty()
+        st.caption(security.DETECTIONS[rule].description)
+        thresholds = threshold_controls(rule)
+        try:
+            found = findings(review, rule, thresholds)
+        except (security.DetectionError, ValueError) as exc:
+            heading.subheader(RULE_TITLES[rule])
+            st.error(f"These thresholds cannot be used: {exc}", icon=":material/error:")
+            return pl.DataFrame()
+        n = found.height
+        title = f"{RULE_TITLES[rule]} · {n:,} finding{'' if n == 1 else 's'}"
+        heading.subheader(title, anchor=rule.replace("_", "-"))
+        if urgent and n:
+            st.error(
+                f"{n:,} successful login{'' if n == 1 else 's'} right after a run of failures: "
+                "a password may have been guessed. Check these first.",
+                icon=":material/warning:",
+            )
+        if n == 0:
+            st.caption("Nothing found in this period with these thresholds.")
+            return found
+        shown = review.cached(
+            f"table:{rule}",
+            lambda: table_frame(review, rule, newest(found), thresholds),
+            _frozen(thresholds),
+        )
+        if n > shown.height:
+            st.caption(
+                f"Showing the {shown.height:,} newest of {n:,} findings: narrow the period or raise the "
+                "thresholds to see the rest."
+            )
+        data = _highlight(shown) if rule == "permission_changes" else shown
+        st.dataframe(
+            data,
+            key=f"table_{rule}",
+            hide_index=True,
+            width="stretch",
+            height=min(38 + 35 * shown.height, 400),
+            column_config=_column_config(shown),
+        )
+    return found
+
+
+def newest(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS) -> pl.DataFrame:
+    """The ``limit`` newest findings, newest first (what a reviewer reads first)."""
+    order = ["first", "last"] if "last" in found.columns else ["first"]
+    return found.sort(order, descending=True, maintain_order=True).head(limit)
+
+
+# ---------------------------------------------------------------------------------------
+# backtest
+
+
+def findings_per_day(review: Review, results: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Findings of each rule per day (by the finding's first event) over the reviewed period,
+    in the shown zone: what :func:`audit_analytics.security.backtest` counts, from the
+    findings the page already holds."""
+    span = review.span()
+    tz = review.tz
+    if span is None:
+        return pl.DataFrame(schema={"day": pl.Datetime("us", tz)})
+    lo, hi = span
+    days = pl.datetime_range(
+        lo.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None),
+        (hi - timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).replace(tzinfo=None),
+        "1d",
+        time_unit="us",
+        eager=True,
+    ).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    out = pl.DataFrame({"day": days}).drop_nulls()
+    for rule in RULE_ORDER:
+        found = results.get(rule)
+        if found is None or found.height == 0 or "first" not in found.columns:
+            out = out.with_columns(pl.lit(0, dtype=pl.UInt32).alias(rule))
+            continue
+        counts = found.group_by(pl.col("first").dt.convert_time_zone(tz).dt.truncate("1d").alias("day")).agg(
+            pl.len().cast(pl.UInt32).alias(rule)
+        )
+        out = out.join(counts, on="day", how="left").with_columns(pl.col(rule).fill_null(0))
+    return out
+
+
+def backtest_chart(review: Review, results: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Findings per day and rule with the current thresholds, to tune a threshold before
+    trusting it (click a rule in the legend to hide it)."""
+    per_day = findings_per_day(review, results)
+    if per_day.height == 0:
+        st.caption("No events in this period.")
+        return per_day
+    tz = review.tz
+    fig = go.Figure()
+    days = [d.replace(tzinfo=None) for d in per_day["day"].to_list()]
+    for rule in RULE_ORDER:
+        fig.add_scatter(
+            x=days,
+            y=per_day[rule].to_list(),
+            name=RULE_TITLES[rule],
+            mode="lines+markers",
+            hovertemplate=f"<b>{RULE_TITLES[rule]}</b><br>%{{x|%a %Y-%m-%d}}<br>%{{y:,}} findings<extra></extra>",
+        )
+    charts.style(
+        fig,
+        title="Findings per day with the current thresholds",
+        x_title=f"Day ({tz})",
+        y_title="Findings",
+        legend_title="Rule",
+    )
+    st.plotly_chart(fig, key="chart_backtest", width="stretch", config={"displaylogo": False})
+    charts.download_chart_data(per_day, key="download_backtest", file_name="findings-per-day.csv")
+    return per_day

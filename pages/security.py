@@ -1,0 +1,53 @@
+"""Security review: login failures by IP, account and hour, then every detection with its
+thresholds, then a backtest of the rules per day.
+
+Thin: the shared filter panel (same URL state as the Audit Log) gives the period and users;
+the page reviews login failures itself and runs the detections on every event of the period.
+Every bar, cell and table row opens the Audit Log on the events behind it.
+"""
+
+import streamlit as st
+
+from audit_analytics.engines import TooLargeForMemory
+from audit_analytics.textsafe import md_escape
+from audit_analytics.ui import auth
+from audit_analytics.ui import security_widgets as sw
+from audit_analytics.ui.common import load_shared_or_stop
+from audit_analytics.ui.data import actors_of
+from audit_analytics.ui.state import current_view, filter_panel, open_explorer, set_view
+
+user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
+shared = load_shared_or_stop()
+view = current_view(defaults=sw.DEFAULT_VIEW)
+set_view(view)
+filter_panel(actors_of(shared))
+
+st.title("Security review")
+review = sw.review(shared, view)
+try:
+    count = review.count
+except TooLargeForMemory as exc:
+    st.warning(md_escape(str(exc)), icon=":material/memory:")
+    st.stop()
+st.caption(
+    f"{review.filter.describe(count=count)} · login failures, then every detection on these events · "
+    f"times in {review.tz} · click a bar or cell to open its events in the Audit Log"
+)
+headline = st.container()
+if count == 0:
+    st.info("No events in this period. Widen the period in the sidebar.", icon=":material/search_off:")
+    st.stop()
+
+st.subheader("Login failures")
+top = st.segmented_control("Top", sw.TOP_CHOICES, default=10, key="sec_top") or 10
+sw.failure_charts(review, open_explorer=open_explorer, top=top)
+
+st.subheader("Detections")
+results = {rule: sw.detection(review, rule) for rule in sw.RULE_ORDER}
+sw.headline(review, successes_after_failures=results["success_after_failures"].height, container=headline)
+
+st.subheader("Backtest")
+st.caption(
+    "How many findings each rule raises per day with the thresholds above: tune a rule before trusting it."
+)
+sw.backtest_chart(review, results)

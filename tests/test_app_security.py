@@ -1,0 +1,473 @@
+"""The Security review page through AppTest: headline figures, charts, detections and their
+thresholds, the demo's injected stories, click-through to the Audit Log, hostile text.
+
+Expected numbers are computed in plain Python over the stored rows, not with the package.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from audit_analytics import security
+from audit_analytics.demo import generate
+from audit_analytics.schema import SCHEMA
+from audit_analytics.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "security.py")
+HOSTILE_ACTOR = "<img src=x onerror=alert(1)>**bold**"
+HOSTILE_IP = "198.18.0.9"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("security") / "audit.db"
+    url = f"sqlite:///{path}"
+    store = open_store(url)
+    data = generate(4_000, seed=11)
+    store.append(data.events)
+    now = datetime.now(UTC)
+    hostile = [
+        {
+            "id": f"hostile-{i}",
+            "time": now - timedelta(hours=3, seconds=i),
+            "actor": HOSTILE_ACTOR,
+            "email": None,
+            "type": "auth",
+            "action": "login",
+            "target": "[x](http://evil.example)",
+            "result": "failed",
+            "ip": HOSTILE_IP,
+            "request_id": None,
+            "description": "hostile",
+            "params": None,
+            "before": None,
+            "after": None,
+            "error": None,
+        }
+        for i in range(3)
+    ]
+    store.append(pl.DataFrame(hostile, schema=SCHEMA))
+    rows = store.load().to_dicts()
+    store.engine.dispose()
+    return url, rows, data.stories
+
+
+@pytest.fixture(params=["memory", "pushdown"])
+def page(db, monkeypatch, as_role, request):
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    monkeypatch.setenv("AUDIT_ENGINE", request.param)
+    return as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")
+
+
+@pytest.fixture
+def nav_app(db, monkeypatch, tmp_path, as_role):
+    """The security page and the explorer under st.navigation (as app.py runs them), so a
+    click can switch pages; the page paths match what open_explorer switches to."""
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    (tmp_path / "pages").mkdir()
+    for name in ("explorer.py", "security.py"):
+        (tmp_path / "pages" / name).symlink_to(ROOT / "pages" / name)
+    script = tmp_path / "nav_app.py"
+    script.write_text(
+        "import streamlit as st\n"
+        "st.navigation([\n"
+        "    st.Page('pages/security.py', title='Security review', url_path='security', default=True),\n"
+        "    st.Page('pages/explorer.py', title='Audit Log', url_path='audit-log'),\n"
+        "]).run()\n"
+    )
+    return as_role(AppTest.from_file(str(script), default_timeout=120), "viewer")
+
+
+# ---------------------------------------------------------------------------------------
+# plain-Python expectations
+
+
+def logins(rows, result):
+    return [r for r in rows if r["type"] == "auth" and r["action"] == "login" and r["result"] == result]
+
+
+def since_days(rows, days):
+    today = datetime.now(UTC).date()
+    start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tzinfo=UTC)
+    return [r for r in rows if r["time"] >= start]
+
+
+def successes_after_failures(rows, *, threshold=5, within=timedelta(minutes=10)):
+    failures = {}
+    for r in logins(rows, "failed"):
+        if r["actor"]:
+            failures.setdefault(r["actor"], []).append(r["time"])
+    found = []
+    for s in logins(rows, "done"):
+        before = [f for f in failures.get(s["actor"] or "", []) if s["time"] - within < f <= s["time"]]
+        if len(before) >= threshold:
+            found.append(s)
+    return found
+
+
+def brute_force_ips(rows, *, threshold, window=timedelta(seconds=120)):
+    per_ip = {}
+    for r in logins(rows, "failed"):
+        if r["ip"]:
+            per_ip.setdefault(r["ip"], []).append(r["time"])
+    hits = set()
+    for ip, times in per_ip.items():
+        times.sort()
+        if any(sum(1 for u in times if t <= u < t + window) >= threshold for t in times):
+            hits.add(ip)
+    return hits
+
+
+# ---------------------------------------------------------------------------------------
+# reading the page
+
+
+def no_exceptions(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def metrics(at) -> dict[str, int]:
+    return {m.label: int(m.value.replace(",", "")) for m in at.metric}
+
+
+def subheaders(at) -> list[str]:
+    return [s.value for s in at.subheader]
+
+
+def findings_count(at, title: str) -> int:
+    heading = next(s for s in subheaders(at) if s.startswith(f"{title} · "))
+    return int(heading.split(" · ")[1].split(" ")[0].replace(",", ""))
+
+
+def table_with(at, *columns: str):
+    for df in at.dataframe:
+        frame = df.value
+        frame = getattr(frame, "data", frame)  # a Styler holds its frame in .data
+        if all(c in frame.columns for c in columns):
+            return frame
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def figures(at) -> dict[str, dict]:
+    """Rendered plotly figures by title."""
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[spec["layout"]["title"]["text"]] = spec
+    return out
+
+
+def figure(at, starts: str) -> dict:
+    return next(spec for title, spec in figures(at).items() if title.startswith(starts))
+
+
+def click(at, key: str, point: dict):
+    at.session_state[key] = {
+        "selection": {
+            "points": [point],
+            "point_indices": [point.get("point_index", 0)],
+            "box": [],
+            "lasso": [],
+        }
+    }
+    return at.run()
+
+
+def caption_count(at) -> int:
+    text = next(c.value for c in at.caption if " event" in c.value and "·" in c.value)
+    return int(text.split(" ")[0].replace(",", ""))
+
+
+# ---------------------------------------------------------------------------------------
+# tests
+
+
+def test_opens_on_failed_auth_in_the_last_7_days(page, db):
+    page.run()
+    no_exceptions(page)
+    assert page.title[0].value == "Security review"
+    assert page.multiselect(key="f_types").value == ["auth"]
+    assert page.radio(key="f_result").value == "failed"
+    assert page.radio(key="f_period").value == "7d"
+    assert page.query_params["type"] == "auth" and page.query_params["result"] == "failed"
+    rows = since_days(db[1], 7)
+    failures = logins(rows, "failed")
+    assert metrics(page) == {
+        "Login failures": len(failures),
+        "Distinct IPs": len({r["ip"] for r in failures if r["ip"]}),
+        "Distinct accounts": len({r["actor"] for r in failures if r["actor"]}),
+        "Successes after failures": len(successes_after_failures(rows)),
+    }
+
+
+def test_headline_over_all_time(page, db):
+    page.query_params["period"] = "all"
+    page.run()
+    no_exceptions(page)
+    rows = db[1]
+    failures = logins(rows, "failed")
+    expected = {
+        "Login failures": len(failures),
+        "Distinct IPs": len({r["ip"] for r in failures if r["ip"]}),
+        "Distinct accounts": len({r["actor"] for r in failures if r["actor"]}),
+        "Successes after failures": len(successes_after_failures(rows)),
+    }
+    assert metrics(page) == expected
+    assert expected["Successes after failures"] >= 1  # the account-takeover story
+
+
+def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
+    page.query_params["period"] = "all"
+    page.run()
+    titles = [s.split(" · ")[0] for s in subheaders(page) if " · " in s]
+    assert titles == [
+        "Success after failures",
+        "Brute force",
+        "Password spray",
+        "Account under attack",
+        "Off-hours activity",
+        "Permission changes",
+        "Stuck operations",
+    ]
+    assert any("password may have been guessed" in e.value for e in page.error)
+    for columns in [
+        ("Account", "Signed in at", "Failures before"),
+        ("Source IP", "Most in one window"),
+        ("Source IP", "Most accounts in one window"),
+        ("Account", "Most IPs in one window"),
+        ("Actor", "Reason"),
+        ("Granted by", "Role before → after", "Self-grant", "Grants admin"),
+        ("Operation", "State", "Minutes in this state"),
+    ]:
+        assert len(table_with(page, *columns)) > 0
+    # every control is keyed and starts at the registry's default
+    assert (
+        page.number_input(key="th_brute_force_threshold").value
+        == security.thresholds_of("brute_force")["threshold"]
+    )
+    assert page.number_input(key="th_password_spray_window").value == 300
+    assert page.slider(key="th_off_hours_hours").value[0].strftime("%H:%M") == "08:30"
+
+
+def test_the_demo_stories_appear(page, db):
+    page.query_params["period"] = "all"
+    page.run()
+    no_exceptions(page)
+    stories = {row["story"]: row for row in db[2].iter_rows(named=True) if row["story"] != "stuck_operation"}
+    brute = table_with(page, "Source IP", "Most in one window")
+    assert stories["brute_force"]["key"] in set(brute["Source IP"])
+    spray = table_with(page, "Most accounts in one window")
+    assert list(spray["Source IP"]) == [stories["password_spray"]["key"]]
+    victim = stories["account_takeover"]["actor"]
+    assert victim in set(table_with(page, "Most IPs in one window")["Account"])
+    assert list(table_with(page, "Signed in at")["Account"]) == [victim]
+    grants = table_with(page, "Granted by", "Grants admin")
+    for story in ("account_takeover", "permission_escalation"):
+        who = stories[story]["actor"]
+        mine = grants[(grants["Granted by"] == who) & (grants["Target"] == who)]
+        assert len(mine) >= 1 and mine["Self-grant"].all() and mine["Grants admin"].any()
+    stuck = table_with(page, "Operation", "State")
+    expected_stuck = db[2].filter(pl.col("story") == "stuck_operation")["key"].to_list()
+    assert set(expected_stuck) <= set(stuck["Target"])
+    # off-hours findings are many (the table shows the newest 500): look at the story's night
+    story = stories["off_hours_backup_deletion"]
+    admin = story["actor"]
+    page.query_params.update(
+        {
+            "period": "custom",
+            "from": story["start"].date().isoformat(),
+            "to": story["end"].date().isoformat(),
+            "user": admin,
+        }
+    )
+    page.run()
+    no_exceptions(page)
+    off = table_with(page, "Actor", "Reason")
+    deleted = off[(off["Actor"] == admin) & (off["Action"] == "delete") & (off["Type"] == "backup")]
+    assert len(deleted) == len(story["event_ids"]) and set(deleted["Reason"]) == {"outside working hours"}
+
+
+def test_changing_a_threshold_changes_the_findings(page, db):
+    page.query_params["period"] = "all"
+    page.run()
+    rows = db[1]
+    default = findings_count(page, "Brute force")
+    assert set(table_with(page, "Source IP", "Most in one window")["Source IP"]) == brute_force_ips(
+        rows, threshold=8
+    )
+    page.number_input(key="th_brute_force_threshold").set_value(1000).run()
+    no_exceptions(page)
+    assert findings_count(page, "Brute force") == 0
+    page.number_input(key="th_brute_force_threshold").set_value(3).run()
+    assert findings_count(page, "Brute force") >= default
+    assert set(table_with(page, "Source IP", "Most in one window")["Source IP"]) == brute_force_ips(
+        rows, threshold=3
+    )
+    page.number_input(key="th_password_spray_min_accounts").set_value(40).run()
+    assert findings_count(page, "Password spray") == 0
+    # a tighter window for success-after-failures: the story's failures span ~8 minutes
+    page.number_input(key="th_success_after_failures_threshold").set_value(1).run()
+    assert findings_count(page, "Success after failures") == len(successes_after_failures(rows, threshold=1))
+    assert metrics(page)["Successes after failures"] == len(successes_after_failures(rows, threshold=1))
+
+
+def test_off_hours_controls(page):
+    page.query_params["period"] = "all"
+    page.run()
+    before = findings_count(page, "Off-hours activity")
+    page.multiselect(key="th_off_hours_weekdays").set_value([1, 2, 3, 4, 5, 6, 7]).run()
+    no_exceptions(page)
+    assert findings_count(page, "Off-hours activity") < before  # weekends now count as working days
+    page.selectbox(key="th_off_hours_org_tz").set_value("Asia/Tokyo").run()
+    no_exceptions(page)
+    assert any(c == "Time (Asia/Tokyo)" for c in table_with(page, "Actor", "Reason").columns)
+
+
+def test_charts_have_titles_axes_and_the_top_ips(page, db):
+    page.query_params["period"] = "all"
+    page.run()
+    titles = set(figures(page))
+    assert {
+        "Login failures by source IP (top 10)",
+        "Login failures by account (top 10)",
+        "Login failures by weekday and hour (UTC)",
+        "Findings per day with the current thresholds",
+    } <= titles
+    for spec in figures(page).values():
+        assert spec["layout"]["xaxis"]["title"]["text"] and spec["layout"]["yaxis"]["title"]["text"]
+        assert all("hovertemplate" in trace for trace in spec["data"])
+    by_ip = figure(page, "Login failures by source IP")["data"][0]
+    counts = {}
+    for r in logins(db[1], "failed"):
+        if r["ip"]:
+            counts[r["ip"]] = counts.get(r["ip"], 0) + 1
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert by_ip["x"] == [n for _, n in expected]
+    assert [label.split(". ", 1)[1] for label in by_ip["y"]] == [ip for ip, _ in expected]
+
+
+def test_hostile_text_is_escaped_in_charts_and_never_markdown(page):
+    page.query_params["period"] = "all"
+    page.run()
+    spec = json.dumps(figure(page, "Login failures by account"))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in spec
+    assert "<img" not in spec
+    assert all("onerror" not in m.value for m in page.markdown)
+
+
+def test_backtest_agrees_with_the_module(page, db):
+    page.query_params["period"] = "all"
+    page.run()
+    spec = figure(page, "Findings per day")
+    frame = pl.DataFrame(db[1], schema=SCHEMA)
+    series = {trace["name"]: trace["y"] for trace in spec["data"]}
+    expected = security.backtest(frame, "brute_force", tz="UTC")["findings"].to_list()
+    assert series["Brute force"] == expected
+    expected = security.backtest(frame, "permission_changes", tz="UTC")["findings"].to_list()
+    assert series["Permission changes"] == expected
+
+
+def test_clicking_an_ip_bar_opens_the_explorer_on_its_failures(nav_app, db):
+    nav_app.query_params["period"] = "all"
+    nav_app.run()
+    no_exceptions(nav_app)
+    bar = figure(nav_app, "Login failures by source IP")["data"][0]
+    ip = bar["y"][0].split(". ", 1)[1]
+    click(
+        nav_app,
+        "chart_by_ip",
+        {"point_index": 0, "x": bar["x"][0], "y": bar["y"][0], "customdata": bar["customdata"][0]},
+    )
+    no_exceptions(nav_app)
+    assert nav_app.title[0].value == "Audit Log"
+    params = dict(nav_app.query_params)
+    assert params["type"] == "auth" and params["result"] == "failed" and params["period"] == "all"
+    assert params["q"] == f"action:login ip:{ip}"
+    assert caption_count(nav_app) == bar["x"][0] == sum(1 for r in logins(db[1], "failed") if r["ip"] == ip)
+
+
+def test_clicking_an_account_bar_opens_the_explorer_on_its_failures(nav_app, db):
+    nav_app.query_params["period"] = "all"
+    nav_app.run()
+    bar = figure(nav_app, "Login failures by account")["data"][0]
+    account = json.loads(bar["customdata"][0][0])["account"]
+    click(nav_app, "chart_by_account", {"point_index": 0, "customdata": bar["customdata"][0]})
+    no_exceptions(nav_app)
+    assert nav_app.title[0].value == "Audit Log"
+    assert nav_app.query_params["q"] == f"action:login user:{account}"
+    assert caption_count(nav_app) == bar["x"][0]
+
+
+def test_clicking_a_heatmap_cell_opens_its_latest_hour(nav_app, db):
+    nav_app.query_params["period"] = "all"
+    nav_app.run()
+    heat = figure(nav_app, "Login failures by weekday and hour")["data"][0]
+    weekday, hour = next(
+        (w, h)
+        for w, row in enumerate(heat["z"])
+        for h, n in enumerate(row)
+        if n and heat["customdata"][w][h][0]
+    )
+    drill = json.loads(heat["customdata"][weekday][hour][0])
+    click(
+        nav_app,
+        "chart_by_hour",
+        {"x": heat["x"][hour], "y": heat["y"][weekday], "customdata": heat["customdata"][weekday][hour]},
+    )
+    no_exceptions(nav_app)
+    assert nav_app.title[0].value == "Audit Log"
+    params = dict(nav_app.query_params)
+    assert params["period"] == "custom" and params["type"] == "auth" and params["result"] == "failed"
+    start, end = datetime.fromisoformat(params["from"]), datetime.fromisoformat(params["to"])
+    assert (start, end) == (datetime.fromisoformat(drill["start"]), datetime.fromisoformat(drill["end"]))
+    assert end - start == timedelta(hours=1) and start.weekday() == weekday and start.hour == hour
+    expected = [r for r in logins(db[1], "failed") if start <= r["time"] < end]
+    assert caption_count(nav_app) == len(expected) > 0
+
+
+def test_a_finding_links_to_exactly_its_events(nav_app, db):
+    nav_app.query_params["period"] = "all"
+    nav_app.run()
+    brute = table_with(nav_app, "Source IP", "Most in one window")
+    link, failures, first_link = (
+        brute.iloc[0]["Events"],
+        int(brute.iloc[0]["Failures"]),
+        brute.iloc[0]["First event"],
+    )
+    assert link.startswith("./?") and first_link.startswith("./?")
+    params = dict(parse_qsl(urlsplit(link).query))
+    assert (
+        params["type"] == "auth"
+        and params["period"] == "custom"
+        and f"ip:{brute.iloc[0]['Source IP']}" in params["q"]
+    )
+    nav_app.switch_page("pages/explorer.py")
+    nav_app.query_params.clear()
+    nav_app.query_params.update(params)
+    nav_app.run()
+    no_exceptions(nav_app)
+    assert caption_count(nav_app) == failures
+    event = dict(parse_qsl(urlsplit(first_link).query))["event"]
+    assert event in {r["id"] for r in logins(db[1], "failed") if r["ip"] == brute.iloc[0]["Source IP"]}
+
+
+def test_nothing_is_shown_before_sign_in(db, monkeypatch):
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.dataframe and not at.metric and "Security review" not in [t.value for t in at.title]
+
+
+def test_empty_period_says_so(page):
+    page.query_params.update({"period": "custom", "from": "2001-01-01", "to": "2001-01-02"})
+    page.run()
+    no_exceptions(page)
+    assert any("No events in this period" in i.value for i in page.info)

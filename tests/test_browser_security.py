@@ -1,0 +1,111 @@
+"""The Security review page in a real Chromium against a real ``streamlit run``: the charts
+draw, and clicking a bar opens the Audit Log on exactly that IP's login failures.
+
+Until app.py registers the page, the app runs from a temporary copy of app.py that adds it
+(with a copy of the pages).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import browser_support
+import pytest
+from browser_support import demo_database, open_app, running_app, wait_idle
+
+from audit_analytics.store import open_store
+
+# the shared fixtures (a module-level name is how pytest finds them; see browser_support)
+chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_LINE = (
+    'st.Page("pages/security.py", title="Security review", icon=":material/shield:", url_path="security")'
+)
+
+
+def _app_with_security_page(tmp: Path) -> Path:
+    """A copy of app.py that registers the Security review page, beside links to the rest."""
+    text = (ROOT / "app.py").read_text()
+    anchor = 'st.Page(\n        "pages/explorer.py"'
+    if anchor not in text:
+        pytest.skip("app.py has changed shape; register pages/security.py in it")
+    text = text.replace("pages = [\n", f"pages = [\n    {PAGE_LINE},\n", 1)
+    # copies, not links: Streamlit resolves page paths, and a link would name another file
+    for name in ("pages", "assets", ".streamlit"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, tmp / name)
+    (tmp / "app.py").write_text(text)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def app(chromium, tmp_path_factory):
+    url = demo_database(tmp_path_factory.mktemp("browser-security") / "audit.db")
+    if "pages/security.py" in (ROOT / "app.py").read_text():
+        with running_app(url) as server:
+            yield server
+        return
+    root = _app_with_security_page(tmp_path_factory.mktemp("app-root"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(browser_support, "ROOT", root)  # where `streamlit run app.py` starts
+        with running_app(url) as server:
+            yield server
+
+
+def top_ip(app) -> tuple[str, int]:
+    store = open_store(app.db_url)
+    try:
+        rows = store.load().to_dicts()
+    finally:
+        store.engine.dispose()
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r["type"] == "auth" and r["action"] == "login" and r["result"] == "failed" and r["ip"]:
+            counts[r["ip"]] = counts.get(r["ip"], 0) + 1
+    return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def no_errors(page) -> None:
+    exceptions = page.get_by_test_id("stException")
+    assert exceptions.count() == 0, exceptions.all_inner_texts()
+
+
+@pytest.mark.browser
+def test_charts_draw_and_a_bar_opens_the_explorer(app, page):
+    from playwright.sync_api import expect
+
+    open_app(page, app.url("security?period=all"))
+    expect(page.get_by_role("heading", name="Security review")).to_be_visible()
+    no_errors(page)
+    charts = page.locator(".js-plotly-plot")
+    expect(charts.first).to_be_visible()
+    assert charts.count() >= 5
+    by_ip = charts.filter(has_text="Login failures by source IP")
+    expect(by_ip.locator("svg.main-svg").first).to_be_visible()
+    ip, failures = top_ip(app)
+    expect(by_ip).to_contain_text(ip)
+    # the detection tables are there, the most urgent first
+    headings = page.get_by_test_id("stHeading").all_inner_texts()
+    titles = [h.split(" · ")[0] for h in headings if " · " in h]
+    assert titles[:2] == ["Success after failures", "Brute force"]
+
+    bar = by_ip.locator("g.trace.bars g.point path").first
+    bar.scroll_into_view_if_needed()
+    box = bar.bounding_box()
+    assert box is not None, "the bar is not drawn"
+    # plotly's drag layer lies over the bars: click where the bar is, as a user does
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(r"^(?!.*/security\?).*q=action%3Alogin"))
+    expect(page.get_by_role("heading", name="Audit Log")).to_be_visible()
+    wait_idle(page)
+    params = {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    assert params == {"period": "all", "type": "auth", "result": "failed", "q": f"action:login ip:{ip}"}
+    caption = (
+        page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^[\d,]+ events? · ")).first
+    )
+    assert caption.inner_text().startswith(f"{failures:,} event")
+    no_errors(page)
