@@ -438,3 +438,17 @@ def test_nothing_is_shown_before_sign_in(db, monkeypatch, tmp_path):
     at.run()
     assert not at.dataframe and [t.value for t in at.title] == ["Audit Analytics"]
     assert at.text_input(key="signin_password") is not None
+
+
+def test_filters_follow_the_reader_across_pages(db, monkeypatch, as_role):
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    at = as_role(AppTest.from_file(APP, default_timeout=60), "auditor")
+    at.query_params.update({"period": "30d", "q": "action:delete"})
+    at.run()
+    at.switch_page("pages/activity.py")
+    at.query_params.clear()  # what a sidebar page switch does to the address
+    at.run()
+    no_exceptions(at)
+    assert dict(at.query_params) == {"period": "30d", "q": "action:delete"}
+    at.switch_page("pages/explorer.py").run()
+    assert "last 30 days · matching action:delete" in caption(at)

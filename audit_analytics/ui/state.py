@@ -52,6 +52,13 @@ def current_view(*, defaults: View | None = None) -> View:
     """The view for this run: from the URL when it changed from outside, else the session's."""
     params = _params()
     state = st.session_state
+    if not params and "view" in state and state.get("_url_seen"):
+        # a page switch from the sidebar drops the query string: the filters are shared
+        # across pages, so keep the session's view and put it back in the address
+        view = state["view"].replace(page=1, event=None)
+        set_view(view)
+        seed_widgets(view)
+        return view
     if "view" not in state or state.get("_url_seen") != params:
         view = View.from_params(params, tz=browser_tz())
         if defaults is not None and not params:
