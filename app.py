@@ -6,16 +6,25 @@ from audit_analytics.ui import auth
 
 st.set_page_config(page_title="Audit Analytics", page_icon="assets/icon.png", layout="wide")
 
-user = auth.gate()  # no page, and no event, before sign-in
+signed_in = auth.current_user()
 pages = [
     st.Page(
-        "pages/explorer.py", title="Audit Log", icon=":material/list_alt:", url_path="audit-log", default=True
+        "app_pages/explorer.py",
+        title="Audit Log",
+        icon=":material/list_alt:",
+        url_path="audit-log",
+        default=True,
     ),
-    st.Page("pages/activity.py", title="Activity", icon=":material/monitoring:", url_path="activity"),
-    st.Page("pages/security.py", title="Security review", icon=":material/shield:", url_path="security"),
+    st.Page("app_pages/activity.py", title="Activity", icon=":material/monitoring:", url_path="activity"),
+    st.Page("app_pages/security.py", title="Security review", icon=":material/shield:", url_path="security"),
 ]
-if auth.has_permission(user, "audit.admin"):
+if auth.has_permission(signed_in, "audit.admin"):
     pages.append(
-        st.Page("pages/retention.py", title="Retention", icon=":material/auto_delete:", url_path="retention")
+        st.Page(
+            "app_pages/retention.py", title="Retention", icon=":material/auto_delete:", url_path="retention"
+        )
     )
-st.navigation(pages).run()
+# registered before the sign-in screen, so a link to /security?… survives signing in
+navigation = st.navigation(pages, position="sidebar" if signed_in else "hidden")
+user = auth.gate()  # no page, and no event, before sign-in
+navigation.run()

@@ -52,8 +52,8 @@ NAV_APP = """
 import streamlit as st
 
 st.navigation([
-    st.Page("pages/explorer.py", title="Audit Log", url_path="audit-log", default=True),
-    st.Page("pages/activity.py", title="Activity", url_path="activity"),
+    st.Page("app_pages/explorer.py", title="Audit Log", url_path="audit-log", default=True),
+    st.Page("app_pages/activity.py", title="Activity", url_path="activity"),
 ]).run()
 """
 
@@ -93,7 +93,7 @@ def _conform(frame: pl.DataFrame) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def nav_app(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("nav")
-    (folder / "pages").symlink_to(ROOT / "pages")
+    (folder / "app_pages").symlink_to(ROOT / "app_pages")
     script = folder / "nav_app.py"
     script.write_text(NAV_APP)
     return script
@@ -103,7 +103,7 @@ def nav_app(tmp_path_factory) -> Path:
 def at(db, nav_app, monkeypatch, as_role):
     monkeypatch.setenv("AUDIT_DB_URL", db[0])
     app = as_role(AppTest.from_file(str(nav_app), default_timeout=60), "viewer")
-    app.switch_page("pages/activity.py")
+    app.switch_page("app_pages/activity.py")
     return app
 
 
@@ -342,7 +342,7 @@ def test_click_a_retention_group_opens_its_categories_over_all_time(at, db):
 def test_the_view_is_shared_with_the_explorer(at):
     at.query_params.update({"type": "backup", "result": "failed", "q": "action:delete"})
     at.run()
-    at.switch_page("pages/explorer.py").run()
+    at.switch_page("app_pages/explorer.py").run()
     assert not at.exception
     assert dict(at.query_params) == {"type": "backup", "result": "failed", "q": "action:delete"}
     assert "backup" in next(c.value for c in at.caption if " event" in c.value)

@@ -22,8 +22,8 @@ from audit_analytics.demo import generate
 from audit_analytics.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPLORER = ROOT / "pages" / "explorer.py"
-RETENTION = ROOT / "pages" / "retention.py"
+EXPLORER = ROOT / "app_pages" / "explorer.py"
+RETENTION = ROOT / "app_pages" / "retention.py"
 PASSWORD = "a-long-test-password"
 EXPLORER_WIRED = "export_permission" in EXPLORER.read_text()
 
@@ -243,7 +243,7 @@ def test_permission_matrix(env, who):
         assert page.text_input(key="signin_user")
 
 
-@pytest.mark.skipif(not EXPLORER_WIRED, reason="pages/explorer.py does not call auth.require yet")
+@pytest.mark.skipif(not EXPLORER_WIRED, reason="app_pages/explorer.py does not call auth.require yet")
 def test_explorer_opened_directly_needs_sign_in(env):
     page = make(EXPLORER).run()
     assert not shows_events(page)

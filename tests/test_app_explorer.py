@@ -445,10 +445,10 @@ def test_filters_follow_the_reader_across_pages(db, monkeypatch, as_role):
     at = as_role(AppTest.from_file(APP, default_timeout=60), "auditor")
     at.query_params.update({"period": "30d", "q": "action:delete"})
     at.run()
-    at.switch_page("pages/activity.py")
+    at.switch_page("app_pages/activity.py")
     at.query_params.clear()  # what a sidebar page switch does to the address
     at.run()
     no_exceptions(at)
     assert dict(at.query_params) == {"period": "30d", "q": "action:delete"}
-    at.switch_page("pages/explorer.py").run()
+    at.switch_page("app_pages/explorer.py").run()
     assert "last 30 days · matching action:delete" in caption(at)

@@ -21,7 +21,7 @@ from audit_analytics.schema import SCHEMA
 from audit_analytics.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "pages" / "security.py")
+PAGE = str(ROOT / "app_pages" / "security.py")
 HOSTILE_ACTOR = "<img src=x onerror=alert(1)>**bold**"
 HOSTILE_IP = "198.18.0.9"
 
@@ -72,15 +72,15 @@ def nav_app(db, monkeypatch, tmp_path, as_role):
     """The security page and the explorer under st.navigation (as app.py runs them), so a
     click can switch pages; the page paths match what open_explorer switches to."""
     monkeypatch.setenv("AUDIT_DB_URL", db[0])
-    (tmp_path / "pages").mkdir()
+    (tmp_path / "app_pages").mkdir()
     for name in ("explorer.py", "security.py"):
-        (tmp_path / "pages" / name).symlink_to(ROOT / "pages" / name)
+        (tmp_path / "app_pages" / name).symlink_to(ROOT / "app_pages" / name)
     script = tmp_path / "nav_app.py"
     script.write_text(
         "import streamlit as st\n"
         "st.navigation([\n"
-        "    st.Page('pages/security.py', title='Security review', url_path='security', default=True),\n"
-        "    st.Page('pages/explorer.py', title='Audit Log', url_path='audit-log'),\n"
+        "    st.Page('app_pages/security.py', title='Security review', url_path='security', default=True),\n"
+        "    st.Page('app_pages/explorer.py', title='Audit Log', url_path='audit-log'),\n"
         "]).run()\n"
     )
     return as_role(AppTest.from_file(str(script), default_timeout=120), "viewer")
@@ -449,7 +449,7 @@ def test_a_finding_links_to_exactly_its_events(nav_app, db):
         and params["period"] == "custom"
         and f"ip:{brute.iloc[0]['Source IP']}" in params["q"]
     )
-    nav_app.switch_page("pages/explorer.py")
+    nav_app.switch_page("app_pages/explorer.py")
     nav_app.query_params.clear()
     nav_app.query_params.update(params)
     nav_app.run()

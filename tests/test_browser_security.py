@@ -8,7 +8,6 @@ Until app.py registers the page, the app runs from a temporary copy of app.py th
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,38 +21,13 @@ from audit_analytics.store import open_store
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE_LINE = (
-    'st.Page("pages/security.py", title="Security review", icon=":material/shield:", url_path="security")'
-)
-
-
-def _app_with_security_page(tmp: Path) -> Path:
-    """A copy of app.py that registers the Security review page, beside links to the rest."""
-    text = (ROOT / "app.py").read_text()
-    anchor = 'st.Page(\n        "pages/explorer.py"'
-    if anchor not in text:
-        pytest.skip("app.py has changed shape; register pages/security.py in it")
-    text = text.replace("pages = [\n", f"pages = [\n    {PAGE_LINE},\n", 1)
-    # copies, not links: Streamlit resolves page paths, and a link would name another file
-    for name in ("pages", "assets", ".streamlit"):
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, tmp / name)
-    (tmp / "app.py").write_text(text)
-    return tmp
 
 
 @pytest.fixture(scope="module")
 def app(chromium, tmp_path_factory):
     url = demo_database(tmp_path_factory.mktemp("browser-security") / "audit.db")
-    if "pages/security.py" in (ROOT / "app.py").read_text():
-        with running_app(url) as server:
-            yield server
-        return
-    root = _app_with_security_page(tmp_path_factory.mktemp("app-root"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(browser_support, "ROOT", root)  # where `streamlit run app.py` starts
-        with running_app(url) as server:
-            yield server
+    with running_app(url) as server:
+        yield server
 
 
 def top_ip(app) -> tuple[str, int]:

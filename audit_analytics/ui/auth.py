@@ -1,9 +1,10 @@
 """Sign-in gate and permission checks for the app.
 
 ``app.py`` calls :func:`gate` before ``st.navigation``: it returns the signed-in user, or
-draws the sign-in screen and stops the run. Every page also starts with :func:`require`,
-because before any session has called ``st.navigation`` Streamlit serves ``pages/*.py``
-directly (its v1 multipage mode), without running ``app.py``.
+draws the sign-in screen and stops the run. Every page also starts with :func:`require`:
+a page must never rely on being reached through ``app.py``. (The pages live in
+``app_pages/``, not ``pages/``: Streamlit serves a ``pages/`` folder by itself, its v1
+multipage mode, until some session has called ``st.navigation`` — bypassing the gate.)
 
 With an ``[auth]`` section in ``.streamlit/secrets.toml`` the screen offers single sign-on
 through ``st.login`` (roles from the accounts file's ``[oidc]`` table); local accounts from

@@ -226,7 +226,7 @@ def period_label(flt: Filter) -> str:
     return PERIOD_LABELS.get(flt.period, PERIODS.get(flt.period, flt.period))
 
 
-EXPLORER_PAGE = "pages/explorer.py"
+EXPLORER_PAGE = "app_pages/explorer.py"
 
 
 def open_explorer(view: View) -> None:
