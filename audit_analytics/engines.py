@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from audit_analytics.errors import AuditAnalyticsError
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.memory import EventIndex
+from audit_analytics.memory import Engine, EventIndex
 from audit_analytics.store import Store
 
 __all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "TooLargeForMemory"]
@@ -78,7 +78,7 @@ class SqlSelection:
     total: int
 
 
-class SqlIndex:
+class SqlIndex(Engine):
     """The explorer's questions answered by the database (pushdown)."""
 
     kind = "pushdown"
@@ -106,9 +106,6 @@ class SqlIndex:
                 self._cache.popitem(last=False)
         return hit
 
-    def count(self, flt: Filter, *, now: datetime | None = None) -> int:
-        return self.select(flt, now=now).total
-
     def rows(self, selection: SqlSelection, offset: int = 0, limit: int | None = None) -> pl.DataFrame:
         limit = selection.total - offset if limit is None else limit
         return self.store.page(
@@ -119,17 +116,6 @@ class SqlIndex:
             limit=max(limit, 0),
             now=selection.now,
         )
-
-    def page(
-        self,
-        flt: Filter,
-        sort: Sort = NEWEST_FIRST,
-        *,
-        offset: int = 0,
-        limit: int = 100,
-        now: datetime | None = None,
-    ) -> pl.DataFrame:
-        return self.rows(self.select(flt, sort, now=now), offset, limit)
 
     def position_of(self, event_id: str, selection: SqlSelection) -> int | None:
         """Where an event sits in a time-sorted selection: the count of rows before it."""

@@ -94,7 +94,25 @@ class Selection:
         return self.slice()
 
 
-class EventIndex:
+class Engine:
+    """What both engines share: counting and paging in terms of ``select`` and ``rows``."""
+
+    def count(self, flt: Filter, *, now: datetime | None = None) -> int:
+        return self.select(flt, now=now).total
+
+    def page(
+        self,
+        flt: Filter,
+        sort: Sort = NEWEST_FIRST,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        return self.rows(self.select(flt, sort, now=now), offset, limit)
+
+
+class EventIndex(Engine):
     """A time-ordered event frame prepared for fast filtering, counting and paging."""
 
     kind = "memory"
@@ -262,23 +280,9 @@ class EventIndex:
             self._cache.popitem(last=False)
         return selection
 
-    def count(self, flt: Filter, *, now: datetime | None = None) -> int:
-        return self.select(flt, now=now).total
-
     def rows(self, selection: Selection, offset: int = 0, limit: int | None = None) -> pl.DataFrame:
         """Event rows of a selection (a slice of it), in its order."""
         return self.frame[selection.slice(offset, limit)]
-
-    def page(
-        self,
-        flt: Filter,
-        sort: Sort = NEWEST_FIRST,
-        *,
-        offset: int = 0,
-        limit: int = 100,
-        now: datetime | None = None,
-    ) -> pl.DataFrame:
-        return self.rows(self.select(flt, sort, now=now), offset, limit)
 
     def frame_for(self, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
         """The filtered rows as a frame, oldest first (a zero-copy slice when only the period

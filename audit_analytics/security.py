@@ -974,6 +974,19 @@ def _unusual_hours(done: pl.DataFrame, lookback: int, min_history: int) -> np.nd
     return has_history & ~seen
 
 
+def _one_event_findings(key: str) -> list[pl.Expr]:
+    """The columns every finding has, for rules whose findings are one event each."""
+    return [
+        pl.col(key).alias("key"),
+        pl.col("time").alias("first"),
+        pl.col("time").alias("last"),
+        pl.lit(1, dtype=pl.UInt32).alias("count"),
+        pl.concat_list("actor").list.drop_nulls().alias("accounts"),
+        pl.concat_list("ip").list.drop_nulls().alias("ips"),
+        pl.concat_list("id").alias("event_ids"),
+    ]
+
+
 def off_hours(
     frame: Frame,
     *,
@@ -1047,13 +1060,7 @@ def off_hours(
         .filter(pl.col("reason").is_not_null())
     )
     return checked.select(
-        pl.col("actor").alias("key"),
-        pl.col("time").alias("first"),
-        pl.col("time").alias("last"),
-        pl.lit(1, dtype=pl.UInt32).alias("count"),
-        pl.concat_list("actor").list.drop_nulls().alias("accounts"),
-        pl.concat_list("ip").list.drop_nulls().alias("ips"),
-        pl.concat_list("id").alias("event_ids"),
+        *_one_event_findings("actor"),
         "id",
         "local_time",
         "type",
@@ -1169,13 +1176,7 @@ def permission_changes(frame: Frame) -> pl.DataFrame:
         .alias("grants_admin"),
     )
     return found.select(
-        pl.col("target").alias("key"),
-        pl.col("time").alias("first"),
-        pl.col("time").alias("last"),
-        pl.lit(1, dtype=pl.UInt32).alias("count"),
-        pl.concat_list("actor").list.drop_nulls().alias("accounts"),
-        pl.concat_list("ip").list.drop_nulls().alias("ips"),
-        pl.concat_list("id").alias("event_ids"),
+        *_one_event_findings("target"),
         "id",
         "actor",
         "target",
