@@ -75,7 +75,8 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
-def _make_table(metadata: sa.MetaData) -> sa.Table:
+def make_table(metadata: sa.MetaData) -> sa.Table:
+    """The ``audit_events`` table and its indexes, on ``metadata``."""
     text = sa.Text
     return sa.Table(
         TABLE_NAME,
@@ -97,6 +98,7 @@ def _make_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("error", text),
         sa.Index("ix_audit_events_time", "time"),
         sa.Index("ix_audit_events_type_time", "type", "time"),
+        sa.Index("ix_audit_events_type_result_time", "type", "result", "time"),
         sa.Index("ix_audit_events_actor", "actor"),
         sa.Index("ix_audit_events_ip", "ip"),
         sa.Index("ix_audit_events_request_id", "request_id"),
@@ -122,7 +124,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.metadata = sa.MetaData()
-        self.table = _make_table(self.metadata)
+        self.table = make_table(self.metadata)
         try:
             self.metadata.create_all(engine)
         except sa.exc.SQLAlchemyError as exc:
