@@ -2,17 +2,23 @@
 
 import streamlit as st
 
+from audit_analytics.engines import TooLargeForMemory
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
-from audit_analytics.ui.data import actors_of, selection_for
+from audit_analytics.ui.data import actors_of, selection_for, with_archive
 from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
 from audit_analytics.view import page_of_selection
 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 shared = load_shared_or_stop()
 view = current_view()
+if view.archive:
+    try:
+        shared = with_archive(shared)
+    except TooLargeForMemory as exc:
+        st.warning(f"The archive cannot be searched here: {md_escape(str(exc))}", icon=":material/memory:")
 view, notice = ui.resolve_event(view, shared)
 set_view(view)
 
@@ -29,7 +35,9 @@ if page.page != view.page:
     set_view(view)
 
 top, export = st.columns([5, 1], vertical_alignment="bottom")
-top.caption(md_escape(view.filter.describe(count=page.total)))
+top.caption(
+    md_escape(view.filter.describe(count=page.total) + (" · including the archive" if view.archive else ""))
+)
 may_export, why_not = auth.export_permission(user)
 export.button(
     "Export",

@@ -41,6 +41,7 @@ class View:
     page_size: int = 100
     event: str | None = None
     utc: bool = False
+    archive: bool = False  # also show events moved to the retention archive
 
     def replace(self, **changes) -> View:
         return replace(self, **changes)
@@ -73,6 +74,8 @@ class View:
             out["event"] = self.event
         if self.utc:
             out["utc"] = "1"
+        if self.archive:
+            out["archive"] = "1"
         return out
 
     @classmethod
@@ -135,6 +138,7 @@ class View:
             page_size=_int(get("size"), 100) if _int(get("size"), 100) in PAGE_SIZES else 100,
             event=get("event") or None,
             utc=utc,
+            archive=get("archive") in ("1", "true", "yes"),
         )
 
     @property

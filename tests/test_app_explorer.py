@@ -452,3 +452,36 @@ def test_filters_follow_the_reader_across_pages(db, monkeypatch, as_role):
     assert dict(at.query_params) == {"period": "30d", "q": "action:delete"}
     at.switch_page("app_pages/explorer.py").run()
     assert "last 30 days · matching action:delete" in caption(at)
+
+
+def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_role):
+    from audit_analytics import retention
+
+    url = f"sqlite:///{tmp_path / 'retained.db'}"
+    store = open_store(url)
+    events = generate(2_000, seed=8).events
+    store.append(events)
+    folder = tmp_path / "archive"
+    policy = tmp_path / "retention.toml"
+    policy.write_text(f'archive = "{folder}"\n[days]\nsecurity = 30\noperational = 30\n')
+    monkeypatch.setenv("AUDIT_RETENTION_POLICY", str(policy))
+    run = retention.apply(store, retention.load_policy(), actor="test")
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+    moved = sum(1 for t in events["time"].to_list() if t < cutoff)
+    assert moved > 0 and (run.archived if hasattr(run, "archived") else moved) == moved
+    store.engine.dispose()
+
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    at = as_role(AppTest.from_file(APP, default_timeout=60), "auditor")
+    at.query_params["period"] = "all"
+    at.run()
+    without = count_in_caption(at)
+    at.toggle(key="f_archive").set_value(True).run()
+    no_exceptions(at)
+    assert count_in_caption(at) == without + moved
+    assert "including the archive" in caption(at)
+    assert at.query_params["archive"] == "1"
+    old = min(events.to_dicts(), key=lambda r: r["time"])
+    at.query_params["event"] = old["id"]
+    at.run()
+    assert detail_values(at)["Event ID"] == old["id"]

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
@@ -61,6 +62,8 @@ class SharedFrame:
         return self.index.frame
 
     stale: bool = False
+    archive_key: tuple | None = None
+    archive_view: SharedFrame | None = None
     stale_reason: str = ""
 
 
@@ -122,6 +125,30 @@ def actors_of(shared: SharedFrame) -> pl.DataFrame:
     if shared.actors is None:
         shared.actors = shared.index.actors()
     return shared.actors
+
+
+def with_archive(shared: SharedFrame) -> SharedFrame:
+    """The shared data plus the retention archive (the policy's folder), merged by id, as a
+    SharedFrame of its own; rebuilt when the data or the archive's files change."""
+    from audit_analytics import archive
+    from audit_analytics.retention import load_policy
+
+    folder = load_policy().archive
+    files = (
+        sorted(Path(folder).glob("category=*/month=*/*.parquet")) if folder and Path(folder).is_dir() else []
+    )
+    key = (shared.version, tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if shared.archive_key != key:
+        merged = archive.merge(shared.frame, archive.scan(folder, None)) if files else shared.frame
+        shared.archive_view = SharedFrame(
+            version=-shared.version - 1_000_000 * len(files),
+            signature=shared.signature,
+            checked_at=shared.checked_at,
+            loaded_at=shared.loaded_at,
+            index=EventIndex(merged),
+        )
+        shared.archive_key = key
+    return shared.archive_view
 
 
 def selection_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime | None = None) -> Selection:

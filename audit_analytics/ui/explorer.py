@@ -348,9 +348,10 @@ def prepare_export(
         label = period_label(flt)
     name = export_filename(fmt, period_label=label, now=stamp.astimezone(flt.zoneinfo).replace(tzinfo=None))
     manifest = ExportManifest(
-        caption=flt.describe(count=result.height),
+        caption=flt.describe(count=result.height) + (" · including the archive" if view.archive else ""),
         filters=flt.as_params()
         | {
+            "include archive": "yes" if view.archive else "no",
             "sort": f"{view.sort.column} {'descending' if view.sort.descending else 'ascending'}",
             "from (instant, UTC)": lo.isoformat() if lo else "",
             "to (instant, UTC, excluded)": hi.isoformat() if hi else "",
@@ -378,6 +379,7 @@ def prepare_export(
         target=name,
         params={
             "filter": flt.as_params(),
+            "include_archive": view.archive,
             "format": fmt,
             "count": written.rows,
             "sort": manifest.filters["sort"],

@@ -90,6 +90,7 @@ def seed_widgets(view: View) -> None:
     state["f_result"] = f.results[0] if len(f.results) == 1 else "all"
     state["f_search"] = f.query
     state["f_utc"] = view.utc
+    state["f_archive"] = view.archive
     state["_search_error"] = None
 
 
@@ -128,6 +129,11 @@ def _reset_panel() -> None:
     fresh = View(utc=view.utc, filter=Filter(period="7d", tz=view.filter.tz))
     set_view(fresh)
     seed_widgets(fresh)
+
+
+def _toggle_archive() -> None:
+    view: View = st.session_state["view"]
+    set_view(view.replace(archive=bool(st.session_state.get("f_archive")), page=1, event=None))
 
 
 def _toggle_utc() -> None:
@@ -174,6 +180,12 @@ def filter_panel(actors: pl.DataFrame) -> None:
         "Reset", on_click=_reset_panel, width="stretch", help="Last 7 days, all types, users and results"
     )
     sb.toggle("Show times in UTC", key="f_utc", on_change=_toggle_utc)
+    sb.toggle(
+        "Include archive",
+        key="f_archive",
+        on_change=_toggle_archive,
+        help="Also search the events that retention moved to the Parquet archive",
+    )
     sb.caption(f"Times shown in {view.filter.tz}")
 
 
