@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -40,6 +41,7 @@ from audit_analytics.schema import COLUMNS, SCHEMA, conform, empty_frame
 
 __all__ = [
     "ArchiveError",
+    "check",
     "WrittenPart",
     "scan",
     "merge",
@@ -51,7 +53,6 @@ __all__ = [
 ]
 
 MANIFEST = "_manifest.jsonl"
-_HIVE_SCHEMA = {"category": pl.String, "month": pl.String}
 
 
 class ArchiveError(AuditAnalyticsError, OSError):
@@ -160,8 +161,64 @@ def _months_between(lo: datetime | None, hi: datetime | None) -> tuple[str | Non
     return first, last
 
 
+def _partition_of(path: Path) -> tuple[str, str]:
+    """(category, month) from ``…/category=auth/month=2025-01/part-x.parquet``."""
+    return path.parent.parent.name.partition("=")[2], path.parent.name.partition("=")[2]
+
+
+def _manifest_files(root: Path) -> list[Path]:
+    """Every part file the manifest says was written (a torn last line is ignored)."""
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        return []
+    listed = []
+    with open(manifest, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                listed.append(root / json.loads(line)["file"])
+    return sorted(set(listed))
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a readable Parquet part (its footer and schema), or None."""
+    try:
+        schema = pl.read_parquet_schema(path)
+    except FileNotFoundError:
+        return "is missing (it is listed in _manifest.jsonl)"
+    except Exception as exc:  # polars raises several kinds for a torn or foreign file
+        return f"is not a readable Parquet file ({str(exc).splitlines()[0][:160]})"
+    if "id" not in schema or "time" not in schema:
+        return f"is not an archive part (columns: {', '.join(list(schema)[:8])})"
+    return None
+
+
+def check(archive_dir: str | Path) -> dict[Path, str]:
+    """Every archive file that cannot be read, with the reason: corrupt or foreign files, and
+    files the manifest lists that are missing. Empty when the archive is sound.
+
+    >>> check("/nonexistent")
+    {}
+    """
+    root = Path(archive_dir)
+    if not root.is_dir():
+        return {}
+    found = {p: why for p in {*_files(root), *_manifest_files(root)} if (why := _unreadable(p))}
+    return dict(sorted(found.items()))
+
+
+def _wanted(path: Path, flt: Filter | None, first: str | None, last: str | None) -> bool:
+    category, month = _partition_of(path)
+    if flt is not None and flt.types and category not in flt.types:
+        return False
+    return not ((first and month < first) or (last and month > last))
+
+
 def scan(
-    archive_dir: str | Path | None, flt: Filter | None = None, *, now: datetime | None = None
+    archive_dir: str | Path | None,
+    flt: Filter | None = None,
+    *,
+    now: datetime | None = None,
+    on_unreadable: Literal["raise", "skip"] = "raise",
 ) -> pl.LazyFrame:
     """The archived events that pass ``flt``, as a lazy event frame (deduplicated by id).
 
@@ -169,36 +226,71 @@ def scan(
     before any file is opened; the rows then pass the same ``flt.expr()`` as in memory.
     A missing or empty archive is an empty frame.
 
+    Each remaining file's footer is read first: a corrupt file, or one the manifest lists
+    that is missing, raises :class:`ArchiveError` naming it (``on_unreadable="raise"``), or
+    is left out (``"skip"``; :func:`check` lists them). Files of other partitions, and the
+    database, are unaffected either way.
+
     >>> scan("/nonexistent").collect().height
     0
     """
     root = Path(archive_dir) if archive_dir else None
-    if root is None or not root.is_dir() or not _files(root):
+    if root is None or not root.is_dir():
         return empty_frame().lazy()
-    lazy = pl.scan_parquet(
-        str(root / "category=*" / "month=*" / "*.parquet"),
-        hive_partitioning=True,
-        hive_schema=_HIVE_SCHEMA,
-        missing_columns="insert",
+    first, last = _months_between(*flt.bounds(now=now)) if flt is not None else (None, None)
+    candidates = sorted({*_files(root), *_manifest_files(root)})
+    files = []
+    for path in candidates:
+        if not _wanted(path, flt, first, last):
+            continue
+        why = _unreadable(path)
+        if why is None:
+            files.append(path)
+        elif on_unreadable == "raise":
+            raise ArchiveError(
+                f"archive file {path} {why}; restore it from a backup or move it aside "
+                "(the rest of the archive and the database are unaffected)"
+            )
+    if not files:
+        return empty_frame().lazy()
+    parts = [pl.scan_parquet(path) for path in files]
+    lazy = pl.concat(parts, how="diagonal_relaxed")
+    lazy = lazy.select(
+        [(pl.col(c) if c in _columns(files) else pl.lit(None)).cast(SCHEMA[c]).alias(c) for c in COLUMNS]
     )
     if flt is not None:
-        if flt.types:
-            lazy = lazy.filter(pl.col("category").is_in(list(flt.types)))
-        first, last = _months_between(*flt.bounds(now=now))
-        if first:
-            lazy = lazy.filter(pl.col("month") >= first)
-        if last:
-            lazy = lazy.filter(pl.col("month") <= last)
-    lazy = lazy.select([pl.col(c).cast(SCHEMA[c]) for c in COLUMNS])
-    if flt is not None:
         lazy = lazy.filter(flt.expr(now=now))
-    return lazy.unique(subset="id", keep="first")
+    lazy = lazy.unique(subset="id", keep="first")
+    lazy._aa_files = files  # merge() names the file when a page inside one turns out corrupt
+    return lazy
+
+
+def _columns(files: list[Path]) -> set[str]:
+    names: set[str] = set()
+    for path in files:
+        names.update(pl.read_parquet_schema(path))
+    return names
 
 
 def merge(db_frame: pl.DataFrame, archived: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Database rows and archived rows as one event frame, each id once (the database's
     copy wins), ordered by (time, id) like :meth:`Store.load`."""
     if isinstance(archived, pl.LazyFrame):
-        archived = archived.collect()
+        archived = _collect(archived)
     both = pl.concat([conform(db_frame), conform(archived)], how="vertical")
     return both.unique(subset="id", keep="first", maintain_order=True).sort("time", "id")
+
+
+def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return lazy.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        for path in getattr(lazy, "_aa_files", []):
+            try:
+                pl.read_parquet(path)
+            except Exception as inner:
+                raise ArchiveError(
+                    f"archive file {path} is not a readable Parquet file ({str(inner).splitlines()[0][:160]}); "
+                    "restore it from a backup or move it aside (the rest of the archive is unaffected)"
+                ) from exc
+        raise ArchiveError(f"the archive could not be read: {str(exc).splitlines()[0][:200]}") from exc

@@ -5,6 +5,30 @@ Reads CSV, JSON Lines, a JSON array and Parquet. Column names may use common ali
 with its line number, the raw row and every reason. ``imported + rejected + duplicates ==
 rows read`` always holds for :func:`import_files`.
 
+Files are streamed, never read whole (except a JSON array, which is capped at
+:data:`MAX_JSON_ARRAY_BYTES`; use JSON Lines for bigger files): :func:`import_files` first
+streams every file once to check it can be read at all (so an unreadable file writes
+nothing), then streams them again in batches of :data:`BATCH_ROWS` rows into **one**
+transaction. Memory is bounded by the batch, not the file.
+
+What counts as a file error and what as a row error:
+
+* file error (:class:`~audit_analytics.errors.IngestError`, nothing written): missing,
+  empty, binary (zip, gzip, PDF, UTF-16, NUL bytes on the first line), a CSV header without
+  the required columns or with one column (wrong delimiter), a JSON array that does not
+  parse, a file whose non-ASCII lines are mostly not UTF-8 (it is in another encoding:
+  re-save it as UTF-8), a Parquet file that cannot be read.
+* row rejection (line number + reasons in the rejects file): a line that is not UTF-8 in an
+  otherwise UTF-8 file (mixed encodings), a NUL byte, a line longer than
+  :data:`MAX_LINE_BYTES` (skipped unread), ragged CSV rows, invalid JSON, a field longer than
+  :data:`MAX_FIELD_CHARS`, an id longer than :data:`MAX_ID_CHARS`, text that is not valid
+  Unicode (a lone surrogate), a time before 1970 or more than a day in the future, and
+  every value check of :func:`validate_row`.
+* duplicate: an id already stored (or seen earlier in the same import) adds nothing and is
+  counted as a duplicate. When its content differs from the stored event it is also listed
+  in the rejects file with ``"kind": "conflict"`` and counted in
+  :attr:`ImportSummary.conflicts` (a subset of the duplicates, so the balance still holds).
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -21,24 +45,41 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import ipaddress
 import json
 import math
+import os
+import random
+import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import polars as pl
+import sqlalchemy as sa
 
-from audit_analytics.errors import IngestError
+from audit_analytics.errors import IngestError, StoreError
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
 
-__all__ = ["ALIASES", "Reject", "LoadedFile", "ImportSummary", "load_file", "import_files", "FORMATS"]
+__all__ = [
+    "ALIASES",
+    "BATCH_ROWS",
+    "FORMATS",
+    "ImportSummary",
+    "LoadedFile",
+    "Reject",
+    "check_file",
+    "import_files",
+    "iter_batches",
+    "load_file",
+]
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
 FORMATS: dict[str, Format] = {
@@ -71,29 +112,53 @@ ALIASES: dict[str, str] = {
 }
 """Accepted alternative column names -> the schema's column."""
 
+BATCH_ROWS = 20_000
+"""Rows validated and written at a time: the unit that bounds memory."""
+
 # a field bigger than this is refused rather than stored (an audit field is not a blob store)
 MAX_FIELD_CHARS = 1_000_000
+MAX_ID_CHARS = 200  # the id column's width in the database
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""A JSON Lines line (or a CSV line) longer than this is rejected without being held in memory."""
+MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024
+"""A JSON array must be parsed whole; bigger files should be JSON Lines, which streams."""
+MAX_RAW_CHARS = 65_536  # the raw row kept in the rejects file is cut here
+MAX_LISTED_COLUMNS = 50  # ignored column names listed (a header of 100,000 junk columns is summarised)
+FUTURE_SLACK = timedelta(days=1)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
 _BINARY_MAGIC = {
     b"PK\x03\x04": "a zip archive",
     b"\x1f\x8b": "a gzip file",
     b"%PDF": "a PDF",
     b"PAR1": "Parquet",
+    b"\xff\xfe": "UTF-16 text",
+    b"\xfe\xff": "UTF-16 text",
 }
+_UTF8_BOM = b"\xef\xbb\xbf"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_KNOWN = frozenset(COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """A row that was not imported: where it was, what it held, and every reason."""
+    """A row that was not imported: where it was, what it held, and every reason.
+
+    ``kind`` is ``"rejected"``, or ``"conflict"`` for a duplicate id whose content differs
+    from the stored event (counted as a duplicate, listed so it is not lost from sight).
+    """
 
     line: int
     raw: str
     reasons: tuple[str, ...]
+    kind: Literal["rejected", "conflict"] = "rejected"
 
     def as_json(self, source: str) -> str:
-        return json.dumps(
-            {"file": source, "line": self.line, "reasons": list(self.reasons), "raw": self.raw},
-            ensure_ascii=False,
-        )
+        record: dict[str, Any] = {"file": source, "line": self.line, "reasons": list(self.reasons)}
+        record["raw"] = self.raw
+        if self.kind != "rejected":
+            record["kind"] = self.kind
+        return json.dumps(record, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -111,6 +176,16 @@ class LoadedFile:
 
 
 @dataclass
+class Batch:
+    """Up to :data:`BATCH_ROWS` rows of one file, validated."""
+
+    events: pl.DataFrame
+    lines: list[int]
+    rejects: list[Reject]
+    rows_read: int
+
+
+@dataclass
 class ImportSummary:
     """The outcome of importing files into a store."""
 
@@ -118,6 +193,7 @@ class ImportSummary:
     imported: int = 0
     rejected: int = 0
     duplicates: int = 0
+    conflicts: int = 0  # duplicates whose content differs from the stored event (a subset)
     files: list[str] = field(default_factory=list)
     rejects_paths: list[str] = field(default_factory=list)
     ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -128,11 +204,22 @@ class ImportSummary:
 
     def __str__(self) -> str:
         text = f"imported {self.imported:,}, rejected {self.rejected:,}, duplicates {self.duplicates:,}"
+        if self.conflicts:
+            text += f" ({self.conflicts:,} with conflicting content, listed in the rejects file)"
         return text + f" (of {self.rows_read:,} rows read)"
 
 
 # ---------------------------------------------------------------------------------------
-# reading raw rows
+# the first pass: can the file be read at all?
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed :func:`check_file`: its format and (CSV) header keys."""
+
+    path: Path
+    format: Format
+    header: tuple[str, ...] = ()
 
 
 def _detect_format(path: Path, fmt: str | None) -> Format:
@@ -149,30 +236,115 @@ def _detect_format(path: Path, fmt: str | None) -> Format:
     return FORMATS[suffix]
 
 
-def _read_text(path: Path, fmt: Format) -> str:
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
     try:
-        data = path.read_bytes()
+        fh = path.open("rb")
     except FileNotFoundError:
         raise IngestError(path, "no such file") from None
     except IsADirectoryError:
         raise IngestError(path, "is a directory, not a file") from None
     except OSError as exc:
         raise IngestError(path, f"cannot be read: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise IngestError(path, "the file is empty")
-    for magic, what in _BINARY_MAGIC.items():
-        if data.startswith(magic):
-            raise IngestError(path, f"looks like {what}, not {fmt.upper()} text")
-    if b"\x00" in data[:65536]:
-        raise IngestError(path, f"holds NUL bytes (binary data), not {fmt.upper()} text")
+    with fh:
+        yield fh
+
+
+def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes without the newline) per ``\\n``-terminated line; ``None`` for a
+    line longer than :data:`MAX_LINE_BYTES`, which is skipped without being held."""
+    number = 0
+    while True:
+        chunk = fh.readline(MAX_LINE_BYTES + 1)
+        if not chunk:
+            return
+        number += 1
+        if number == 1 and chunk.startswith(_UTF8_BOM):
+            chunk = chunk[len(_UTF8_BOM) :]
+        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+            while True:  # skip the rest of the line in bounded pieces
+                more = fh.readline(1 << 20)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield number, None
+            continue
+        yield number, chunk.rstrip(b"\n").rstrip(b"\r")
+
+
+def _bad_utf8(line: bytes) -> str | None:
+    """Why ``line`` is not UTF-8, or None."""
     try:
-        text = data.decode("utf-8-sig")
+        line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        return f"not UTF-8 text (invalid byte 0x{line[exc.start]:02x} at byte {exc.start + 1})"
+    return None
+
+
+def _check_text(path: Path, fmt: Format) -> None:
+    """Stream a text file once: not empty, not binary, and UTF-8 (a stray bad line is a row
+    error later; a file that is mostly another encoding is a file error now)."""
+    with _open(path) as fh:
+        head = fh.read(8)
+        if not head:
+            raise IngestError(path, "the file is empty")
+        for magic, what in _BINARY_MAGIC.items():
+            if head.startswith(magic):
+                raise IngestError(path, f"looks like {what}, not {fmt.upper()} text")
+        fh.seek(0)
+        anything = False
+        good_non_ascii = bad = 0
+        first_bad: tuple[int, bytes, int] | None = None
+        for number, line in _lines(fh):
+            if line is None:
+                anything = True
+                continue
+            if number == 1 and b"\x00" in line:
+                raise IngestError(path, f"holds NUL bytes (binary data), not {fmt.upper()} text")
+            if not anything and line.strip():
+                anything = True
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                good_non_ascii += 1
+            except UnicodeDecodeError as exc:
+                bad += 1
+                if first_bad is None:
+                    first_bad = (number, line, exc.start)
+    if not anything:
+        raise IngestError(path, "the file is empty")
+    if first_bad is not None and (bad > good_non_ascii or fmt == "json"):
+        number, line, start = first_bad
         raise IngestError(
-            path, f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8"
-        ) from None
-    return text
+            path,
+            f"is not UTF-8 text (invalid byte 0x{line[start]:02x} on line {number}); save it as UTF-8"
+            + (f" ({bad:,} lines are not UTF-8)" if bad > 1 else ""),
+        )
+
+
+def check_file(path: str | Path, *, format: Format | None = None) -> CheckedFile:
+    """Stream ``path`` once and raise :class:`IngestError` when it cannot be read at all.
+
+    Memory stays bounded (one line at a time), except for a JSON array, which is parsed whole
+    and so is capped at :data:`MAX_JSON_ARRAY_BYTES`.
+    """
+    path = Path(path)
+    fmt = _detect_format(path, format)
+    if fmt == "parquet":
+        return CheckedFile(path, fmt, tuple(_parquet_check(path)))
+    _check_text(path, fmt)
+    if fmt == "csv":
+        return CheckedFile(path, fmt, tuple(_csv_header(path)))
+    if fmt == "json":
+        size = path.stat().st_size
+        if size > MAX_JSON_ARRAY_BYTES:
+            raise IngestError(
+                path,
+                f"is a {size / 2**20:,.0f} MiB JSON array; arrays over {MAX_JSON_ARRAY_BYTES // 2**20} MiB "
+                "must be parsed whole, so write JSON Lines (.jsonl, one event per line), which streams",
+            )
+        _json_array(path)
+    return CheckedFile(path, fmt)
 
 
 def _canonical_key(name: object) -> str:
@@ -180,61 +352,118 @@ def _canonical_key(name: object) -> str:
     return ALIASES.get(key, key)
 
 
-def _raw_rows(
-    path: Path, fmt: Format
-) -> tuple[list[tuple[int, str, dict[str, Any] | None, str | None]], list[str]]:
-    """-> ([(line, raw text, mapping or None, parse problem or None)], header columns)."""
-    if fmt == "parquet":
-        return _parquet_rows(path)
-    text = _read_text(path, fmt)
-    if fmt == "csv":
-        return _csv_rows(path, text)
-    if fmt == "jsonl":
-        return _jsonl_rows(text), []
-    return _json_array_rows(path, text), []
+def _listed(names: Iterable[str], overflow: bool = False) -> tuple[str, ...]:
+    names = sorted(names)
+    if len(names) > MAX_LISTED_COLUMNS or overflow:
+        more = f"{len(names) - MAX_LISTED_COLUMNS:,}" if not overflow else "many"
+        return (*names[:MAX_LISTED_COLUMNS], f"… and {more} more")
+    return tuple(names)
 
 
-def _csv_rows(path: Path, text: str):
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise IngestError(path, f"the CSV header cannot be read: {exc}") from None
+def _cut(raw: str) -> str:
+    if len(raw) <= MAX_RAW_CHARS:
+        return raw
+    return raw[:MAX_RAW_CHARS] + f"…[cut: {len(raw):,} characters]"
+
+
+def _printable_raw(line: bytes) -> str:
+    return _cut(line[: MAX_RAW_CHARS * 4].decode("utf-8", "backslashreplace"))
+
+
+# ---------------------------------------------------------------------------------------
+# reading raw rows: (line, raw text, mapping or None, problem or None)
+
+# raw is the line's text (a CSV row's values), kept only long enough to write a reject
+RawRow = tuple[int, str | list[str], dict[str, Any] | None, str | None]
+
+
+def _decoded_lines(fh: IO[bytes], problems: dict[int, str]) -> Iterator[str]:
+    """Text lines for csv.reader; a line that is not UTF-8, holds NUL or is too long is
+    noted in ``problems`` (by line number) so its record is rejected."""
+    for number, line in _lines(fh):
+        if line is None:
+            problems[number] = f"line {number} is longer than {MAX_LINE_BYTES // 2**20} MiB; not read"
+            yield "\n"
+            continue
+        if b"\x00" in line:
+            problems[number] = "holds a NUL byte"
+        elif not line.isascii():
+            why = _bad_utf8(line)
+            if why:
+                problems[number] = why
+        yield line.decode("utf-8", "surrogateescape") + "\n"
+
+
+def _csv_reader(fh: IO[bytes], problems: dict[int, str]):
+    # the default field limit (128 KiB) would end the file at a long field; a long field is
+    # a row rejection (MAX_FIELD_CHARS), and a line over MAX_LINE_BYTES is never read
+    if csv.field_size_limit() < MAX_LINE_BYTES:
+        csv.field_size_limit(MAX_LINE_BYTES)
+    return csv.reader(_decoded_lines(fh, problems))
+
+
+def _csv_header(path: Path) -> list[str]:
+    with _open(path) as fh:
+        reader = _csv_reader(fh, {})
+        try:
+            header = next(reader)
+        except (csv.Error, StopIteration) as exc:
+            raise IngestError(path, f"the CSV header cannot be read: {exc}") from None
     names = [h.strip() for h in header]
     if len(names) < 2:
         raise IngestError(
             path,
-            f"the header has {len(names)} column ({names[0][:60]!r}); expected comma-separated names such as time,actor,type,action,target,result",
+            f"the header has {len(names)} column ({names[0][:60]!r}); expected comma-separated names "
+            "such as time,actor,type,action,target,result",
         )
     keys = [_canonical_key(n) for n in names]
     missing = [c for c in REQUIRED_COLUMNS if c not in keys]
     if missing:
-        raise IngestError(
-            path, f"no column for {', '.join(missing)} in the header (columns: {', '.join(names[:20])})"
+        shown = ", ".join(n[:40] for n in names[:20]) + (
+            f", … ({len(names):,} in all)" if len(names) > 20 else ""
         )
-    out = []
-    prev_line = 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            out.append((prev_line + 1, "", None, f"unreadable CSV row: {exc}"))
-            break
-        line = prev_line + 1
+        raise IngestError(path, f"no column for {', '.join(missing)} in the header (columns: {shown})")
+    return keys
+
+
+def _csv_rows(path: Path, keys: tuple[str, ...]) -> Iterator[RawRow]:
+    # only the schema's columns are kept per row: 100,000 junk columns cost nothing per row
+    wanted = [(i, k) for i, k in enumerate(keys) if k in _KNOWN]
+    problems: dict[int, str] = {}
+    with _open(path) as fh:
+        reader = _csv_reader(fh, problems)
+        next(reader)  # the header, checked by check_file
         prev_line = reader.line_num
-        raw = _csv_raw(values)
-        if not any(v.strip() for v in values):
-            out.append((line, raw, None, "empty row"))
-            continue
-        if len(values) != len(keys):
-            out.append(
-                (line, raw, None, f"expected {len(keys)} fields as in the header, found {len(values)}")
-            )
-            continue
-        out.append((line, raw, dict(zip(keys, values, strict=True)), None))
-    return out, keys
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line = prev_line + 1
+                prev_line = reader.line_num
+                yield (line, "", None, f"unreadable CSV row: {exc}")
+                continue
+            line = prev_line + 1
+            span = range(line, reader.line_num + 1)
+            prev_line = reader.line_num
+            bad = [problems.pop(n) for n in span if n in problems]
+            if bad:
+                raw = _csv_raw(values).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                yield (line, _cut(raw), None, "; ".join(bad))
+                continue
+            if not any(v.strip() for v in values):
+                yield (line, _csv_raw(values), None, "empty row")
+                continue
+            if len(values) != len(keys):
+                why = f"expected {len(keys)} fields as in the header, found {len(values)}"
+                if len(span) > 1:
+                    why += (
+                        f" (a quoted field runs from line {line} to {span[-1]}: is a closing quote missing?)"
+                    )
+                yield (line, _cut(_csv_raw(values)), None, why)
+                continue
+            yield (line, values, {k: values[i] for i, k in wanted}, None)
 
 
 def _csv_raw(values: list[str]) -> str:
@@ -243,64 +472,130 @@ def _csv_raw(values: list[str]) -> str:
     return buf.getvalue().rstrip("\r\n")
 
 
-def _jsonl_rows(text: str):
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            out.append((number, line, None, f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        if not isinstance(obj, dict):
-            out.append((number, line, None, f"a JSON {type(obj).__name__} where an object was expected"))
-            continue
-        out.append((number, line, {_canonical_key(k): v for k, v in obj.items()}, None))
-    return out
+def _jsonl_rows(path: Path) -> Iterator[RawRow]:
+    with _open(path) as fh:
+        for number, line in _lines(fh):
+            if line is None:
+                yield (number, "", None, f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB; not read")
+                continue
+            if not line.strip():
+                continue
+            if b"\x00" in line:
+                yield (number, _printable_raw(line.replace(b"\x00", b"\\0")), None, "holds a NUL byte")
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                yield (number, _printable_raw(line), None, _bad_utf8(line))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield (number, _cut(text), None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except (RecursionError, ValueError) as exc:  # nesting too deep, a 5,000-digit number
+                yield (number, _cut(text), None, f"not readable JSON ({type(exc).__name__}: {str(exc)[:80]})")
+                continue
+            if not isinstance(obj, dict):
+                yield (number, _cut(text), None, f"a JSON {type(obj).__name__} where an object was expected")
+                continue
+            yield (number, text, {_canonical_key(k): v for k, v in obj.items()}, None)
 
 
-def _json_array_rows(path: Path, text: str):
+def _json_array(path: Path) -> list:
+    with _open(path) as fh:
+        data = fh.read()
     try:
-        data = json.loads(text)
+        parsed = json.loads(data.decode("utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise IngestError(
             path, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
-    if isinstance(data, dict):
+    except (RecursionError, ValueError) as exc:
+        raise IngestError(path, f"is not readable JSON: {type(exc).__name__}: {str(exc)[:80]}") from None
+    if isinstance(parsed, dict):
         for key in ("events", "items", "data", "records"):
-            if isinstance(data.get(key), list):
-                data = data[key]
+            if isinstance(parsed.get(key), list):
+                parsed = parsed[key]
                 break
-    if not isinstance(data, list):
+    if not isinstance(parsed, list):
         raise IngestError(path, "expected a JSON array of event objects (or JSON Lines in a .jsonl file)")
-    out = []
+    return parsed
+
+
+def _json_array_rows(path: Path) -> Iterator[RawRow]:
+    data = _json_array(path)
     for number, obj in enumerate(data, start=1):
         raw = json.dumps(obj, ensure_ascii=False)
         if not isinstance(obj, dict):
-            out.append((number, raw, None, f"a JSON {type(obj).__name__} where an object was expected"))
+            yield (number, _cut(raw), None, f"a JSON {type(obj).__name__} where an object was expected")
         else:
-            out.append((number, raw, {_canonical_key(k): v for k, v in obj.items()}, None))
-    return out
+            yield (number, raw, {_canonical_key(k): v for k, v in obj.items()}, None)
 
 
-def _parquet_rows(path: Path):
+def _parquet_file(path: Path):
+    import pyarrow.parquet as pq
+
     try:
-        frame = pl.read_parquet(path)
+        if path.is_dir():
+            raise IngestError(path, "is a directory, not a file")
+        if path.exists() and path.stat().st_size == 0:
+            raise IngestError(path, "the file is empty")
+        return pq.ParquetFile(path)
     except FileNotFoundError:
         raise IngestError(path, "no such file") from None
+    except IngestError:
+        raise
     except Exception as exc:
         raise IngestError(path, f"is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
-    frame = frame.rename({c: _canonical_key(c) for c in frame.columns}, strict=False)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+
+
+def _parquet_check(path: Path) -> list[str]:
+    pf = _parquet_file(path)
+    columns = [_canonical_key(c) for c in pf.schema_arrow.names]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        raise IngestError(
-            path, f"no column for {', '.join(missing)} (columns: {', '.join(frame.columns[:20])})"
-        )
-    out = []
-    for number, row in enumerate(frame.iter_rows(named=True), start=1):
-        out.append((number, json.dumps(row, default=str, ensure_ascii=False), row, None))
-    return out, list(frame.columns)
+        raise IngestError(path, f"no column for {', '.join(missing)} (columns: {', '.join(columns[:20])})")
+    try:  # decode every page once, a batch at a time, so a corrupt page is a file error now
+        for _ in pf.iter_batches(batch_size=BATCH_ROWS):
+            pass
+    except Exception as exc:
+        raise IngestError(path, f"is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+    return columns
+
+
+def _parquet_rows(path: Path) -> Iterator[RawRow]:
+    pf = _parquet_file(path)
+    names = [_canonical_key(c) for c in pf.schema_arrow.names]
+    number = 0
+    try:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+            for values in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+                number += 1
+                row = dict(zip(names, values, strict=True))
+                yield (number, "", row, None)
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise IngestError(path, f"is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+
+
+def _raw_rows(checked: CheckedFile) -> Iterator[RawRow]:
+    if checked.format == "parquet":
+        return _parquet_rows(checked.path)
+    if checked.format == "csv":
+        return _csv_rows(checked.path, checked.header)
+    if checked.format == "jsonl":
+        return _jsonl_rows(checked.path)
+    return _json_array_rows(checked.path)
+
+
+def _raw_for_reject(raw: str | list[str], mapping: dict[str, Any] | None) -> str:
+    if isinstance(raw, list):
+        return _cut(_csv_raw(raw))
+    if raw or mapping is None:
+        return _cut(raw)
+    return _cut(json.dumps(mapping, default=str, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,6 +619,8 @@ def parse_time(value: Any) -> datetime:
     text = str(value).strip()
     if not text:
         raise ValueError("empty")
+    if len(text) > 64:
+        raise ValueError(f"{text[:60]!r}… is not ISO-8601 or epoch seconds/milliseconds")
     try:
         number = float(text)
     except ValueError:
@@ -336,7 +633,10 @@ def parse_time(value: Any) -> datetime:
         raise ValueError(f"{text[:60]!r} is not ISO-8601 or epoch seconds/milliseconds") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text[:60]!r} is out of range") from None
 
 
 def _from_epoch(number: float) -> datetime:
@@ -363,8 +663,13 @@ def _as_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def validate_row(mapping: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """One raw mapping (canonical keys) -> (event dict, []) or (None, reasons)."""
+def validate_row(
+    mapping: dict[str, Any], *, now: datetime | None = None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """One raw mapping (canonical keys) -> (event dict, []) or (None, reasons).
+
+    ``now`` bounds the time: later than ``now`` plus a day is rejected (default: the clock).
+    """
     reasons: list[str] = []
     row: dict[str, Any] = {c: None for c in COLUMNS}
     for column in COLUMNS:
@@ -372,14 +677,23 @@ def validate_row(mapping: dict[str, Any]) -> tuple[dict[str, Any] | None, list[s
             continue
         value = mapping[column]
         if column in JSON_COLUMNS and isinstance(value, dict | list):
-            row[column] = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            try:
+                text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError, RecursionError) as exc:
+                reasons.append(f"{column}: cannot be stored as JSON ({type(exc).__name__})")
+                continue
+        else:
+            text = _as_text(value)
+        if text is None:
             continue
-        text = _as_text(value)
-        if text is not None and len(text) > MAX_FIELD_CHARS:
+        if len(text) > MAX_FIELD_CHARS:
             reasons.append(f"{column}: {len(text):,} characters, more than the {MAX_FIELD_CHARS:,} allowed")
             continue
-        if text is not None and "\x00" in text:
+        if "\x00" in text:
             reasons.append(f"{column}: holds a NUL character")
+            continue
+        if _SURROGATE.search(text):
+            reasons.append(f"{column}: holds a lone surrogate (not valid Unicode)")
             continue
         row[column] = text
     for column in REQUIRED_COLUMNS:
@@ -388,11 +702,21 @@ def validate_row(mapping: dict[str, Any]) -> tuple[dict[str, Any] | None, list[s
                 reasons.append("time: missing")
         elif row[column] is None:
             reasons.append(f"{column}: missing")
+    if row["id"] is not None and len(row["id"]) > MAX_ID_CHARS:
+        reasons.append(f"id: {len(row['id']):,} characters, more than the {MAX_ID_CHARS} allowed")
     if _as_text(mapping.get("time")) is not None:
         try:
-            row["time"] = parse_time(mapping["time"])
+            when = parse_time(mapping["time"])
         except ValueError as exc:
             reasons.append(f"time: {exc}")
+        else:
+            latest = (now or datetime.now(UTC)) + FUTURE_SLACK
+            if when < EARLIEST:
+                reasons.append(f"time: {when.isoformat()} is before 1970")
+            elif when > latest:
+                reasons.append(f"time: {when.isoformat()} is more than a day in the future")
+            else:
+                row["time"] = when
     if row["type"] is not None:
         code = row["type"].strip().lower()
         if code in CATEGORY_CODES:
@@ -416,6 +740,8 @@ def validate_row(mapping: dict[str, Any]) -> tuple[dict[str, Any] | None, list[s
                 json.loads(row[column])
             except json.JSONDecodeError as exc:
                 reasons.append(f"{column}: not valid JSON ({exc.msg} at character {exc.pos + 1})")
+            except (RecursionError, ValueError) as exc:
+                reasons.append(f"{column}: not readable JSON ({type(exc).__name__})")
     if reasons:
         return None, reasons
     if row["id"] is None:
@@ -438,11 +764,88 @@ def derive_id(row: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------
+# streaming: file -> batches
+
+
+class _Reading:
+    """The columns a file held that the schema does not (filled in while it streams)."""
+
+    def __init__(self, checked: CheckedFile) -> None:
+        self.checked = checked
+        self.extra: set[str] = {k for k in checked.header if k not in _KNOWN}
+        self.overflow = False
+
+    def note(self, mapping: dict[str, Any]) -> None:
+        if len(mapping) <= len(_KNOWN) and all(k in _KNOWN for k in mapping):
+            return
+        for k in mapping:
+            if k not in _KNOWN and k not in self.extra:
+                if len(self.extra) < 10 * MAX_LISTED_COLUMNS:
+                    self.extra.add(k)
+                else:
+                    self.overflow = True
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        return _listed(self.extra, self.overflow)
+
+
+def _batches(checked: CheckedFile, reading: _Reading, *, batch_rows: int, now: datetime) -> Iterator[Batch]:
+    events: list[dict[str, Any]] = []
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    read = 0
+    for line, raw, mapping, problem in _raw_rows(checked):
+        read += 1
+        if problem is not None or mapping is None:
+            rejects.append(Reject(line, _raw_for_reject(raw, mapping), (problem or "unreadable row",)))
+        else:
+            if checked.format != "csv":
+                reading.note(mapping)
+            row, reasons = validate_row(mapping, now=now)
+            if row is None:
+                rejects.append(Reject(line, _raw_for_reject(raw, mapping), tuple(reasons)))
+            else:
+                events.append(row)
+                lines.append(line)
+        if read >= batch_rows:
+            yield Batch(_frame(events), lines, rejects, read)
+            events, lines, rejects, read = [], [], [], 0
+    if read:
+        yield Batch(_frame(events), lines, rejects, read)
+
+
+def _frame(events: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(events, schema=SCHEMA) if events else pl.DataFrame(schema=SCHEMA)
+
+
+def iter_batches(
+    path: str | Path,
+    *,
+    format: Format | None = None,
+    batch_rows: int = BATCH_ROWS,
+    now: datetime | None = None,
+) -> Iterator[Batch]:
+    """Check ``path`` (raising :class:`IngestError` when it cannot be read at all), then yield
+    it as validated batches of at most ``batch_rows`` rows read.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.jsonl"
+    >>> row = '{"time": "2026-01-01", "type": "auth", "action": "login", "result": "done"}\\n'
+    >>> _ = p.write_text(row * 5)
+    >>> [b.rows_read for b in iter_batches(p, batch_rows=2)]
+    [2, 2, 1]
+    """
+    checked = check_file(path, format=format)
+    yield from _batches(checked, _Reading(checked), batch_rows=batch_rows, now=now or datetime.now(UTC))
+
+
+# ---------------------------------------------------------------------------------------
 # public entry points
 
 
-def load_file(path: str | Path, *, format: Format | None = None) -> LoadedFile:
-    """Read and validate one file.
+def load_file(path: str | Path, *, format: Format | None = None, now: datetime | None = None) -> LoadedFile:
+    """Read and validate one file, all of it in memory (use :func:`import_files` for big files).
 
     Raises
     ------
@@ -450,36 +853,27 @@ def load_file(path: str | Path, *, format: Format | None = None) -> LoadedFile:
         When the file cannot be read at all (missing, empty, binary, not UTF-8, a JSON array
         that does not parse, a CSV header without the required columns).
     """
-    path = Path(path)
-    fmt = _detect_format(path, format)
-    raw_rows, header = _raw_rows(path, fmt)
-    known = set(COLUMNS)
-    ignored = tuple(sorted({k for k in header if k not in known}))
-    events: list[dict[str, Any]] = []
+    checked = check_file(path, format=format)
+    reading = _Reading(checked)
+    frames: list[pl.DataFrame] = []
     lines: list[int] = []
     rejects: list[Reject] = []
-    extra_keys: set[str] = set()
-    for line, raw, mapping, problem in raw_rows:
-        if problem is not None or mapping is None:
-            rejects.append(Reject(line, raw, (problem or "unreadable row",)))
-            continue
-        extra_keys.update(k for k in mapping if k not in known)
-        row, reasons = validate_row(mapping)
-        if row is None:
-            rejects.append(Reject(line, raw, tuple(reasons)))
-        else:
-            events.append(row)
-            lines.append(line)
-    if not header:
-        ignored = tuple(sorted(extra_keys))
-    frame = pl.DataFrame(events, schema=SCHEMA) if events else pl.DataFrame(schema=SCHEMA)
-    return LoadedFile(path, fmt, len(raw_rows), frame, tuple(rejects), ignored, tuple(lines))
+    rows_read = 0
+    for batch in _batches(checked, reading, batch_rows=BATCH_ROWS, now=now or datetime.now(UTC)):
+        frames.append(batch.events)
+        lines.extend(batch.lines)
+        rejects.extend(batch.rejects)
+        rows_read += batch.rows_read
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=SCHEMA)
+    return LoadedFile(
+        checked.path, checked.format, rows_read, frame, tuple(rejects), reading.ignored, tuple(lines)
+    )
 
 
 def write_rejects(rejects: Iterable[Reject], path: Path, *, source: str) -> None:
     """Rejects as JSON Lines: file, line, reasons, raw."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
+    with path.open("w", encoding="utf-8", errors="backslashreplace") as out:
         for reject in rejects:
             out.write(reject.as_json(source) + "\n")
 
@@ -488,45 +882,239 @@ def rejects_path_for(path: Path) -> Path:
     return path.with_name(path.name + ".rejects.jsonl")
 
 
+class _RejectsFiles:
+    """Rejects files written as the import streams, under a temporary name; they take their
+    final names only when the transaction commits."""
+
+    def __init__(self, single: Path | None) -> None:
+        self.single = single
+        self.open: dict[Path, IO[str]] = {}
+
+    def write(self, source: Path, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        target = self.single or rejects_path_for(source)
+        out = self.open.get(target)
+        if out is None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out = self.open[target] = open(  # noqa: SIM115 - closed in close()
+                _partial(target), "w", encoding="utf-8", errors="backslashreplace"
+            )
+        for reject in rejects:
+            out.write(reject.as_json(str(source)) + "\n")
+
+    def close(self, *, keep: bool) -> list[str]:
+        done = []
+        for target, out in self.open.items():
+            out.close()
+            if keep:
+                os.replace(_partial(target), target)
+                done.append(str(target))
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    _partial(target).unlink()
+        self.open.clear()
+        return done
+
+
+def _partial(target: Path) -> Path:
+    return target.with_name(target.name + ".partial")
+
+
+class _Writer:
+    """Appends batches on one connection, inside the caller's transaction, idempotently by
+    id (a staging table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id``)."""
+
+    STAGE = "_aa_ingest"
+
+    def __init__(self, store, conn) -> None:
+        self.store = store
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):  # pragma: no cover
+            raise StoreError(f"importing into {self.dialect} is not supported yet")
+        self.table = store.table
+        self.cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        self.ready = False
+
+    def _stage(self, cur) -> None:
+        table = self.table.name
+        if self.dialect == "sqlite":
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {self.STAGE} AS SELECT {self.cols} FROM {table} WHERE 0"  # noqa: S608
+            )
+        else:
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.STAGE} (LIKE {table})")
+        self.ready = True
+
+    def append(self, frame: pl.DataFrame) -> set[str]:
+        """Offer ``frame``'s rows; -> the ids that were inserted."""
+        if frame.height == 0:
+            return set()
+        unique = frame.unique(subset="id", keep="first", maintain_order=True).sort("id")
+        raw = self.conn.connection.driver_connection
+        table = self.table.name
+        insert = (
+            f"INSERT INTO {table} ({self.cols}) SELECT {self.cols} FROM {self.STAGE} "  # noqa: S608
+            "WHERE true ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        if self.dialect == "sqlite":
+            staged = unique.with_columns(
+                pl.col("time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f"),
+                pl.col("type", "result").cast(pl.String),
+            )
+            cur = raw.cursor()
+            try:
+                if not self.ready:
+                    self._stage(cur)
+                cur.execute(f"DELETE FROM {self.STAGE}")  # noqa: S608
+                marks = ", ".join("?" for _ in COLUMNS)
+                stage = f"INSERT INTO {self.STAGE} ({self.cols}) VALUES ({marks})"  # noqa: S608 - fixed names
+                cur.executemany(stage, staged.iter_rows())
+                inserted = {r[0] for r in cur.execute(insert).fetchall()}
+                cur.execute(f"DELETE FROM {self.STAGE}")  # noqa: S608
+            finally:
+                cur.close()
+            return inserted
+        staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
+        with raw.cursor() as cur:
+            if not self.ready:
+                self._stage(cur)
+            cur.execute(f"TRUNCATE {self.STAGE}")
+            with cur.copy(f"COPY {self.STAGE} ({self.cols}) FROM STDIN") as copy:
+                for row in staged.iter_rows():
+                    copy.write_row(row)
+            cur.execute(insert)
+            inserted = {r[0] for r in cur.fetchall()}
+            cur.execute(f"TRUNCATE {self.STAGE}")
+        return inserted
+
+    def conflicts(self, frame: pl.DataFrame, lines: list[int], inserted: set[str]) -> list[Reject]:
+        """Rows of ``frame`` that were not inserted and differ from the stored event."""
+        if frame.height == len(inserted):
+            return []
+        # a row was inserted when it is the first of its id in the batch and its id came back
+        was_inserted = frame["id"].is_first_distinct() & frame["id"].is_in(list(inserted))
+        offered = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64)).filter(~was_inserted)
+        stored: dict[str, dict[str, Any]] = {}
+        ids = offered["id"].unique().to_list()
+        t = self.table
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self.conn.execute(sa.select(t).where(t.c.id.in_(chunk))).mappings():
+                stored[row["id"]] = dict(row)
+        out = []
+        for row in offered.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True):
+            old = stored.get(row["id"])
+            if old is None:  # pragma: no cover - not inserted means it is stored
+                continue
+            differ = [c for c in COLUMNS if c != "id" and _norm(row[c]) != _norm(old[c])]
+            if differ:
+                line = row.pop("_line")
+                text = json.dumps(
+                    {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()},
+                    ensure_ascii=False,
+                )
+                out.append(
+                    Reject(
+                        line,
+                        _cut(text),
+                        (
+                            f"id {row['id'][:80]!r} is already stored with a different "
+                            f"{', '.join(differ)}; the stored event was kept",
+                        ),
+                        kind="conflict",
+                    )
+                )
+        return out
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure between concurrent imports: run it again. (The
+    staging path talks to the driver directly, so its errors arrive unwrapped as well.)"""
+    code = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001")
+
+
+def _is_driver_error(store, exc: BaseException) -> bool:
+    dbapi = getattr(store.engine.dialect, "loaded_dbapi", None)
+    return dbapi is not None and isinstance(exc, dbapi.Error)
+
+
 def import_files(
     store,
     paths: Iterable[str | Path],
     *,
     rejects: str | Path | None = None,
+    batch_rows: int = BATCH_ROWS,
+    now: datetime | None = None,
+    attempts: int = 5,
 ) -> ImportSummary:
-    """Load, validate and append files to ``store``; write rejects next to each input (or to
-    ``rejects``). Every file is read before anything is written, so an unreadable file
-    leaves the database untouched.
+    """Validate and append files to ``store`` in one transaction; write rejects next to each
+    input (or to ``rejects``).
+
+    Every file is first streamed once to check it can be read at all, so an unreadable file
+    leaves the database untouched; then all files are streamed in batches of ``batch_rows``
+    into one transaction, so a failure part-way (the database going away, a file changing
+    under us) writes nothing either. Memory is bounded by the batch. A deadlock with a
+    concurrent import is retried (up to ``attempts`` times) from the start.
     """
-    loaded = [load_file(p) for p in _expand(paths)]
+    checked = [check_file(p) for p in _expand(paths)]
+    now = now or datetime.now(UTC)
+    for attempt in range(1, attempts + 1):
+        files = _RejectsFiles(Path(rejects) if rejects is not None else None)
+        committed = False
+        try:
+            with store.engine.begin() as conn:
+                summary = _import_in(conn, store, checked, files, batch_rows=batch_rows, now=now)
+            committed = True
+        except Exception as exc:
+            if _retryable(exc) and attempt < attempts:
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other import finish first
+                continue
+            if isinstance(exc, sa.exc.SQLAlchemyError) or _is_driver_error(store, exc):
+                raise StoreError(f"could not import into {store.safe_url}: {_short(exc)}") from exc
+            raise
+        finally:
+            written = files.close(keep=committed)
+        summary.rejects_paths = written
+        if not summary.balanced:  # the contract: nothing is lost in the count
+            raise RuntimeError(f"import counts do not add up: {summary}")
+        return summary
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _import_in(
+    conn, store, checked: list[CheckedFile], files: _RejectsFiles, *, batch_rows: int, now: datetime
+) -> ImportSummary:
     summary = ImportSummary()
-    all_rejects: list[tuple[str, Reject]] = []
-    for item in loaded:
-        result = store.append(item.events)
+    writer = _Writer(store, conn)
+    for item in checked:
+        reading = _Reading(item)
         summary.files.append(str(item.path))
-        summary.rows_read += item.rows_read
-        summary.imported += result.inserted
-        summary.duplicates += result.duplicates
-        summary.rejected += len(item.rejects)
-        if item.ignored_columns:
-            summary.ignored_columns[str(item.path)] = item.ignored_columns
-        if item.rejects:
-            if rejects is None:
-                target = rejects_path_for(item.path)
-                write_rejects(item.rejects, target, source=str(item.path))
-                summary.rejects_paths.append(str(target))
-            else:
-                all_rejects.extend((str(item.path), r) for r in item.rejects)
-    if rejects is not None and all_rejects:
-        target = Path(rejects)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("w", encoding="utf-8") as out:
-            for source, reject in all_rejects:
-                out.write(reject.as_json(source) + "\n")
-        summary.rejects_paths.append(str(target))
-    if not summary.balanced:  # the contract: nothing is lost in the count
-        raise RuntimeError(f"import counts do not add up: {summary}")
+        for batch in _batches(item, reading, batch_rows=batch_rows, now=now):
+            inserted = writer.append(batch.events)
+            conflicts = writer.conflicts(batch.events, batch.lines, inserted)
+            summary.rows_read += batch.rows_read
+            summary.imported += len(inserted)
+            summary.duplicates += batch.events.height - len(inserted)
+            summary.rejected += len(batch.rejects)
+            summary.conflicts += len(conflicts)
+            files.write(item.path, batch.rejects + conflicts)
+        if reading.ignored:
+            summary.ignored_columns[str(item.path)] = reading.ignored
     return summary
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -253,3 +253,33 @@ def test_nested_json_values_are_stored_as_text(tmp_path):
     )
     assert json.loads(loaded.events["params"][0]) == {"a": [1, 2]}
     assert json.loads(loaded.events["after"][0]) == {"role": "admin"}
+
+
+TIME_BOUNDS = [
+    ("1970-01-01T00:00:00Z", None),
+    ("1969-12-31T23:59:59.999999Z", "is before 1970"),
+    ("2026-11-26T12:00:00Z", None),  # exactly a day after `now`
+    ("2026-11-26T12:00:00.000001Z", "is more than a day in the future"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), TIME_BOUNDS, ids=[v for v, _ in TIME_BOUNDS])
+def test_time_bounds(tmp_path, value, reason):
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    loaded = load_file(write_jsonl(tmp_path / "t.jsonl", [GOOD | {"time": value}]), now=now)
+    if reason is None:
+        assert loaded.events.height == 1
+    else:
+        (reject,) = loaded.rejects
+        assert reason in reject.reasons[0]
+
+
+def test_import_streams_in_batches_into_one_transaction(tmp_path, sqlite_store):
+    rows = [GOOD | {"id": f"b{i}", "time": f"2026-01-02T03:{i // 60:02d}:{i % 60:02d}Z"} for i in range(250)]
+    rows.insert(100, GOOD | {"id": "bad", "type": "printer"})
+    path = write_jsonl(tmp_path / "b.jsonl", rows + rows[:10])
+    summary = import_files(sqlite_store, [path], batch_rows=40)
+    assert (summary.rows_read, summary.imported, summary.rejected, summary.duplicates) == (261, 250, 1, 10)
+    assert summary.balanced and sqlite_store.count() == 250
+    (reject,) = [json.loads(x) for x in (tmp_path / "b.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert reject["line"] == 101
