@@ -260,12 +260,13 @@ def cmd_query(args) -> int:
             file=sys.stderr,
         )
     elif args.format == "csv":
-        out.write(_csv_text(frame))
+        out.write(_csv_text(frame, terminal=out.isatty()))
     elif args.format == "jsonl":
         for row in _json_rows(frame):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps(row, ensure_ascii=out.isatty()) + "\n")
     else:
-        out.write(json.dumps(_json_rows(frame), ensure_ascii=False, indent=2) + "\n")
+        # on a terminal, escape everything that is not ASCII: a value cannot repaint the screen
+        out.write(json.dumps(_json_rows(frame), ensure_ascii=out.isatty(), indent=2) + "\n")
     return EXIT_OK
 
 
@@ -276,7 +277,7 @@ def _json_rows(frame: pl.DataFrame) -> list[dict]:
     ]
 
 
-def _csv_text(frame: pl.DataFrame) -> str:
+def _csv_text(frame: pl.DataFrame, *, terminal: bool = False) -> str:
     from audit_analytics.export import neutralise
 
     buf = io.StringIO()

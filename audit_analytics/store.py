@@ -315,8 +315,11 @@ class Store:
     def count(self, flt: Filter | None = None, *, now: datetime | None = None) -> int:
         """How many events pass the filter, counted in SQL."""
         stmt = sa.select(sa.func.count()).select_from(self.table).where(self._where(flt, now))
-        with self.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(stmt).scalar_one())
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"could not count in {self.safe_url}: {_short(exc)}") from exc
 
     def page(
         self,

@@ -97,9 +97,7 @@ SHOWS_RAW = {"hx-ansi", "hx-rlo"}
         pytest.param(
             r,
             id=r["id"],
-            marks=[pytest.mark.xfail(strict=True, reason="event detail shows raw ESC/RLO (report)")]
-            if r["id"] in SHOWS_RAW
-            else [],
+            marks=[],
         )
         for r in ROWS
     ],

@@ -28,6 +28,15 @@ def load_shared_or_stop():
         st.error(f"The audit database cannot be reached: {md_escape(str(exc))}", icon=":material/database:")
         st.button("Retry", type="primary", key="retry_store")
         st.stop()
+    if shared.stale and getattr(shared.index, "kind", "") == "pushdown":
+        # pushdown reads every view from the database: there is no last copy to show
+        st.error(
+            "The audit database is not answering, and in pushdown mode every view is read from it: "
+            f"{md_escape(shared.stale_reason)}",
+            icon=":material/database:",
+        )
+        st.button("Retry", type="primary", key="retry_store")
+        st.stop()
     if shared.stale:
         st.warning(
             "The audit database is not answering; showing the data as last loaded, which may be stale "

@@ -18,7 +18,7 @@ import streamlit as st
 from audit_analytics.diff import diff_json
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
-from audit_analytics.textsafe import md_escape
+from audit_analytics.textsafe import md_escape, plain
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for, selection_for
 from audit_analytics.ui.state import period_label, seed_widgets, set_view
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
@@ -50,10 +50,10 @@ def display_frame(rows: pl.DataFrame, tz: str) -> pl.DataFrame:
     """The page's rows as the table shows them: time in the shown zone, coloured result."""
     return rows.select(
         pl.col("time").dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S").alias("Time"),
-        pl.col("actor").fill_null("").alias("Actor"),
+        pl.col("actor").fill_null("").map_elements(plain, return_dtype=pl.String).alias("Actor"),
         pl.col("type").cast(pl.String).alias("Type"),
         pl.col("action").alias("Action"),
-        pl.col("target").fill_null("").alias("Target"),
+        pl.col("target").fill_null("").map_elements(plain, return_dtype=pl.String).alias("Target"),
         pl.col("result").cast(pl.String).alias("Result"),
         pl.col("ip").fill_null("").alias("IP"),
     )
@@ -223,6 +223,11 @@ def _fmt_time(t: datetime, tz: str) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S.%f} {local.tzname()} ({tz})"
 
 
+def _plain_lines(text: str) -> str:
+    """Text for a code block: control and bidi characters made visible, lines kept."""
+    return "\n".join(plain(line) for line in text.split("\n"))
+
+
 def _pretty_json(text: str | None) -> str:
     if not text:
         return "(none)"
@@ -255,6 +260,7 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
     ]
     if event.get("error"):
         fields.append(("Error", event["error"]))
+    fields = [(name, plain(value)) for name, value in fields]
     st.dataframe(
         pl.DataFrame(fields, schema=["Field", "Value"], orient="row"),
         hide_index=True,
@@ -265,9 +271,9 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
     )
     if event.get("error"):
         st.text("Error message")
-        st.code(event["error"], language=None, wrap_lines=True)
+        st.code(_plain_lines(event["error"]), language=None, wrap_lines=True)
     st.text("Request details (params)")
-    st.code(_pretty_json(event["params"]), language="json", wrap_lines=True)
+    st.code(_plain_lines(_pretty_json(event["params"])), language="json", wrap_lines=True)
     changes = diff_json(event["before"], event["after"])
     if changes:
         st.text("Before → after")
