@@ -344,3 +344,49 @@ class EventIndex(Engine):
             .agg(pl.col("email").max(), pl.len().alias("events"))
             .sort(["events", "actor"], descending=[True, False])
         )
+
+    # -- growing without a reload -----------------------------------------------------------
+    def extended(self, new: pl.DataFrame) -> EventIndex | None:
+        """A new index with ``new`` rows appended, reusing this one's dictionaries; ``None``
+        when the rows do not all come after the last one (then rebuild from scratch).
+
+        The audit log grows at its end: the app's own sign-ins and exports, the platform's new
+        events. Reloading a million rows for each of them would cost seconds every time.
+        """
+        if new.height == 0:
+            return self
+        new = new.sort("time", "id")
+        if self.height:
+            last_time, last_id = self.frame["time"][-1], self.frame["id"][-1]
+            first_time, first_id = new["time"][0], new["id"][0]
+            if (first_time, first_id) <= (last_time, last_id):
+                return None
+        grown = EventIndex.__new__(EventIndex)
+        frame = pl.concat([self.frame, new], how="vertical")
+        if frame.n_chunks() > 64:
+            frame = frame.rechunk()
+        grown.frame = frame
+        grown.height = frame.height
+        grown._codes, grown._dicts, grown._lower = {}, {}, {}
+        grown._cache = OrderedDict()
+        for column, d in self._dicts.items():
+            fresh = new[column].drop_nulls().unique()
+            fresh = fresh.filter(~fresh.is_in(d.values.implode())).sort()
+            values = pl.concat([d.values, fresh]) if fresh.len() else d.values
+            codes = new[column].replace_strict(
+                values,
+                pl.int_range(values.len(), eager=True, dtype=pl.UInt32),
+                default=None,
+                return_dtype=pl.UInt32,
+            )
+            grown._dicts[column] = _Dictionary(values, values.str.to_lowercase()) if fresh.len() else d
+            grown._codes[column] = pl.concat([self._codes[column], codes])
+        for column, lowered in self._lower.items():
+            added = new[column]
+            if lowered is not None:
+                grown._lower[column] = pl.concat([lowered, added.str.to_lowercase()])
+                continue
+            non_null = added.drop_nulls()
+            still_lower = bool((non_null == non_null.str.to_lowercase()).all()) if non_null.len() else True
+            grown._lower[column] = None if still_lower else frame[column].str.to_lowercase()
+        return grown

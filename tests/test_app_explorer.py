@@ -485,3 +485,34 @@ def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_
     at.query_params["event"] = old["id"]
     at.run()
     assert detail_values(at)["Event ID"] == old["id"]
+
+
+def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role):
+    from audit_analytics.memory import EventIndex
+    from audit_analytics.ui import data
+
+    url = f"sqlite:///{tmp_path / 'growing.db'}"
+    store = open_store(url)
+    store.append(generate(1_500, seed=12).events)
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    monkeypatch.setattr(data, "FRESHNESS_SECONDS", 0.0)
+    built = []
+    original = EventIndex.__init__
+
+    def counting_init(self, frame):
+        built.append(frame.height)
+        original(self, frame)
+
+    monkeypatch.setattr(EventIndex, "__init__", counting_init)
+    at = as_role(AppTest.from_file(APP, default_timeout=60), "auditor")
+    at.query_params["period"] = "all"
+    at.run()
+    before = count_in_caption(at)
+    store.record(actor="zz-newcomer", type="auth", action="login", target="web")
+    at.text_input(key="f_search").input("zz-newcomer").run()
+    no_exceptions(at)
+    assert count_in_caption(at) == 1
+    at.text_input(key="f_search").input("").run()
+    assert count_in_caption(at) == before + 1
+    assert len(built) == 1  # built once; the new event was appended, not reloaded
+    store.engine.dispose()

@@ -62,3 +62,18 @@ def test_get_related_newest_actors_agree(engines):
         s_req, s_act = sql.related(row)
         assert m_req["id"].to_list() == s_req["id"].to_list()
         assert m_act["id"].to_list() == s_act["id"].to_list()
+
+
+@pytest.mark.parametrize("split", [1, 2_500, 3_999])
+def test_an_index_grows_at_its_end_like_a_rebuilt_one(split):
+    grown = EventIndex(EVENTS.head(split)).extended(EVENTS.tail(EVENTS.height - split))
+    rebuilt = EventIndex(EVENTS)
+    assert grown is not None and grown.frame.equals(rebuilt.frame)
+    for flt in FILTERS + [Filter(query="root"), Filter(query="ip:10.0.0.0/8 -user:svc-ci")]:
+        for sort in (Sort("time", True), Sort("target", False)):
+            assert grown.page(flt, sort, limit=50, now=NOW).equals(rebuilt.page(flt, sort, limit=50, now=NOW))
+            assert grown.count(flt, now=NOW) == rebuilt.count(flt, now=NOW)
+
+
+def test_an_index_refuses_rows_that_do_not_come_last():
+    assert EventIndex(EVENTS.tail(100)).extended(EVENTS.head(5)) is None

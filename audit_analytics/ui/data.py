@@ -17,7 +17,7 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from audit_analytics.engines import SqlIndex, engine_mode, open_engine
+from audit_analytics.engines import SqlIndex, engine_mode, memory_limit, open_engine
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.memory import EventIndex, Selection
@@ -110,13 +110,31 @@ def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
         shared.stale_reason = ""
         shared.checked_at = time.monotonic()
         if force or signature != shared.signature or not shared.version:
-            shared.index = open_engine(store)
+            grown = None if force or not shared.version else _grown(shared, store, signature)
+            shared.index = grown if grown is not None else open_engine(store)
             shared.signature = signature
             shared.version += 1
             shared.loaded_at = datetime.now(UTC)
             shared.results.clear()
             shared.actors = None
     return shared
+
+
+def _grown(shared: SharedFrame, store: Store, signature: tuple) -> EventIndex | None:
+    """The in-memory index with only the newly appended events added, when the table only grew
+    at its end (the usual case: new events, the app's own sign-ins and exports); else None."""
+    index = shared.index
+    (old_count, old_newest), (new_count, new_newest) = shared.signature, signature
+    if getattr(index, "kind", "") != "memory" or new_count <= old_count or new_count > memory_limit():
+        return None
+    if old_newest is None or new_newest is None or new_newest < old_newest:
+        return None
+    tail = store.load(Filter(start=old_newest))
+    known = index.frame.slice(int(index.frame["time"].search_sorted(old_newest, side="left")))["id"]
+    fresh = tail.filter(~pl.col("id").is_in(known.implode()))
+    if old_count + fresh.height != new_count:  # rows changed elsewhere in the table
+        return None
+    return index.extended(fresh)
 
 
 def actors_of(shared: SharedFrame) -> pl.DataFrame:
