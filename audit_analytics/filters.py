@@ -226,8 +226,12 @@ class Filter:
         }
 
     # -- polars --------------------------------------------------------------------------
-    def expr(self, *, now: datetime | None = None) -> pl.Expr:
-        """The filter as one polars boolean expression over an event frame."""
+    def expr(self, *, now: datetime | None = None, ips: list[str] | None = None) -> pl.Expr:
+        """The filter as one polars boolean expression over an event frame.
+
+        ``ips``, the frame's distinct addresses, lets an ``ip:`` CIDR term become a plain
+        membership test; without it the term checks each batch's addresses in a Python
+        callback (the lazy archive scan)."""
         conds: list[pl.Expr] = []
         lo, hi = self.bounds(now=now)
         if lo is not None:
@@ -248,14 +252,17 @@ class Filter:
                     | pl.col("email").str.to_lowercase().is_in(wanted)
                 ).fill_null(False)
             )
-        conds.extend(_polars_query(self.parsed))
+        conds.extend(_polars_query(self.parsed, ips))
         if not conds:
             return pl.lit(True)
         return pl.all_horizontal(conds)
 
     def apply(self, frame: pl.DataFrame | pl.LazyFrame, *, now: datetime | None = None):
         """Rows of ``frame`` that pass the filter (same kind of frame back)."""
-        return frame.filter(self.expr(now=now))
+        ips = None
+        if isinstance(frame, pl.DataFrame) and any(t.network is not None for t in self.parsed.qualified):
+            ips = frame["ip"].unique().to_list()
+        return frame.filter(self.expr(now=now, ips=ips))
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,27 +297,33 @@ def ip_matches(values: Iterable[str | None], network: ipaddress._BaseNetwork) ->
     return out
 
 
-def _polars_cidr(network: ipaddress._BaseNetwork) -> pl.Expr:
-    # Check each distinct address once in Python; rows then match by membership.
+def _polars_cidr(network: ipaddress._BaseNetwork, ips: list[str] | None = None) -> pl.Expr:
+    # Check each distinct address once in Python; rows then match by membership. With the
+    # addresses known up front no Python callback runs inside polars: a callback needs the
+    # GIL on polars' worker threads, and another thread holding the GIL while it waits on
+    # those workers (DataFrame.to_pandas does) deadlocks the process (seen under load).
+    if ips is not None:
+        return pl.col("ip").is_in(ip_matches(ips, network)).fill_null(False)
+
     def _in(s: pl.Series) -> pl.Series:
         return s.is_in(ip_matches(s.unique().to_list(), network)).fill_null(False)
 
     return pl.col("ip").map_batches(_in, return_dtype=pl.Boolean)
 
 
-def _polars_term(term: Qualified) -> pl.Expr:
+def _polars_term(term: Qualified, ips: list[str] | None = None) -> pl.Expr:
     f, v = term.field, term.value
     if f == "user":
         return _polars_field_match("actor", v) | _polars_field_match("email", v)
     if f == "ip":
         net = term.network
         if net is not None:
-            return _polars_cidr(net)
+            return _polars_cidr(net, ips)
         return _polars_field_match("ip", v)
     return _polars_field_match(f, v)
 
 
-def _polars_query(query: Query) -> list[pl.Expr]:
+def _polars_query(query: Query, ips: list[str] | None = None) -> list[pl.Expr]:
     conds: list[pl.Expr] = []
     for word in query.words:
         needle = word.text.lower()
@@ -325,9 +338,9 @@ def _polars_query(query: Query) -> list[pl.Expr]:
         pos = [t for t in terms if not t.negated]
         neg = [t for t in terms if t.negated]
         if pos:
-            conds.append(pl.any_horizontal([_polars_term(t).fill_null(False) for t in pos]))
+            conds.append(pl.any_horizontal([_polars_term(t, ips).fill_null(False) for t in pos]))
         for t in neg:
-            conds.append(~_polars_term(t).fill_null(False))
+            conds.append(~_polars_term(t, ips).fill_null(False))
     return conds
 
 

@@ -193,7 +193,8 @@ class EventIndex(Engine):
                 values = self._dicts["ip"].values
                 inside = set(ip_matches(values.to_list(), term.network))
                 return self._codes_where("ip", values.is_in(list(inside)).fill_null(False))
-            return _polars_term(term).fill_null(False)
+            # many distinct addresses: check them once here, never in a callback inside polars
+            return _polars_term(term, self.frame["ip"].unique().to_list()).fill_null(False)
         if f in QUALIFIER_COLUMNS:
             return self._field_match(QUALIFIER_COLUMNS[f], v)
         return _polars_term(term).fill_null(False)  # type, result: small enums

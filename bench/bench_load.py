@@ -43,6 +43,7 @@ CAPTION = re.compile(r"^([\d,]+) events? · ")
 PERIODS = [("all", "All time", "all time"), ("30d", "Last 30 days", "last 30 days")]
 SEARCHES = ["root", "action:update", "-result:done", "ip:10.0.0.0/8", "user:svc-ci", "failed"]
 USER, PASSWORD = "load-tester", "correct horse battery staple 42"
+SIGN_IN_AT_ONCE = 3
 
 
 def build_db(rows: int) -> Path:
@@ -157,6 +158,24 @@ class MemorySampler(threading.Thread):
             time.sleep(0.2)
 
 
+def _cpu_seconds(app: App) -> tuple[float, float]:
+    """CPU time used so far by (the app's process, every other process this one started:
+    the browsers and playwright's driver)."""
+    import psutil
+
+    def total(proc) -> float:
+        try:
+            t = proc.cpu_times()
+            return t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            return 0.0
+
+    me = psutil.Process()
+    server = total(psutil.Process(app.process.pid))
+    others = [p for p in me.children(recursive=True) if p.pid != app.process.pid]
+    return server, sum(total(p) for p in others)
+
+
 async def _loopback_only(route) -> None:
     url = route.request.url
     if urlsplit(url).hostname in ("127.0.0.1", "localhost") or url.startswith(("data:", "blob:")):
@@ -185,6 +204,19 @@ async def _wait_for(page, pieces: list[str], timeout_s: float) -> None:
     raise TimeoutError(f"the caption never showed {pieces}; it says {await _caption_text(page)!r}")
 
 
+async def _where(page) -> str:
+    """Where a failed session stood: its address, search box and script state."""
+    try:
+        box = page.get_by_role("searchbox", name="Search")
+        search = await box.input_value(timeout=2_000) if await box.count() else None
+        state = await page.locator("[data-testid=stApp]").get_attribute(
+            "data-test-script-state", timeout=2_000
+        )
+        return f" (at {page.url}, search box {search!r}, script {state})"
+    except Exception as exc:  # the page itself is gone
+        return f" (page unavailable: {type(exc).__name__})"
+
+
 async def _sign_in(page, base: str, timeout_s: float) -> None:
     await page.goto(base)
     await page.get_by_role("textbox", name="User name").fill(USER)
@@ -193,13 +225,16 @@ async def _sign_in(page, base: str, timeout_s: float) -> None:
     await _wait_for(page, ["last 7 days"], timeout_s)
 
 
-async def _session(browser, base: str, number: int, plan: dict, start: asyncio.Event, out: dict) -> None:
+async def _session(
+    browser, base: str, number: int, plan: dict, start: asyncio.Event, gate: asyncio.Semaphore, out: dict
+) -> None:
     context = await browser.new_context(viewport={"width": 1500, "height": 1100}, timezone_id="UTC")
     context.set_default_timeout(plan["timeout_s"] * 1000)
     await context.route("**/*", _loopback_only)
     page = await context.new_page()
     try:
-        await _sign_in(page, base, plan["timeout_s"])
+        async with gate:  # people arrive over a while: a few page loads at a time, not 20 at once
+            await _sign_in(page, base, plan["timeout_s"])
         out["signed_in"] += 1
         await start.wait()
         sidebar = page.get_by_test_id("stSidebar")
@@ -233,7 +268,7 @@ async def _session(browser, base: str, number: int, plan: dict, start: asyncio.E
         errors = await page.get_by_test_id("stException").all_inner_texts()
         out["errors"].extend(errors)
     except Exception as exc:
-        out["errors"].append(f"session {number}: {type(exc).__name__}: {str(exc)[:300]}")
+        out["errors"].append(f"session {number}: {type(exc).__name__}: {str(exc)[:300]}{await _where(page)}")
     finally:
         await context.close()
 
@@ -246,22 +281,32 @@ async def _drive(base: str, chromium: str, sessions: int, plan: dict, app: App, 
             executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-quic"]
         )
         try:
-            start = asyncio.Event()
+            start, gate = asyncio.Event(), asyncio.Semaphore(SIGN_IN_AT_ONCE)
             # the first session loads the data; its memory is the "one copy" baseline
-            first = asyncio.create_task(_session(browser, base, 0, plan, start, out))
+            first = asyncio.create_task(_session(browser, base, 0, plan, start, gate, out))
             while out["signed_in"] < 1 and not first.done():
                 await asyncio.sleep(0.1)
             out["rss_one_session_mb"] = app.rss_mb()
             rest = [
-                asyncio.create_task(_session(browser, base, n, plan, start, out)) for n in range(1, sessions)
+                asyncio.create_task(_session(browser, base, n, plan, start, gate, out))
+                for n in range(1, sessions)
             ]
-            while out["signed_in"] < sessions and not all(t.done() for t in [first, *rest]):
+            tasks = [first, *rest]
+            # a session whose sign-in failed is done: start without it rather than wait forever
+            while out["signed_in"] + sum(t.done() for t in tasks) < sessions:
                 await asyncio.sleep(0.1)
             out["rss_all_signed_in_mb"] = app.rss_mb()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds(app)
             start.set()
-            await asyncio.gather(first, *rest)
+            await asyncio.gather(*tasks)
             out["interaction_wall_s"] = time.perf_counter() - started
+            # where the machine's time went while the sessions interacted: the app's process
+            # (Python, the scripts) or the browsers (rendering), on the same 2 cores
+            (server0, client0), (server1, client1) = cpu, _cpu_seconds(app)
+            out["server_cpu_s"], out["browser_cpu_s"] = (
+                round(server1 - server0, 1),
+                round(client1 - client0, 1),
+            )
         finally:
             await browser.close()
 

@@ -39,13 +39,12 @@ def test_concurrent_sessions_filter_and_search_without_errors(tmp_path):
     result = bench_load.run_load(db, sessions=SESSIONS, interactions=INTERACTIONS, timeout_s=60)
     took = time.monotonic() - started
     print(json.dumps(result, indent=1))
-    # An interaction that never settles within the timeout ends its session: seen only when
-    # CI's 2 cores are saturated (an open item of the load issue, counted, not hidden).
-    stalls = [e for e in result["errors"] if "TimeoutError" in e]
-    exceptions = [e for e in result["errors"] if "TimeoutError" not in e]
-    assert exceptions == [] and result["server_tracebacks"] == 0
-    print(f"stalled sessions: {len(stalls)} of {SESSIONS}")  # reported, see the load issue
-    assert result.get("p95_s") is None or result["p95_s"] < 20.0, result  # the goal (1 s) is for bench/
+    # every session signs in and every interaction settles: the stalls once seen here were a
+    # deadlock in the app (tests/test_concurrency.py), not the machine being slow
+    assert result["errors"] == [] and result["server_tracebacks"] == 0, result
+    assert result["signed_in"] == SESSIONS
+    assert result["interactions"] == SESSIONS * INTERACTIONS
+    assert result["p95_s"] < 30.0, result  # the goal (1 s) is measured in bench/
     # the frame is shared: the extra sessions cost far less than a copy of the data each
     # (here the data is small, so this mostly bounds per-session overhead)
     assert result["rss_peak_mb"] - result["rss_one_session_mb"] < 250, result

@@ -48,12 +48,18 @@ def table_key(view: View, generation: int | None = None) -> str:
 
 def display_frame(rows: pl.DataFrame, tz: str) -> pl.DataFrame:
     """The page's rows as the table shows them: time in the shown zone, coloured result."""
+
+    # plain() runs here in Python on the page's few rows, not as a callback inside polars
+    # (see filters._polars_cidr: a callback on polars' workers can deadlock under load)
+    def shown(column: str) -> pl.Series:
+        return pl.Series([plain(v) for v in rows[column].to_list()], dtype=pl.String)
+
     return rows.select(
         pl.col("time").dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S").alias("Time"),
-        pl.col("actor").fill_null("").map_elements(plain, return_dtype=pl.String).alias("Actor"),
+        pl.lit(shown("actor")).alias("Actor"),
         pl.col("type").cast(pl.String).alias("Type"),
         pl.col("action").alias("Action"),
-        pl.col("target").fill_null("").map_elements(plain, return_dtype=pl.String).alias("Target"),
+        pl.lit(shown("target")).alias("Target"),
         pl.col("result").cast(pl.String).alias("Result"),
         pl.col("ip").fill_null("").alias("IP"),
     )
