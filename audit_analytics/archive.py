@@ -27,7 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ import polars as pl
 
 from audit_analytics.errors import AuditAnalyticsError
 from audit_analytics.filters import Filter
-from audit_analytics.schema import COLUMNS, SCHEMA, conform, empty_frame
+from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform, empty_frame
 
 __all__ = [
     "ArchiveError",
@@ -275,10 +275,29 @@ def _columns(files: list[Path]) -> set[str]:
 def merge(db_frame: pl.DataFrame, archived: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Database rows and archived rows as one event frame, each id once (the database's
     copy wins), ordered by (time, id) like :meth:`Store.load`."""
+    columns = db_frame.columns  # the in-memory engine's frame leaves the detail columns out
     if isinstance(archived, pl.LazyFrame):
-        archived = _collect(archived)
-    both = pl.concat([conform(db_frame), conform(archived)], how="vertical")
+        selected = archived.select(columns)  # archive files hold every column
+        selected._aa_files = getattr(archived, "_aa_files", [])  # to name a broken file
+        archived = _collect(selected)
+    both = pl.concat([conform(db_frame, columns=columns), conform(archived, columns=columns)], how="vertical")
     return both.unique(subset="id", keep="first", maintain_order=True).sort("time", "id")
+
+
+def details(
+    archive_dir: str | Path | None, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
+) -> pl.DataFrame:
+    """``id`` and the detail columns of the archived events with these ids (unreadable
+    files are left out: the rest still answers); ``between`` prunes by time."""
+    wanted = list(ids)
+    lazy = scan(archive_dir, None, on_unreadable="skip")
+    if between is not None:
+        lazy = lazy.filter(pl.col("time").is_between(*between))
+    return _collect(
+        lazy.filter(pl.col("id").is_in(wanted)).select(
+            pl.col("id"), *(pl.col(c).cast(pl.String) for c in DETAIL_COLUMNS)
+        )
+    )
 
 
 def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:

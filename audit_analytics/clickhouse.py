@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -45,8 +45,8 @@ from sqlalchemy.sql import compiler
 from audit_analytics import pushdown
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
-from audit_analytics.schema import COLUMNS, SCHEMA, conform
-from audit_analytics.store import TABLE_NAME, AppendResult, make_table
+from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
+from audit_analytics.store import DETAIL_CHUNK, DETAILS_SCHEMA, TABLE_NAME, AppendResult, _columns, make_table
 
 __all__ = ["ClickHouseDialect", "ClickHouseStore", "compile_clickhouse", "CREATE_TABLE"]
 
@@ -302,11 +302,32 @@ class ClickHouseStore:
             return sa.true()
         return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
 
-    def load(self, flt: Filter | None = None, *, now: datetime | None = None) -> pl.DataFrame:
-        """The (filtered) events with the schema's dtypes, oldest first."""
+    def load(
+        self, flt: Filter | None = None, *, now: datetime | None = None, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """The (filtered) events with the schema's dtypes, oldest first (``columns``: only those)."""
         t = self.table
-        stmt = sa.select(t).where(self._where(flt, now)).order_by(t.c.time, t.c.id)
-        return _conform(self.frame(stmt))
+        names = _columns(columns)
+        stmt = sa.select(*(t.c[c] for c in names)).where(self._where(flt, now)).order_by(t.c.time, t.c.id)
+        return _conform(self.frame(stmt), names)
+
+    def details(
+        self, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
+    ) -> pl.DataFrame:
+        """``id`` and the detail columns of the events with these ids (unknown ids absent);
+        ``between`` (their time range) lets ClickHouse skip the parts outside it."""
+        t = self.table
+        span = sa.true() if between is None else t.c.time.between(*between)
+        parts = [
+            self.frame(
+                sa.select(t.c.id, *(t.c[c] for c in DETAIL_COLUMNS)).where(
+                    span, t.c.id.in_(list(ids[start : start + DETAIL_CHUNK]))
+                )
+            )
+            for start in range(0, len(ids), DETAIL_CHUNK)
+        ]
+        parts = [p.select("id", *DETAIL_COLUMNS).cast(pl.String) for p in parts if p.height]
+        return pl.concat(parts) if parts else pl.DataFrame(schema=DETAILS_SCHEMA)
 
     def count(self, flt: Filter | None = None, *, now: datetime | None = None) -> int:
         """How many events pass the filter, counted in ClickHouse."""
@@ -383,10 +404,12 @@ def _parquet(frame: pl.DataFrame) -> Iterator[Path]:
         yield path
 
 
-def _conform(frame: pl.DataFrame) -> pl.DataFrame:
+def _conform(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
     if frame.height == 0:
-        return pl.DataFrame(schema=SCHEMA)
-    return conform(frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us")))
+        return conform(pl.DataFrame(schema=SCHEMA), columns=names)
+    return conform(
+        frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us")), columns=names
+    )
 
 
 def _short(exc: BaseException) -> str:

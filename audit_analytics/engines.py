@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from audit_analytics.errors import AuditAnalyticsError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.memory import Engine, EventIndex
+from audit_analytics.schema import SUMMARY_COLUMNS
 from audit_analytics.store import Store
 
 __all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "TooLargeForMemory"]
@@ -65,7 +66,8 @@ def open_engine(store: Store, *, mode: Mode | None = None, limit: int | None = N
     limit = memory_limit() if limit is None else limit
     if mode == "pushdown" or (mode == "auto" and store.count() > limit):
         return SqlIndex(store, limit=limit)
-    return EventIndex(store.load())
+    # the bulky JSON columns stay in the database and are fetched by id when shown or exported
+    return EventIndex(store.load(columns=SUMMARY_COLUMNS), details=store.details)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ True
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,7 +39,11 @@ import polars as pl
 
 from audit_analytics.filters import Filter, Sort, _polars_term, _wildcard_regex, ip_matches, polars_sort
 from audit_analytics.query import Qualified
-from audit_analytics.schema import TEXT_SEARCH_COLUMNS
+from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, TEXT_SEARCH_COLUMNS
+
+Details = Callable[..., pl.DataFrame]
+"""``details(ids, between=(first, last))`` -> a frame of ``id`` and the detail columns
+(``Store.details``); ``between`` bounds the events' times, for sources that prune by time."""
 
 __all__ = ["EventIndex", "Selection"]
 
@@ -111,13 +117,39 @@ class Engine:
     ) -> pl.DataFrame:
         return self.rows(self.select(flt, sort, now=now), offset, limit)
 
+    def with_details(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` with every column of the schema (an engine that holds them all: as is)."""
+        return rows
+
+
+def add_details(rows: pl.DataFrame, details: Details | None) -> pl.DataFrame:
+    """``rows`` (any order) with the detail columns filled from ``details`` by id, in the
+    schema's column order; ids ``details`` does not know get nulls."""
+    missing = [c for c in DETAIL_COLUMNS if c not in rows.columns]
+    if not missing:
+        return rows
+    fetched = None
+    if details is not None and rows.height:
+        times = rows["time"]
+        fetched = details(rows["id"].unique().to_list(), between=(times.min(), times.max()))
+    if fetched is None or fetched.height == 0:
+        filled = rows.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
+    else:
+        filled = rows.join(
+            fetched.select("id", *missing).unique("id"), on="id", how="left", maintain_order="left"
+        )
+    return filled.select(c for c in COLUMNS if c in filled.columns)
+
 
 class EventIndex(Engine):
     """A time-ordered event frame prepared for fast filtering, counting and paging."""
 
     kind = "memory"
 
-    def __init__(self, frame: pl.DataFrame) -> None:
+    def __init__(self, frame: pl.DataFrame, *, details: Details | None = None) -> None:
+        """``frame`` may leave out the detail columns (params, before, after): ``details``
+        then fetches them by id for what needs them (an event's detail, an export)."""
+        self.details = details
         sorted_ok = (
             frame.height < 2
             or frame.select(
@@ -135,6 +167,7 @@ class EventIndex(Engine):
         self._dicts: dict[str, _Dictionary] = {}
         self._lower: dict[str, pl.Series | None] = {}  # None: the column is lower case already
         self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()  # sessions share the index from their own threads
         for column in DICTIONARY_COLUMNS:
             self._prepare(column)
 
@@ -250,10 +283,11 @@ class EventIndex(Engine):
         """The positions of the rows that pass ``flt``, in ``sort`` order (cached)."""
         start, stop = self._window(flt, now)
         key = (flt, sort, start, stop)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
         conds = self._mask(flt)
         positions: pl.Series | None = None
         if conds:
@@ -276,9 +310,10 @@ class EventIndex(Engine):
                 window = window.filter(pl.col("__pos").is_in(positions.cast(pl.UInt32).implode()))
             ordered = polars_sort(window, sort)["__pos"].cast(pl.Int64)
             selection = Selection(ordered, start, stop)
-        self._cache[key] = selection
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = selection
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
         return selection
 
     def rows(self, selection: Selection, offset: int = 0, limit: int | None = None) -> pl.DataFrame:
@@ -308,9 +343,18 @@ class EventIndex(Engine):
         where = selection.positions.to_frame("p").select(pl.arg_where(pl.col("p") == absolute)).to_series()
         return int(where[0]) if where.len() else None
 
+    def with_details(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` of this index with the detail columns it leaves out, fetched by id."""
+        return add_details(rows, self.details)
+
     # -- what the pages ask besides selections (the SQL engine answers the same) ----------
     def get(self, event_id: str) -> dict | None:
-        """One event by id, or None."""
+        """One event by id with every column (the detail columns fetched), or None."""
+        hit = self.frame.filter(pl.col("id") == event_id)
+        return self.with_details(hit).row(0, named=True) if hit.height else None
+
+    def get_summary(self, event_id: str) -> dict | None:
+        """One event by id with only the columns held in memory (no database needed)."""
         hit = self.frame.filter(pl.col("id") == event_id)
         return hit.row(0, named=True) if hit.height else None
 
@@ -356,13 +400,14 @@ class EventIndex(Engine):
         """
         if new.height == 0:
             return self
-        new = new.sort("time", "id")
+        new = new.select(self.frame.columns).sort("time", "id")
         if self.height:
             last_time, last_id = self.frame["time"][-1], self.frame["id"][-1]
             first_time, first_id = new["time"][0], new["id"][0]
             if (first_time, first_id) <= (last_time, last_id):
                 return None
         grown = EventIndex.__new__(EventIndex)
+        grown.details = self.details
         frame = pl.concat([self.frame, new], how="vertical")
         if frame.n_chunks() > 64:
             frame = frame.rechunk()
@@ -370,6 +415,7 @@ class EventIndex(Engine):
         grown.height = frame.height
         grown._codes, grown._dicts, grown._lower = {}, {}, {}
         grown._cache = OrderedDict()
+        grown._cache_lock = threading.Lock()
         for column, d in self._dicts.items():
             fresh = new[column].drop_nulls().unique()
             fresh = fresh.filter(~fresh.is_in(d.values.implode())).sort()

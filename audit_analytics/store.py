@@ -32,12 +32,14 @@ from sqlalchemy.engine import Engine
 
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
-from audit_analytics.schema import COLUMNS, SCHEMA, conform
+from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
 __all__ = ["Store", "open_store", "default_url", "AppendResult", "TABLE_NAME"]
 
 TABLE_NAME = "audit_events"
 DEFAULT_URL = "sqlite:///data/audit.db"
+DETAIL_CHUNK = 500  # ids per query when fetching detail columns (SQLite binds at most 999)
+DETAILS_SCHEMA = pl.Schema({"id": pl.String} | {c: pl.String for c in DETAIL_COLUMNS})
 
 
 def default_url() -> str:
@@ -270,16 +272,43 @@ class Store:
             return sa.true()
         return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
 
-    def load(self, flt: Filter | None = None, *, now: datetime | None = None) -> pl.DataFrame:
-        """The (filtered) table as an event frame with the schema's dtypes, oldest first."""
-        stmt = sa.select(self.table).where(self._where(flt, now)).order_by(self.table.c.time, self.table.c.id)
+    def load(
+        self, flt: Filter | None = None, *, now: datetime | None = None, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """The (filtered) table as an event frame with the schema's dtypes, oldest first;
+        ``columns`` reads only those (e.g. :data:`~audit_analytics.schema.SUMMARY_COLUMNS`)."""
+        names = _columns(columns)
+        stmt = (
+            sa.select(*(self.table.c[c] for c in names))
+            .where(self._where(flt, now))
+            .order_by(self.table.c.time, self.table.c.id)
+        )
         if flt is None and self.dialect in ("sqlite", "postgresql"):
-            fast = self._load_connectorx()
+            fast = self._load_connectorx(names)
             if fast is not None:
                 return fast
-        return self._select_frame(stmt)
+        return self._select_frame(stmt, names)
 
-    def _load_connectorx(self) -> pl.DataFrame | None:
+    def details(
+        self, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
+    ) -> pl.DataFrame:
+        """``id`` and the :data:`~audit_analytics.schema.DETAIL_COLUMNS` of the events with
+        these ids (in no particular order; unknown ids are absent). The primary key finds
+        them; ``between`` (their time range) is accepted for the engines that prune by time."""
+        t = self.table
+        parts = []
+        for start in range(0, len(ids), DETAIL_CHUNK):
+            chunk = list(ids[start : start + DETAIL_CHUNK])
+            stmt = sa.select(t.c.id, *(t.c[c] for c in DETAIL_COLUMNS)).where(t.c.id.in_(chunk))
+            try:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(stmt).all()
+            except sa.exc.SQLAlchemyError as exc:
+                raise StoreError(f"could not read from {self.safe_url}: {_short(exc)}") from exc
+            parts.append(pl.DataFrame(rows, schema=DETAILS_SCHEMA, orient="row"))
+        return pl.concat(parts) if parts else pl.DataFrame(schema=DETAILS_SCHEMA)
+
+    def _load_connectorx(self, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame | None:
         """The whole table through connectorx (3x faster than row objects); no user values
         are involved, so the SQL text is fixed."""
         try:
@@ -293,24 +322,26 @@ class Store:
             uri = f"sqlite://{Path(url.database).resolve()}"
         else:
             uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        cols = ", ".join(f'"{c}"' for c in names)  # schema names only (checked by _columns)
         sql = f'SELECT {cols} FROM {TABLE_NAME} ORDER BY "time", "id"'  # noqa: S608 - fixed text
         try:
             frame = pl.read_database_uri(sql, uri, engine="connectorx")
         except Exception:  # connectorx is an accelerator; the generic path still works
             return None
-        return _normalise(frame)
+        return _normalise(frame, names)
 
-    def _select_frame(self, stmt) -> pl.DataFrame:
+    def _select_frame(self, stmt, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(stmt).all()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"could not read from {self.safe_url}: {_short(exc)}") from exc
         if not rows:
-            return pl.DataFrame(schema=SCHEMA)
-        data = {c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)}
-        return _normalise(pl.DataFrame(data, schema_overrides={c: pl.String for c in COLUMNS if c != "time"}))
+            return conform(pl.DataFrame(schema=SCHEMA), columns=names)
+        data = {c: [r[i] for r in rows] for i, c in enumerate(names)}
+        return _normalise(
+            pl.DataFrame(data, schema_overrides={c: pl.String for c in names if c != "time"}), names
+        )
 
     def count(self, flt: Filter | None = None, *, now: datetime | None = None) -> int:
         """How many events pass the filter, counted in SQL."""
@@ -384,7 +415,17 @@ def _rows_for_insert(frame: pl.DataFrame) -> list[dict]:
     return frame.with_columns(pl.col("type", "result").cast(pl.String)).to_dicts()
 
 
-def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
+def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    """Schema columns in the schema's order; an unknown name is an error (names reach SQL)."""
+    if columns is None:
+        return COLUMNS
+    unknown = sorted(set(columns) - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown event columns {unknown}; the schema has {list(COLUMNS)}")
+    return tuple(c for c in COLUMNS if c in columns)
+
+
+def _normalise(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
     """Whatever the driver returned -> the schema's dtypes (time as UTC datetime)."""
     t = frame.schema.get("time")
     if t == pl.String:
@@ -395,7 +436,7 @@ def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
         if t.time_zone is None:
             frame = frame.with_columns(pl.col("time").dt.replace_time_zone("UTC"))
         frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
-    return conform(frame)
+    return conform(frame, columns=names)
 
 
 def open_store(url: str | None = None, **engine_kwargs) -> Store:

@@ -141,25 +141,37 @@ class OursEngine:
         self.frame = None
         self.index = None
         self.export_frame = None
+        self.details = None
 
     def load_parquet(self, path: str):
         import polars as pl
 
-        from audit_analytics.schema import conform
+        from audit_analytics.schema import DETAIL_COLUMNS, SUMMARY_COLUMNS, conform
 
         self.frame = self.index = None
-        self.frame = conform(pl.scan_parquet(path))
+        # as the app holds it: the bulky JSON columns stay in the file, fetched by id for exports
+        self.frame = conform(pl.scan_parquet(path).select(SUMMARY_COLUMNS), columns=SUMMARY_COLUMNS)
+
+        def details(ids, *, between=None):
+            lazy = pl.scan_parquet(path)
+            if between is not None:  # the file is in time order: row groups outside are skipped
+                lazy = lazy.filter(pl.col("time").is_between(*between))
+            return lazy.filter(pl.col("id").is_in(ids)).select("id", *DETAIL_COLUMNS).collect()
+
+        self.details = details
         return self.frame
 
     def _load_store(self, url: str):
+        from audit_analytics.schema import SUMMARY_COLUMNS
         from audit_analytics.store import open_store
 
         self.frame = self.index = None
         store = open_store(url)
         try:
-            self.frame = store.load()
+            self.frame = store.load(columns=SUMMARY_COLUMNS)  # as the app loads it
         finally:
             store.engine.dispose()
+        self.details = store.details
         return self.frame
 
     def load_sqlite(self, path: str):
@@ -175,7 +187,7 @@ class OursEngine:
         from audit_analytics.memory import EventIndex
 
         self.index = None
-        self.index = EventIndex(self.frame)
+        self.index = EventIndex(self.frame, details=self.details)
         return self.index
 
     def clear(self) -> None:
@@ -241,13 +253,14 @@ class OursEngine:
     def write_csv(self, path: Path, tz: str):
         from audit_analytics.export import write_csv
 
-        return write_csv(self.export_frame, path, tz=tz)
+        # the detail columns are fetched from the source by id as part of the export, as in the app
+        return write_csv(self.index.with_details(self.export_frame), path, tz=tz)
 
     def write_xlsx(self, path: Path, tz: str):
         from audit_analytics.export import ExportManifest, write_xlsx
 
         manifest = ExportManifest(caption=f"{self.export_frame.height:,} newest events", source="bench")
-        return write_xlsx(self.export_frame, path, tz=tz, manifest=manifest)
+        return write_xlsx(self.index.with_details(self.export_frame), path, tz=tz, manifest=manifest)
 
 
 def make_engine(name: str):

@@ -481,10 +481,15 @@ def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_
     assert count_in_caption(at) == without + moved
     assert "including the archive" in caption(at)
     assert at.query_params["archive"] == "1"
-    old = min(events.to_dicts(), key=lambda r: r["time"])
+    old = min((r for r in events.to_dicts() if r["params"]), key=lambda r: r["time"])
     at.query_params["event"] = old["id"]
     at.run()
     assert detail_values(at)["Event ID"] == old["id"]
+    # its params are no longer in the database: they come from the archive file
+    assert store.get(old["id"]) is None
+    shown = [c.value for c in at.code]
+    expected = json.dumps(json.loads(old["params"]), indent=2, ensure_ascii=False, sort_keys=True)
+    assert any(expected in v for v in shown), shown
 
 
 def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role):
@@ -499,9 +504,9 @@ def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role)
     built = []
     original = EventIndex.__init__
 
-    def counting_init(self, frame):
+    def counting_init(self, frame, **kwargs):
         built.append(frame.height)
-        original(self, frame)
+        original(self, frame, **kwargs)
 
     monkeypatch.setattr(EventIndex, "__init__", counting_init)
     at = as_role(AppTest.from_file(APP, default_timeout=60), "auditor")

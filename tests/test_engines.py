@@ -77,3 +77,51 @@ def test_an_index_grows_at_its_end_like_a_rebuilt_one(split):
 
 def test_an_index_refuses_rows_that_do_not_come_last():
     assert EventIndex(EVENTS.tail(100)).extended(EVENTS.head(5)) is None
+
+
+# ---------------------------------------------------------------------------------------
+# the in-memory engine leaves the bulky JSON columns in the database
+
+
+def test_memory_engine_holds_the_summary_and_fetches_details_by_id(engines):
+    from audit_analytics.schema import DETAIL_COLUMNS, SUMMARY_COLUMNS
+
+    memory, sql = engines
+    assert memory.frame.columns == list(SUMMARY_COLUMNS)
+    assert not set(DETAIL_COLUMNS) & set(memory.frame.columns)
+    flt, sort = Filter(types=("user", "organization")), Sort("actor", False)
+    full = memory.with_details(memory.rows(memory.select(flt, sort, now=NOW)))
+    expected = sql.rows(sql.select(flt, sort, now=NOW))
+    assert full.columns == expected.columns  # every column, in the schema's order
+    assert full.equals(expected)  # same rows, same order, same params/before/after
+    assert full.filter(full["before"].is_not_null()).height > 0  # the test has something to fetch
+    changed = full.filter(full["after"].is_not_null()).row(0, named=True)
+    assert memory.get(changed["id"]) == sql.get(changed["id"]) == changed
+
+
+def test_details_of_unknown_ids_are_null_and_an_empty_selection_fetches_nothing(sqlite_store):
+    from audit_analytics.memory import add_details
+
+    sqlite_store.append(EVENTS.head(50))
+    memory = open_engine(sqlite_store, mode="memory")
+    stray = memory.frame.head(3).with_columns(id=EVENTS["id"].tail(3) + "-gone")
+    assert add_details(stray, memory.details).select("params", "before", "after").null_count().row(0) == (
+        3,
+        3,
+        3,
+    )
+    calls = []
+    assert add_details(memory.frame.clear(), lambda ids, **kw: calls.append(ids)).height == 0
+    assert calls == []
+
+
+def test_a_grown_index_keeps_fetching_details(sqlite_store):
+    events = EVENTS.sort("time", "id")
+    sqlite_store.append(events.head(2_000))
+    memory = open_engine(sqlite_store, mode="memory")
+    sqlite_store.append(events.tail(2_000))
+    tail = sqlite_store.load(Filter(start=events["time"][1_999]), columns=memory.frame.columns)
+    grown = memory.extended(tail.filter(~tail["id"].is_in(memory.frame["id"].implode())))
+    assert grown is not None and grown.frame.columns == memory.frame.columns
+    last = events.row(events.height - 1, named=True)
+    assert grown.get(last["id"]) == last

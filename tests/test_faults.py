@@ -156,6 +156,14 @@ def test_database_gone_mid_session_keeps_the_last_frame_marked_stale(pg, monkeyp
         assert any("may be stale" in t for t in texts(at.warning)), texts(at.warning)
         assert [c.value for c in at.caption][:1] == caption_before[:1]  # the same result is still shown
         assert at.dataframe
+        # an event's detail still comes from memory; its params/before/after say why they are missing
+        from audit_analytics.ui.explorer import event_by_id
+
+        shared = data._current()
+        event_id = shared.index.frame["id"][-1]
+        event = event_by_id(shared, event_id)
+        assert event["id"] == event_id and event["actor"] == shared.index.frame["actor"][-1]
+        assert "could not read" in event["_details_error"], event
     else:  # pushdown reads every view from the database: a clear message and a retry instead
         assert any("not answering" in t for t in texts(at.error)), texts(at.error)
         assert any(b.label == "Retry" for b in at.button)

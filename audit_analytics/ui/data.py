@@ -25,7 +25,8 @@ from audit_analytics.store import Store, default_url, open_store
 
 # how often a session may ask the database whether the table changed
 FRESHNESS_SECONDS = 15.0
-RESULT_CACHE_SIZE = 64
+RESULT_CACHE_SIZE = 160  # the explorer's, the charts' and the detections' results
+FLIGHT_WAIT_SECONDS = 120.0
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,7 +54,9 @@ class SharedFrame:
     loaded_at: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: OrderedDict = field(default_factory=OrderedDict)
-    actors: pl.DataFrame | None = None
+    # guards ``results`` and ``inflight``: sessions run in threads of one process
+    results_lock: threading.Lock = field(default_factory=threading.Lock)
+    inflight: dict = field(default_factory=dict)
     index: EventIndex | SqlIndex | None = None
 
     @property
@@ -115,8 +118,8 @@ def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
             shared.signature = signature
             shared.version += 1
             shared.loaded_at = datetime.now(UTC)
-            shared.results.clear()
-            shared.actors = None
+            with shared.results_lock:
+                shared.results.clear()
     return shared
 
 
@@ -129,7 +132,7 @@ def _grown(shared: SharedFrame, store: Store, signature: tuple) -> EventIndex | 
         return None
     if old_newest is None or new_newest is None or new_newest < old_newest:
         return None
-    tail = store.load(Filter(start=old_newest))
+    tail = store.load(Filter(start=old_newest), columns=index.frame.columns)
     known = index.frame.slice(int(index.frame["time"].search_sorted(old_newest, side="left")))["id"]
     fresh = tail.filter(~pl.col("id").is_in(known.implode()))
     if old_count + fresh.height != new_count:  # rows changed elsewhere in the table
@@ -140,9 +143,8 @@ def _grown(shared: SharedFrame, store: Store, signature: tuple) -> EventIndex | 
 def actors_of(shared: SharedFrame) -> pl.DataFrame:
     """Distinct actors with an email and their event count, most active first (cached per
     version of the frame: a GROUP BY over the table on every rerun would cost seconds)."""
-    if shared.actors is None:
-        shared.actors = shared.index.actors()
-    return shared.actors
+    index = shared.index
+    return cached(shared, ("actors", id(index)), index.actors)
 
 
 def with_archive(shared: SharedFrame) -> SharedFrame:
@@ -158,12 +160,25 @@ def with_archive(shared: SharedFrame) -> SharedFrame:
     key = (shared.version, tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
     if shared.archive_key != key:
         merged = archive.merge(shared.frame, archive.scan(folder, None)) if files else shared.frame
+        from_store = shared.index.details
+
+        def details(ids, *, between=None):  # the database's copy first, then the archive's
+            found = (
+                from_store(ids, between=between)
+                if from_store is not None
+                else pl.DataFrame(schema={"id": pl.String})
+            )
+            rest = sorted(set(ids) - set(found["id"].to_list()))
+            if not rest:
+                return found
+            return pl.concat([found, archive.details(folder, rest, between=between)], how="diagonal")
+
         shared.archive_view = SharedFrame(
             version=-shared.version - 1_000_000 * len(files),
             signature=shared.signature,
             checked_at=shared.checked_at,
             loaded_at=shared.loaded_at,
-            index=EventIndex(merged),
+            index=EventIndex(merged, details=details),
         )
         shared.archive_key = key
     return shared.archive_view
@@ -175,8 +190,9 @@ def selection_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime
 
 
 def result_for(shared: SharedFrame, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:
-    """The filtered rows in ``sort`` order, as a new frame (for exports: it copies)."""
-    return shared.index.rows(shared.index.select(flt, sort, now=now))
+    """The filtered rows in ``sort`` order with every column, as a new frame (for exports:
+    it copies, and fetches the detail columns the in-memory engine leaves in the database)."""
+    return shared.index.with_details(shared.index.rows(shared.index.select(flt, sort, now=now)))
 
 
 def frame_for(shared: SharedFrame, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
@@ -185,19 +201,39 @@ def frame_for(shared: SharedFrame, flt: Filter, *, now: datetime | None = None) 
     return shared.index.frame_for(flt, now=now)
 
 
-def cached(shared: SharedFrame, key: tuple, compute):
+def cached(shared: SharedFrame, key: tuple, compute, *, size: int = RESULT_CACHE_SIZE):
     """A small derived result (a chart's numbers, a detection's findings), cached per
-    version of the data by plain values — never by hashing frames."""
+    version of the data by plain values — never by hashing frames.
+
+    Computed once even when many sessions ask at the same moment (after new events arrive,
+    every open page asks at once): the first computes, the others wait for its result
+    instead of each holding its own copy of the intermediate frames."""
     full = (shared.version, *key)
-    hit = shared.results.get(full)
-    if hit is not None:
-        shared.results.move_to_end(full)
-        return hit
-    value = compute()
-    shared.results[full] = value
-    while len(shared.results) > RESULT_CACHE_SIZE:
-        shared.results.popitem(last=False)
-    return value
+    with shared.results_lock:
+        if full in shared.results:
+            shared.results.move_to_end(full)
+            return shared.results[full]
+        flight = shared.inflight.get(full)
+        leader = flight is None
+        if leader:
+            flight = shared.inflight[full] = threading.Event()
+    if not leader:
+        flight.wait(timeout=FLIGHT_WAIT_SECONDS)
+        with shared.results_lock:
+            if full in shared.results:
+                return shared.results[full]
+        return compute()  # the first one failed or is slow: compute it here
+    try:
+        value = compute()
+        with shared.results_lock:
+            shared.results[full] = value
+            while len(shared.results) > size:
+                shared.results.popitem(last=False)
+        return value
+    finally:
+        with shared.results_lock:
+            shared.inflight.pop(full, None)
+        flight.set()
 
 
 def invalidate() -> None:

@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import sqlalchemy as sa
 import streamlit as st
 
 from audit_analytics.diff import diff_json
+from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
@@ -76,11 +78,19 @@ def styled_results(shown: pl.DataFrame):
 
 
 def event_by_id(shared: SharedFrame, event_id: str | None) -> dict | None:
-    """One event from the shared frame (no database round trip, so it also works while the
-    database is briefly away)."""
+    """One event with every field. The in-memory engine fetches its params and before/after
+    by id; while the database is away the event still shows from memory, with
+    ``_details_error`` saying why those fields are missing."""
     if not event_id:
         return None
-    return shared.index.get(event_id)
+    try:
+        return shared.index.get(event_id)
+    except (StoreError, sa.exc.SQLAlchemyError) as exc:
+        summary = getattr(shared.index, "get_summary", None)
+        event = summary(event_id) if summary is not None else None
+        if event is None:
+            raise
+        return event | {"_details_error": str(exc).splitlines()[0]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,6 +288,23 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
     if event.get("error"):
         st.text("Error message")
         st.code(_plain_lines(event["error"]), language=None, wrap_lines=True)
+    if event.get("_details_error"):
+        st.warning(
+            "The request details and the before/after data could not be read: "
+            + plain(event["_details_error"]),
+            icon=":material/cloud_off:",
+        )
+    else:
+        _details(event)
+    same_request, same_actor = shared.index.related(event)
+    st.text(f"Same request id ({len(same_request)})")
+    _related_table(same_request, tz, f"rel-req-{event['id']}")
+    st.text(f"Same actor, 10 minutes either side ({len(same_actor)})")
+    _related_table(same_actor, tz, f"rel-actor-{event['id']}")
+
+
+def _details(event: dict) -> None:
+    """Params as JSON and before → after compared key by key."""
     st.text("Request details (params)")
     st.code(_plain_lines(_pretty_json(event["params"])), language="json", wrap_lines=True)
     changes = diff_json(event["before"], event["after"])
@@ -302,11 +329,6 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
                 "After": st.column_config.TextColumn(width="large"),
             },
         )
-    same_request, same_actor = shared.index.related(event)
-    st.text(f"Same request id ({len(same_request)})")
-    _related_table(same_request, tz, f"rel-req-{event['id']}")
-    st.text(f"Same actor, 10 minutes either side ({len(same_actor)})")
-    _related_table(same_actor, tz, f"rel-actor-{event['id']}")
 
 
 _DIFF_BG = {"added": "#e6f4ea", "removed": "#fce8e6", "changed": "#fef7e0", "same": ""}

@@ -14,7 +14,6 @@ moving one threshold recomputes that one detection only.
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
@@ -29,7 +28,7 @@ from audit_analytics import activity, security
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
 from audit_analytics.ui import charts
-from audit_analytics.ui.data import SharedFrame, frame_for
+from audit_analytics.ui.data import SharedFrame, cached, frame_for
 from audit_analytics.view import View, explorer_link
 
 __all__ = [
@@ -47,7 +46,6 @@ DEFAULT_VIEW = View(filter=Filter(period="7d", types=("auth",), results=("failed
 
 FAILED = ("auth", "failed")
 TOP_CHOICES = (5, 10, 20, 50)
-MEMO_SIZE = 96
 MAX_TABLE_ROWS = 500  # a table shows the newest findings; the count above it is the whole
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 LOGIN_QUERY = "action:login"
@@ -111,20 +109,9 @@ THRESHOLD_HELP: dict[str, str] = {
 
 
 def memo(shared: SharedFrame, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
-    """``compute()`` once per ``key`` and version of the data (a small LRU on the shared
-    frame, apart from the explorer's results so the two never evict each other)."""
-    version, cache = getattr(shared, "security_memo", (None, None))
-    if version != shared.version or cache is None:
-        cache = OrderedDict()
-        shared.security_memo = (shared.version, cache)  # type: ignore[attr-defined]
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    value = compute()
-    cache[key] = value
-    while len(cache) > MEMO_SIZE:
-        cache.popitem(last=False)
-    return value
+    """``compute()`` once per ``key`` and version of the data, shared by every session
+    (:func:`audit_analytics.ui.data.cached`)."""
+    return cached(shared, ("security", *key), compute)
 
 
 @dataclasses.dataclass
@@ -533,9 +520,16 @@ def findings(review: Review, rule: str, thresholds: dict[str, Any]) -> pl.DataFr
     if rule == "stuck_operations":
         extra["now"] = review.now  # to the minute: the cache holds for a minute
     function = security.DETECTIONS[rule].function
-    return review.cached(
-        f"rule:{rule}", lambda: function(review.frame, **thresholds, **extra), _frozen(thresholds)
-    )
+
+    def compute():
+        frame = review.frame
+        if rule == "permission_changes":  # reads before/after: fetch them for its categories only
+            frame = review.shared.index.with_details(
+                frame.filter(pl.col("type").is_in(["user", "organization"]))
+            )
+        return function(frame, **thresholds, **extra)
+
+    return review.cached(f"rule:{rule}", compute, _frozen(thresholds))
 
 
 # ---------------------------------------------------------------------------------------
