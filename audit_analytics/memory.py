@@ -52,6 +52,7 @@ DICTIONARY_COLUMNS = ("actor", "email", "action", "target", "ip", "description",
 DICTIONARY_MAX_SHARE = 0.5
 DICTIONARY_ALWAYS_UP_TO = 1_000
 NEWEST_FIRST = Sort("time", True)
+SAMPLE_ROWS = 100_000
 CACHE_SIZE = 12  # selections kept per index (a full 10M-row selection is 80 MB)
 QUALIFIER_COLUMNS = {"action": "action", "target": "target", "ip": "ip", "request_id": "request_id"}
 
@@ -174,8 +175,15 @@ class EventIndex(Engine):
     # -- preparation ---------------------------------------------------------------------
     def _prepare(self, column: str) -> None:
         s = self.frame[column]
-        distinct = s.drop_nulls().unique()
-        if distinct.len() <= max(DICTIONARY_ALWAYS_UP_TO, int(self.height * DICTIONARY_MAX_SHARE)):
+        limit = max(DICTIONARY_ALWAYS_UP_TO, int(self.height * DICTIONARY_MAX_SHARE))
+        # a sample tells a mostly-distinct column (request ids) without hashing all of it: at
+        # 10M rows that hash, and a lowered copy, were the peak of the whole load (~1 GB)
+        sample = s.head(SAMPLE_ROWS)
+        mostly_distinct = (
+            sample.len() > DICTIONARY_ALWAYS_UP_TO and sample.n_unique() > sample.len() * DICTIONARY_MAX_SHARE
+        )
+        distinct = None if mostly_distinct else s.unique().drop_nulls()
+        if distinct is not None and distinct.len() <= limit:
             values = distinct.sort()
             codes = s.replace_strict(
                 values,
@@ -186,9 +194,7 @@ class EventIndex(Engine):
             self._codes[column] = codes
             self._dicts[column] = _Dictionary(values, values.str.to_lowercase())
             return
-        non_null = s.drop_nulls()
-        already_lower = bool((non_null == non_null.str.to_lowercase()).all()) if non_null.len() else True
-        self._lower[column] = None if already_lower else s.str.to_lowercase()
+        self._lower[column] = None if _all_lower(s) else s.str.to_lowercase()
 
     # -- building blocks -----------------------------------------------------------------
     def _codes_where(self, column: str, hit: pl.Series) -> pl.Expr:
@@ -433,7 +439,15 @@ class EventIndex(Engine):
             if lowered is not None:
                 grown._lower[column] = pl.concat([lowered, added.str.to_lowercase()])
                 continue
-            non_null = added.drop_nulls()
-            still_lower = bool((non_null == non_null.str.to_lowercase()).all()) if non_null.len() else True
-            grown._lower[column] = None if still_lower else frame[column].str.to_lowercase()
+            grown._lower[column] = None if _all_lower(added) else frame[column].str.to_lowercase()
         return grown
+
+
+def _all_lower(s: pl.Series, *, step: int = 1_000_000) -> bool:
+    """Whether every value is already lower case (checked a slice at a time: a lowered copy
+    of a 10M-row column is hundreds of megabytes)."""
+    for start in range(0, s.len(), step):
+        part = s.slice(start, step)
+        if not bool((part == part.str.to_lowercase()).fill_null(True).all()):
+            return False
+    return True
