@@ -30,7 +30,9 @@ SELECT audit_events.actor FROM audit_events WHERE lowerUTF8(audit_events.actor) 
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -173,8 +175,10 @@ _PROCESS_PATH: list[str] = []
 
 
 def _default_path() -> str:
+    """chDB's working folder for this process (one per process), removed at exit."""
     if not _PROCESS_PATH:
         _PROCESS_PATH.append(tempfile.mkdtemp(prefix="aa-chdb-"))
+        atexit.register(shutil.rmtree, _PROCESS_PATH[0], ignore_errors=True)
     return _PROCESS_PATH[0]
 
 

@@ -62,6 +62,7 @@ from audit_analytics.security import (
     UTC_US,
     AccountUnderAttackThresholds,
     BruteForceThresholds,
+    FailureSummary,
     PasswordSprayThresholds,
     _full_buckets,
     _micros,
@@ -75,6 +76,8 @@ __all__ = [
     "int_div",
     "local_part",
     "failures_by_ip",
+    "failure_summary",
+    "time_range",
     "failures_by_account",
     "failures_by_hour",
     "failures_over_time",
@@ -280,6 +283,50 @@ def failures_by_ip(
     ``now`` fixes "today" for the filter's period (default: the wall clock).
     """
     return _by_key(store, flt, now, "ip", "actor", "ip", "accounts", top)
+
+
+def failure_summary(store, flt: Filter | None = None, *, now: datetime | None = None) -> FailureSummary:
+    """The headline figures of :func:`audit_analytics.security.failure_summary`, counted in
+    the database. ``successes_after_failures`` is 0 here: that detection needs the events
+    (the Security page shows its own table's count)."""
+    t = store.table
+    ip, actor = _blank_to_null(t.c.ip), _blank_to_null(t.c.actor)
+    one, zero = sa.bindparam(None, 1, type_=sa.BigInteger), sa.bindparam(None, 0, type_=sa.BigInteger)
+    stmt = sa.select(
+        sa.func.count().label("n"),
+        sa.func.count(sa.distinct(ip)).label("ips"),
+        sa.func.count(sa.distinct(actor)).label("accounts"),
+        sa.func.sum(sa.case((ip.is_(None), one), else_=zero)).label("no_ip"),
+        sa.func.sum(sa.case((actor.is_(None), one), else_=zero)).label("no_account"),
+    ).where(_where(store, flt, now), _is_login(t, "failed"))
+    names = ("n", "ips", "accounts", "no_ip", "no_account")
+    row = _frame(store, stmt, dict.fromkeys(names, pl.Int64)).row(0, named=True)
+    n = {k: int(row[k] or 0) for k in names}
+    return FailureSummary(
+        failures=n["n"],
+        distinct_ips=n["ips"],
+        distinct_accounts=n["accounts"],
+        successes_after_failures=0,
+        failures_without_ip=n["no_ip"],
+        failures_without_account=n["no_account"],
+    )
+
+
+def time_range(
+    store, flt: Filter | None = None, *, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """The first and last event time that pass ``flt`` (None, None when none do)."""
+    t = store.table
+    stmt = sa.select(
+        sa.func.count().label("n"),
+        epoch_us(sa.func.min(t.c.time)).label("lo"),
+        epoch_us(sa.func.max(t.c.time)).label("hi"),
+    ).where(_where(store, flt, now))
+    row = _frame(store, stmt, {"n": pl.Int64, "lo": pl.Int64, "hi": pl.Int64})
+    if row.height == 0 or not row["n"][0]:
+        return None, None
+    lo, hi = row.select(_from_us("lo"), _from_us("hi")).row(0)
+    return lo, hi
 
 
 def failures_by_account(

@@ -39,10 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from browser_support import PASSWORD, USER  # noqa: E402 - the account AppServer creates
+
 CAPTION = re.compile(r"^([\d,]+) events? · ")
 PERIODS = [("all", "All time", "all time"), ("30d", "Last 30 days", "last 30 days")]
 SEARCHES = ["root", "action:update", "-result:done", "ip:10.0.0.0/8", "user:svc-ci", "failed"]
-USER, PASSWORD = "load-tester", "correct horse battery staple 42"
 SIGN_IN_AT_ONCE = 3
 
 
@@ -65,64 +66,16 @@ def build_db(rows: int) -> Path:
     return path
 
 
-def make_users_file(folder: Path) -> Path:
-    """An accounts file with one auditor; its creation is recorded in a throwaway store."""
-    from audit_analytics import accounts
-    from audit_analytics.store import open_store
-
-    users = folder / "users.toml"
-    scratch = open_store("sqlite://")
-    accounts.add_user(users, USER, "auditor", PASSWORD, actor="bench-setup", store=scratch)
-    scratch.engine.dispose()
-    return users
-
-
 class App:
-    """``streamlit run app.py`` on 127.0.0.1 (as tests/browser_support.py starts it)."""
+    """The app under load: ``tests/browser_support.AppServer`` (``streamlit run app.py`` on
+    127.0.0.1 with an auditor account), plus its memory and its log at the end."""
 
-    def __init__(self, db_url: str, users_file: Path) -> None:
-        from conftest import _free_port
+    def __init__(self, db_url: str) -> None:
+        from browser_support import AppServer
 
-        self.port = _free_port()
-        self.log = Path(tempfile.mkstemp(prefix="aa-load-", suffix=".log")[1])
-        env = os.environ | {
-            "AUDIT_DB_URL": db_url,
-            "AUDIT_USERS_FILE": str(users_file),
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        }
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    "app.py",
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.port",
-                    str(self.port),
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                    "--server.fileWatcherType",
-                    "none",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        from conftest import wait_for_port
-
-        wait_for_port(self.port, timeout=60)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        self.server = AppServer(db_url).start()
+        self.process = self.server.process
+        self.url = self.server.base
 
     def rss_mb(self) -> float:
         import psutil
@@ -130,15 +83,9 @@ class App:
         return psutil.Process(self.process.pid).memory_info().rss / 2**20
 
     def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        text = self.log.read_text(errors="replace")
-        self.log.unlink(missing_ok=True)
+        """End the app; -> what it printed."""
+        text = self.server.log()
+        self.server.stop()
         return text
 
 
@@ -192,16 +139,32 @@ async def _caption_text(page) -> str:
     return ""
 
 
+WAIT_JS = """([pattern, pieces]) => {
+    const app = document.querySelector('[data-testid=stApp]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    const re = new RegExp(pattern);
+    for (const el of document.querySelectorAll('[data-testid=stCaptionContainer]')) {
+        const text = el.innerText;
+        if (re.test(text)) return pieces.every((p) => text.includes(p));
+    }
+    return false;
+}"""
+
+
 async def _wait_for(page, pieces: list[str], timeout_s: float) -> None:
-    """Until the caption holds every piece and no script run is in progress."""
-    deadline = time.monotonic() + timeout_s
-    idle = page.locator("[data-testid=stApp][data-test-script-state=notRunning]")
-    while time.monotonic() < deadline:
-        text = await _caption_text(page)
-        if text and all(p in text for p in pieces) and await idle.count():
-            return
-        await asyncio.sleep(0.03)
-    raise TimeoutError(f"the caption never showed {pieces}; it says {await _caption_text(page)!r}")
+    """Until the caption holds every piece and no script run is in progress. The check runs
+    inside the page every 50 ms (polling from here, a round trip per check for each of 20
+    sessions, cost the machine more than the app did)."""
+    try:
+        await page.wait_for_function(
+            WAIT_JS, arg=[CAPTION.pattern, [p for p in pieces if p]], polling=50, timeout=timeout_s * 1000
+        )
+    except Exception as exc:
+        if "Timeout" not in type(exc).__name__ and "Timeout" not in str(exc):
+            raise
+        raise TimeoutError(
+            f"the caption never showed {pieces}; it says {await _caption_text(page)!r}"
+        ) from None
 
 
 async def _where(page) -> str:
@@ -334,9 +297,8 @@ def run_load(
     try:
         db = work / "audit.db"
         shutil.copy(db_path, db)
-        users = make_users_file(work)
         out: dict = {"signed_in": 0, "timings": [], "errors": []}
-        app = App(f"sqlite:///{db}", users)
+        app = App(f"sqlite:///{db}")
         sampler = MemorySampler(app)
         try:
             out["rss_idle_mb"] = app.rss_mb()

@@ -211,6 +211,8 @@ class AppServer:
         self.process = None
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
+        if self.users_file is not None:
+            shutil.rmtree(self.users_file.parent, ignore_errors=True)
 
 
 @contextmanager

@@ -163,6 +163,19 @@ def test_pushdown_equals_polars(store, case, flt):
     check(store, EVENTS, case, flt)
 
 
+@pytest.mark.parametrize("flt", FILTERS.values(), ids=FILTERS.keys())
+def test_summary_and_time_range_equal_polars(store, flt):
+    """The Security page's headline and span when the period is too large for memory."""
+    import dataclasses
+
+    rows = flt.apply(EVENTS, now=NOW)
+    expected = dataclasses.replace(security.failure_summary(rows), successes_after_failures=0)
+    assert pushdown.failure_summary(store, flt, now=NOW) == expected
+    assert expected.failures_without_ip and expected.failures_without_account or flt.users or flt.query
+    span = (rows["time"].min(), rows["time"].max()) if rows.height else (None, None)
+    assert pushdown.time_range(store, flt, now=NOW) == span
+
+
 def test_cases_find_something():
     # a detection that finds nothing proves little: the data must trigger every rule
     for name, kwargs in CASES.values():

@@ -71,12 +71,12 @@ class SharedFrame:
 
 
 @st.cache_resource(show_spinner=False)
-def _shared(url: str, mode: str) -> SharedFrame:
+def _shared(url: str, mode: str, limit: int | None = None) -> SharedFrame:
     return SharedFrame()
 
 
 def _current() -> SharedFrame:
-    return _shared(default_url(), engine_mode())
+    return _shared(default_url(), engine_mode(), memory_limit())
 
 
 def _signature(store: Store) -> tuple:

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from audit_analytics import activity, security
+from audit_analytics import activity, pushdown, security
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
 from audit_analytics.ui import charts
@@ -114,6 +114,21 @@ def memo(shared: SharedFrame, key: tuple[Hashable, ...], compute: Callable[[], A
     return cached(shared, ("security", *key), compute)
 
 
+PUSHED_RULES = ("brute_force", "password_spray", "account_under_attack")
+"""Detections that run inside the database when the period is too large for memory."""
+PERMISSION_TYPES = ["user", "organization"]
+PARTS: dict[str, dict[str, Any]] = {
+    "success_after_failures": {"types": ("auth",)},
+    "permission_changes": {"types": tuple(PERMISSION_TYPES)},
+}
+"""What the other detections read, when the period is too large for memory: they run on
+that part when it fits (off-hours and stuck operations read every event)."""
+
+
+class NeedsMemory(Exception):
+    """A detection that cannot run in the database on a period larger than memory allows."""
+
+
 @dataclasses.dataclass
 class Review:
     """What the page reviews: the period's events (every type and result) in the shown zone."""
@@ -135,7 +150,73 @@ class Review:
 
     @property
     def count(self) -> int:
+        if self.pushed:
+            return self.cached("count", lambda: self.shared.index.count(self.filter, now=self.now))
         return self.cached("count", lambda: self.frame.height)
+
+    @cached_property
+    def pushed(self) -> bool:
+        """Whether the period holds more events than the in-memory limit, so the figures are
+        computed in the database (:mod:`audit_analytics.pushdown`) instead of on a frame."""
+        index = self.shared.index
+        if getattr(index, "kind", "") != "pushdown":
+            return False
+        return self.cached("pushed", lambda: index.count(self.filter, now=self.now) > index.limit)
+
+    # -- the figures, from the frame or (pushed) from the database ---------------------
+    def failures_by(self, kind: str, top: int) -> pl.DataFrame:
+        if self.pushed:
+            function = pushdown.failures_by_ip if kind == "ip" else pushdown.failures_by_account
+            return function(self.shared.index.store, self.filter, top=top, now=self.now)
+        function = security.failures_by_ip if kind == "ip" else security.failures_by_account
+        return function(self.frame, top=top)
+
+    def failures_by_hour(self) -> pl.DataFrame:
+        if self.pushed:
+            return pushdown.failures_by_hour(self.shared.index.store, self.filter, tz=self.tz, now=self.now)
+        return security.failures_by_hour(self.frame, tz=self.tz)
+
+    def latest_per_cell(self) -> dict[tuple[int, int], datetime]:
+        """For the heatmap's click-through to the latest hour of a cell (in memory only)."""
+        return {} if self.pushed else _latest_per_cell(self.frame, self.tz)
+
+    def failures_over_time(self, every: str) -> pl.DataFrame:
+        if self.pushed:
+            store = self.shared.index.store
+            return pushdown.failures_over_time(store, self.filter, every=every, tz=self.tz, now=self.now)
+        return security.failures_over_time(self.frame, every=every, tz=self.tz)
+
+    def summary(self) -> security.FailureSummary:
+        if self.pushed:
+            return pushdown.failure_summary(self.shared.index.store, self.filter, now=self.now)
+        return security.failure_summary(self.frame)
+
+    def detect(self, rule: str, thresholds: dict[str, Any], extra: dict[str, Any]) -> pl.DataFrame:
+        """Findings of ``rule``. Pushed: the sliding-window rules run in the database; the
+        others run on the part of the period they read when it fits in memory."""
+        function = security.DETECTIONS[rule].function
+        if not self.pushed:
+            frame = self.frame
+            if rule == "permission_changes":  # reads before/after: fetch them for its categories only
+                frame = self.shared.index.with_details(frame.filter(pl.col("type").is_in(PERMISSION_TYPES)))
+            return function(frame, **thresholds, **extra)
+        index = self.shared.index
+        if rule in PUSHED_RULES:
+            return getattr(pushdown, rule)(index.store, self.filter, **thresholds, now=self.now)
+        part = PARTS.get(rule)
+        if part is None:
+            raise NeedsMemory(
+                f"{RULE_TITLES[rule]} reads every event of the period: {self.count:,} are more than the "
+                f"in-memory limit of {index.limit:,}. Narrow the period to run it."
+            )
+        subset = self.filter.replace(**part)
+        n = index.count(subset, now=self.now)
+        if n > index.limit:
+            raise NeedsMemory(
+                f"{RULE_TITLES[rule]} reads the period's {n:,} {', '.join(part['types'])} events: more than "
+                f"the in-memory limit of {index.limit:,}. Narrow the period to run it."
+            )
+        return function(index.store.load(subset, now=self.now), **thresholds, **extra)
 
     def cached(self, name: str, compute: Callable[[], Any], *extra: Hashable) -> Any:
         return memo(self.shared, ("security", name, self.filter, self.bounds, *extra), compute)
@@ -144,11 +225,16 @@ class Review:
         """The reviewed period, cut to the events there are (open ends take the data's)."""
 
         def compute():
-            frame = self.frame
-            if frame.height == 0:
-                return None
+            if self.pushed:
+                first, last = pushdown.time_range(self.shared.index.store, self.filter, now=self.now)
+                if first is None:
+                    return None
+            else:
+                frame = self.frame
+                if frame.height == 0:
+                    return None
+                first, last = frame["time"].min(), frame["time"].max()
             lo, hi = self.bounds
-            first, last = frame["time"].min(), frame["time"].max()
             return (
                 max(lo, first) if lo else first,
                 min(hi, last + timedelta(microseconds=1)) if hi else last,
@@ -250,7 +336,7 @@ def _clicked(key: str, fig: go.Figure, review: Review, open_explorer: Callable[[
 def headline(review: Review, *, successes_after_failures: int, container=None) -> security.FailureSummary:
     """The four figures at the top; ``successes_after_failures`` is the count of that table
     (with its current thresholds, so the two never disagree)."""
-    summary = review.cached("summary", lambda: security.failure_summary(review.frame))
+    summary = review.cached("summary", review.summary)
     area = container or st
     c1, c2, c3, c4 = area.columns(4)
     c1.metric("Login failures", f"{summary.failures:,}")
@@ -381,14 +467,13 @@ def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top
     tz = review.tz
 
     def ranked(kind: str, other: str, other_name: str, title: str, y_title: str):
-        function = security.failures_by_ip if kind == "ip" else security.failures_by_account
-        data = function(review.frame, top=top)
+        data = review.failures_by(kind, top)
         fig = _ranked(data, key=kind, other=other, other_name=other_name, kind=kind)
         return data, charts.style(fig, title=f"{title} (top {top})", x_title="Failures", y_title=y_title)
 
     def heat():
-        cells = security.failures_by_hour(review.frame, tz=tz)
-        fig = _heatmap(cells, _latest_per_cell(review.frame, tz), tz=tz)
+        cells = review.failures_by_hour()
+        fig = _heatmap(cells, review.latest_per_cell(), tz=tz)
         charts.style(
             fig,
             title=f"Login failures by weekday and hour ({tz})",
@@ -401,7 +486,7 @@ def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top
     def over_time():
         span = review.span()
         every = activity.choose_bucket(*span) if span else "1d"
-        data = security.failures_over_time(review.frame, every=every, tz=tz)
+        data = review.failures_over_time(every)
         bucket = activity.BUCKETS[every]
         fig = charts.style(
             _over_time(data, every, tz),
@@ -519,17 +604,7 @@ def findings(review: Review, rule: str, thresholds: dict[str, Any]) -> pl.DataFr
     extra: dict[str, Any] = {}
     if rule == "stuck_operations":
         extra["now"] = review.now  # to the minute: the cache holds for a minute
-    function = security.DETECTIONS[rule].function
-
-    def compute():
-        frame = review.frame
-        if rule == "permission_changes":  # reads before/after: fetch them for its categories only
-            frame = review.shared.index.with_details(
-                frame.filter(pl.col("type").is_in(["user", "organization"]))
-            )
-        return function(frame, **thresholds, **extra)
-
-    return review.cached(f"rule:{rule}", compute, _frozen(thresholds))
+    return review.cached(f"rule:{rule}", lambda: review.detect(rule, thresholds, extra), _frozen(thresholds))
 
 
 # ---------------------------------------------------------------------------------------
@@ -725,6 +800,10 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
         thresholds = threshold_controls(rule)
         try:
             found = findings(review, rule, thresholds)
+        except NeedsMemory as exc:
+            heading.subheader(RULE_TITLES[rule])
+            st.info(str(exc), icon=":material/memory:")
+            return pl.DataFrame()
         except (security.DetectionError, ValueError) as exc:
             heading.subheader(RULE_TITLES[rule])
             st.error(f"These thresholds cannot be used: {exc}", icon=":material/error:")
