@@ -275,11 +275,12 @@ async def _drive(base: str, chromium: str, sessions: int, plan: dict, app: App, 
 
 
 def frame_megabytes(db_path: Path) -> float:
+    from audit_analytics.schema import SUMMARY_COLUMNS
     from audit_analytics.store import open_store
 
     store = open_store(f"sqlite:///{db_path}")
-    try:
-        return store.load().estimated_size("mb")
+    try:  # what the app holds in memory: the summary columns
+        return store.load(columns=SUMMARY_COLUMNS).estimated_size("mb")
     finally:
         store.engine.dispose()
 
