@@ -53,6 +53,7 @@ DICTIONARY_MAX_SHARE = 0.5
 DICTIONARY_ALWAYS_UP_TO = 1_000
 NEWEST_FIRST = Sort("time", True)
 SAMPLE_ROWS = 100_000
+MAX_CHUNKS = 64  # a grown index is compacted into one chunk past this many appends
 CACHE_SIZE = 12  # selections kept per index (a full 10M-row selection is 80 MB)
 QUALIFIER_COLUMNS = {"action": "action", "target": "target", "ip": "ip", "request_id": "request_id"}
 
@@ -414,8 +415,11 @@ class EventIndex(Engine):
                 return None
         grown = EventIndex.__new__(EventIndex)
         grown.details = self.details
-        frame = pl.concat([self.frame, new], how="vertical")
-        if frame.n_chunks() > 64:
+        # appended as new chunks, not copies: every sign-in and export adds an event, and 20
+        # sessions signing in must not copy the million-row columns 20 times
+        frame = pl.concat([self.frame, new], how="vertical", rechunk=False)
+        compact = frame.n_chunks() > MAX_CHUNKS
+        if compact:
             frame = frame.rechunk()
         grown.frame = frame
         grown.height = frame.height
@@ -433,11 +437,11 @@ class EventIndex(Engine):
                 return_dtype=pl.UInt32,
             )
             grown._dicts[column] = _Dictionary(values, values.str.to_lowercase()) if fresh.len() else d
-            grown._codes[column] = pl.concat([self._codes[column], codes])
+            grown._codes[column] = _appended(self._codes[column], codes, compact)
         for column, lowered in self._lower.items():
             added = new[column]
             if lowered is not None:
-                grown._lower[column] = pl.concat([lowered, added.str.to_lowercase()])
+                grown._lower[column] = _appended(lowered, added.str.to_lowercase(), compact)
                 continue
             grown._lower[column] = None if _all_lower(added) else frame[column].str.to_lowercase()
         return grown
@@ -451,3 +455,8 @@ def _all_lower(s: pl.Series, *, step: int = 1_000_000) -> bool:
         if not bool((part == part.str.to_lowercase()).fill_null(True).all()):
             return False
     return True
+
+
+def _appended(series: pl.Series, more: pl.Series, compact: bool) -> pl.Series:
+    both = pl.concat([series, more], rechunk=False)
+    return both.rechunk() if compact else both
