@@ -625,25 +625,30 @@ def _with_links(shown: pl.DataFrame, links: list[str | None], firsts: list[str |
     )
 
 
+def _failure_links(review: Review, rows: list[dict], field: str) -> list[str]:
+    """For each window finding: the Audit Log on its login failures of its key (``field``)."""
+    return [
+        explorer_link(
+            _finding_view(
+                review,
+                r["first"],
+                r["last"],
+                types=("auth",),
+                results=("failed",),
+                query=_login_query(review, _qualified(field, r["key"])),
+            )
+        )
+        for r in rows
+    ]
+
+
 def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict[str, Any]) -> pl.DataFrame:
     """The findings as the table shows them: times in the shown zone, lists as text, links."""
     tz = review.tz
     rows = found.to_dicts()
     first_ids = [r["event_ids"][0] if r["event_ids"] else None for r in rows]
-    failed = {"types": ("auth",), "results": ("failed",)}
     if rule in ("brute_force", "password_spray"):
-        links = [
-            explorer_link(
-                _finding_view(
-                    review,
-                    r["first"],
-                    r["last"],
-                    **failed,
-                    query=_login_query(review, _qualified("ip", r["key"])),
-                )
-            )
-            for r in rows
-        ]
+        links = _failure_links(review, rows, "ip")
         shown = found.select(
             pl.col("key").alias("Source IP"),
             _fmt_time("first", tz).alias("First"),
@@ -660,18 +665,7 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
         )
         return _with_links(shown, links, [_event_link(i) for i in first_ids])
     if rule == "account_under_attack":
-        links = [
-            explorer_link(
-                _finding_view(
-                    review,
-                    r["first"],
-                    r["last"],
-                    **failed,
-                    query=_login_query(review, _qualified("user", r["key"])),
-                )
-            )
-            for r in rows
-        ]
+        links = _failure_links(review, rows, "user")
         shown = found.select(
             pl.col("key").alias("Account"),
             _fmt_time("first", tz).alias("First"),
