@@ -68,7 +68,7 @@ def test_get_related_newest_actors_agree(engines):
 def test_an_index_grows_at_its_end_like_a_rebuilt_one(split):
     grown = EventIndex(EVENTS.head(split)).extended(EVENTS.tail(EVENTS.height - split))
     rebuilt = EventIndex(EVENTS)
-    assert grown is not None and grown.frame.equals(rebuilt.frame)
+    assert grown is not None and grown.materialised().equals(rebuilt.materialised())
     for flt in FILTERS + [Filter(query="root"), Filter(query="ip:10.0.0.0/8 -user:svc-ci")]:
         for sort in (Sort("time", True), Sort("target", False)):
             assert grown.page(flt, sort, limit=50, now=NOW).equals(rebuilt.page(flt, sort, limit=50, now=NOW))
@@ -87,8 +87,9 @@ def test_memory_engine_holds_the_summary_and_fetches_details_by_id(engines):
     from audit_analytics.schema import DETAIL_COLUMNS, SUMMARY_COLUMNS
 
     memory, sql = engines
-    assert memory.frame.columns == list(SUMMARY_COLUMNS)
+    assert memory.columns == list(SUMMARY_COLUMNS)
     assert not set(DETAIL_COLUMNS) & set(memory.frame.columns)
+    assert "email" not in memory.frame.columns  # held as dictionary codes only
     flt, sort = Filter(types=("user", "organization")), Sort("actor", False)
     full = memory.with_details(memory.rows(memory.select(flt, sort, now=NOW)))
     expected = sql.rows(sql.select(flt, sort, now=NOW))
@@ -120,8 +121,39 @@ def test_a_grown_index_keeps_fetching_details(sqlite_store):
     sqlite_store.append(events.head(2_000))
     memory = open_engine(sqlite_store, mode="memory")
     sqlite_store.append(events.tail(2_000))
-    tail = sqlite_store.load(Filter(start=events["time"][1_999]), columns=memory.frame.columns)
+    tail = sqlite_store.load(Filter(start=events["time"][1_999]), columns=memory.columns)
     grown = memory.extended(tail.filter(~tail["id"].is_in(memory.frame["id"].implode())))
     assert grown is not None and grown.frame.columns == memory.frame.columns
     last = events.row(events.height - 1, named=True)
     assert grown.get(last["id"]) == last
+
+
+def test_code_only_columns_come_back_for_pages_events_actors_and_the_archive_view():
+    import polars as pl
+
+    from audit_analytics.memory import CODE_ONLY_COLUMNS
+
+    events = EVENTS.with_columns(description=pl.format("step {}", pl.int_range(pl.len()) % 7)).sort(
+        "time", "id"
+    )
+    index = EventIndex(events)
+    assert index._code_only == CODE_ONLY_COLUMNS  # both low-cardinality here
+    assert not set(CODE_ONLY_COLUMNS) & set(index.frame.columns)
+    assert index.columns == events.columns
+    for flt in FILTERS + [Filter(query="step 3"), Filter(query="-step"), Filter(users=("alice",))]:
+        for sort in (Sort("time", True), Sort("actor", False)):
+            expected = flt.apply(events, now=NOW)
+            from audit_analytics.filters import polars_sort
+
+            expected = polars_sort(expected, sort) if sort.column != "time" else expected.reverse()
+            assert index.page(flt, sort, limit=40, now=NOW).equals(expected.head(40)), (flt, sort)
+    for row in events.sample(20, seed=1).iter_rows(named=True):
+        assert index.get_summary(row["id"]) == row
+    expected_actors = (
+        events.drop_nulls("actor")
+        .group_by("actor")
+        .agg(pl.col("email").max(), pl.len().alias("events"))
+        .sort(["events", "actor"], descending=[True, False])
+    )
+    assert index.actors().equals(expected_actors)
+    assert index.materialised().equals(events)

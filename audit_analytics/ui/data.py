@@ -132,7 +132,7 @@ def _grown(shared: SharedFrame, store: Store, signature: tuple) -> EventIndex | 
         return None
     if old_newest is None or new_newest is None or new_newest < old_newest:
         return None
-    tail = store.load(Filter(start=old_newest), columns=index.frame.columns)
+    tail = store.load(Filter(start=old_newest), columns=index.columns)
     known = index.frame.slice(int(index.frame["time"].search_sorted(old_newest, side="left")))["id"]
     fresh = tail.filter(~pl.col("id").is_in(known.implode()))
     if old_count + fresh.height != new_count:  # rows changed elsewhere in the table
@@ -159,7 +159,8 @@ def with_archive(shared: SharedFrame) -> SharedFrame:
     )
     key = (shared.version, tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
     if shared.archive_key != key:
-        merged = archive.merge(shared.frame, archive.scan(folder, None)) if files else shared.frame
+        held = shared.index.materialised()  # every column the index answers with
+        merged = archive.merge(held, archive.scan(folder, None)) if files else held
         from_store = shared.index.details
 
         def details(ids, *, between=None):  # the database's copy first, then the archive's
