@@ -175,12 +175,16 @@ class EventIndex(Engine):
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()  # sessions share the index from their own threads
         self._code_only: tuple[str, ...] = ()
-        for column in DICTIONARY_COLUMNS:
+        # the code-only columns first, their text dropped at once: the other columns'
+        # preparation then reuses that memory instead of adding to the peak
+        for column in CODE_ONLY_COLUMNS:
             self._prepare(column)
-        # drop the text of the code-only columns that got a dictionary
-        self._code_only = tuple(c for c in CODE_ONLY_COLUMNS if c in self._dicts)
-        if self._code_only:
-            self.frame = self.frame.drop(self._code_only)
+            if column in self._dicts:
+                self._code_only += (column,)
+                self.frame = self.frame.drop(column)
+        for column in DICTIONARY_COLUMNS:
+            if column not in CODE_ONLY_COLUMNS:
+                self._prepare(column)
 
     @property
     def columns(self) -> list[str]:
@@ -213,16 +217,11 @@ class EventIndex(Engine):
         mostly_distinct = (
             sample.len() > DICTIONARY_ALWAYS_UP_TO and sample.n_unique() > sample.len() * DICTIONARY_MAX_SHARE
         )
-        distinct = None if mostly_distinct else s.unique().drop_nulls()
+        # a million rows at a time: hashing a whole 10M-row text column at once was the peak
+        distinct = None if mostly_distinct else _distinct(s)
         if distinct is not None and distinct.len() <= limit:
             values = distinct.sort()
-            codes = s.replace_strict(
-                values,
-                pl.int_range(values.len(), eager=True, dtype=pl.UInt32),
-                default=None,
-                return_dtype=pl.UInt32,
-            )
-            self._codes[column] = codes
+            self._codes[column] = pl.concat([_encode(part, values) for part in _slices(s)])
             self._dicts[column] = _Dictionary(values, values.str.to_lowercase())
             return
         self._lower[column] = None if _all_lower(s) else s.str.to_lowercase()
@@ -478,12 +477,7 @@ class EventIndex(Engine):
             fresh = new[column].drop_nulls().unique()
             fresh = fresh.filter(~fresh.is_in(d.values.implode())).sort()
             values = pl.concat([d.values, fresh]) if fresh.len() else d.values
-            codes = new[column].replace_strict(
-                values,
-                pl.int_range(values.len(), eager=True, dtype=pl.UInt32),
-                default=None,
-                return_dtype=pl.UInt32,
-            )
+            codes = _encode(new[column], values)
             grown._dicts[column] = _Dictionary(values, values.str.to_lowercase()) if fresh.len() else d
             grown._codes[column] = _appended(self._codes[column], codes, compact)
         for column, lowered in self._lower.items():
@@ -508,3 +502,19 @@ def _all_lower(s: pl.Series, *, step: int = 1_000_000) -> bool:
 def _appended(series: pl.Series, more: pl.Series, compact: bool) -> pl.Series:
     both = pl.concat([series, more], rechunk=False)
     return both.rechunk() if compact else both
+
+
+def _slices(s: pl.Series, step: int = 1_000_000) -> list[pl.Series]:
+    return [s.slice(start, step) for start in range(0, s.len(), step)] or [s]
+
+
+def _distinct(s: pl.Series) -> pl.Series:
+    """The distinct non-null values, found a slice at a time."""
+    return pl.concat([part.unique() for part in _slices(s)]).unique().drop_nulls()
+
+
+def _encode(s: pl.Series, values: pl.Series) -> pl.Series:
+    """Each value's position in ``values`` (null for null)."""
+    return s.replace_strict(
+        values, pl.int_range(values.len(), eager=True, dtype=pl.UInt32), default=None, return_dtype=pl.UInt32
+    )
