@@ -181,7 +181,12 @@ class OursEngine:
         return self._load_store(url)
 
     def height(self) -> int:
-        return self.frame.height
+        return self.index.height if self.frame is None else self.frame.height
+
+    def release_loaded(self) -> None:
+        """As in the app (engines.open_engine): once the index is built nothing else holds the
+        loaded frame, so the text of the columns the index keeps as codes is freed."""
+        self.frame = None
 
     def build_index(self):
         from audit_analytics.memory import EventIndex
@@ -418,6 +423,7 @@ def _run_phase(
         )
         if engine_name == "ours":
             record("index_build", lambda _: engine.build_index(), [None], answer=lambda _: engine.height())
+            engine.release_loaded()
         else:
             skip(
                 "index_build", "no separate build: DuckDB's table is made by its load; pandas keeps the frame"
