@@ -57,6 +57,8 @@ def test_charts_draw_and_a_bar_opens_the_explorer(app, page):
     no_errors(page)
     charts = page.locator(".js-plotly-plot")
     expect(charts.first).to_be_visible()
+    # plotly draws each chart after the script run ends: wait for the fifth, do not count at once
+    expect(charts.nth(4)).to_be_attached()
     assert charts.count() >= 5
     by_ip = charts.filter(has_text="Login failures by source IP")
     expect(by_ip.locator("svg.main-svg").first).to_be_visible()
