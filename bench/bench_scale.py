@@ -32,8 +32,6 @@ import json
 import os
 import platform
 import resource
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT / "tests"))
 
 ENGINES = ("ours", "pandas", "duckdb")
 TZ = "Europe/Paris"
@@ -638,57 +637,6 @@ def workload(parquet: Path, rows: int, *, repeat: int, budget: float, export_row
 # ======================================================================== PostgreSQL
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ThrowawayPostgres:
-    """A PostgreSQL server on a loopback port for this run (as tests/conftest.py starts it)."""
-
-    def __init__(self) -> None:
-        import glob
-
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-        exe = Path(found[-1]) if found else (Path(shutil.which("pg_ctl")) if shutil.which("pg_ctl") else None)
-        if exe is None:
-            raise SystemExit("--postgres: PostgreSQL is not installed (apt-get install postgresql)")
-        self.bindir = exe.resolve().parent
-        self.base = Path(tempfile.mkdtemp(prefix="aa-bench-pg-"))
-        self.data = self.base / "data"
-        self.port = _free_port()
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            shutil.chown(self.base, "postgres", "postgres")
-            self.prefix = ["runuser", "-u", "postgres", "--"]
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.prefix, *args], check=True, capture_output=True)
-
-    def start(self) -> str:
-        self._run(
-            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "audit", "--auth=trust", "-E", "UTF8",
-            "--locale=C.UTF-8",
-        )  # fmt: skip
-        opts = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c shared_buffers=512MB"
-        )
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"), "-o", opts, "-w", "start")  # fmt: skip
-        self._run(
-            str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "audit", "audit"
-        )
-        return f"postgresql://audit@127.0.0.1:{self.port}/audit"
-
-    def stop(self) -> None:
-        subprocess.run(
-            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
 # ======================================================================== parent
 
 
@@ -1015,7 +963,11 @@ def main(argv: list[str] | None = None) -> int:
     pg_url = None
     try:
         if args.postgres:
-            server = ThrowawayPostgres()
+            from pg_support import ThrowawayPostgres  # tests/pg_support.py, as the tests start it
+
+            server = ThrowawayPostgres(
+                settings="-c synchronous_commit=off -c shared_buffers=512MB", prefix="aa-bench-pg-"
+            )
             pg_url = server.start()
         for rows in sizes:
             entry = run_size(rows, args, pg_url)
@@ -1051,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-> {output}")
     finally:
         if server is not None:
-            server.stop()
+            server.close()
     return 0
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from pg_support import ThrowawayPostgres, free_port, pg_bindir
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
@@ -36,18 +33,7 @@ def real_data_dir() -> Path:
     return REAL_DATA
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    exe = shutil.which("pg_ctl")
-    return Path(exe).resolve().parent if exe else None
+_free_port, _pg_bindir = free_port, pg_bindir  # the names the test modules import
 
 
 @pytest.fixture(scope="session")
@@ -59,52 +45,12 @@ def postgres_url():
     if os.environ.get("AUDIT_TEST_PG_URL"):
         yield os.environ["AUDIT_TEST_PG_URL"]
         return
-    bindir = _pg_bindir()
-    need(bindir is not None, "PostgreSQL is not installed (apt-get install postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="aa-pg-"))
-    data = base / "data"
-    port = _free_port()
-    as_root = os.geteuid() == 0
-    prefix: list[str] = []
-    if as_root:
-        shutil.chown(base, "postgres", "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "audit",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    log = base / "server.log"
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    need(pg_bindir() is not None, "PostgreSQL is not installed (apt-get install postgresql)")
+    server = ThrowawayPostgres(settings="-c synchronous_commit=off")
     try:
-        subprocess.run(
-            [*prefix, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "audit", "audit"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql://audit@127.0.0.1:{port}/audit"
+        yield server.start()
     finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        server.close()
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ stopping it cannot hurt the other tests that share conftest's server.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 import polars as pl
 import pytest
 from conftest import _free_port, _pg_bindir, need
+from pg_support import ThrowawayPostgres
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics import archive
@@ -32,64 +30,22 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 
 
-class ThrowawayPostgres:
-    """A PostgreSQL server on a loopback port that a test may stop and start at will."""
+class RestartablePostgres(ThrowawayPostgres):
+    """A server a test may stop (at once, as a crash would) and start again."""
 
-    def __init__(self) -> None:
-        bindir = _pg_bindir()
-        need(bindir is not None, "PostgreSQL is not installed (apt-get install postgresql)")
-        self.bindir = bindir
-        self.base = Path(tempfile.mkdtemp(prefix="aa-pg-faults-"))
-        self.data = self.base / "data"
-        self.port = _free_port()
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            shutil.chown(self.base, "postgres", "postgres")
-            self.prefix = ["runuser", "-u", "postgres", "--"]
-        self._run(
-            "initdb", "-D", str(self.data), "-U", "audit", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"
-        )
-        self.start()
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "audit", "audit")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://audit@127.0.0.1:{self.port}/audit"
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.prefix, str(self.bindir / tool), *args], check=True, capture_output=True)
-
-    def start(self) -> None:
-        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.base / "log"), "-o", opts, "-w", "start")
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    def close(self) -> None:
-        subprocess.run(
-            [
-                *self.prefix,
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-            capture_output=True,
-        )
-        shutil.rmtree(self.base, ignore_errors=True)
+    def stop(self, mode: str = "immediate") -> None:
+        super().stop(mode)
 
 
 @pytest.fixture
 def pg():
-    server = ThrowawayPostgres()
+    need(_pg_bindir() is not None, "PostgreSQL is not installed (apt-get install postgresql)")
+    server = RestartablePostgres(prefix="aa-pg-faults-")
+    server.start()
     try:
         yield server
     finally:
-        server.close()
+        server.close(mode="immediate")
 
 
 def fill(url: str, n: int = 2_000) -> None:
