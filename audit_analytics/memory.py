@@ -127,6 +127,11 @@ class Engine:
         """``rows`` with every column of the schema (an engine that holds them all: as is)."""
         return rows
 
+    def get_summary(self, event_id: str) -> dict | None:
+        """One event by id, without fetching what the engine leaves in the database (an
+        engine that reads every event from the database: the whole event)."""
+        return self.get(event_id)
+
 
 def add_details(rows: pl.DataFrame, details: Details | None) -> pl.DataFrame:
     """``rows`` (any order) with the detail columns filled from ``details`` by id, in the

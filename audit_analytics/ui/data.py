@@ -202,7 +202,7 @@ def frame_for(shared: SharedFrame, flt: Filter, *, now: datetime | None = None) 
     return shared.index.frame_for(flt, now=now)
 
 
-def cached(shared: SharedFrame, key: tuple, compute, *, size: int = RESULT_CACHE_SIZE):
+def cached(shared: SharedFrame, key: tuple, compute):
     """A small derived result (a chart's numbers, a detection's findings), cached per
     version of the data by plain values — never by hashing frames.
 
@@ -228,7 +228,7 @@ def cached(shared: SharedFrame, key: tuple, compute, *, size: int = RESULT_CACHE
         value = compute()
         with shared.results_lock:
             shared.results[full] = value
-            while len(shared.results) > size:
+            while len(shared.results) > RESULT_CACHE_SIZE:
                 shared.results.popitem(last=False)
         return value
     finally:

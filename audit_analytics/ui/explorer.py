@@ -86,8 +86,7 @@ def event_by_id(shared: SharedFrame, event_id: str | None) -> dict | None:
     try:
         return shared.index.get(event_id)
     except (StoreError, sa.exc.SQLAlchemyError) as exc:
-        summary = getattr(shared.index, "get_summary", None)
-        event = summary(event_id) if summary is not None else None
+        event = shared.index.get_summary(event_id) if shared.index.kind == "memory" else None
         if event is None:
             raise
         return event | {"_details_error": str(exc).splitlines()[0]}
@@ -102,7 +101,7 @@ def resolve_event(view: View, shared: SharedFrame, *, now: datetime | None = Non
     falls outside. Returns the view to show and a notice for the reader (or None)."""
     if not view.event:
         return view, None
-    if event_by_id(shared, view.event) is None:
+    if shared.index.get_summary(view.event) is None:  # is it there at all (no detail fetch)
         return view.replace(event=None), f"No event with id “{md_escape(view.event)}”."
     index = shared.index
     notice = None
