@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from audit_analytics.errors import AuditAnalyticsError
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.memory import Engine, EventIndex
+from audit_analytics.memory import CODE_ONLY_COLUMNS, Engine, EventIndex
 from audit_analytics.schema import SUMMARY_COLUMNS
 from audit_analytics.store import Store
 
@@ -67,7 +67,8 @@ def open_engine(store: Store, *, mode: Mode | None = None, limit: int | None = N
     if mode == "pushdown" or (mode == "auto" and store.count() > limit):
         return SqlIndex(store, limit=limit)
     # the bulky JSON columns stay in the database and are fetched by id when shown or exported
-    return EventIndex(store.load(columns=SUMMARY_COLUMNS), details=store.details)
+    frame = store.load(columns=SUMMARY_COLUMNS, categorical=CODE_ONLY_COLUMNS)
+    return EventIndex(frame, details=store.details)
 
 
 @dataclass(frozen=True)

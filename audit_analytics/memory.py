@@ -43,7 +43,8 @@ from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, TEXT_SEARCH_COLUMNS
 
 Details = Callable[..., pl.DataFrame]
 """``details(ids, between=(first, last))`` -> a frame of ``id`` and the detail columns
-(``Store.details``); ``between`` bounds the events' times, for sources that prune by time."""
+(``Store.details``); ``ids`` is a sequence of strings (a polars Series from this module);
+``between`` bounds the events' times, for sources that read or prune by time."""
 
 __all__ = ["EventIndex", "Selection"]
 
@@ -142,7 +143,7 @@ def add_details(rows: pl.DataFrame, details: Details | None) -> pl.DataFrame:
     fetched = None
     if details is not None and rows.height:
         times = rows["time"]
-        fetched = details(rows["id"].unique().to_list(), between=(times.min(), times.max()))
+        fetched = details(rows["id"].unique(), between=(times.min(), times.max()))
     if fetched is None or fetched.height == 0:
         filled = rows.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
     else:
@@ -161,18 +162,7 @@ class EventIndex(Engine):
         """``frame`` may leave out the detail columns (params, before, after): ``details``
         then fetches them by id for what needs them (an event's detail, an export)."""
         self.details = details
-        sorted_ok = (
-            frame.height < 2
-            or frame.select(
-                (
-                    (pl.col("time").diff() > pl.duration())
-                    | ((pl.col("time").diff() == pl.duration()) & (pl.col("id") > pl.col("id").shift()))
-                )
-                .slice(1)
-                .all()
-            ).item()
-        )
-        self.frame = frame if sorted_ok else frame.sort("time", "id")
+        self.frame = frame if _in_time_order(frame) else frame.sort("time", "id")
         self.height = self.frame.height
         self._codes: dict[str, pl.Series] = {}
         self._dicts: dict[str, _Dictionary] = {}
@@ -216,6 +206,11 @@ class EventIndex(Engine):
     def _prepare(self, column: str) -> None:
         s = self.frame[column]
         limit = max(DICTIONARY_ALWAYS_UP_TO, int(self.height * DICTIONARY_MAX_SHARE))
+        if isinstance(s.dtype, pl.Categorical):  # read as codes (schema.conform(categorical=))
+            if self._adopt_categorical(column, s, limit):
+                return
+            s = s.cast(pl.String)
+            self.frame = self.frame.with_columns(s)
         # a sample tells a mostly-distinct column (request ids) without hashing all of it: at
         # 10M rows that hash, and a lowered copy, were the peak of the whole load (~1 GB)
         sample = s.head(SAMPLE_ROWS)
@@ -230,6 +225,24 @@ class EventIndex(Engine):
             self._dicts[column] = _Dictionary(values, values.str.to_lowercase())
             return
         self._lower[column] = None if _all_lower(s) else s.str.to_lowercase()
+
+    def _adopt_categorical(self, column: str, s: pl.Series, limit: int) -> bool:
+        """Make a categorical column's codes this index's dictionary codes (the dictionary
+        sorted, as for text columns); False when it has too many distinct values for one."""
+        physical = s.to_physical()
+        used = _distinct(physical)
+        if used.len() > limit:
+            return False
+        names = s.dtype.categories.to_series().gather(used)  # ordered by physical value
+        order = names.arg_sort()
+        values = names.gather(order)
+        size = int(used.max()) + 1 if used.len() else 0
+        lookup = pl.repeat(None, size, dtype=pl.UInt32, eager=True).scatter(
+            used.gather(order), pl.int_range(values.len(), eager=True, dtype=pl.UInt32)
+        )
+        self._codes[column] = pl.concat([lookup.gather(part) for part in _slices(physical)])
+        self._dicts[column] = _Dictionary(values.alias(column), values.str.to_lowercase().alias(column))
+        return True
 
     # -- building blocks -----------------------------------------------------------------
     def _codes_where(self, column: str, hit: pl.Series) -> pl.Expr:
@@ -507,6 +520,19 @@ def _all_lower(s: pl.Series, *, step: int = 1_000_000) -> bool:
 def _appended(series: pl.Series, more: pl.Series, compact: bool) -> pl.Series:
     both = pl.concat([series, more], rechunk=False)
     return both.rechunk() if compact else both
+
+
+def _in_time_order(frame: pl.DataFrame, *, step: int = 1_000_000) -> bool:
+    """Whether the rows are ordered by (time, id), checked a million rows at a time (at once,
+    the check's temporaries on 10M rows took 0.3 GB that the process then kept)."""
+    in_order = (pl.col("time").diff() > pl.duration()) | (
+        (pl.col("time").diff() == pl.duration()) & (pl.col("id") > pl.col("id").shift())
+    )
+    for start in range(0, max(frame.height - 1, 0), step):
+        part = frame.select("time", "id").slice(start, step + 1)  # each pair once, across slices too
+        if not part.select(in_order.slice(1).all()).item():
+            return False
+    return True
 
 
 def _slices(s: pl.Series, step: int = 1_000_000) -> list[pl.Series]:

@@ -21,6 +21,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,9 @@ __all__ = ["Store", "open_store", "default_url", "AppendResult", "TABLE_NAME"]
 TABLE_NAME = "audit_events"
 DEFAULT_URL = "sqlite:///data/audit.db"
 DETAIL_CHUNK = 500  # ids per query when fetching detail columns (SQLite binds at most 999)
+LOAD_BATCH_ROWS = 200_000  # rows per Arrow batch when loading the whole table
+DETAIL_RANGE_MIN = 1_000  # ids from which reading their time range may beat reading by id
+DETAIL_RANGE_FACTOR = 3  # ... when the range holds at most this many events per id
 DETAILS_SCHEMA = pl.Schema({"id": pl.String} | {c: pl.String for c in DETAIL_COLUMNS})
 
 
@@ -273,46 +277,95 @@ class Store:
         return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
 
     def load(
-        self, flt: Filter | None = None, *, now: datetime | None = None, columns: Sequence[str] | None = None
+        self,
+        flt: Filter | None = None,
+        *,
+        now: datetime | None = None,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
     ) -> pl.DataFrame:
         """The (filtered) table as an event frame with the schema's dtypes, oldest first;
-        ``columns`` reads only those (e.g. :data:`~audit_analytics.schema.SUMMARY_COLUMNS`)."""
+        ``columns`` reads only those (e.g. :data:`~audit_analytics.schema.SUMMARY_COLUMNS`);
+        ``categorical`` text columns come as ``pl.Categorical`` (see ``schema.conform``),
+        converted batch by batch as the whole table is read, so their text is never whole in
+        memory (``EventIndex`` takes them as its codes)."""
         names = _columns(columns)
         stmt = (
             sa.select(*(self.table.c[c] for c in names))
             .where(self._where(flt, now))
             .order_by(self.table.c.time, self.table.c.id)
         )
+        wanted = tuple(c for c in categorical if c in names)
         if flt is None and self.dialect in ("sqlite", "postgresql"):
-            fast = self._load_connectorx(names)
+            fast = self._load_connectorx(names, wanted)
             if fast is not None:
                 return fast
-        return self._select_frame(stmt, names)
+        frame = self._select_frame(stmt, names)
+        return conform(frame, columns=names, categorical=wanted) if wanted else frame
 
     def details(
         self, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
     ) -> pl.DataFrame:
         """``id`` and the :data:`~audit_analytics.schema.DETAIL_COLUMNS` of the events with
-        these ids (in no particular order; unknown ids are absent). The primary key finds
-        them; ``between`` (their time range) is accepted for the engines that prune by time."""
+        these ids (in no particular order; unknown ids are absent).
+
+        With ``between`` (the ids' time range) and many ids, the rows are read by that range
+        on the time index when it holds at most :data:`DETAIL_RANGE_FACTOR` times as many
+        events as ids (an export of a period's newest rows: one query, 3x faster at 100,000
+        rows than by id); otherwise the primary key finds them, :data:`DETAIL_CHUNK` at a time.
+        """
+        wanted = pl.Series("id", ids, dtype=pl.String)
+        if between is not None and wanted.len() >= DETAIL_RANGE_MIN:
+            found = self._details_in_range(between, limit=DETAIL_RANGE_FACTOR * wanted.len())
+            if found is not None:
+                return found.join(wanted.unique().to_frame(), on="id", how="semi")
         t = self.table
         parts = []
-        for start in range(0, len(ids), DETAIL_CHUNK):
-            chunk = list(ids[start : start + DETAIL_CHUNK])
+        for start in range(0, wanted.len(), DETAIL_CHUNK):
+            chunk = wanted.slice(start, DETAIL_CHUNK).to_list()
             stmt = sa.select(t.c.id, *(t.c[c] for c in DETAIL_COLUMNS)).where(t.c.id.in_(chunk))
-            try:
-                with self.engine.connect() as conn:
-                    rows = conn.execute(stmt).all()
-            except sa.exc.SQLAlchemyError as exc:
-                raise StoreError(f"could not read from {self.safe_url}: {_short(exc)}") from exc
-            parts.append(pl.DataFrame(rows, schema=DETAILS_SCHEMA, orient="row"))
+            parts.append(pl.DataFrame(self._rows(stmt), schema=DETAILS_SCHEMA, orient="row"))
         return pl.concat(parts) if parts else pl.DataFrame(schema=DETAILS_SCHEMA)
 
-    def _load_connectorx(self, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame | None:
-        """The whole table through connectorx (3x faster than row objects); no user values
-        are involved, so the SQL text is fixed."""
+    def _details_in_range(self, between: tuple[datetime, datetime], *, limit: int) -> pl.DataFrame | None:
+        """The detail columns of every event in the time range, or None when it holds more
+        than ``limit`` events (counted on the time index, stopping at ``limit + 1``)."""
+        t = self.table
+        in_range = t.c.time.between(*between)
+        capped = sa.select(sa.literal(1)).where(in_range).limit(limit + 1).subquery()
+        with self._connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one() > limit:
+                return None
+        rows = self._rows(sa.select(t.c.id, *(t.c[c] for c in DETAIL_COLUMNS)).where(in_range))
+        return pl.DataFrame(rows, schema=DETAILS_SCHEMA, orient="row")
+
+    def _rows(self, stmt) -> list[tuple]:
+        """Every row of a statement whose columns are plain text, as tuples (the driver's
+        rows, without SQLAlchemy's per-row objects)."""
+        with self._connect() as conn:
+            result = conn.execute(stmt)
+            try:
+                return result.cursor.fetchall()
+            finally:
+                result.close()
+
+    @contextmanager
+    def _connect(self):
         try:
-            import connectorx  # noqa: F401
+            with self.engine.connect() as conn:
+                yield conn
+        except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            raise StoreError(f"could not read from {self.safe_url}: {_short(exc)}") from exc
+
+    def _load_connectorx(
+        self, names: tuple[str, ...] = COLUMNS, categorical: tuple[str, ...] = ()
+    ) -> pl.DataFrame | None:
+        """The whole table through connectorx (3x faster than row objects), read as a stream
+        of Arrow batches converted one at a time (at 10,000,000 events the SQLite load's peak
+        fell from 6.7 GB to 2.7 GB with the code-only columns as categoricals, and it is
+        faster); no user values are involved, so the SQL text is fixed."""
+        try:
+            import connectorx
         except ImportError:
             return None
         url = self.engine.url
@@ -324,11 +377,21 @@ class Store:
             uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
         cols = ", ".join(f'"{c}"' for c in names)  # schema names only (checked by _columns)
         sql = f'SELECT {cols} FROM {TABLE_NAME} ORDER BY "time", "id"'  # noqa: S608 - fixed text
+        # one set of categories per column and load, shared by its batches
+        codes = [pl.col(c).cast(pl.Categorical(pl.Categories.random())) for c in categorical]
+        copied = _copied_text([c for c in names if c not in categorical])
         try:
-            frame = pl.read_database_uri(sql, uri, engine="connectorx")
+            reader = connectorx.read_sql(uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS)
+            parts = [
+                _normalise(pl.from_arrow(batch), names).with_columns(codes).with_columns(copied)
+                for batch in reader
+                if batch.num_rows
+            ]
         except Exception:  # connectorx is an accelerator; the generic path still works
             return None
-        return _normalise(frame, names)
+        if not parts:
+            return None  # an empty table: the generic path gives the empty frame its dtypes
+        return pl.concat(parts, how="vertical", rechunk=False)
 
     def _select_frame(self, stmt, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
         try:
@@ -423,6 +486,13 @@ def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown event columns {unknown}; the schema has {list(COLUMNS)}")
     return tuple(c for c in COLUMNS if c in columns)
+
+
+def _copied_text(names: Sequence[str]) -> list[pl.Expr]:
+    """The text columns copied into polars' own buffers: a column converted from a driver's
+    Arrow batch may keep pointing into that batch's buffers, and so keep all of them alive
+    (at 10,000,000 events 0.65 GB more resident after a load)."""
+    return [pl.concat_str(pl.col(c), pl.lit("")).alias(c) for c in names if SCHEMA[c] == pl.String]
 
 
 def _normalise(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import platform
@@ -145,29 +146,38 @@ class OursEngine:
     def load_parquet(self, path: str):
         import polars as pl
 
+        from audit_analytics.memory import CODE_ONLY_COLUMNS
         from audit_analytics.schema import DETAIL_COLUMNS, SUMMARY_COLUMNS, conform
 
         self.frame = self.index = None
-        # as the app holds it: the bulky JSON columns stay in the file, fetched by id for exports
-        self.frame = conform(pl.scan_parquet(path).select(SUMMARY_COLUMNS), columns=SUMMARY_COLUMNS)
+        # as the app holds it: the bulky JSON columns stay in the file, fetched by id for
+        # exports; the columns the index keeps as codes only are read as codes (streamed)
+        self.frame = conform(
+            pl.scan_parquet(path).select(SUMMARY_COLUMNS),
+            columns=SUMMARY_COLUMNS,
+            categorical=CODE_ONLY_COLUMNS,
+        )
 
         def details(ids, *, between=None):
             lazy = pl.scan_parquet(path)
             if between is not None:  # the file is in time order: row groups outside are skipped
                 lazy = lazy.filter(pl.col("time").is_between(*between))
-            return lazy.filter(pl.col("id").is_in(ids)).select("id", *DETAIL_COLUMNS).collect()
+            wanted = pl.LazyFrame({"id": pl.Series(ids, dtype=pl.String)})
+            return lazy.join(wanted, on="id", how="semi").select("id", *DETAIL_COLUMNS).collect()
 
         self.details = details
         return self.frame
 
     def _load_store(self, url: str):
+        from audit_analytics.memory import CODE_ONLY_COLUMNS
         from audit_analytics.schema import SUMMARY_COLUMNS
         from audit_analytics.store import open_store
 
         self.frame = self.index = None
         store = open_store(url)
         try:
-            self.frame = store.load(columns=SUMMARY_COLUMNS)  # as the app loads it
+            # as the app loads it (engines.open_engine): the code-only columns as codes
+            self.frame = store.load(columns=SUMMARY_COLUMNS, categorical=CODE_ONLY_COLUMNS)
         finally:
             store.engine.dispose()
         self.details = store.details
@@ -463,9 +473,16 @@ def _run_phase(
         )
         out["export_rows"] = engine.prepare_export(spec["export_rows"])
         with tempfile.TemporaryDirectory(prefix="aa-bench-") as folder:
+            # every run writes a new file, as every export does (replacing the last run's
+            # file made each run pay for freeing its blocks: 20 ms on ext4 for 30 MB)
+            runs = itertools.count()
             csv_path, xlsx_path = Path(folder) / "e.csv", Path(folder) / "e.xlsx"
-            record("export_csv", lambda _: engine.write_csv(csv_path, spec["tz"]), [None])
-            steps["export_csv"]["bytes"] = csv_path.stat().st_size
+
+            def new_csv() -> Path:
+                return csv_path.with_name(f"e{next(runs)}.csv")
+
+            record("export_csv", lambda _: engine.write_csv(new_csv(), spec["tz"]), [None])
+            steps["export_csv"]["bytes"] = max(f.stat().st_size for f in Path(folder).glob("e*.csv"))
             if engine.write_xlsx is None:
                 skip(
                     "export_xlsx",

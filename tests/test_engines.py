@@ -157,3 +157,83 @@ def test_code_only_columns_come_back_for_pages_events_actors_and_the_archive_vie
     )
     assert index.actors().equals(expected_actors)
     assert index.materialised().equals(events)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def filled_store(request):
+    store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    store.append(EVENTS)
+    return store
+
+
+def test_details_read_by_time_range_equal_details_read_by_id(filled_store, monkeypatch):
+    """An export of a period's newest rows reads their time range in one query; rows spread
+    thinly over a long range are read by id; both give exactly the rows asked for."""
+    from audit_analytics import store as store_module
+
+    events = EVENTS.sort("time", "id")
+    ranges = []
+    real = store_module.Store._details_in_range
+
+    def spy(self, between, *, limit):
+        found = real(self, between, limit=limit)
+        ranges.append(found is not None)
+        return found
+
+    monkeypatch.setattr(store_module.Store, "_details_in_range", spy)
+
+    def check(rows, extra_ids=()):
+        ids = rows["id"].to_list() + list(extra_ids)
+        between = (rows["time"].min(), rows["time"].max())
+        by_range = filled_store.details(ids, between=between).sort("id")
+        by_id = filled_store.details(ids).sort("id")
+        assert by_range.equals(by_id)
+        assert by_range["id"].to_list() == sorted(rows["id"].to_list())  # unknown ids absent
+        expected = rows.select(by_range.columns).sort("id")
+        assert by_range.equals(expected)
+
+    newest = events.tail(1_500)
+    check(newest, extra_ids=["no-such-id"])
+    assert ranges == [True]  # dense: one range query
+    check(events.gather_every(5))  # 800 ids over all time: too few for a range read
+    assert ranges == [True]
+    monkeypatch.setattr(store_module, "DETAIL_RANGE_MIN", 100)
+    check(events.gather_every(5))  # the range holds 5x as many events as ids: by id
+    assert ranges == [True, False]
+    check(events.slice(1_000, 2_000).gather_every(2))  # 2x: by range
+    assert ranges == [True, False, True]
+
+
+def test_an_index_read_with_categorical_codes_equals_one_read_as_text():
+    """``conform(categorical=...)`` streams the code-only columns in as codes; the index
+    adopts them and answers exactly as when it encodes the text itself."""
+    import polars as pl
+
+    from audit_analytics.memory import CODE_ONLY_COLUMNS
+    from audit_analytics.schema import SUMMARY_COLUMNS, conform
+
+    events = EVENTS.with_columns(
+        description=pl.format("step {}", pl.int_range(pl.len()) % 7),
+        email=pl.when(pl.int_range(pl.len()) % 5 == 0).then(None).otherwise(pl.col("email")),
+    ).sort("time", "id")
+    text = EventIndex(conform(events, columns=SUMMARY_COLUMNS))
+    read = conform(events.lazy(), columns=SUMMARY_COLUMNS, categorical=CODE_ONLY_COLUMNS)
+    assert all(isinstance(read.schema[c], pl.Categorical) for c in CODE_ONLY_COLUMNS)
+    codes = EventIndex(read)
+    assert codes._code_only == text._code_only == CODE_ONLY_COLUMNS
+    for column in CODE_ONLY_COLUMNS:
+        assert codes._dicts[column].values.equals(text._dicts[column].values)
+        assert codes._codes[column].equals(text._codes[column])  # nulls stay null
+    assert codes.materialised().equals(text.materialised())
+    for flt in FILTERS + [Filter(query="step 3"), Filter(users=("alice",)), Filter(query="user:*@*")]:
+        assert codes.page(flt, Sort("actor", False), limit=50, now=NOW).equals(
+            text.page(flt, Sort("actor", False), limit=50, now=NOW)
+        ), flt
+    assert codes.actors().equals(text.actors())
+    # too many distinct values for a dictionary: the column is held as text, as before
+    distinct = events.with_columns(description=pl.format("unique {}", pl.int_range(pl.len())))
+    held = EventIndex(conform(distinct.lazy(), columns=SUMMARY_COLUMNS, categorical=CODE_ONLY_COLUMNS))
+    assert held._code_only == ("email",) and held.frame.schema["description"] == pl.String
+    assert held.materialised().equals(conform(distinct, columns=SUMMARY_COLUMNS))
+    search = Filter(query="unique 17")
+    assert held.count(search) == search.apply(distinct).height > 0  # searched as text
