@@ -55,6 +55,7 @@ DICTIONARY_ALWAYS_UP_TO = 1_000
 NEWEST_FIRST = Sort("time", True)
 SAMPLE_ROWS = 100_000
 MAX_CHUNKS = 64
+MAX_REORDERED_ROWS = 100_000  # a late arrival further back than this rebuilds the index
 CODE_ONLY_COLUMNS = ("email", "description")
 """Dictionary columns no analysis reads: once encoded, only their codes are kept, and their
 text is put back for the rows a page, an event or an export shows (at 10M events about
@@ -462,9 +463,24 @@ class EventIndex(Engine):
         )
 
     # -- growing without a reload -----------------------------------------------------------
+    def _truncated(self, stop: int) -> EventIndex:
+        """This index's first ``stop`` rows (its dictionaries shared, nothing copied)."""
+        head = EventIndex.__new__(EventIndex)
+        head.details = self.details
+        head.frame = self.frame.slice(0, stop)
+        head.height = head.frame.height
+        head._codes = {c: codes.slice(0, stop) for c, codes in self._codes.items()}
+        head._dicts = dict(self._dicts)
+        head._lower = {c: None if low is None else low.slice(0, stop) for c, low in self._lower.items()}
+        head._cache = OrderedDict()
+        head._cache_lock = threading.Lock()
+        head._code_only = self._code_only
+        return head
+
     def extended(self, new: pl.DataFrame) -> EventIndex | None:
-        """A new index with ``new`` rows appended, reusing this one's dictionaries; ``None``
-        when the rows do not all come after the last one (then rebuild from scratch).
+        """A new index with ``new`` rows added, reusing this one's dictionaries. Rows that
+        come before the last one are merged into the last :data:`MAX_REORDERED_ROWS` rows;
+        ``None`` when they come further back, or repeat an id (then rebuild from scratch).
 
         The audit log grows at its end: the app's own sign-ins and exports, the platform's new
         events. Reloading a million rows for each of them would cost seconds every time.
@@ -476,7 +492,16 @@ class EventIndex(Engine):
             last_time, last_id = self.frame["time"][-1], self.frame["id"][-1]
             first_time, first_id = new["time"][0], new["id"][0]
             if (first_time, first_id) <= (last_time, last_id):
-                return None
+                # a late arrival (two sign-ins written at once commit out of order): the rows
+                # from its time on are put in order again, the rest is kept as it is
+                start = int(self.frame["time"].search_sorted(first_time, side="left"))
+                if self.height - start > MAX_REORDERED_ROWS:
+                    return None
+                positions = pl.int_range(start, self.height, eager=True, dtype=pl.Int64)
+                tail = self._restore(self.frame.slice(start), positions)
+                if tail["id"].is_in(new["id"].implode()).any():
+                    return None  # an event changed, not added: rebuild
+                return self._truncated(start).extended(pl.concat([tail, new]))
         grown = EventIndex.__new__(EventIndex)
         grown.details = self.details
         # appended as new chunks, not copies: every sign-in and export adds an event, and 20

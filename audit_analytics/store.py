@@ -40,6 +40,8 @@ __all__ = ["Store", "open_store", "default_url", "AppendResult", "TABLE_NAME"]
 TABLE_NAME = "audit_events"
 DEFAULT_URL = "sqlite:///data/audit.db"
 DETAIL_CHUNK = 500  # ids per query when fetching detail columns (SQLite binds at most 999)
+SQLITE_BUSY_SECONDS = 30  # a write waits this long for readers (a whole-table load: 9 s at 5M)
+CONNECTORX_ATTEMPTS = 2  # reads through connectorx before the generic path
 LOAD_BATCH_ROWS = 200_000  # rows per Arrow batch when loading the whole table
 DETAIL_RANGE_MIN = 1_000  # ids from which reading their time range may beat reading by id
 DETAIL_RANGE_FACTOR = 3  # ... when the range holds at most this many events per id
@@ -339,6 +341,25 @@ class Store:
         rows = self._rows(sa.select(t.c.id, *(t.c[c] for c in DETAIL_COLUMNS)).where(in_range))
         return pl.DataFrame(rows, schema=DETAILS_SCHEMA, orient="row")
 
+    @contextmanager
+    def _snapshot(self):
+        """On SQLite, hold a read lock while connectorx reads: it does not take SQLite's locks
+        itself, and an event committed while it read made it miss rows or see the file as
+        "malformed" (tests/test_store.py). Writers wait meanwhile (busy timeout), as they
+        would for any reader. Other databases give every query a snapshot of its own."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        import sqlite3
+
+        guard = sqlite3.connect(self.engine.url.database, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
+        try:
+            guard.execute("BEGIN")
+            guard.execute(f"SELECT 1 FROM {TABLE_NAME} LIMIT 1").fetchall()  # noqa: S608 - fixed text
+            yield
+        finally:
+            guard.close()  # ends the transaction, releasing the lock
+
     def _rows(self, stmt) -> list[tuple]:
         """Every row of a statement whose columns are plain text, as tuples (the driver's
         rows, without SQLAlchemy's per-row objects)."""
@@ -380,17 +401,28 @@ class Store:
         # one set of categories per column and load, shared by its batches
         codes = [pl.col(c).cast(pl.Categorical(pl.Categories.random())) for c in categorical]
         copied = _copied_text([c for c in names if c not in categorical])
-        try:
-            reader = connectorx.read_sql(uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS)
-            parts = [
-                _normalise(pl.from_arrow(batch), names).with_columns(codes).with_columns(copied)
-                for batch in reader
-                if batch.num_rows
-            ]
-        except Exception:  # connectorx is an accelerator; the generic path still works
-            return None
+        for _attempt in range(CONNECTORX_ATTEMPTS):
+            try:
+                with self._snapshot():
+                    reader = connectorx.read_sql(
+                        uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS
+                    )
+                    parts = [
+                        _normalise(pl.from_arrow(batch), names).with_columns(codes).with_columns(copied)
+                        for batch in reader
+                        if batch.num_rows
+                    ]
+                break
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # noqa: BLE001 - see below
+                # connectorx reports a failed read as a Rust panic (a BaseException, not an
+                # Exception); on SQLite an event written while it reads can make it see the
+                # file as "malformed" (seen under load: the app writes sign-ins while a
+                # session loads). It is an accelerator: try again, then the generic path.
+                parts = None
         if not parts:
-            return None  # an empty table: the generic path gives the empty frame its dtypes
+            return None  # failed twice, or an empty table (the generic path gives the dtypes)
         return pl.concat(parts, how="vertical", rechunk=False)
 
     def _select_frame(self, stmt, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
@@ -542,7 +574,7 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
     dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
     # No WAL: connectorx (the fast whole-table read) opening a WAL-mode file left this
     # process's next write failing with "disk I/O error" (seen with connectorx 0.4.6).
-    dbapi_conn.execute("PRAGMA busy_timeout=10000")
+    dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
 
 
 def ids_in(store: Store, ids: Sequence[str] | Iterable[str]) -> set[str]:

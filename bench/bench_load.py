@@ -227,7 +227,7 @@ async def _session(
                 await box.press("Enter")
                 kind = "search"
             await _wait_for(page, [period, f"matching {search}" if search else ""], plan["timeout_s"])
-            out["timings"].append((kind, time.perf_counter() - started))
+            out["timings"].append((kind, time.perf_counter() - started, started, number))
         errors = await page.get_by_test_id("stException").all_inner_texts()
         out["errors"].extend(errors)
     except Exception as exc:
@@ -312,15 +312,25 @@ def run_load(
             log = app.stop()
         out["rss_peak_mb"] = sampler.peak
         out["server_tracebacks"] = log.count("Traceback")
+        out["full_reloads"] = log.count("reloading it (")  # audit_analytics.ui.data logs each
+        if out["server_tracebacks"]:  # what went wrong, for the report (the first one)
+            out["server_traceback_text"] = log[log.index("Traceback") :][:4000]
         out["frame_mb"] = frame_megabytes(db)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     samples = out.pop("timings")
     out["sessions"], out["interactions_per_session"], out["think_s"] = sessions, interactions, think_s
     out["interactions"] = len(samples)
-    out |= _percentiles([t for _, t in samples])
+    out |= _percentiles([t for _, t, _, _ in samples])
     for kind in ("filter", "search"):
-        out[kind] = _percentiles([t for k, t in samples if k == kind])
+        out[kind] = _percentiles([t for k, t, _, _ in samples if k == kind])
+    # the slowest interactions with when they started (seconds into the run) and which session:
+    # slow ones at the same moment point at the server, spread ones at the machine
+    first = min((s for _, _, s, _ in samples), default=0.0)
+    out["slowest"] = [
+        {"kind": k, "s": round(t, 3), "started_at_s": round(s - first, 1), "session": n}
+        for k, t, s, n in sorted(samples, key=lambda x: -x[1])[:12]
+    ]
     growth = out["rss_peak_mb"] - out["rss_one_session_mb"]
     out["growth_per_extra_session_mb"] = growth / max(sessions - 1, 1)
     return out

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import polars as pl
 import pytest
 from browser_support import demo_database, require_chromium
 
@@ -68,6 +69,56 @@ def test_the_frame_is_one_object_shared_by_every_session(tmp_path, monkeypatch, 
         shared = data._current()
         seen.append((id(shared), id(shared.frame)))
     assert seen[0] == seen[1]
+
+
+def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_path, monkeypatch):
+    """The app's own events (sign-ins, exports) written at once may commit out of order; the
+    shared index takes them in without a full reload, and while one session checks or
+    reloads, the others answer from the data held."""
+    from datetime import timedelta
+
+    from audit_analytics.store import open_store
+    from audit_analytics.ui import data
+
+    url = demo_database(tmp_path / "audit.db", n_events=3_000, seed=5)
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    monkeypatch.setenv("AUDIT_ENGINE", "memory")
+    shared = data.SharedFrame()
+    data._refresh(shared, force=False)  # the first load
+    assert shared.version == 1
+    store = open_store(url)
+    newest = store.time_range()[1]
+    late = store.load().tail(2)  # rows shaped as the table's, given new ids and times
+    late = late.with_columns(
+        id=pl.Series(["late-b", "late-a"]),
+        time=pl.Series([newest + timedelta(seconds=1), newest - timedelta(seconds=90)]),
+    )
+    store.append(late.head(1))  # committed first, though written second
+    data._refresh(shared, force=False)
+    store.append(late.tail(1))  # 90 s before the newest event: lands inside the index's tail
+
+    def no_reload(*args, **kwargs):
+        raise AssertionError("a late arrival reloaded the whole table")
+
+    monkeypatch.setattr(data, "open_engine", no_reload)
+    data._refresh(shared, force=False)
+    assert shared.version == 3 and shared.index.height == 3_002
+    rebuilt = open_engine_for(store)
+    assert shared.index.materialised().equals(rebuilt.materialised())
+    # another session is reloading (it holds the lock): this one does not wait for it
+    store.append(late.with_columns(id=pl.Series(["late-c", "late-d"]), time=pl.Series([newest] * 2)))
+    with shared.lock:
+        started = time.monotonic()
+        assert data._refresh(shared, force=False) is shared
+        assert time.monotonic() - started < 1.0
+    assert shared.version == 3  # answered from the data held
+    store.engine.dispose()
+
+
+def open_engine_for(store):
+    from audit_analytics.engines import open_engine
+
+    return open_engine(store, mode="memory")
 
 
 # ---------------------------------------------------------------------------------------

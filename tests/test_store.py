@@ -138,3 +138,64 @@ def test_default_url_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'env.db'}")
     store = open_store()
     assert store.safe_url.endswith("env.db") and (tmp_path / "env.db").exists()
+
+
+class _Panic(BaseException):
+    """What connectorx raises for a failed read: pyo3's PanicException is a BaseException."""
+
+
+def test_a_failed_fast_read_is_retried_then_read_the_generic_way(sqlite_store, monkeypatch):
+    import connectorx
+
+    from audit_analytics.schema import SUMMARY_COLUMNS
+
+    sqlite_store.append(EVENTS)
+    real = connectorx.read_sql
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs.get("return_type"))
+        batches = iter(real(*args, **kwargs))
+        yield next(batches)
+        raise _Panic("cx writer failed: database disk image is malformed")
+
+    monkeypatch.setattr(connectorx, "read_sql", flaky)
+    loaded = sqlite_store.load(columns=SUMMARY_COLUMNS)
+    assert calls == ["arrow_stream", "arrow_stream"]  # tried twice, then the generic path
+    assert loaded.equals(EVENTS.sort("time", "id").select(SUMMARY_COLUMNS))
+
+
+def test_whole_table_loads_while_events_are_written_are_complete_and_ordered(sqlite_store):
+    """The app writes sign-ins and exports while a session loads the table: every load
+    finishes, holds each id once, in (time, id) order, and as many rows as were committed
+    before it started at least."""
+    import threading
+
+    sqlite_store.append(EVENTS)
+    extra = (
+        generate(1_000, seed=10, now=NOW)
+        .events.head(400)
+        .with_columns(id=pl.format("w-{}", pl.int_range(pl.len())))
+    )
+    stop, written = threading.Event(), [0]
+
+    def write():
+        while not stop.is_set() and written[0] < extra.height:
+            sqlite_store.append(extra.slice(written[0], 1))
+            written[0] += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(6):
+            before = 3_000 + written[0]
+            loaded = sqlite_store.load()
+            assert loaded.height >= before
+            assert loaded["id"].n_unique() == loaded.height
+            assert loaded.select(
+                (pl.col("time").diff().dt.total_microseconds().fill_null(0) >= 0).all()
+            ).item()
+    finally:
+        stop.set()
+        writer.join()
+    assert sqlite_store.load().height == 3_000 + written[0]
