@@ -119,3 +119,21 @@ def test_answers_are_not_trivial(entry):
 
 def test_every_engine_agrees_everywhere(entry):
     assert all(a["agree"] for a in entry["agreement"].values()), entry["agreement"]
+
+
+@pytest.mark.postgres
+def test_the_postgres_pushdown_step_answers_the_newest_page_and_count(pg_store, postgres_url):
+    """bench_scale's PostgreSQL pushdown step (run with --postgres) gives the table's newest
+    100 events and its count, as the in-memory engine does."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_scale
+
+    from audit_analytics.demo import generate
+    from audit_analytics.engines import open_engine
+    from audit_analytics.filters import Filter
+
+    pg_store.append(generate(3_000, seed=4).events)
+    page, count = bench_scale.make_engine("ours").pushdown_first_page(postgres_url)
+    memory = open_engine(pg_store, mode="memory")
+    assert count == 3_000 == memory.count(Filter())
+    assert page["id"].to_list() == memory.page(Filter(), limit=100)["id"].to_list()

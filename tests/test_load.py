@@ -105,13 +105,33 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
     assert shared.version == 3 and shared.index.height == 3_002
     rebuilt = open_engine_for(store)
     assert shared.index.materialised().equals(rebuilt.materialised())
+    # an event committed between reading the new ones and counting them (20 people signing
+    # in): read again rather than reload everything
+    from audit_analytics.store import Store
+
+    real_load, interleaved = Store.load, []
+
+    def load_then_someone_signs_in(self, *args, **kwargs):
+        frame = real_load(self, *args, **kwargs)
+        if not interleaved:
+            interleaved.append(store.append(late.head(1).with_columns(id=pl.lit("late-e"))))
+        return frame
+
+    store.append(late.head(1).with_columns(id=pl.lit("late-f")))
+    monkeypatch.setattr(Store, "load", load_then_someone_signs_in)
+    shared.checked_at = 0.0
+    data._refresh(shared, force=False)
+    monkeypatch.setattr(Store, "load", real_load)
+    assert interleaved and shared.index.height == 3_004  # both, without a reload
+    assert shared.signature == data._signature(store)
+    assert shared.index.materialised().equals(open_engine_for(store).materialised())
     # another session is reloading (it holds the lock): this one does not wait for it
     store.append(late.with_columns(id=pl.Series(["late-c", "late-d"]), time=pl.Series([newest] * 2)))
     with shared.lock:
         started = time.monotonic()
         assert data._refresh(shared, force=False) is shared
         assert time.monotonic() - started < 1.0
-    assert shared.version == 3  # answered from the data held
+    assert shared.version == 4  # answered from the data held
     store.engine.dispose()
 
 

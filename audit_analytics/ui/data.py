@@ -27,6 +27,7 @@ from audit_analytics.store import Store, default_url, open_store
 # how often a session may ask the database whether the table changed
 log = logging.getLogger(__name__)
 FRESHNESS_SECONDS = 15.0
+GROW_ATTEMPTS = 3  # reads of the new events while others keep being written
 LATE_ARRIVALS = timedelta(minutes=5)  # how far back a new event may land without a full reload
 RESULT_CACHE_SIZE = 160  # the explorer's, the charts' and the detections' results
 FLIGHT_WAIT_SECONDS = 120.0
@@ -122,13 +123,17 @@ def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
         shared.checked_at = time.monotonic()
         if force or signature != shared.signature or not shared.version:
             grown = None if force or not shared.version else _grown(shared, store, signature)
-            if grown is None and shared.version:
-                # seconds of work at millions of events, for every open page: worth a line in
-                # the server's log (the load benchmark counts them)
-                log.warning(
-                    "the audit table changed other than at its end: reloading it (%s events)", signature[0]
-                )
-            shared.index = grown if grown is not None else open_engine(store)
+            if grown is not None:
+                shared.index, signature = grown
+            else:
+                if shared.version:
+                    # seconds of work at millions of events, for every open page: worth a line
+                    # in the server's log (the load benchmark counts them)
+                    log.warning(
+                        "the audit table changed other than at its end: reloading it (%s events)",
+                        signature[0],
+                    )
+                shared.index = open_engine(store)
             shared.signature = signature
             shared.version += 1
             shared.loaded_at = datetime.now(UTC)
@@ -139,9 +144,10 @@ def _refresh(shared: SharedFrame, *, force: bool) -> SharedFrame:
     return shared
 
 
-def _grown(shared: SharedFrame, store: Store, signature: tuple) -> EventIndex | None:
-    """The in-memory index with only the newly appended events added, when the table only grew
-    at its end (the usual case: new events, the app's own sign-ins and exports); else None."""
+def _grown(shared: SharedFrame, store: Store, signature: tuple) -> tuple[EventIndex, tuple] | None:
+    """The in-memory index with only the newly appended events added, and the table's
+    signature it matches, when the table only grew at its end (the usual case: new events,
+    the app's own sign-ins and exports); else None."""
     index = shared.index
     (old_count, old_newest), (new_count, new_newest) = shared.signature, signature
     if getattr(index, "kind", "") != "memory" or new_count <= old_count or new_count > memory_limit():
@@ -150,12 +156,19 @@ def _grown(shared: SharedFrame, store: Store, signature: tuple) -> EventIndex | 
         return None
     # from a little before the newest event: one written at the same moment may commit later
     since = old_newest - LATE_ARRIVALS
-    tail = store.load(Filter(start=since), columns=index.columns)
     known = index.frame.slice(int(index.frame["time"].search_sorted(since, side="left")))["id"]
-    fresh = tail.filter(~pl.col("id").is_in(known.implode()))
-    if old_count + fresh.height != new_count:  # rows changed elsewhere in the table
-        return None
-    return index.extended(fresh)
+    for _attempt in range(GROW_ATTEMPTS):
+        tail = store.load(Filter(start=since), columns=index.columns)
+        fresh = tail.filter(~pl.col("id").is_in(known.implode()))
+        count = store.count()  # after the tail: events written meanwhile show as a difference
+        if old_count + fresh.height == count:
+            newest = max(old_newest, fresh["time"].max()) if fresh.height else old_newest
+            grown = index.extended(fresh)
+            return None if grown is None else (grown, (count, newest))
+        if old_count + fresh.height > count:
+            return None  # fewer events than held plus new ones: some were deleted or changed
+        # more: events committed between reading the tail and counting (sign-ins): again
+    return None
 
 
 def actors_of(shared: SharedFrame) -> pl.DataFrame:
