@@ -383,7 +383,7 @@ class Store:
     ) -> pl.DataFrame | None:
         """The whole table through connectorx (3x faster than row objects), read as a stream
         of Arrow batches converted one at a time (at 10,000,000 events the SQLite load's peak
-        fell from 6.7 GB to 2.7 GB with the code-only columns as categoricals, and it is
+        fell from 6.7 GB to 2.6 GB with the code-only columns as categoricals, and it is
         faster); no user values are involved, so the SQL text is fixed."""
         try:
             import connectorx
