@@ -24,8 +24,8 @@ from audit_analytics.filters import Filter, Sort
 from audit_analytics.memory import EventIndex, Selection
 from audit_analytics.store import Store, default_url, open_store
 
-# how often a session may ask the database whether the table changed
 log = logging.getLogger(__name__)
+# how often a session may ask the database whether the table changed
 FRESHNESS_SECONDS = 15.0
 GROW_ATTEMPTS = 3  # reads of the new events while others keep being written
 LATE_ARRIVALS = timedelta(minutes=5)  # how far back a new event may land without a full reload
