@@ -426,11 +426,8 @@ class Store:
         return pl.concat(parts, how="vertical", rechunk=False)
 
     def _select_frame(self, stmt, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(stmt).all()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"could not read from {self.safe_url}: {_short(exc)}") from exc
+        with self._connect() as conn:
+            rows = conn.execute(stmt).all()
         if not rows:
             return conform(pl.DataFrame(schema=SCHEMA), columns=names)
         data = {c: [r[i] for r in rows] for i, c in enumerate(names)}

@@ -625,21 +625,23 @@ def _with_links(shown: pl.DataFrame, links: list[str | None], firsts: list[str |
     )
 
 
+def _login_link(review: Review, row: dict, results: tuple[str, ...], *terms: str) -> str:
+    """The Audit Log on a finding's logins (``results``, ``terms``) between its first and
+    last event."""
+    view = _finding_view(
+        review,
+        row["first"],
+        row["last"],
+        types=("auth",),
+        results=results,
+        query=_login_query(review, *terms),
+    )
+    return explorer_link(view)
+
+
 def _failure_links(review: Review, rows: list[dict], field: str) -> list[str]:
     """For each window finding: the Audit Log on its login failures of its key (``field``)."""
-    return [
-        explorer_link(
-            _finding_view(
-                review,
-                r["first"],
-                r["last"],
-                types=("auth",),
-                results=("failed",),
-                query=_login_query(review, _qualified(field, r["key"])),
-            )
-        )
-        for r in rows
-    ]
+    return [_login_link(review, r, ("failed",), _qualified(field, r["key"])) for r in rows]
 
 
 def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict[str, Any]) -> pl.DataFrame:
@@ -685,18 +687,7 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
                 terms.append(_qualified("user", r["account"]))
             if by in ("ip", "both") and r["ip"] is not None:
                 terms.append(_qualified("ip", r["ip"]))
-            links.append(
-                explorer_link(
-                    _finding_view(
-                        review,
-                        r["first"],
-                        r["last"],
-                        types=("auth",),
-                        results=(),
-                        query=_login_query(review, *terms),
-                    )
-                )
-            )
+            links.append(_login_link(review, r, (), *terms))
         shown = found.select(
             pl.col("account").alias("Account"),
             pl.col("ip").alias("Success from IP"),
