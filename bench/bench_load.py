@@ -195,6 +195,16 @@ async def _session(
     context.set_default_timeout(plan["timeout_s"] * 1000)
     await context.route("**/*", _loopback_only)
     page = await context.new_page()
+    # the websocket's messages as playwright's driver sees them: from the request of a rerun
+    # leaving the browser to the last message of the answer is the server's part of an
+    # interaction, without the rendering before and after it
+    frames: list[tuple[float, bool]] = []
+
+    def watch(ws) -> None:
+        ws.on("framesent", lambda _: frames.append((time.perf_counter(), True)))
+        ws.on("framereceived", lambda _: frames.append((time.perf_counter(), False)))
+
+    page.on("websocket", watch)
     try:
         async with gate:  # people arrive over a while: a few page loads at a time, not 20 at once
             await _sign_in(page, base, plan["timeout_s"])
@@ -227,7 +237,15 @@ async def _session(
                 await box.press("Enter")
                 kind = "search"
             await _wait_for(page, [period, f"matching {search}" if search else ""], plan["timeout_s"])
-            out["timings"].append((kind, time.perf_counter() - started, started, number))
+            ended = time.perf_counter()
+            out["timings"].append((kind, ended - started, started, number))
+            sent = next((t for t, out_going in frames if out_going and started <= t <= ended), None)
+            answered = [
+                t for t, out_going in frames if not out_going and sent is not None and sent <= t <= ended
+            ]
+            if answered:
+                out["server_timings"].append(answered[-1] - sent)
+            frames.clear()
         errors = await page.get_by_test_id("stException").all_inner_texts()
         out["errors"].extend(errors)
     except Exception as exc:
@@ -298,7 +316,7 @@ def run_load(
     try:
         db = work / "audit.db"
         shutil.copy(db_path, db)
-        out: dict = {"signed_in": 0, "timings": [], "errors": []}
+        out: dict = {"signed_in": 0, "timings": [], "server_timings": [], "errors": []}
         app = App(f"sqlite:///{db}")
         sampler = MemorySampler(app)
         try:
@@ -319,6 +337,9 @@ def run_load(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     samples = out.pop("timings")
+    server = out.pop("server_timings")
+    # request sent to last answer received, per interaction (those where both were seen)
+    out["server_answer"] = _percentiles(server) | {"interactions": len(server)}
     out["sessions"], out["interactions_per_session"], out["think_s"] = sessions, interactions, think_s
     out["interactions"] = len(samples)
     out |= _percentiles([t for _, t, _, _ in samples])

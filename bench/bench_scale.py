@@ -13,7 +13,7 @@ runs each engine's suite in its own child process::
 
     bench_scale.py --engine ours|pandas|duckdb --phase main|sqlite|postgres --spec S --result R
 
-so that each engine's peak RSS (``ru_maxrss``) is its own. ``main`` loads the Parquet file and
+so that each engine's peak RSS (VmHWM) is its own. ``main`` loads the Parquet file and
 runs steps 2-8; ``sqlite`` and ``postgres`` time loading the whole table. Every step runs once
 to warm up and then ``--repeat`` times (a step whose runs add up to more than ``--budget``
 seconds stops after 3), with EventIndex's selection cache cleared before each run and the
@@ -361,7 +361,13 @@ def _rss_bytes() -> int:
 
 
 def _peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: a child keeps the maxrss of the
+    process it was forked from, so a small engine would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # elsewhere: KiB on Linux
 
 
 def measure(run, variants: list, *, repeat: int, budget: float, setup=None, answer=None) -> tuple[dict, list]:

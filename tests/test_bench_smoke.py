@@ -137,3 +137,39 @@ def test_the_postgres_pushdown_step_answers_the_newest_page_and_count(pg_store, 
     memory = open_engine(pg_store, mode="memory")
     assert count == 3_000 == memory.count(Filter())
     assert page["id"].to_list() == memory.page(Filter(), limit=100)["id"].to_list()
+
+
+def test_the_parquet_load_trade_off_runs_and_every_variant_loads_the_same_events(tmp_path):
+    """bench_parquet_load.py: each choice of categorical columns loads the same events."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_scale
+
+    rows = 3_000
+    bench_scale.prepare(rows, tmp_path, sqlite=False)
+    output = tmp_path / "parquet-load.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_parquet_load.py"),
+            "--rows",
+            str(rows),
+            "--repeat",
+            "1",
+            "--cache-dir",
+            str(tmp_path),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    variants = result["variants"]
+    assert set(variants) == set(__import__("bench_parquet_load").VARIANTS)
+    assert {v["rows"] for v in variants.values()} == {rows}
+    assert all(v["same_events_as_the_app"] for v in variants.values())
+    assert all(v["median_s"] > 0 and v["peak_rss_load_and_index_gb"] > 0 for v in variants.values())
+    assert result["pandas"]["median_s"] > 0
