@@ -37,35 +37,28 @@ STEPS = (
 ANSWERED = ("filter", "search", "qualified", "first_page", "explore", "failures_by_ip", "brute_force")
 
 
-@pytest.fixture(scope="module")
-def entry(tmp_path_factory) -> dict:
-    pytest.importorskip("duckdb", reason="the benchmark's DuckDB peer needs duckdb (test extras)")
-    folder = tmp_path_factory.mktemp("bench")
-    output = folder / "scale.json"
+def run_bench(script: Path, *args) -> None:
+    """Run a benchmark script as the README says, in a process of its own; it must succeed."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--rows",
-            str(ROWS),
-            "--repeat",
-            "1",
-            "--budget",
-            "1",
-            "--export-rows",
-            "1000",
-            "--quick",
-            "--cache-dir",
-            str(folder / "cache"),
-            "--output",
-            str(output),
-        ],
+        [sys.executable, str(script), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=240,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def entry(tmp_path_factory) -> dict:
+    pytest.importorskip("duckdb", reason="the benchmark's DuckDB peer needs duckdb (test extras)")
+    folder = tmp_path_factory.mktemp("bench")
+    output = folder / "scale.json"
+    run_bench(
+        SCRIPT,
+        *("--rows", ROWS, "--repeat", 1, "--budget", 1, "--export-rows", 1000, "--quick"),
+        *("--cache-dir", folder / "cache", "--output", output),
+    )
     assert output.with_suffix(".md").exists()
     return json.loads(output.read_text())[str(ROWS)]
 
@@ -147,25 +140,10 @@ def test_the_parquet_load_trade_off_runs_and_every_variant_loads_the_same_events
     rows = 3_000
     bench_scale.prepare(rows, tmp_path, sqlite=False)
     output = tmp_path / "parquet-load.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "bench_parquet_load.py"),
-            "--rows",
-            str(rows),
-            "--repeat",
-            "1",
-            "--cache-dir",
-            str(tmp_path),
-            "--output",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
+    run_bench(
+        ROOT / "bench" / "bench_parquet_load.py",
+        *("--rows", rows, "--repeat", 1, "--cache-dir", tmp_path, "--output", output),
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(output.read_text())
     variants = result["variants"]
     assert set(variants) == set(__import__("bench_parquet_load").VARIANTS)
