@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from timing import timed  # bench/timing.py (this script's folder is on sys.path)
 
 from audit_analytics import activity
 from audit_analytics.demo import generate
@@ -49,16 +49,6 @@ def aggregates(events: pl.DataFrame, tz: str) -> dict[str, Callable[[], object]]
     }
 
 
-def measure(function: Callable[[], object], repeat: int) -> dict[str, float]:
-    function()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
-
-
 def run(rows: int, *, repeat: int, tz: str) -> dict:
     start = time.perf_counter()
     events = generate(rows, seed=1, now=NOW).events
@@ -68,7 +58,7 @@ def run(rows: int, *, repeat: int, tz: str) -> dict:
     )
     out = {"rows": rows, "tz": tz, "repeat": repeat, "generate_seconds": round(generated, 2), "seconds": {}}
     for name, function in aggregates(events, tz).items():
-        result = measure(function, repeat)
+        result = timed(function, repeat)
         out["seconds"][name] = {k: round(v, 4) for k, v in result.items()}
         print(
             f"  {name:24} median {result['median']:.3f} s  (min {result['min']:.3f}, max {result['max']:.3f})",

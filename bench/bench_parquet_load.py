@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from timing import timed  # noqa: E402 - bench/timing.py (this script's folder is on sys.path)
 
 VARIANTS = {
     "email and description as codes (the app)": ("email", "description"),
@@ -30,16 +30,6 @@ VARIANTS = {
     "description as codes": ("description",),
     "all text as text": (),
 }
-
-
-def _timed(fn, repeat: int) -> dict:
-    fn()  # warm-up: the file in the page cache, the thread pool started
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - started)
-    return {"median_s": statistics.median(runs), "min_s": min(runs), "max_s": max(runs)}
 
 
 PEAK_SCRIPT = """
@@ -67,6 +57,10 @@ def peak_of_one_load(path: str, categorical) -> float:
         cwd=ROOT,
     )
     return float(done.stdout.strip())
+
+
+def _timed(fn, repeat: int) -> dict:
+    return {f"{k}_s": v for k, v in timed(fn, repeat).items()}  # median_s, min_s, max_s
 
 
 def child(path: str, engine: str, categorical: list[str], repeat: int) -> dict:

@@ -556,20 +556,10 @@ def prepare(rows: int, cache: Path, *, sqlite: bool) -> tuple[Path, Path | None]
     if not ordered.exists():
         # The engines read the rows in (time, id) order, as Store.load returns them; a file
         # sorted by time alone (ties by id unordered) would make EventIndex sort a copy.
+        from audit_analytics.memory import _in_time_order  # EventIndex's own check
+
         lf = pl.scan_parquet(parquet)
-        in_order = (
-            lf.select(
-                (
-                    (pl.col("time").diff() > pl.duration())
-                    | ((pl.col("time").diff() == pl.duration()) & (pl.col("id") > pl.col("id").shift()))
-                )
-                .slice(1)
-                .all()
-            )
-            .collect()
-            .item()
-        )
-        if not in_order:
+        if not _in_time_order(lf.select("time", "id").collect()):
             lf.sort("time", "id").sink_parquet(ordered.with_suffix(".tmp"))
             ordered.with_suffix(".tmp").rename(ordered)
             print(f"wrote {ordered.name}: {parquet.name} in (time, id) order", flush=True)

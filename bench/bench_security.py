@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from timing import timed  # bench/timing.py (this script's folder is on sys.path)
 
 from audit_analytics import schema, security
 
@@ -92,16 +91,6 @@ def demo_events(rows: int) -> pl.DataFrame | None:
     except ImportError:
         return None
     return demo.generate(rows, seed=7).events
-
-
-def timed(function: Callable[[], object], repeat: int) -> dict[str, float]:
-    function()  # warm-up: first-call costs (allocations, thread pool) are not the steady state
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        runs.append(time.perf_counter() - started)
-    return {"median": statistics.median(runs), "min": min(runs), "max": max(runs)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
