@@ -162,8 +162,6 @@ class AppServer:
                     "false",
                     "--server.fileWatcherType",
                     "none",
-                    "--client.toolbarMode",
-                    "minimal",
                 ],
                 cwd=ROOT,
                 env=env,

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics import activity
@@ -209,17 +208,55 @@ def test_a_hostile_user_filter_is_shown_as_typed(at):
     assert "<img" not in text.replace("\\<img", "")
 
 
-def test_download_gives_the_numbers_behind_the_chart_with_safe_cells(at, monkeypatch):
-    saved: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
+@pytest.fixture
+def deferred(monkeypatch) -> dict:
+    """The download buttons' callables by file name, as the script run registered them (a
+    callable runs only when its button is clicked; AppTest's runtime lives for a run only)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
 
-    def keep(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            saved[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
+    kept: dict = {}
+    original = MediaFileManager.add_deferred
 
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    def keep(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        kept[file_name] = data_callable
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    return kept
+
+
+def click_downloads(deferred: dict) -> dict[str, bytes]:
+    """Click every enabled download button: its callable runs and makes the file."""
+    return {name: make() for name, make in deferred.items()}
+
+
+def exports_recorded(url: str) -> list[dict]:
+    store = open_store(url)
+    try:
+        frame = store.load(Filter(types=("audit",), period="all"))
+    finally:
+        store.engine.dispose()
+    return [r for r in frame.to_dicts() if r["action"] == "export" and r["id"].startswith("aa-")]
+
+
+@pytest.fixture
+def own_db(db, tmp_path, monkeypatch):
+    """A copy of the module's database for a test that writes (an export's audit event)."""
+    import shutil
+
+    copy = tmp_path / "audit.db"
+    shutil.copy(db[0].removeprefix("sqlite:///"), copy)
+    url = f"sqlite:///{copy}"
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    return url
+
+
+def test_download_gives_the_numbers_behind_the_chart_with_safe_cells(at, own_db, as_role, deferred):
+    as_role(at, "auditor")
     at.run()
+    assert not at.exception
+    assert exports_recorded(own_db) == []  # drawing the buttons records nothing
+    saved = click_downloads(deferred)
     assert set(saved) >= {f"activity-{n}.csv" for n in ("events-over-time", "top-targets", "weekday-hour")}
     table = list(csv.DictReader(io.StringIO(saved["activity-top-targets.csv"].decode("utf-8-sig"))))
     assert table[0]["target"] == "'" + HOSTILE_TARGET  # a formula is neutralised
@@ -228,6 +265,25 @@ def test_download_gives_the_numbers_behind_the_chart_with_safe_cells(at, monkeyp
     bars = spec(at, "activity_events")["data"]
     assert sum(int(r["events"]) for r in events) == sum(sum(t["y"]) for t in bars)
     assert events[0]["bucket"].endswith("+00:00")
+    # every download is an export: recorded with who, which file, how many rows and the filter
+    recorded = {r["target"]: r for r in exports_recorded(own_db)}
+    assert set(recorded) == set(saved)
+    top = recorded["activity-top-targets.csv"]
+    assert top["actor"] == "tester"
+    params = json.loads(top["params"])
+    assert params["count"] == len(table) and params["what"] == "chart data"
+    assert params["filter"]["period"] == "7d"
+
+
+def test_a_viewer_cannot_download_chart_data(at, own_db, deferred):
+    at.run()  # the fixture signs in a viewer: audit.read only
+    assert not at.exception
+    buttons = at.get("download_button")
+    assert len(buttons) == len(CHART_KEYS)
+    assert all(b.proto.disabled and not b.proto.url for b in buttons)
+    assert all("export" in b.proto.help.lower() for b in buttons)
+    assert deferred == {}
+    assert exports_recorded(own_db) == []
 
 
 def test_url_filters_narrow_every_chart(at, db):

@@ -115,7 +115,7 @@ def test_database_gone_mid_session_keeps_the_last_frame_marked_stale(pg, monkeyp
         # an event's detail still comes from memory; its params/before/after say why they are missing
         from audit_analytics.ui.explorer import event_by_id
 
-        shared = data._current()
+        shared = data.current_shared()
         event_id = shared.index.frame["id"][-1]
         event = event_by_id(shared, event_id)
         assert event["id"] == event_id and event["actor"] == shared.index.frame["actor"][-1]

@@ -123,7 +123,7 @@ def test_the_frame_is_one_object_shared_by_every_session(tmp_path, monkeypatch, 
         at = as_role(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), "auditor")
         at.run()
         assert not at.exception
-        shared = data._current()
+        shared = data.current_shared()
         seen.append((id(shared), id(shared.frame)))
     assert seen[0] == seen[1]
 

@@ -449,10 +449,48 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
 def download_chart_data(
     frame: pl.DataFrame, *, key: str, file_name: str, label: str = "Download chart data"
 ) -> None:
-    """A button that downloads the numbers behind a chart as CSV."""
+    """A button that downloads the numbers behind a chart as CSV.
+
+    Like every way data leaves the app, it needs ``audit.export`` (without it the button is
+    disabled and says why) and records an ``audit``/``export`` event, when it is clicked."""
+    from audit_analytics.ui import auth
+    from audit_analytics.ui.data import current_shared, get_store, invalidate
+
+    user = auth.current_user()
+    allowed, why_not = auth.export_permission(user)
+    if not allowed or user is None:
+        # a disabled button with a callable leaves nothing on the server to fetch
+        st.download_button(
+            label,
+            data=lambda: b"",
+            file_name=file_name,
+            key=key,
+            icon=":material/download:",
+            disabled=True,
+            help=why_not or None,
+        )
+        return
+    store, shared = get_store(), current_shared()
+    view = st.session_state.get("view")
+    flt = view.filter.as_params() if isinstance(view, View) else {}
+    rows = frame.height
+
+    def payload() -> bytes:  # runs on click, in the server's request, outside the script run
+        data = csv_bytes(frame)
+        store.record(
+            actor=user.name,
+            type="audit",
+            action="export",
+            target=file_name,
+            params={"filter": flt, "format": "csv", "count": rows, "what": "chart data", "via": "app"},
+            description=f"{user.name} downloaded the chart data {file_name} ({rows:,} rows)",
+        )
+        invalidate(shared)
+        return data
+
     st.download_button(
         label,
-        data=csv_bytes(frame),
+        data=payload,
         file_name=file_name,
         mime="text/csv",
         key=key,

@@ -80,7 +80,8 @@ def _shared(url: str, mode: str, limit: int | None = None) -> SharedFrame:
     return SharedFrame()
 
 
-def _current() -> SharedFrame:
+def current_shared() -> SharedFrame:
+    """This process's shared data for the configured database (not refreshed: see get_frame)."""
     return _shared(default_url(), engine_mode(), memory_limit())
 
 
@@ -95,7 +96,7 @@ def get_frame(*, force: bool = False) -> SharedFrame:
     When the database stops answering after a first load, the last frame is kept and marked
     ``stale`` (the page says so); the next check after it returns reloads as usual.
     """
-    shared = _current()
+    shared = current_shared()
     now = time.monotonic()
     if not force and shared.version and not shared.stale and now - shared.checked_at < FRESHNESS_SECONDS:
         return shared
@@ -290,7 +291,7 @@ def cached(shared: SharedFrame, key: tuple, compute):
         flight.set()
 
 
-def invalidate() -> None:
-    """After the app itself wrote events (an export's audit record): reload on next read."""
-    shared = _current()
-    shared.checked_at = 0.0
+def invalidate(shared: SharedFrame | None = None) -> None:
+    """After the app itself wrote events (an export's audit record): reload on next read.
+    Outside a script run (a download's callable) pass the ``shared`` taken during the run."""
+    (shared or current_shared()).checked_at = 0.0
