@@ -8,51 +8,18 @@ Every bar or point opens the Audit Log on exactly the events behind it.
 import polars as pl
 import streamlit as st
 
-from audit_analytics import activity
-from audit_analytics.engines import TooLargeForMemory
-from audit_analytics.filters import Filter
+from audit_analytics.errors import NeedsMemory
+from audit_analytics.review import TOP_N, activity_summary
 from audit_analytics.schema import CATEGORY_CODES
-from audit_analytics.store import default_url
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth, charts
 from audit_analytics.ui.common import load_shared_or_stop
-from audit_analytics.ui.data import SharedFrame, frame_for, get_store
+from audit_analytics.ui.data import actors_of, cached
 from audit_analytics.ui.state import current_view, filter_panel, open_explorer, search_bar, set_view
 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 
-TOP_N = 10
 REVIEW_TYPES = ("service", "infra", "backup", "db_backup")
-
-
-@st.cache_data(max_entries=32, show_spinner="Summarising activity…")
-def summarise(
-    url: str, version: int, params: tuple, bounds: tuple, _shared: SharedFrame, _flt: Filter
-) -> dict:
-    """Every aggregate of the page for one view (cached by the filter's values and bounds)."""
-    frame = frame_for(_shared, _flt)
-    lo, hi = bounds
-    if frame.height:
-        lo = lo or frame["time"].min()
-        hi = hi or frame["time"].max()
-    every = activity.choose_bucket(lo, hi) if lo and hi else "1d"
-    before = activity.previous_period(_flt)
-    previous = frame_for(_shared, before) if before is not None else frame.clear()
-    tz = _flt.tz
-    return {
-        "count": frame.height,
-        "actors": frame["actor"].drop_nulls().n_unique(),
-        "every": every,
-        "has_previous": before is not None,
-        "events": activity.events_over_time(frame, every=every, tz=tz),
-        "mix": activity.result_mix(frame, every=every, tz=tz),
-        "change": activity.failure_rate_change(frame, previous),
-        "top_actors": activity.top_actors(frame, TOP_N),
-        "top_targets": activity.top_targets(frame, TOP_N),
-        "changes": activity.changes_over_time(frame, every=every, tz=tz),
-        "heat": activity.weekday_hour(frame, tz=tz),
-        "retention": activity.retention_summary(frame_for(_shared, Filter(period="all"))),
-    }
 
 
 def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool) -> None:
@@ -104,16 +71,16 @@ def change_table(change: pl.DataFrame) -> pl.DataFrame:
 shared = load_shared_or_stop()
 view = current_view()
 set_view(view)
-filter_panel(get_store().actors())
+filter_panel(actors_of(shared))
 st.title("Activity")
 search_bar()
 
 flt = view.filter
 try:
-    summary = summarise(
-        default_url(), shared.version, tuple(flt.as_params().items()), flt.bounds(), shared, flt
-    )
-except TooLargeForMemory as exc:
+    # every figure of the page for one view, cached by the filter's values and time bounds
+    with st.spinner("Summarising activity…"):
+        summary = cached(shared, ("activity", flt, flt.bounds()), lambda: activity_summary(shared.index, flt))
+except NeedsMemory as exc:
     st.warning(f"These charts need the events themselves: {md_escape(str(exc))}.", icon=":material/memory:")
     st.stop()
 every, tz = summary["every"], flt.tz

@@ -5,8 +5,8 @@
 * Pushdown (:class:`SqlIndex`) above it, or when ``AUDIT_ENGINE=pushdown``: the same filter,
   search and sort run in the database; only the page, the count and small results travel.
 
-Both answer the same questions (``select``, ``rows``, ``count``, ``position_of``, ``get``,
-``related``, ``newest_time``, ``actors``, ``frame_for``), so pages do not care which runs.
+Both implement :class:`audit_analytics.contract.AuditEngine`, so pages, the CLI and notebooks
+do not care which runs; where one cannot answer it raises :class:`~audit_analytics.errors.NeedsMemory`.
 
 Examples
 --------
@@ -24,28 +24,34 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
 
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics import pushdown
+from audit_analytics.errors import NeedsMemory, TooLargeForMemory
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.memory import CODE_ONLY_COLUMNS, Engine, EventIndex
+from audit_analytics.memory import CODE_ONLY_COLUMNS, PERMISSION_TYPES, Engine, EventIndex
 from audit_analytics.schema import SUMMARY_COLUMNS
 from audit_analytics.store import Store
 
-__all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "TooLargeForMemory"]
+__all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "NeedsMemory", "TooLargeForMemory"]
 
 Mode = Literal["auto", "memory", "pushdown"]
 DEFAULT_MEMORY_LIMIT = 5_000_000
 NEWEST_FIRST = Sort("time", True)
 
 
-class TooLargeForMemory(AuditAnalyticsError, RuntimeError):
-    """An analysis needs the rows themselves, and more of them than the memory limit."""
+PARTS: dict[str, dict[str, Any]] = {
+    "success_after_failures": {"types": ("auth",)},
+    "permission_changes": {"types": PERMISSION_TYPES},
+}
+"""What the other detections read, when the period is too large for memory: they run on
+that part when it fits (off-hours and stuck operations read every event)."""
 
 
 def memory_limit() -> int:
@@ -82,22 +88,108 @@ class SqlSelection:
 
 
 class SqlIndex(Engine):
-    """The explorer's questions answered by the database (pushdown)."""
+    """The contract answered by the database (pushdown): pages, counts and, when the rows
+    an analysis reads are more than the memory limit, the analysis itself."""
 
-    kind = "pushdown"
+    holds_copy = False  # every answer is read live: nothing to show while the database is away
 
     def __init__(self, store: Store, *, limit: int = DEFAULT_MEMORY_LIMIT) -> None:
         self.store = store
         self.limit = limit
         self.height = store.count()
+        self.details = store.details
         self._cache: OrderedDict = OrderedDict()
 
-    @property
-    def frame(self) -> pl.DataFrame:
-        raise TooLargeForMemory(
-            f"the table holds {self.height:,} events, more than the in-memory limit of {self.limit:,}; "
-            "narrow the period or raise AUDIT_MEMORY_LIMIT"
-        )
+    def materialised(self) -> pl.DataFrame:
+        """The whole table's summary columns, when they fit the memory limit."""
+        if self.height > self.limit:
+            raise NeedsMemory(
+                f"the table holds {self.height:,} events, more than the in-memory limit of {self.limit:,} "
+                "(AUDIT_MEMORY_LIMIT)"
+            )
+        return self.store.load(columns=SUMMARY_COLUMNS)
+
+    def grown(self, store: Any, held: tuple, now_signature: tuple) -> None:
+        """Nothing is held: a new SqlIndex (one count) is the reload."""
+        return None
+
+    # -- analyses where the events are, when they are too many to hold ----------------------
+    def _pushed(self, flt: Filter, now: datetime | None) -> bool:
+        return self.count(flt, now=now) > self.limit
+
+    def failures_by_ip(
+        self, flt: Filter, *, top: int | None = None, now: datetime | None = None
+    ) -> pl.DataFrame:
+        if self._pushed(flt, now):
+            return pushdown.failures_by_ip(self.store, flt, top=top, now=now)
+        return super().failures_by_ip(flt, top=top, now=now)
+
+    def failures_by_account(
+        self, flt: Filter, *, top: int | None = None, now: datetime | None = None
+    ) -> pl.DataFrame:
+        if self._pushed(flt, now):
+            return pushdown.failures_by_account(self.store, flt, top=top, now=now)
+        return super().failures_by_account(flt, top=top, now=now)
+
+    def failures_by_hour(self, flt: Filter, *, tz: str = "UTC", now: datetime | None = None) -> pl.DataFrame:
+        if self._pushed(flt, now):
+            return pushdown.failures_by_hour(self.store, flt, tz=tz, now=now)
+        return super().failures_by_hour(flt, tz=tz, now=now)
+
+    def failures_over_time(
+        self, flt: Filter, *, every: str = "1h", tz: str = "UTC", now: datetime | None = None
+    ) -> pl.DataFrame:
+        if self._pushed(flt, now):
+            return pushdown.failures_over_time(self.store, flt, every=every, tz=tz, now=now)
+        return super().failures_over_time(flt, every=every, tz=tz, now=now)
+
+    def failure_summary(self, flt: Filter, *, now: datetime | None = None) -> Any:
+        if self._pushed(flt, now):
+            return pushdown.failure_summary(self.store, flt, now=now)
+        return super().failure_summary(flt, now=now)
+
+    def time_range(
+        self, flt: Filter, *, now: datetime | None = None
+    ) -> tuple[datetime | None, datetime | None]:
+        return pushdown.time_range(self.store, flt, now=now)
+
+    def detect(
+        self,
+        rule: str,
+        flt: Filter,
+        thresholds: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Findings of one detection. Above the memory limit the sliding-window rules run in
+        the database; the others run on the part of the period they read when it fits."""
+        from audit_analytics import security
+
+        if not self._pushed(flt, now):
+            return super().detect(rule, flt, thresholds, extra, now=now)
+        if security.DETECTIONS[rule].in_sql:
+            return getattr(pushdown, rule)(self.store, flt, **dict(thresholds), now=now)
+        title = security.DETECTIONS[rule].title
+        part = PARTS.get(rule)
+        if part is None:
+            raise NeedsMemory(
+                f"{title} reads every event of the period: {self.count(flt, now=now):,} are more than the "
+                f"in-memory limit of {self.limit:,}. Narrow the period to run it."
+            )
+        subset = flt.replace(**part)
+        n = self.count(subset, now=now)
+        if n > self.limit:
+            raise NeedsMemory(
+                f"{title} reads the period's {n:,} {', '.join(part['types'])} events: more than "
+                f"the in-memory limit of {self.limit:,}. Narrow the period to run it."
+            )
+        return super().detect(rule, subset, thresholds, extra, now=now)
+
+    def retention_summary(self) -> pl.DataFrame:
+        from audit_analytics import activity
+
+        return activity.retention_groups(self.store.category_counts())
 
     def select(self, flt: Filter, sort: Sort = NEWEST_FIRST, *, now: datetime | None = None) -> SqlSelection:
         key = (flt, sort, flt.bounds(now=now))
@@ -184,7 +276,7 @@ class SqlIndex(Engine):
         """The filtered rows for an analysis, when they fit the memory limit."""
         n = self.count(flt, now=now)
         if n > self.limit:
-            raise TooLargeForMemory(
+            raise NeedsMemory(
                 f"{n:,} events match, more than the in-memory limit of {self.limit:,}; narrow the period or filters"
             )
         return self.store.load(flt, now=now)

@@ -29,3 +29,13 @@ class IngestError(AuditAnalyticsError, ValueError):
 
 class StoreError(AuditAnalyticsError, RuntimeError):
     """The database cannot be opened or answered in a way the store cannot use."""
+
+
+class NeedsMemory(AuditAnalyticsError, RuntimeError):
+    """An answer needs the events themselves in memory, and more of them than the memory limit
+    allows (``AUDIT_MEMORY_LIMIT``). The one error an engine raises for what it cannot do;
+    the message says how many events and what to narrow."""
+
+
+TooLargeForMemory = NeedsMemory
+"""The earlier name of :class:`NeedsMemory`."""

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -60,6 +61,8 @@ CODE_ONLY_COLUMNS = ("email", "description")
 """Dictionary columns no analysis reads: once encoded, only their codes are kept, and their
 text is put back for the rows a page, an event or an export shows (at 10M events about
 0.6 GB less to hold)."""  # a grown index is compacted into one chunk past this many appends
+GROW_ATTEMPTS = 3  # reads of the new events while others keep being written
+LATE_ARRIVALS = timedelta(minutes=5)  # how far back a new event may land without a full reload
 CACHE_SIZE = 12  # selections kept per index (a full 10M-row selection is 80 MB)
 QUALIFIER_COLUMNS = {"action": "action", "target": "target", "ip": "ip", "request_id": "request_id"}
 
@@ -108,8 +111,31 @@ class Selection:
         return self.slice()
 
 
+PERMISSION_TYPES = ("user", "organization")
+"""The categories the permission-changes detection reads (it needs their before/after)."""
+
+
 class Engine:
-    """What both engines share: counting and paging in terms of ``select`` and ``rows``."""
+    """What both engines share, written once: counting and paging in terms of ``select`` and
+    ``rows``, and every analysis in terms of :meth:`frame_for` (an engine that can answer an
+    analysis where the events are, the SQL engine, overrides it for tables too large to hold).
+    See :class:`audit_analytics.contract.AuditEngine` for the whole contract."""
+
+    height: int
+    holds_copy = True
+
+    # provided by each engine
+    def select(self, flt: Filter, sort: Sort = NEWEST_FIRST, *, now: datetime | None = None) -> Any:
+        raise NotImplementedError
+
+    def rows(self, selection: Any, offset: int = 0, limit: int | None = None) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def get(self, event_id: str) -> dict | None:
+        raise NotImplementedError
+
+    def frame_for(self, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
+        raise NotImplementedError
 
     def count(self, flt: Filter, *, now: datetime | None = None) -> int:
         return self.select(flt, now=now).total
@@ -134,6 +160,72 @@ class Engine:
         engine that reads every event from the database: the whole event)."""
         return self.get(event_id)
 
+    # -- analyses on the filtered rows ------------------------------------------------------
+    def failures_by_ip(
+        self, flt: Filter, *, top: int | None = None, now: datetime | None = None
+    ) -> pl.DataFrame:
+        from audit_analytics import security
+
+        return security.failures_by_ip(self.frame_for(flt, now=now), top=top)
+
+    def failures_by_account(
+        self, flt: Filter, *, top: int | None = None, now: datetime | None = None
+    ) -> pl.DataFrame:
+        from audit_analytics import security
+
+        return security.failures_by_account(self.frame_for(flt, now=now), top=top)
+
+    def failures_by_hour(self, flt: Filter, *, tz: str = "UTC", now: datetime | None = None) -> pl.DataFrame:
+        from audit_analytics import security
+
+        return security.failures_by_hour(self.frame_for(flt, now=now), tz=tz)
+
+    def failures_over_time(
+        self, flt: Filter, *, every: str = "1h", tz: str = "UTC", now: datetime | None = None
+    ) -> pl.DataFrame:
+        from audit_analytics import security
+
+        return security.failures_over_time(self.frame_for(flt, now=now), every=every, tz=tz)
+
+    def failure_summary(self, flt: Filter, *, now: datetime | None = None) -> Any:
+        from audit_analytics import security
+
+        return security.failure_summary(self.frame_for(flt, now=now))
+
+    def time_range(
+        self, flt: Filter, *, now: datetime | None = None
+    ) -> tuple[datetime | None, datetime | None]:
+        frame = self.frame_for(flt, now=now)
+        if frame.height == 0:
+            return None, None
+        return frame["time"].min(), frame["time"].max()  # type: ignore[return-value]
+
+    def detect(
+        self,
+        rule: str,
+        flt: Filter,
+        thresholds: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Findings of one detection over the filtered events."""
+        from audit_analytics import security
+
+        function = security.DETECTIONS[rule].function
+        if rule == "permission_changes":  # reads before/after: fetch them for its categories only
+            frame = self.with_details(
+                self.frame_for(flt, now=now).filter(pl.col("type").cast(pl.String).is_in(PERMISSION_TYPES))
+            )
+        else:
+            frame = self.frame_for(flt, now=now)
+        return function(frame, **dict(thresholds), **dict(extra or {}))
+
+    def retention_summary(self) -> pl.DataFrame:
+        from audit_analytics import activity
+
+        return activity.retention_summary(self.frame_for(Filter(period="all")))
+
 
 def add_details(rows: pl.DataFrame, details: Details | None) -> pl.DataFrame:
     """``rows`` (any order) with the detail columns filled from ``details`` by id, in the
@@ -156,8 +248,6 @@ def add_details(rows: pl.DataFrame, details: Details | None) -> pl.DataFrame:
 
 class EventIndex(Engine):
     """A time-ordered event frame prepared for fast filtering, counting and paging."""
-
-    kind = "memory"
 
     def __init__(self, frame: pl.DataFrame, *, details: Details | None = None) -> None:
         """``frame`` may leave out the detail columns (params, before, after): ``details``
@@ -463,6 +553,34 @@ class EventIndex(Engine):
         )
 
     # -- growing without a reload -----------------------------------------------------------
+    def grown(self, store: Any, held: tuple, now_signature: tuple) -> tuple[EventIndex, tuple] | None:
+        """This index with only the newly appended events added, and the table's signature
+        it then matches, when the table only grew at its end (the usual case: new events, the
+        app's own sign-ins and exports); else None (reload). ``held`` and ``now_signature``
+        are the table's (count, newest time) at load and now."""
+        from audit_analytics.engines import memory_limit
+
+        (old_count, old_newest), (new_count, new_newest) = held, now_signature
+        if new_count <= old_count or new_count > memory_limit():
+            return None
+        if old_newest is None or new_newest is None or new_newest < old_newest:
+            return None
+        # from a little before the newest event: one written at the same moment may commit later
+        since = old_newest - LATE_ARRIVALS
+        known = self.frame.slice(int(self.frame["time"].search_sorted(since, side="left")))["id"]
+        for _attempt in range(GROW_ATTEMPTS):
+            tail = store.load(Filter(start=since), columns=self.columns)
+            fresh = tail.filter(~pl.col("id").is_in(known.implode()))
+            count = store.count()  # after the tail: events written meanwhile show as a difference
+            if old_count + fresh.height == count:
+                newest = max(old_newest, fresh["time"].max()) if fresh.height else old_newest
+                extended = self.extended(fresh)
+                return None if extended is None else (extended, (count, newest))
+            if old_count + fresh.height > count:
+                return None  # fewer events than held plus new ones: some were deleted or changed
+            # more: events committed between reading the tail and counting (sign-ins): again
+        return None
+
     def _truncated(self, stop: int) -> EventIndex:
         """This index's first ``stop`` rows (its dictionaries shared, nothing copied)."""
         head = EventIndex.__new__(EventIndex)

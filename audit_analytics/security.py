@@ -1289,11 +1289,16 @@ def stuck_operations(
 
 
 class Detection(NamedTuple):
-    """A registry entry: the function, its default thresholds, and what it finds."""
+    """A registry entry: the function, its default thresholds, what it finds, its title on
+    the page and its report name on the command line (``security REPORT``), and whether the
+    SQL engine can run it inside the database (:mod:`audit_analytics.pushdown`)."""
 
     function: Callable[..., pl.DataFrame]
     defaults: Any
     description: str
+    title: str
+    cli_name: str
+    in_sql: bool = False
 
 
 DETECTIONS: dict[str, Detection] = {
@@ -1301,39 +1306,57 @@ DETECTIONS: dict[str, Detection] = {
         brute_force,
         BruteForceThresholds(),
         "Many login failures from one IP inside a short window.",
+        title="Brute force",
+        cli_name="brute-force",
+        in_sql=True,
     ),
     "password_spray": Detection(
         password_spray,
         PasswordSprayThresholds(),
         "One IP failing against many different accounts inside a short window.",
+        title="Password spray",
+        cli_name="spray",
+        in_sql=True,
     ),
     "account_under_attack": Detection(
         account_under_attack,
         AccountUnderAttackThresholds(),
         "One account failing from many IPs, or very often, inside a window.",
+        title="Account under attack",
+        cli_name="account-attack",
+        in_sql=True,
     ),
     "success_after_failures": Detection(
         success_after_failures,
         SuccessAfterFailuresThresholds(),
         "A successful login right after a run of failures: a guessed password.",
+        title="Success after failures",
+        cli_name="success-after-failure",
     ),
     "off_hours": Detection(
         off_hours,
         OffHoursThresholds(),
         "Logins and changes outside working hours or at an hour unusual for the user.",
+        title="Off-hours activity",
+        cli_name="off-hours",
     ),
     "permission_changes": Detection(
         permission_changes,
         PermissionChangesThresholds(),
         "Role and permission changes, flagging self-grants and new admins.",
+        title="Permission changes",
+        cli_name="permission-changes",
     ),
     "stuck_operations": Detection(
         stuck_operations,
         StuckOperationsThresholds(),
         "Operations left pending or processing for too long.",
+        title="Stuck operations",
+        cli_name="stuck",
     ),
 }
-"""Rule name -> :class:`Detection`. ``dataclasses.fields(entry.defaults)`` lists the controls."""
+"""Rule name -> :class:`Detection`: the one registry of detections (the page, the CLI and the
+engines read it). ``dataclasses.fields(entry.defaults)`` lists the controls."""
 
 
 def thresholds_of(rule: str) -> dict[str, Any]:

@@ -482,6 +482,28 @@ class Store:
         conv = UTCDateTime().process_result_value
         return conv(lo, self.engine.dialect), conv(hi, self.engine.dialect)
 
+    def category_counts(self) -> pl.DataFrame:
+        """Events, oldest and newest time per category (``type``) over the whole table: one
+        GROUP BY where the events are (the retention summary above the memory limit)."""
+        t = self.table.c
+        stmt = sa.select(t.type, sa.func.count(), sa.func.min(t.time), sa.func.max(t.time)).group_by(t.type)
+        conv = UTCDateTime().process_result_value
+        with self.engine.connect() as conn:
+            rows = [
+                (kind, n, conv(lo, self.engine.dialect), conv(hi, self.engine.dialect))
+                for kind, n, lo, hi in conn.execute(stmt)
+            ]
+        return pl.DataFrame(
+            rows,
+            schema={
+                "type": pl.String,
+                "events": pl.Int64,
+                "oldest": pl.Datetime("us", "UTC"),
+                "newest": pl.Datetime("us", "UTC"),
+            },
+            orient="row",
+        )
+
     def actors(self) -> pl.DataFrame:
         """Distinct actors with their email and event count, most active first."""
         t = self.table

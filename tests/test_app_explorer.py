@@ -493,14 +493,14 @@ def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_
 
 
 def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role):
+    from audit_analytics import shared
     from audit_analytics.memory import EventIndex
-    from audit_analytics.ui import data
 
     url = f"sqlite:///{tmp_path / 'growing.db'}"
     store = open_store(url)
     store.append(generate(1_500, seed=12).events)
     monkeypatch.setenv("AUDIT_DB_URL", url)
-    monkeypatch.setattr(data, "FRESHNESS_SECONDS", 0.0)
+    monkeypatch.setattr(shared, "FRESHNESS_SECONDS", 0.0)
     built = []
     original = EventIndex.__init__
 

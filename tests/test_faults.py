@@ -99,7 +99,9 @@ def test_database_gone_mid_session_keeps_the_last_frame_marked_stale(pg, monkeyp
     from audit_analytics.ui import data
 
     fill(pg.url)
-    monkeypatch.setattr(data, "FRESHNESS_SECONDS", 0.0)  # check the database on every rerun
+    from audit_analytics import shared as shared_module
+
+    monkeypatch.setattr(shared_module, "FRESHNESS_SECONDS", 0.0)  # check the database on every rerun
     at = app_for(pg.url, monkeypatch, as_role, mode).run()
     assert not at.exception and not at.warning
     caption_before = [c.value for c in at.caption]

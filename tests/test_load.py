@@ -124,7 +124,7 @@ def test_the_frame_is_one_object_shared_by_every_session(tmp_path, monkeypatch, 
         at.run()
         assert not at.exception
         shared = data.current_shared()
-        seen.append((id(shared), id(shared.frame)))
+        seen.append((id(shared), id(shared.index)))
     assert seen[0] == seen[1]
 
 
@@ -140,8 +140,10 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
     url = demo_database(tmp_path / "audit.db", n_events=3_000, seed=5)
     monkeypatch.setenv("AUDIT_DB_URL", url)
     monkeypatch.setenv("AUDIT_ENGINE", "memory")
+    from audit_analytics import shared as shared_module
+
     shared = data.SharedFrame()
-    data._refresh(shared, force=False)  # the first load
+    shared.refresh(open_store(url))  # the first load
     assert shared.version == 1
     store = open_store(url)
     newest = store.time_range()[1]
@@ -151,14 +153,14 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
         time=pl.Series([newest + timedelta(seconds=1), newest - timedelta(seconds=90)]),
     )
     store.append(late.head(1))  # committed first, though written second
-    data._refresh(shared, force=False)
+    shared.refresh(store)
     store.append(late.tail(1))  # 90 s before the newest event: lands inside the index's tail
 
     def no_reload(*args, **kwargs):
         raise AssertionError("a late arrival reloaded the whole table")
 
-    monkeypatch.setattr(data, "open_engine", no_reload)
-    data._refresh(shared, force=False)
+    monkeypatch.setattr(shared_module, "open_engine", no_reload)
+    shared.refresh(store)
     assert shared.version == 3 and shared.index.height == 3_002
     rebuilt = open_engine_for(store)
     assert shared.index.materialised().equals(rebuilt.materialised())
@@ -177,16 +179,16 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
     store.append(late.head(1).with_columns(id=pl.lit("late-f")))
     monkeypatch.setattr(Store, "load", load_then_someone_signs_in)
     shared.checked_at = 0.0
-    data._refresh(shared, force=False)
+    shared.refresh(store)
     monkeypatch.setattr(Store, "load", real_load)
     assert interleaved and shared.index.height == 3_004  # both, without a reload
-    assert shared.signature == data._signature(store)
+    assert shared.signature == shared_module.signature_of(store)
     assert shared.index.materialised().equals(open_engine_for(store).materialised())
     # another session is reloading (it holds the lock): this one does not wait for it
     store.append(late.with_columns(id=pl.Series(["late-c", "late-d"]), time=pl.Series([newest] * 2)))
     with shared.lock:
         started = time.monotonic()
-        assert data._refresh(shared, force=False) is shared
+        assert shared.refresh(store) is shared
         assert time.monotonic() - started < 1.0
     assert shared.version == 4  # answered from the data held
     store.engine.dispose()

@@ -28,7 +28,7 @@ def load_shared_or_stop():
         st.error(f"The audit database cannot be reached: {md_escape(str(exc))}", icon=":material/database:")
         st.button("Retry", type="primary", key="retry_store")
         st.stop()
-    if shared.stale and getattr(shared.index, "kind", "") == "pushdown":
+    if shared.stale and not shared.index.holds_copy:
         # pushdown reads every view from the database: there is no last copy to show
         st.error(
             "The audit database is not answering, and in pushdown mode every view is read from it: "

@@ -86,7 +86,9 @@ def event_by_id(shared: SharedFrame, event_id: str | None) -> dict | None:
     try:
         return shared.index.get(event_id)
     except (StoreError, sa.exc.SQLAlchemyError) as exc:
-        event = shared.index.get_summary(event_id) if shared.index.kind == "memory" else None
+        if not shared.index.holds_copy:  # nothing but the database to answer from
+            raise
+        event = shared.index.get_summary(event_id)
         if event is None:
             raise
         return event | {"_details_error": str(exc).splitlines()[0]}

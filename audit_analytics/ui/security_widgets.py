@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable
-from datetime import UTC, datetime, time, timedelta
-from functools import cached_property
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -24,11 +23,13 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from audit_analytics import activity, pushdown, security
+from audit_analytics import activity, security
+from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
+from audit_analytics.review import SecurityReview, security_review
 from audit_analytics.ui import charts
-from audit_analytics.ui.data import SharedFrame, cached, frame_for
+from audit_analytics.ui.data import SharedFrame, cached
 from audit_analytics.view import View, explorer_link
 
 __all__ = [
@@ -60,15 +61,6 @@ RULE_ORDER: tuple[str, ...] = (
     "permission_changes",
     "stuck_operations",
 )
-RULE_TITLES: dict[str, str] = {
-    "success_after_failures": "Success after failures",
-    "brute_force": "Brute force",
-    "password_spray": "Password spray",
-    "account_under_attack": "Account under attack",
-    "off_hours": "Off-hours activity",
-    "permission_changes": "Permission changes",
-    "stuck_operations": "Stuck operations",
-}
 
 # timedelta thresholds are edited as a whole number of this unit
 DURATION_UNITS: dict[str, tuple[str, int]] = {
@@ -105,7 +97,7 @@ THRESHOLD_HELP: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------------------
-# caching
+# the review: audit_analytics.review, cached in the shared data's results
 
 
 def memo(shared: SharedFrame, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
@@ -114,141 +106,24 @@ def memo(shared: SharedFrame, key: tuple[Hashable, ...], compute: Callable[[], A
     return cached(shared, ("security", *key), compute)
 
 
-PUSHED_RULES = ("brute_force", "password_spray", "account_under_attack")
-"""Detections that run inside the database when the period is too large for memory."""
-PERMISSION_TYPES = ["user", "organization"]
-PARTS: dict[str, dict[str, Any]] = {
-    "success_after_failures": {"types": ("auth",)},
-    "permission_changes": {"types": tuple(PERMISSION_TYPES)},
-}
-"""What the other detections read, when the period is too large for memory: they run on
-that part when it fits (off-hours and stuck operations read every event)."""
-
-
-class NeedsMemory(Exception):
-    """A detection that cannot run in the database on a period larger than memory allows."""
+RULE_TITLES: dict[str, str] = {rule: d.title for rule, d in security.DETECTIONS.items()}
 
 
 @dataclasses.dataclass
-class Review:
-    """What the page reviews: the period's events (every type and result) in the shown zone."""
+class Review(SecurityReview):
+    """The package's :class:`~audit_analytics.review.SecurityReview` plus the page's view
+    (its links into the explorer keep the view's time-zone choice)."""
 
-    shared: SharedFrame
-    view: View
-    filter: Filter
-    bounds: tuple[datetime | None, datetime | None]
-    now: datetime
-
-    @property
-    def tz(self) -> str:
-        return self.filter.tz
-
-    @cached_property
-    def frame(self) -> pl.DataFrame:
-        """Oldest first, as stored (the detections then need no sort); read once per run."""
-        return frame_for(self.shared, self.filter, now=self.now)
-
-    @property
-    def count(self) -> int:
-        if self.pushed:
-            return self.cached("count", lambda: self.shared.index.count(self.filter, now=self.now))
-        return self.cached("count", lambda: self.frame.height)
-
-    @cached_property
-    def pushed(self) -> bool:
-        """Whether the period holds more events than the in-memory limit, so the figures are
-        computed in the database (:mod:`audit_analytics.pushdown`) instead of on a frame."""
-        index = self.shared.index
-        if getattr(index, "kind", "") != "pushdown":
-            return False
-        return self.cached("pushed", lambda: index.count(self.filter, now=self.now) > index.limit)
-
-    # -- the figures, from the frame or (pushed) from the database ---------------------
-    def failures_by(self, kind: str, top: int) -> pl.DataFrame:
-        if self.pushed:
-            function = pushdown.failures_by_ip if kind == "ip" else pushdown.failures_by_account
-            return function(self.shared.index.store, self.filter, top=top, now=self.now)
-        function = security.failures_by_ip if kind == "ip" else security.failures_by_account
-        return function(self.frame, top=top)
-
-    def failures_by_hour(self) -> pl.DataFrame:
-        if self.pushed:
-            return pushdown.failures_by_hour(self.shared.index.store, self.filter, tz=self.tz, now=self.now)
-        return security.failures_by_hour(self.frame, tz=self.tz)
-
-    def latest_per_cell(self) -> dict[tuple[int, int], datetime]:
-        """For the heatmap's click-through to the latest hour of a cell (in memory only)."""
-        return {} if self.pushed else _latest_per_cell(self.frame, self.tz)
-
-    def failures_over_time(self, every: str) -> pl.DataFrame:
-        if self.pushed:
-            store = self.shared.index.store
-            return pushdown.failures_over_time(store, self.filter, every=every, tz=self.tz, now=self.now)
-        return security.failures_over_time(self.frame, every=every, tz=self.tz)
-
-    def summary(self) -> security.FailureSummary:
-        if self.pushed:
-            return pushdown.failure_summary(self.shared.index.store, self.filter, now=self.now)
-        return security.failure_summary(self.frame)
-
-    def detect(self, rule: str, thresholds: dict[str, Any], extra: dict[str, Any]) -> pl.DataFrame:
-        """Findings of ``rule``. Pushed: the sliding-window rules run in the database; the
-        others run on the part of the period they read when it fits in memory."""
-        function = security.DETECTIONS[rule].function
-        if not self.pushed:
-            frame = self.frame
-            if rule == "permission_changes":  # reads before/after: fetch them for its categories only
-                frame = self.shared.index.with_details(frame.filter(pl.col("type").is_in(PERMISSION_TYPES)))
-            return function(frame, **thresholds, **extra)
-        index = self.shared.index
-        if rule in PUSHED_RULES:
-            return getattr(pushdown, rule)(index.store, self.filter, **thresholds, now=self.now)
-        part = PARTS.get(rule)
-        if part is None:
-            raise NeedsMemory(
-                f"{RULE_TITLES[rule]} reads every event of the period: {self.count:,} are more than the "
-                f"in-memory limit of {index.limit:,}. Narrow the period to run it."
-            )
-        subset = self.filter.replace(**part)
-        n = index.count(subset, now=self.now)
-        if n > index.limit:
-            raise NeedsMemory(
-                f"{RULE_TITLES[rule]} reads the period's {n:,} {', '.join(part['types'])} events: more than "
-                f"the in-memory limit of {index.limit:,}. Narrow the period to run it."
-            )
-        return function(index.store.load(subset, now=self.now), **thresholds, **extra)
-
-    def cached(self, name: str, compute: Callable[[], Any], *extra: Hashable) -> Any:
-        return memo(self.shared, ("security", name, self.filter, self.bounds, *extra), compute)
-
-    def span(self) -> tuple[datetime, datetime] | None:
-        """The reviewed period, cut to the events there are (open ends take the data's)."""
-
-        def compute():
-            if self.pushed:
-                first, last = pushdown.time_range(self.shared.index.store, self.filter, now=self.now)
-                if first is None:
-                    return None
-            else:
-                frame = self.frame
-                if frame.height == 0:
-                    return None
-                first, last = frame["time"].min(), frame["time"].max()
-            lo, hi = self.bounds
-            return (
-                max(lo, first) if lo else first,
-                min(hi, last + timedelta(microseconds=1)) if hi else last,
-            )
-
-        return self.cached("span", compute)
+    view: View = dataclasses.field(default_factory=View)
 
 
 def review(shared: SharedFrame, view: View, *, now: datetime | None = None) -> Review:
     """The page's review of ``view``: its period, users and search, over every type and result
     (the failure charts pick the login failures themselves; the detections need the rest)."""
-    now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
-    flt = view.filter.replace(types=(), results=())
-    return Review(shared, view, flt, flt.bounds(now=now), now)
+    base = security_review(
+        shared.index, view.filter, now=now, memo=lambda key, compute: cached(shared, key, compute)
+    )
+    return Review(base.engine, base.filter, base.now, base.memo, view=view)
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,19 +296,6 @@ def _heatmap(cells: pl.DataFrame, latest: dict[tuple[int, int], datetime], *, tz
     return fig
 
 
-def _latest_per_cell(frame: pl.DataFrame, tz: str) -> dict[tuple[int, int], datetime]:
-    """Start of the most recent hour holding failures, per (weekday, hour) cell."""
-    local = pl.col("time").dt.convert_time_zone(tz)
-    cells = (
-        frame.lazy()
-        .filter(security.is_login_failure())
-        .group_by(local.dt.weekday().alias("weekday"), local.dt.hour().alias("hour"))
-        .agg(local.max().dt.truncate("1h").alias("start"))
-        .collect()
-    )
-    return {(w, h): start for w, h, start in cells.iter_rows()}
-
-
 def _over_time(data: pl.DataFrame, every: str, tz: str) -> go.Figure:
     fig = go.Figure()
     starts = data["bucket"].to_list()
@@ -601,10 +463,7 @@ def _frozen(thresholds: dict[str, Any]) -> tuple:
 
 def findings(review: Review, rule: str, thresholds: dict[str, Any]) -> pl.DataFrame:
     """The findings of ``rule`` on the reviewed events (cached by the thresholds)."""
-    extra: dict[str, Any] = {}
-    if rule == "stuck_operations":
-        extra["now"] = review.now  # to the minute: the cache holds for a minute
-    return review.cached(f"rule:{rule}", lambda: review.detect(rule, thresholds, extra), _frozen(thresholds))
+    return review.cached(f"rule:{rule}", lambda: review.detect(rule, thresholds), _frozen(thresholds))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+"""The security review and the activity summary, as the page, the CLI and a notebook run them.
+
+Both take an engine (:class:`audit_analytics.contract.AuditEngine`) and a Filter, and ask the
+engine only through the contract: the in-memory engine answers from its frame, the SQL engine
+in the database when the period holds more events than memory allows. Nothing here needs
+Streamlit; the app passes a ``memo`` that caches each figure per version of the data.
+
+Examples
+--------
+>>> from audit_analytics import open_store
+>>> from audit_analytics.demo import generate
+>>> from audit_analytics.engines import open_engine
+>>> store = open_store("sqlite://")
+>>> _ = store.append(generate(2_000, seed=4).events)
+>>> flt = Filter(period="all")
+>>> figures = [security_review(open_engine(store, mode=m), flt).summary().failures for m in ("memory", "pushdown")]
+>>> figures[0] == figures[1]
+True
+>>> summary = activity_summary(open_engine(store, mode="pushdown"), flt)
+>>> summary["count"] == store.count()
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from audit_analytics import activity, security
+from audit_analytics.contract import AuditEngine
+from audit_analytics.errors import NeedsMemory
+from audit_analytics.filters import Filter
+
+__all__ = ["SecurityReview", "security_review", "activity_summary", "Memo", "TOP_N"]
+
+Memo = Callable[[tuple[Hashable, ...], Callable[[], Any]], Any]
+"""``memo(key, compute)``: ``compute()``, or the value kept for ``key`` (the app's shared cache)."""
+
+TOP_N = 10
+
+
+def _no_memo(key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
+    return compute()
+
+
+@dataclass
+class SecurityReview:
+    """A period's events (every type and result) reviewed for login-failure patterns and
+    the detections. Each figure is computed once per review (through ``memo``)."""
+
+    engine: AuditEngine
+    filter: Filter
+    now: datetime
+    memo: Memo = field(default=_no_memo, repr=False)
+
+    @property
+    def tz(self) -> str:
+        return self.filter.tz
+
+    @property
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        return self.filter.bounds(now=self.now)
+
+    def cached(self, name: str, compute: Callable[[], Any], *extra: Hashable) -> Any:
+        return self.memo(("security", name, self.filter, self.bounds, *extra), compute)
+
+    @property
+    def count(self) -> int:
+        return self.cached("count", lambda: self.engine.count(self.filter, now=self.now))
+
+    def failures_by(self, key: str, top: int | None) -> pl.DataFrame:
+        """Login failures per source IP (``key="ip"``) or per account (``"account"``)."""
+        if key == "ip":
+            return self.engine.failures_by_ip(self.filter, top=top, now=self.now)
+        if key == "account":
+            return self.engine.failures_by_account(self.filter, top=top, now=self.now)
+        raise ValueError(f"failures by {key!r}: use 'ip' or 'account'")
+
+    def failures_by_hour(self) -> pl.DataFrame:
+        return self.engine.failures_by_hour(self.filter, tz=self.tz, now=self.now)
+
+    def failures_over_time(self, every: str) -> pl.DataFrame:
+        return self.engine.failures_over_time(self.filter, every=every, tz=self.tz, now=self.now)
+
+    def summary(self) -> security.FailureSummary:
+        return self.engine.failure_summary(self.filter, now=self.now)
+
+    def latest_per_cell(self) -> dict[tuple[int, int], datetime]:
+        """Start of the most recent hour holding failures, per (weekday, hour) cell in the
+        shown zone (for the heatmap's click-through; empty when the period does not fit memory)."""
+        try:
+            frame = self.engine.frame_for(self.filter, now=self.now)
+        except NeedsMemory:
+            return {}
+        local = pl.col("time").dt.convert_time_zone(self.tz)
+        cells = (
+            frame.lazy()
+            .filter(security.is_login_failure())
+            .group_by(local.dt.weekday().alias("weekday"), local.dt.hour().alias("hour"))
+            .agg(local.max().dt.truncate("1h").alias("start"))
+            .collect()
+        )
+        return {(w, h): start for w, h, start in cells.iter_rows()}
+
+    def detect(
+        self, rule: str, thresholds: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+    ) -> pl.DataFrame:
+        """Findings of one detection (raises NeedsMemory when it cannot run on this period)."""
+        extra = dict(extra or {})
+        if rule == "stuck_operations":
+            extra.setdefault("now", self.now)
+        return self.engine.detect(rule, self.filter, thresholds, extra, now=self.now)
+
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The reviewed period, cut to the events there are (open ends take the data's)."""
+
+        def compute():
+            first, last = self.engine.time_range(self.filter, now=self.now)
+            if first is None or last is None:
+                return None
+            lo, hi = self.bounds
+            return (
+                max(lo, first) if lo else first,
+                min(hi, last + timedelta(microseconds=1)) if hi else last,
+            )
+
+        return self.cached("span", compute)
+
+
+def security_review(
+    engine: AuditEngine, flt: Filter, *, now: datetime | None = None, memo: Memo | None = None
+) -> SecurityReview:
+    """The review of ``flt``'s period, users and search over every type and result (the
+    failure charts pick the login failures themselves; the detections need the rest).
+    ``now`` is taken to the minute, so a review's cache holds for a minute."""
+    now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+    return SecurityReview(engine, flt.replace(types=(), results=()), now, memo or _no_memo)
+
+
+def activity_summary(
+    engine: AuditEngine, flt: Filter, *, top: int = TOP_N, now: datetime | None = None
+) -> dict:
+    """Every figure of the Activity page for one filter: counts, buckets, top actors and
+    targets, change against the previous period, weekday×hour, and the retention summary
+    of the whole table. Raises NeedsMemory when the filtered period holds more events than
+    the memory limit (the retention summary never does: it is counted where the events are)."""
+    frame = engine.frame_for(flt, now=now)
+    lo, hi = flt.bounds(now=now)
+    if frame.height:
+        lo = lo or frame["time"].min()  # type: ignore[assignment]
+        hi = hi or frame["time"].max()  # type: ignore[assignment]
+    every = activity.choose_bucket(lo, hi) if lo and hi else "1d"
+    before = activity.previous_period(flt, now=now)
+    previous = engine.frame_for(before, now=now) if before is not None else frame.clear()
+    tz = flt.tz
+    return {
+        "count": frame.height,
+        "actors": frame["actor"].drop_nulls().n_unique(),
+        "every": every,
+        "has_previous": before is not None,
+        "events": activity.events_over_time(frame, every=every, tz=tz),
+        "mix": activity.result_mix(frame, every=every, tz=tz),
+        "change": activity.failure_rate_change(frame, previous),
+        "top_actors": activity.top_actors(frame, top),
+        "top_targets": activity.top_targets(frame, top),
+        "changes": activity.changes_over_time(frame, every=every, tz=tz),
+        "heat": activity.weekday_hour(frame, tz=tz),
+        "retention": engine.retention_summary(),
+    }

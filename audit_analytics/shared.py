@@ -1,0 +1,247 @@
+"""The shared data of an app process: one engine over the table, kept current, and a cache of
+derived results, shared by every session. No Streamlit here (``audit_analytics.ui.data``
+holds one per process with ``st.cache_resource``); a notebook or a server can use it as is.
+
+Its lifecycle:
+
+* **load**: the first :meth:`SharedData.refresh` opens the engine (:func:`open_engine`: in
+  memory while the table fits ``AUDIT_MEMORY_LIMIT``, else pushdown);
+* **grow**: when the table only grew at its end (new events, the app's own sign-ins and
+  exports), the engine takes the new events in (:meth:`AuditEngine.grown`) instead of reloading;
+* **refresh**: the table is checked at most every :data:`FRESHNESS_SECONDS`; a change other
+  than at the end reloads it; while the database does not answer, the last data are kept and
+  marked ``stale``;
+* **single flight**: :meth:`SharedData.cached` computes a derived result once even when many
+  sessions ask at the same moment.
+
+Examples
+--------
+>>> from audit_analytics import open_store
+>>> from audit_analytics.demo import generate
+>>> store = open_store("sqlite://")
+>>> _ = store.append(generate(1_000, seed=1).events)
+>>> shared = SharedData().refresh(store)
+>>> (shared.version, shared.index.height)
+(1, 1000)
+>>> shared.cached(("answer",), lambda: 42), shared.cached(("answer",), lambda: 0)
+(42, 42)
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from audit_analytics.contract import AuditEngine
+from audit_analytics.engines import open_engine
+from audit_analytics.errors import StoreError
+from audit_analytics.memory import EventIndex
+from audit_analytics.store import Store
+
+__all__ = ["SharedData", "freeze_startup_objects", "signature_of", "FRESHNESS_SECONDS"]
+
+log = logging.getLogger(__name__)
+# how often a session may ask the database whether the table changed
+FRESHNESS_SECONDS = 15.0
+RESULT_CACHE_SIZE = 160  # the explorer's, the charts' and the detections' results
+FLIGHT_WAIT_SECONDS = 120.0
+
+
+def signature_of(store: Store) -> tuple:
+    """What says whether the table changed: (row count, newest event time)."""
+    lo, hi = store.time_range()
+    return (store.count(), hi)
+
+
+@dataclass
+class SharedData:
+    """The engine over the whole table, with a version for cache keys."""
+
+    version: int = 0
+    signature: tuple = ()
+    checked_at: float = 0.0
+    loaded_at: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    results: OrderedDict = field(default_factory=OrderedDict)
+    # guards ``results`` and ``inflight``: sessions run in threads of one process
+    results_lock: threading.Lock = field(default_factory=threading.Lock)
+    inflight: dict = field(default_factory=dict)
+    index: Any = None  # an AuditEngine once loaded
+    stale: bool = False
+    stale_reason: str = ""
+    archive_key: tuple | None = None
+    archive_view: SharedData | None = None
+    freeze_after_first_load: bool = False  # the app: see freeze_startup_objects
+
+    @property
+    def engine(self) -> AuditEngine:
+        return self.index
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def current(self, store: Callable[[], Store], *, force: bool = False) -> SharedData:
+        """This shared data, reloaded when the table changed (checked every few seconds).
+
+        ``store`` gives the store (called only when the table is checked). When the database
+        stops answering after a first load, the last data are kept and marked ``stale``; the
+        next check after it returns reloads as usual.
+        """
+        now = time.monotonic()
+        if not force and self.version and not self.stale and now - self.checked_at < FRESHNESS_SECONDS:
+            return self
+        try:
+            return self.refresh(store(), force=force)
+        except (StoreError, sa.exc.SQLAlchemyError) as exc:
+            if not self.version:
+                raise StoreError(str(exc)) from exc
+            self.stale = True
+            self.stale_reason = str(exc).splitlines()[0]
+            self.checked_at = time.monotonic()
+            return self
+
+    def refresh(self, store: Store, *, force: bool = False) -> SharedData:
+        """Check the table now; load, grow or reload the engine as needed."""
+        # while another session checks or reloads, answer from the data held meanwhile (a reload
+        # of millions of rows would otherwise hold every open page for seconds); only the first
+        # load, and a forced one, wait for it
+        if not self.lock.acquire(blocking=force or not self.version):
+            return self
+        try:
+            signature = signature_of(store)
+            self.stale = False
+            self.stale_reason = ""
+            self.checked_at = time.monotonic()
+            if force or signature != self.signature or not self.version:
+                grown = None
+                if not force and self.version:
+                    grown = self.index.grown(store, self.signature, signature)
+                if grown is not None:
+                    self.index, signature = grown
+                else:
+                    if self.version:
+                        # seconds of work at millions of events, for every open page: worth a line
+                        # in the server's log (the load benchmark counts them)
+                        log.warning(
+                            "the audit table changed other than at its end: reloading it (%s events)",
+                            signature[0],
+                        )
+                    self.index = open_engine(store)
+                self.signature = signature
+                self.version += 1
+                self.loaded_at = datetime.now(UTC)
+                if self.version == 1 and self.freeze_after_first_load:
+                    freeze_startup_objects()
+                with self.results_lock:
+                    self.results.clear()
+        finally:
+            self.lock.release()
+        return self
+
+    # -- derived results --------------------------------------------------------------------
+    def cached(self, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
+        """A small derived result (a chart's numbers, a detection's findings), cached per
+        version of the data by plain values — never by hashing frames.
+
+        Computed once even when many sessions ask at the same moment (after new events arrive,
+        every open page asks at once): the first computes, the others wait for its result
+        instead of each holding its own copy of the intermediate frames."""
+        full = (self.version, *key)
+        with self.results_lock:
+            if full in self.results:
+                self.results.move_to_end(full)
+                return self.results[full]
+            flight = self.inflight.get(full)
+            leader = flight is None
+            if leader:
+                flight = self.inflight[full] = threading.Event()
+        if not leader:
+            flight.wait(timeout=FLIGHT_WAIT_SECONDS)
+            with self.results_lock:
+                if full in self.results:
+                    return self.results[full]
+            return compute()  # the first one failed or is slow: compute it here
+        try:
+            value = compute()
+            with self.results_lock:
+                self.results[full] = value
+                while len(self.results) > RESULT_CACHE_SIZE:
+                    self.results.popitem(last=False)
+            return value
+        finally:
+            with self.results_lock:
+                self.inflight.pop(full, None)
+            flight.set()
+
+    def actors(self) -> pl.DataFrame:
+        """Distinct actors with an email and their event count, most active first (cached per
+        version: a GROUP BY over the table on every rerun would cost seconds)."""
+        index = self.index
+        return self.cached(("actors", id(index)), index.actors)
+
+    # -- the archive ------------------------------------------------------------------------
+    def with_archive(self, folder: str | Path | None) -> SharedData:
+        """The shared data plus the retention archive in ``folder``, merged by id, as shared
+        data of its own; rebuilt when the data or the archive's files change. Raises
+        NeedsMemory when the table is larger than the memory limit."""
+        from audit_analytics import archive
+
+        files = (
+            sorted(Path(folder).glob("category=*/month=*/*.parquet"))
+            if folder and Path(folder).is_dir()
+            else []
+        )
+        key = (self.version, tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+        if self.archive_key != key or self.archive_view is None:
+            held = self.index.materialised()  # every column the engine answers with
+            merged = archive.merge(held, archive.scan(folder, None)) if files else held
+            from_store = self.index.details
+
+            def details(ids, *, between=None):  # the database's copy first, then the archive's
+                found = (
+                    from_store(ids, between=between)
+                    if from_store is not None
+                    else pl.DataFrame(schema={"id": pl.String})
+                )
+                rest = sorted(set(ids) - set(found["id"].to_list()))
+                if not rest:
+                    return found
+                return pl.concat([found, archive.details(folder, rest, between=between)], how="diagonal")
+
+            self.archive_view = SharedData(
+                version=-self.version - 1_000_000 * len(files),
+                signature=self.signature,
+                checked_at=self.checked_at,
+                loaded_at=self.loaded_at,
+                index=EventIndex(merged, details=details),
+            )
+            self.archive_key = key
+        return self.archive_view
+
+
+_frozen = threading.Lock()  # taken by the first freeze and never released
+
+
+def freeze_startup_objects() -> bool:
+    """Once per process, after the first load: move every object alive then (the imported
+    libraries, the shared index) out of the cyclic garbage collector's sight (``gc.freeze``).
+
+    A full collection walks every tracked object with the interpreter lock held. In the app
+    that was 100-200 ms every 40 s or so under load (the libraries' 180,000 objects), and
+    every open page waited for it at once. Afterwards it walks only what came later.
+    True when this call froze them.
+    """
+    if not _frozen.acquire(blocking=False):
+        return False
+    gc.collect()  # what is garbage now is collected, not frozen
+    gc.freeze()
+    return True
