@@ -454,8 +454,13 @@ def test_filters_follow_the_reader_across_pages(db, monkeypatch, as_role):
     assert "last 30 days · matching action:delete" in caption(at)
 
 
-def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_role):
+@pytest.mark.parametrize("mode", ["memory", "pushdown"])
+def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_role, mode):
+    """In both engine modes (pushdown failed with AttributeError: 'SqlIndex' object has no
+    attribute 'materialised')."""
     from audit_analytics import retention
+
+    monkeypatch.setenv("AUDIT_ENGINE", mode)
 
     url = f"sqlite:///{tmp_path / 'retained.db'}"
     store = open_store(url)
@@ -490,6 +495,24 @@ def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_
     shown = [c.value for c in at.code]
     expected = json.dumps(json.loads(old["params"]), indent=2, ensure_ascii=False, sort_keys=True)
     assert any(expected in v for v in shown), shown
+
+
+def test_include_archive_above_the_memory_limit_says_why_not(tmp_path, monkeypatch, as_role):
+    """Pushdown with a table larger than the memory limit: the archive cannot be merged in
+    memory, so the page says so and goes on showing the database's events."""
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    store = open_store(url)
+    store.append(generate(2_000, seed=8).events)
+    store.engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    monkeypatch.setenv("AUDIT_ENGINE", "pushdown")
+    monkeypatch.setenv("AUDIT_MEMORY_LIMIT", "1000")
+    at = as_role(AppTest.from_file(APP, default_timeout=60), "auditor")
+    at.query_params.update({"period": "all", "archive": "1"})
+    at.run()
+    no_exceptions(at)
+    assert any("archive cannot be searched" in w.value and "1,000" in w.value for w in at.warning)
+    assert count_in_caption(at) == 2_000
 
 
 def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role):
