@@ -45,6 +45,7 @@ from sqlalchemy.engine import default
 from sqlalchemy.sql import compiler
 
 from audit_analytics import pushdown
+from audit_analytics.contract import NEWEST_FIRST
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
@@ -341,9 +342,8 @@ class ClickHouseStore:
     def page(
         self,
         flt: Filter | None = None,
+        sort: Sort = NEWEST_FIRST,
         *,
-        sort: str = "time",
-        descending: bool = True,
         offset: int = 0,
         limit: int = 100,
         now: datetime | None = None,
@@ -352,11 +352,11 @@ class ClickHouseStore:
         if limit < 0 or offset < 0:
             raise ValueError("offset and limit must not be negative")
         t = self.table
-        order = sql_order_by(t, Sort(sort, descending))
-        if sort == "time":
+        order = sql_order_by(t, sort)
+        if sort.column == "time":
             # time is never null: without a nulls-last key ClickHouse reads the table in its
             # (time, id) order and stops after the page instead of sorting everything.
-            order = [t.c.time.desc(), t.c.id.desc()] if descending else [t.c.time.asc(), t.c.id.asc()]
+            order = [t.c.time.desc(), t.c.id.desc()] if sort.descending else [t.c.time.asc(), t.c.id.asc()]
         stmt = sa.select(t).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
         return _conform(self.frame(stmt))
 

@@ -33,6 +33,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics import pushdown
+from audit_analytics.contract import NEWEST_FIRST
 from audit_analytics.errors import NeedsMemory, TooLargeForMemory
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.memory import CODE_ONLY_COLUMNS, PERMISSION_TYPES, Engine, EventIndex
@@ -43,7 +44,6 @@ __all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "NeedsMemo
 
 Mode = Literal["auto", "memory", "pushdown"]
 DEFAULT_MEMORY_LIMIT = 5_000_000
-NEWEST_FIRST = Sort("time", True)
 
 
 PARTS: dict[str, dict[str, Any]] = {
@@ -205,8 +205,7 @@ class SqlIndex(Engine):
         limit = selection.total - offset if limit is None else limit
         return self.store.page(
             selection.filter,
-            sort=selection.sort.column,
-            descending=selection.sort.descending,
+            selection.sort,
             offset=offset,
             limit=max(limit, 0),
             now=selection.now,

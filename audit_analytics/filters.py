@@ -32,7 +32,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.errors import QueryError
-from audit_analytics.query import Qualified, Query, parse, parse_date_value
+from audit_analytics.query import MAX_YEAR, MIN_YEAR, Qualified, Query, in_date_range, parse, parse_date_value
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS, TEXT_SEARCH_COLUMNS
 
 __all__ = ["Filter", "Period", "PERIODS", "Sort", "sql_where", "sql_order_by", "zone"]
@@ -131,6 +131,12 @@ class Filter:
         bad = [r for r in self.results if r not in RESULTS]
         if bad:
             raise ValueError(f"unknown result {bad[0]!r}; results: {', '.join(RESULTS)}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, date) and not in_date_range(value):
+                raise ValueError(
+                    f"{name} {value.isoformat()} is out of range; use a year from {MIN_YEAR} to {MAX_YEAR}"
+                )
         zone(self.tz)
         object.__setattr__(self, "_parsed", parse(self.query or ""))
 

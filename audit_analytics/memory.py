@@ -38,6 +38,7 @@ from typing import Any
 
 import polars as pl
 
+from audit_analytics.contract import NEWEST_FIRST
 from audit_analytics.filters import Filter, Sort, _polars_term, _wildcard_regex, ip_matches, polars_sort
 from audit_analytics.query import Qualified
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, TEXT_SEARCH_COLUMNS
@@ -53,7 +54,6 @@ DICTIONARY_COLUMNS = ("actor", "email", "action", "target", "ip", "description",
 # a dictionary pays while the distinct values are far fewer than the rows
 DICTIONARY_MAX_SHARE = 0.5
 DICTIONARY_ALWAYS_UP_TO = 1_000
-NEWEST_FIRST = Sort("time", True)
 SAMPLE_ROWS = 100_000
 MAX_CHUNKS = 64
 MAX_REORDERED_ROWS = 100_000  # a late arrival further back than this rebuilds the index
@@ -351,15 +351,18 @@ class EventIndex(Engine):
             source = pl.col(f"__lower_{column}")
         return source.str.contains(needle, literal=True).fill_null(False)
 
-    def _field_match(self, column: str, value: str) -> pl.Expr:
-        """Whole-field, case-insensitive match (``*`` wildcard), as ``Filter`` defines it."""
+    def _field_match(self, column: str, value: str, *, wildcard: bool = True) -> pl.Expr:
+        """Whole-field, case-insensitive match (``*`` a wildcard in a search, a plain character
+        in the panel's user list), as ``Filter`` defines it."""
         if column in self._dicts:
             lowered = self._dicts[column].lowered
-            if "*" in value:
+            if wildcard and "*" in value:
                 hit = lowered.str.contains(_wildcard_regex(value))
             else:
                 hit = lowered == value.lower()
             return self._codes_where(column, hit.fill_null(False))
+        if not wildcard:
+            return (pl.col(column).str.to_lowercase() == value.lower()).fill_null(False)
         return _polars_term(Qualified(column, value)).fill_null(False) if column != "user" else pl.lit(False)
 
     def _term(self, term: Qualified) -> pl.Expr:
@@ -384,7 +387,10 @@ class EventIndex(Engine):
         if flt.results:
             conds.append(pl.col("result").is_in(list(flt.results)))
         if flt.users:
-            hits = [self._field_match("actor", u) | self._field_match("email", u) for u in flt.users]
+            hits = [
+                self._field_match("actor", u, wildcard=False) | self._field_match("email", u, wildcard=False)
+                for u in flt.users
+            ]
             conds.append(pl.any_horizontal(hits))
         query = flt.parsed
         for word in query.words:

@@ -7,6 +7,10 @@ and match the whole field (``*`` is a wildcard)::
     user:alice@corp.com action:delete resource:db-* -result:done "disk full"
 
 A repeated qualifier means OR (``result:failed result:pending``); ``-`` negates a term.
+The upper-case words ``NOT``, ``OR`` and ``AND`` say the same in words: ``NOT user:root`` is
+``-user:root``, ``result:failed OR result:pending`` is the repeated qualifier, ``AND`` is what
+two terms side by side mean anyway. ``OR`` joins two values of one qualifier only (the
+language has no OR across fields); to search for one of these words, put it in quotes.
 
 Examples
 --------
@@ -15,23 +19,29 @@ Examples
 ['user:root', '-action:logout', '"failed password"']
 >>> str(q)
 'user:root -action:logout "failed password"'
+>>> str(parse("NOT user:root type:auth OR type:user"))
+'-user:root type:auth type:user'
 >>> parse("usr:root")
 Traceback (most recent call last):
 ...
 audit_analytics.errors.QueryError: at 1: unknown qualifier 'usr:'; known: action, actor, after, before, ip, request_id, resource, result, target, type, user (to search for the text itself, put it in quotes)
+>>> parse("ip:999.1.1.1")
+Traceback (most recent call last):
+...
+audit_analytics.errors.QueryError: at 4: '999.1.1.1' is not an IPv4 or IPv6 address; write e.g. 10.0.0.5, 2001:db8::1 or a block such as 10.0.0.0/8
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from audit_analytics.errors import QueryError
 from audit_analytics.schema import CATEGORY_CODES, RESULTS
 
-__all__ = ["QueryError", "Query", "Word", "Qualified", "parse", "QUALIFIERS"]
+__all__ = ["QueryError", "Query", "Word", "Qualified", "parse", "QUALIFIERS", "KEYWORDS", "in_date_range"]
 
 # qualifier as typed -> the field it narrows
 QUALIFIERS: dict[str, str] = {
@@ -59,6 +69,13 @@ RESULT_ALIASES: dict[str, str] = {
 
 _NEEDS_QUOTES = re.compile(r'[\s"]|^-')
 
+KEYWORDS = ("NOT", "OR", "AND")
+"""Upper-case words the parser reads as operators; quoted, they are words again."""
+
+MIN_YEAR, MAX_YEAR = 1000, 9998
+"""``after:``/``before:`` and a filter's start and end stay within these years: a day in any
+time zone, and the end of an end date, then still has an instant Python can hold."""
+
 
 @dataclass(frozen=True, slots=True)
 class Word:
@@ -70,7 +87,8 @@ class Word:
     quoted: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
-        body = _quote(self.text) if (self.quoted or _NEEDS_QUOTES.search(self.text)) else self.text
+        bare_ok = not (self.quoted or _NEEDS_QUOTES.search(self.text) or self.text in KEYWORDS)
+        body = self.text if bare_ok else _quote(self.text)
         return ("-" if self.negated else "") + body
 
 
@@ -178,6 +196,25 @@ def parse(text: str) -> Query:
     if not isinstance(text, str):
         raise QueryError(f"a search must be text, not {type(text).__name__}", position=1, query=str(text))
     terms: list[Term] = []
+    # an operator word waiting for the term on its right: (word, 1-based position)
+    pending: list[tuple[str, int]] = []
+
+    def add(term: Term) -> None:
+        for word, at in pending:
+            if word == "NOT":
+                if term.negated:
+                    raise QueryError(
+                        "NOT before a negated term: write NOT x or -x, not both", position=at, query=text
+                    )
+                term = replace(term, negated=True)
+        for word, at in pending:
+            if word == "OR":
+                left = terms[-1]
+                if not (isinstance(term, Qualified) and not term.negated and term.field == left.field):
+                    raise QueryError(_OR_HELP, position=at, query=text)
+        pending.clear()
+        terms.append(term)
+
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
@@ -193,7 +230,12 @@ def parse(text: str) -> Query:
             if i < n and not text[i].isspace():
                 raise QueryError("put a space after a closing quote", position=i + 1, query=text)
             if value.strip():
-                terms.append(Word(value, negated=negated, quoted=True))
+                add(Word(value, negated=negated, quoted=True))
+            elif pending:
+                word, at = pending[-1]
+                raise QueryError(
+                    f"{word} needs a term after it, not an empty phrase", position=at, query=text
+                )
             continue
         m = _QUALIFIER_RE.match(text, i)
         if m:
@@ -219,13 +261,41 @@ def parse(text: str) -> Query:
                     position=vpos + 1 if vpos < n else vpos,
                     query=text,
                 )
-            terms.append(_qualified(QUALIFIERS[key], value, negated, key, text, vpos))
+            add(_qualified(QUALIFIERS[key], value, negated, key, text, vpos))
             continue
         word, i = _read_bare(text, i)
         if negated and not word:
             continue
-        terms.append(Word(word, negated=negated))
+        if not negated and word in KEYWORDS:
+            _operator(word, start + 1, terms, pending, text)
+            continue
+        add(Word(word, negated=negated))
+    if pending:
+        word, at = pending[-1]
+        raise QueryError(f"{word} needs a term after it", position=at, query=text)
     return Query(tuple(terms))
+
+
+_OR_HELP = (
+    "OR joins two values of one qualifier, e.g. user:root OR user:alice (the same as "
+    'user:root user:alice); it cannot join other terms. To search for the word, write "OR"'
+)
+
+
+def _operator(word: str, at: int, terms: list[Term], pending: list[tuple[str, int]], text: str) -> None:
+    """Check an operator word where it stands and leave it waiting for its right-hand term."""
+    if word == "NOT":
+        if any(w == "NOT" for w, _ in pending):
+            raise QueryError("NOT NOT: write the term itself", position=at, query=text)
+    else:
+        if not terms or pending:
+            raise QueryError(f"{word} needs a term on each side", position=at, query=text)
+        left = terms[-1]
+        if word == "OR" and not (
+            isinstance(left, Qualified) and not left.negated and left.field not in ("after", "before")
+        ):
+            raise QueryError(_OR_HELP, position=at, query=text)
+    pending.append((word, at))
 
 
 _EXAMPLES = {
@@ -259,27 +329,65 @@ def _qualified(field: str, value: str, negated: bool, written: str, text: str, v
                 query=text,
             )
         value = v
-    elif field == "ip" and "/" in value:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise QueryError(
-                f"'{value}' is not a CIDR block; write e.g. 10.0.0.0/8 or 2001:db8::/32",
-                position=where,
-                query=text,
-            ) from None
+    elif field == "ip" and "*" not in value:
+        value = _ip_value(value, where, text)
     elif field in ("after", "before"):
         parse_date_value(value, position=where, query=text)
     return Qualified(field, value, negated, written)
 
 
+def _ip_value(value: str, where: int, text: str) -> str:
+    """An ``ip:`` value checked: a block as typed, an address in the form ingest stores
+    (``2001:0DB8::0001`` -> ``2001:db8::1``), so an exact match finds it."""
+    if "/" in value:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise QueryError(
+                f"'{value}' is not a CIDR block{_why_not_a_block(value)}; write e.g. 10.0.0.0/8 or 2001:db8::/32",
+                position=where,
+                query=text,
+            ) from None
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise QueryError(
+            f"'{value}' is not an IPv4 or IPv6 address; write e.g. 10.0.0.5, 2001:db8::1 or a block such as 10.0.0.0/8",
+            position=where,
+            query=text,
+        ) from None
+
+
+def _why_not_a_block(value: str) -> str:
+    address, _, prefix = value.partition("/")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return f" ('{address}' is not an address)"
+    bits = parsed.max_prefixlen
+    if not prefix.isdigit() or not 0 <= int(prefix) <= bits:
+        return f" (after the / comes a prefix length from 0 to {bits} for IPv{parsed.version})"
+    return ""
+
+
+def in_date_range(value: date | datetime) -> bool:
+    """Whether a date or date-time lies within :data:`MIN_YEAR` .. :data:`MAX_YEAR`."""
+    return MIN_YEAR <= value.year <= MAX_YEAR
+
+
 def parse_date_value(value: str, *, position: int = 1, query: str = "") -> date | datetime:
     """``after:``/``before:`` values: a date (``2026-01-31``) or an ISO date-time."""
     try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
+        parsed = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
         raise QueryError(
             f"'{value}' is not a date; write YYYY-MM-DD or YYYY-MM-DDTHH:MM", position=position, query=query
         ) from None
+    if not in_date_range(parsed):
+        raise QueryError(
+            f"'{value}' is out of range; write a year from {MIN_YEAR} to {MAX_YEAR}",
+            position=position,
+            query=query,
+        )
+    return parsed

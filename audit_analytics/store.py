@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from audit_analytics.contract import NEWEST_FIRST
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
@@ -447,9 +448,8 @@ class Store:
     def page(
         self,
         flt: Filter | None = None,
+        sort: Sort = NEWEST_FIRST,
         *,
-        sort: str = "time",
-        descending: bool = True,
         offset: int = 0,
         limit: int = 100,
         now: datetime | None = None,
@@ -457,7 +457,7 @@ class Store:
         """One page of the filtered result in the given order (the whole result is sorted)."""
         if limit < 0 or offset < 0:
             raise ValueError("offset and limit must not be negative")
-        order = sql_order_by(self.table, Sort(sort, descending))
+        order = sql_order_by(self.table, sort)
         stmt = sa.select(self.table).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
         return self._select_frame(stmt)
 
@@ -594,16 +594,3 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
     # No WAL: connectorx (the fast whole-table read) opening a WAL-mode file left this
     # process's next write failing with "disk I/O error" (seen with connectorx 0.4.6).
     dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
-
-
-def ids_in(store: Store, ids: Sequence[str] | Iterable[str]) -> set[str]:
-    """Which of ``ids`` are already stored."""
-    ids = list(ids)
-    found: set[str] = set()
-    with store.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            found.update(
-                r[0] for r in conn.execute(sa.select(store.table.c.id).where(store.table.c.id.in_(chunk)))
-            )
-    return found

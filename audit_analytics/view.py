@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import polars as pl
 
 from audit_analytics.filters import PERIODS, Filter, Sort, polars_sort
+from audit_analytics.query import in_date_range
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS
 
 PAGE_SIZES = (50, 100, 250, 500)
@@ -47,7 +48,16 @@ class View:
         return replace(self, **changes)
 
     def to_params(self) -> dict[str, str]:
-        """Only what differs from the defaults, so links stay short."""
+        """Only what differs from the defaults, so links stay short.
+
+        Users go as ``a,b``, or as a JSON list when that form would not read back as is:
+
+        >>> View(filter=Filter(users=("alice", "bob"))).to_params()["user"]
+        'alice,bob'
+        >>> [View.from_params(View(filter=Filter(users=u)).to_params()).filter.users == u
+        ...  for u in [("[ops]",), ("a,b", "c"), (" pad",)]]
+        [True, True, True]
+        """
         f = self.filter
         out: dict[str, str] = {}
         if f.period != DEFAULT_PERIOD:
@@ -59,7 +69,9 @@ class View:
         if f.types:
             out["type"] = ",".join(f.types)
         if f.users:
-            out["user"] = json.dumps(list(f.users)) if any("," in u for u in f.users) else ",".join(f.users)
+            # a list that the plain comma form would not give back as it is goes as JSON
+            plain = all("," not in u and u == u.strip() and not u.startswith("[") for u in f.users)
+            out["user"] = ",".join(f.users) if plain else json.dumps(list(f.users))
         if f.results:
             out["result"] = ",".join(f.results)
         if f.query:
@@ -81,7 +93,13 @@ class View:
     @classmethod
     def from_params(cls, params: Mapping[str, str | list[str]], *, tz: str = "UTC") -> View:
         """Read a view from URL parameters; anything unreadable falls back to its default
-        (a shared link must never crash the page)."""
+        (a shared link must never crash the page).
+
+        >>> v = View.from_params({"period": "custom", "from": "0001-01-01", "to": "2026-01-31",
+        ...                       "user": "[" * 5_000, "q": "ip:999.1.1.1"})
+        >>> v.filter.start, v.filter.end, v.filter.users, v.filter.query
+        (None, datetime.date(2026, 1, 31), (), '')
+        """
 
         def get(name: str) -> str:
             value = params.get(name, "")
@@ -96,7 +114,7 @@ class View:
             if raw.startswith("["):
                 try:
                     items = [str(x) for x in json.loads(raw)]
-                except (json.JSONDecodeError, TypeError):
+                except (ValueError, TypeError, RecursionError):  # "[[[[…" nested past the limit
                     items = []
             else:
                 items = [x.strip() for x in raw.split(",")]
@@ -118,7 +136,8 @@ class View:
             results=csv_list("result", RESULTS),
             tz="UTC" if utc else tz,
         )
-        # the query is kept even when it does not parse: the page shows the error where it is
+        # a query that does not parse (a link from before the language changed) is dropped;
+        # the View cannot hold it, as a Filter only holds searches it can run
         query = get("q")
         try:
             flt = flt.replace(query=query)
@@ -154,12 +173,14 @@ def _int(text: str, default: int) -> int:
 
 
 def _parse_when(text: str) -> date | datetime | None:
+    """A ``from``/``to`` value, or None when it is not a date a filter can hold."""
     if not text:
         return None
     try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
         return None
+    return value if in_date_range(value) else None
 
 
 def explorer_link(view: View | None = None, **filter_changes) -> str:

@@ -193,9 +193,7 @@ def test_pages_follow_the_same_order(store, sort):
     flt = FILTERS["30d"]
     expected = polars_sort(flt.apply(EVENTS, now=NOW), sort)["id"].to_list()
     pages = [
-        store.page(flt, sort=sort.column, descending=sort.descending, offset=o, limit=40, now=NOW)[
-            "id"
-        ].to_list()
+        store.page(flt, sort, offset=o, limit=40, now=NOW)["id"].to_list()
         for o in range(0, len(expected) + 40, 40)
     ]
     assert [i for p in pages for i in p] == expected

@@ -1,8 +1,7 @@
 """Sign-in, permissions and the retention page through AppTest.
 
-The app script here does what app.py does once wired (gate, then st.navigation over the
-real pages), so these tests do not wait for that edit. A permission matrix checks each
-identity against each page and action.
+The app script here does what app.py does (gate, then st.navigation over the real pages).
+A permission matrix checks each identity against each page and action.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPLORER = ROOT / "app_pages" / "explorer.py"
 RETENTION = ROOT / "app_pages" / "retention.py"
 PASSWORD = "a-long-test-password"
-EXPLORER_WIRED = "export_permission" in EXPLORER.read_text()
 
 APP = f"""
 import streamlit as st
@@ -217,7 +215,7 @@ def test_permission_matrix(env, who):
     assert shows_events(at) == reads
     if who != "anonymous" and not reads:
         assert [w.value for w in at.warning] == [NO_READ_PERMISSION]
-    if reads and EXPLORER_WIRED:
+    if reads:
         export = at.button(key="export_open")
         assert export.disabled == (not exports)
         if not exports:
@@ -243,9 +241,9 @@ def test_permission_matrix(env, who):
         assert page.text_input(key="signin_user")
 
 
-@pytest.mark.skipif(not EXPLORER_WIRED, reason="app_pages/explorer.py does not call auth.require yet")
 def test_explorer_opened_directly_needs_sign_in(env):
     page = make(EXPLORER).run()
+    assert not page.exception, [e.value for e in page.exception]
     assert not shows_events(page)
     assert page.text_input(key="signin_user")
 

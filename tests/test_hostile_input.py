@@ -17,9 +17,8 @@ import json
 import re
 import subprocess
 import sys
-import time
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -141,13 +140,12 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
+@pytest.mark.timeout(60)  # a hang guard (a file read forever), not a speed check
 @pytest.mark.parametrize("name", FILE_ERRORS, ids=FILE_ERRORS)
 def test_unreadable_file_is_one_clear_error_and_writes_nothing(tmp_path, sqlite_store, name):
     good = write_jsonl(tmp_path / "good.jsonl", [GOOD_ROW | {"id": "g1"}])
-    started = time.perf_counter()
     with pytest.raises(IngestError) as info:
         import_files(sqlite_store, [good, HOSTILE / name])
-    assert time.perf_counter() - started < 5
     assert str(HOSTILE / name) in str(info.value)
     assert FILE_ERRORS[name] in str(info.value)
     assert len(str(info.value)) < 400  # bounded: a message, not a dump of the file
@@ -397,6 +395,7 @@ QUERY_TEXT = st.one_of(
                 "--",
                 "DROP TABLE audit_events",
                 "' OR 1=1 --",
+                "' or 1=1 --",  # lower case: words, so it reaches the SQL compiler
                 "\\",
                 "10.0.0.0/8",
                 "2026-01-01",
@@ -411,17 +410,16 @@ QUERY_TEXT = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+# parsing and compiling one search takes about a millisecond; the deadline (Hypothesis replays
+# a slow example before it reports it) catches a runaway parser, not a busy machine
+@settings(max_examples=400, deadline=timedelta(seconds=1))
 @given(text=QUERY_TEXT)
 def test_search_text_is_a_query_error_or_bound_parameters(text):
-    started = time.perf_counter()
     try:
         parse(text)
     except QueryError as exc:
         assert exc.position >= 1
         return
-    finally:
-        assert time.perf_counter() - started < 0.1, f"parsing {text!r} took too long"
     flt = Filter(query=text)
     try:
         where = sql_where(flt, TABLE, distinct_ips=lambda: ["10.1.2.3", "192.168.0.1"])

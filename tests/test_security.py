@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from audit_analytics import schema, security
+from audit_analytics import demo, schema, security
 from audit_analytics.security import DetectionError
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)  # a Monday
@@ -870,8 +870,6 @@ def test_success_after_failures_matches_plain_python(rows, within_s, threshold):
 
 
 # --------------------------------------------------------------------------- demo stories
-
-demo = pytest.importorskip("audit_analytics.demo", reason="audit_analytics.demo is not written yet")
 
 DEMO_NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 

@@ -45,7 +45,6 @@ __all__ = [
 DEFAULT_VIEW = View(filter=Filter(period="7d", types=("auth",), results=("failed",)))
 """What the page opens on without a URL: the last 7 days of failed auth events."""
 
-FAILED = ("auth", "failed")
 TOP_CHOICES = (5, 10, 20, 50)
 MAX_TABLE_ROWS = 500  # a table shows the newest findings; the count above it is the whole
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
