@@ -185,19 +185,29 @@ def events_over_time(frame: Frame, *, every: str = "1d", tz: str = "UTC") -> pl.
     )
 
 
-def _full_buckets(counts: pl.DataFrame, every: str, tz: str) -> pl.DataFrame:
-    """Every bucket from the first to the last, so a line shows its gaps as zeros."""
+def fill_buckets(counts: pl.DataFrame, every: str, tz: str) -> pl.DataFrame:
+    """``counts`` (a ``bucket`` column of bucket starts in ``tz``) with every bucket from the
+    first to the last, so a chart shows its gaps (the missing buckets' other columns null).
+    The one bucket filler of the package: activity, security and pushdown charts use it.
+
+    ``every`` is a polars duration; calendar units (``1d``, ``1w``) step by local days, so a
+    day across a DST change lasts 23 or 25 hours, while ``1h`` is 60 minutes of real time.
+
+    Examples
+    --------
+    >>> counts = pl.DataFrame({"bucket": [datetime(2025, 10, 25), datetime(2025, 10, 27)], "n": [1, 2]})
+    >>> counts = counts.with_columns(pl.col("bucket").dt.replace_time_zone("Europe/Paris"))
+    >>> filled = fill_buckets(counts, "1d", "Europe/Paris")
+    >>> [(str(b), n) for b, n in filled.iter_rows()]
+    [('2025-10-25 00:00:00+02:00', 1), ('2025-10-26 00:00:00+02:00', None), ('2025-10-27 00:00:00+01:00', 2)]
+    """
     if counts.height == 0:
         return counts
     first, last = counts["bucket"].min(), counts["bucket"].max()
-    starts = []
-    current = first
-    # compare in UTC: two aware times in the same zone compare by wall clock, ignoring DST
-    while current.astimezone(UTC) <= last.astimezone(UTC):
-        starts.append(current)
-        current = bucket_end(current, every)
-    grid = pl.DataFrame({"bucket": pl.Series(starts, dtype=pl.Datetime("us", tz))})
-    return grid.join(counts, on="bucket", how="left")
+    grid = pl.DataFrame(
+        {"bucket": pl.datetime_range(first, last, every, time_unit="us", time_zone=tz, eager=True)}  # type: ignore[call-overload]
+    )
+    return grid.join(counts, on="bucket", how="full", coalesce=True).sort("bucket")
 
 
 def _rate(failed: pl.Expr, finished: pl.Expr) -> pl.Expr:
@@ -235,7 +245,7 @@ def result_mix(frame: Frame, *, every: str = "1d", tz: str = "UTC") -> pl.DataFr
         )
         .collect()
     )
-    out = _full_buckets(counts, every, tz).with_columns(pl.col(*RESULTS, "events").fill_null(0))
+    out = fill_buckets(counts, every, tz).with_columns(pl.col(*RESULTS, "events").fill_null(0))
     return out.with_columns(
         _rate(pl.col("failed"), pl.col("done") + pl.col("failed")).alias("failure_rate")
     ).sort("bucket")

@@ -268,7 +268,7 @@ class ClickHouseStore:
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         if schema is not None:
-            frame = frame.rename(dict(zip(frame.columns, schema, strict=True))).cast(schema)
+            frame = frame.rename(dict(zip(frame.columns, schema, strict=True))).cast(dict(schema))  # type: ignore[arg-type]
         return frame
 
     def scalar(self, stmt):

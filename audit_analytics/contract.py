@@ -36,9 +36,13 @@ import polars as pl
 from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter, Sort
 
-__all__ = ["AuditEngine", "Selected", "NeedsMemory", "NEWEST_FIRST"]
+__all__ = ["AuditEngine", "Selected", "NeedsMemory", "NEWEST_FIRST", "Event", "Signature"]
 
 NEWEST_FIRST = Sort("time", True)
+Event = dict[str, Any]
+"""One event: column name -> value (times as UTC datetimes)."""
+Signature = tuple[int, datetime | None]
+"""What says whether the table changed: (row count, newest event time)."""
 
 
 class Selected(Protocol):
@@ -55,6 +59,8 @@ class AuditEngine(Protocol):
 
     height: int
     """Events in the table when the engine was opened."""
+    details: Any
+    """``details(ids, between=)``: the detail columns of events by id (None: none to fetch)."""
 
     @property
     def holds_copy(self) -> bool:
@@ -87,15 +93,15 @@ class AuditEngine(Protocol):
         """How many rows of ``selection`` come before the event (None: not in it)."""
         ...
 
-    def get(self, event_id: str) -> dict | None:
+    def get(self, event_id: str) -> Event | None:
         """One event with every column, or None."""
         ...
 
-    def get_summary(self, event_id: str) -> dict | None:
+    def get_summary(self, event_id: str) -> Event | None:
         """One event without the detail columns when that is cheaper (an existence check)."""
         ...
 
-    def related(self, event: dict, *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def related(self, event: Event, *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Events of the same request id, and of the same actor ``minutes`` either side."""
         ...
 
@@ -119,7 +125,9 @@ class AuditEngine(Protocol):
         Raises NeedsMemory above the memory limit."""
         ...
 
-    def grown(self, store: Any, held: tuple, now_signature: tuple) -> tuple[AuditEngine, tuple] | None:
+    def grown(
+        self, store: Any, held: Signature, now_signature: Signature
+    ) -> tuple[AuditEngine, Signature] | None:
         """This engine with the events appended since ``held`` (the table's (count, newest)
         when it was loaded) added, and the signature it then matches; None when a reload is
         the answer (events changed other than at the end, or nothing is held)."""

@@ -324,10 +324,10 @@ class EventIndex(Engine):
         used = _distinct(physical)
         if used.len() > limit:
             return False
-        names = s.dtype.categories.to_series().gather(used)  # ordered by physical value
+        names = s.dtype.categories.to_series().gather(used)  # type: ignore[attr-defined]  # a Categorical's  # ordered by physical value
         order = names.arg_sort()
         values = names.gather(order)
-        size = int(used.max()) + 1 if used.len() else 0
+        size = int(used.max() or 0) + 1 if used.len() else 0  # type: ignore[arg-type]  # an integer column's max
         lookup = pl.repeat(None, size, dtype=pl.UInt32, eager=True).scatter(
             used.gather(order), pl.int_range(values.len(), eager=True, dtype=pl.UInt32)
         )

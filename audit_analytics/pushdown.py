@@ -48,7 +48,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -56,6 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from audit_analytics.activity import fill_buckets
 from audit_analytics.errors import AuditAnalyticsError
 from audit_analytics.filters import Filter, sql_where, zone
 from audit_analytics.security import (
@@ -64,7 +67,6 @@ from audit_analytics.security import (
     BruteForceThresholds,
     FailureSummary,
     PasswordSprayThresholds,
-    _full_buckets,
     _micros,
     _positive_int,
 )
@@ -226,7 +228,7 @@ def _where(store, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[
     return sql_where(flt, store.table, now=now, distinct_ips=store.distinct_ips)
 
 
-def _frame(store, stmt, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _frame(store, stmt, schema: Mapping[str, Any]) -> pl.DataFrame:
     """Run ``stmt`` on the store, rows into a frame of ``schema`` (names in select order)."""
     run = getattr(store, "frame", None)
     if run is not None:  # ClickHouseStore and any store that reads into frames itself
@@ -471,7 +473,7 @@ def failures_over_time(
         buckets = pl.DataFrame(
             schema={"bucket": pl.Datetime("us", tz), "failures": pl.UInt32, "successes": pl.UInt32}
         )
-    return _full_buckets(buckets, every, tz).with_columns(pl.col("failures", "successes").fill_null(0))
+    return fill_buckets(buckets, every, tz).with_columns(pl.col("failures", "successes").fill_null(0))
 
 
 # --------------------------------------------------------------------------- sliding windows
@@ -513,10 +515,13 @@ def _window_members(
         .subquery("f")
     )
     f = failures.c
-    one, zero = sa.literal_column("1"), sa.literal_column("0")
+    one: sa.ColumnElement[Any] = sa.literal_column("1")
+    zero: sa.ColumnElement[Any] = sa.literal_column("0")
+    rows: sa.Subquery
     if other is None:
-        rows = sa.select(f.k, f.us, f.eid, f.a, f.i, one.label("ev"), zero.label("op"), zero.label("cl"))
-        rows = rows.subquery("u")
+        rows = sa.select(
+            f.k, f.us, f.eid, f.a, f.i, one.label("ev"), zero.label("op"), zero.label("cl")
+        ).subquery("u")
     else:
         # Distinct (key, other) times; a pair's run opens where no time of it lies in the W
         # before, closes where none lies in the W after (gaps <= W keep a run going).
@@ -603,7 +608,7 @@ def _runs(members: pl.DataFrame, window: int, maxima: dict[str, str]) -> pl.Data
     ``window`` or more before it; the other members belong to the run of the latest
     qualifying event at or before them (ties share one window, so they qualify together).
     """
-    schema = {
+    schema: dict[str, Any] = {
         "key": pl.String,
         "first": UTC_US,
         "last": UTC_US,

@@ -70,7 +70,7 @@ class SecurityReview:
 
     @property
     def count(self) -> int:
-        return self.cached("count", lambda: self.engine.count(self.filter, now=self.now))
+        return int(self.cached("count", lambda: self.engine.count(self.filter, now=self.now)))
 
     def failures_by(self, key: str, top: int | None) -> pl.DataFrame:
         """Login failures per source IP (``key="ip"``) or per account (``"account"``)."""
@@ -87,7 +87,8 @@ class SecurityReview:
         return self.engine.failures_over_time(self.filter, every=every, tz=self.tz, now=self.now)
 
     def summary(self) -> security.FailureSummary:
-        return self.engine.failure_summary(self.filter, now=self.now)
+        summary: security.FailureSummary = self.engine.failure_summary(self.filter, now=self.now)
+        return summary
 
     def latest_per_cell(self) -> dict[tuple[int, int], datetime]:
         """Start of the most recent hour holding failures, per (weekday, hour) cell in the
@@ -118,7 +119,7 @@ class SecurityReview:
     def span(self) -> tuple[datetime, datetime] | None:
         """The reviewed period, cut to the events there are (open ends take the data's)."""
 
-        def compute():
+        def compute() -> tuple[datetime, datetime] | None:
             first, last = self.engine.time_range(self.filter, now=self.now)
             if first is None or last is None:
                 return None
@@ -128,7 +129,8 @@ class SecurityReview:
                 min(hi, last + timedelta(microseconds=1)) if hi else last,
             )
 
-        return self.cached("span", compute)
+        span: tuple[datetime, datetime] | None = self.cached("span", compute)
+        return span
 
 
 def security_review(
@@ -143,7 +145,7 @@ def security_review(
 
 def activity_summary(
     engine: AuditEngine, flt: Filter, *, top: int = TOP_N, now: datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Every figure of the Activity page for one filter: counts, buckets, top actors and
     targets, change against the previous period, weekday×hour, and the retention summary
     of the whole table. Raises NeedsMemory when the filtered period holds more events than

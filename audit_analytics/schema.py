@@ -83,7 +83,7 @@ TypeDtype = pl.Enum(list(CATEGORY_CODES))
 ResultDtype = pl.Enum(list(RESULTS))
 
 SCHEMA: pl.Schema = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars types the classes (pl.String) apart from instances
         "id": pl.String,
         "time": pl.Datetime("us", "UTC"),
         "actor": pl.String,

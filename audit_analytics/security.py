@@ -50,6 +50,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import polars as pl
 
+from audit_analytics.activity import fill_buckets
 from audit_analytics.errors import AuditAnalyticsError
 from audit_analytics.schema import WRITE_ACTIONS
 
@@ -302,17 +303,6 @@ def failures_by_hour_of_day(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
     )
 
 
-def _full_buckets(counts: pl.DataFrame, every: str, tz: str) -> pl.DataFrame:
-    """Add the empty buckets between the first and the last one, so a chart shows the gaps."""
-    if counts.height == 0:
-        return counts
-    start, end = counts["bucket"].min(), counts["bucket"].max()
-    grid = pl.DataFrame(
-        {"bucket": pl.datetime_range(start, end, every, time_unit="us", time_zone=tz, eager=True)}
-    )
-    return grid.join(counts, on="bucket", how="full", coalesce=True).sort("bucket")
-
-
 def failures_over_time(frame: Frame, *, every: str = "1h", tz: str = "UTC") -> pl.DataFrame:
     """Login failures and successes per time bucket.
 
@@ -352,7 +342,7 @@ def failures_over_time(frame: Frame, *, every: str = "1h", tz: str = "UTC") -> p
         (pl.col("result") == "done").sum().cast(pl.UInt32).alias("successes"),
     )
     counts = counts.with_columns(pl.col("bucket").cast(pl.Datetime("us", tz)))
-    return _full_buckets(counts, every, tz).with_columns(pl.col("failures", "successes").fill_null(0))
+    return fill_buckets(counts, every, tz).with_columns(pl.col("failures", "successes").fill_null(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1416,21 +1406,35 @@ def backtest(
         raise DetectionError(f"{rule} has no threshold {', '.join(unknown)}; it takes {sorted(known)}")
     lazy = frame.lazy()
     found = detection.function(lazy, **thresholds)
+    first, last = lazy.select(pl.col("time").min().alias("first"), pl.col("time").max().alias("last")).collect().row(0)
+    return findings_per_bucket(found, None if first is None else (first, last), every=every, tz=tz)
+
+
+def findings_per_bucket(
+    found: pl.DataFrame, span: tuple[datetime, datetime] | None, *, every: str = "1d", tz: str = "UTC"
+) -> pl.DataFrame:
+    """Findings per bucket by their ``first`` event's time, in ``tz``: ``bucket`` and
+    ``findings``, every bucket from the one holding ``span``'s first instant to the one holding
+    its last (inclusive) present. The backtest: :func:`backtest` and the Security review page.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> t = [datetime(2025, 1, d, 12, tzinfo=timezone.utc) for d in (1, 3, 3)]
+    >>> found = pl.DataFrame({"first": t})
+    >>> findings_per_bucket(found, (t[0], t[-1]))["findings"].to_list()
+    [1, 0, 2]
+    """
     counts = found.group_by(_local(pl.col("first"), tz).dt.truncate(every).alias("bucket")).agg(
         pl.len().cast(pl.UInt32).alias("findings")
     )
-    span = lazy.select(
-        _local(pl.col("time").cast(UTC_US).min(), tz).dt.truncate(every).alias("bucket")
-    ).collect()
-    span = pl.concat(
-        [
-            span,
-            lazy.select(
-                _local(pl.col("time").cast(UTC_US).max(), tz).dt.truncate(every).alias("bucket")
-            ).collect(),
-        ]
-    ).drop_nulls()
-    frame_buckets = span.with_columns(pl.lit(0, dtype=pl.UInt32).alias("findings"))
-    counts = pl.concat([counts.with_columns(pl.col("bucket").cast(pl.Datetime("us", tz))), frame_buckets])
-    counts = counts.group_by("bucket").agg(pl.col("findings").sum())
-    return _full_buckets(counts, every, tz).with_columns(pl.col("findings").fill_null(0).cast(pl.UInt32))
+    counts = counts.with_columns(pl.col("bucket").cast(pl.Datetime("us", tz)))
+    if span is not None:
+        edges = pl.DataFrame({"t": list(span)}).select(
+            _local(pl.col("t").cast(UTC_US), tz).dt.truncate(every).alias("bucket"),
+            pl.lit(0, dtype=pl.UInt32).alias("findings"),
+        )
+        counts = pl.concat([counts, edges]).group_by("bucket").agg(pl.col("findings").sum())
+    if counts.height == 0:
+        return pl.DataFrame(schema={"bucket": pl.Datetime("us", tz), "findings": pl.UInt32})
+    return fill_buckets(counts, every, tz).with_columns(pl.col("findings").fill_null(0).cast(pl.UInt32))

@@ -43,7 +43,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from audit_analytics.contract import AuditEngine
+from audit_analytics.contract import AuditEngine, Signature
 from audit_analytics.engines import open_engine
 from audit_analytics.errors import StoreError
 from audit_analytics.memory import EventIndex
@@ -58,7 +58,7 @@ RESULT_CACHE_SIZE = 160  # the explorer's, the charts' and the detections' resul
 FLIGHT_WAIT_SECONDS = 120.0
 
 
-def signature_of(store: Store) -> tuple:
+def signature_of(store: Store) -> Signature:
     """What says whether the table changed: (row count, newest event time)."""
     lo, hi = store.time_range()
     return (store.count(), hi)
@@ -69,24 +69,25 @@ class SharedData:
     """The engine over the whole table, with a version for cache keys."""
 
     version: int = 0
-    signature: tuple = ()
+    signature: Signature = (0, None)
     checked_at: float = 0.0
     loaded_at: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    results: OrderedDict = field(default_factory=OrderedDict)
+    results: OrderedDict[tuple[Hashable, ...], Any] = field(default_factory=OrderedDict)
     # guards ``results`` and ``inflight``: sessions run in threads of one process
     results_lock: threading.Lock = field(default_factory=threading.Lock)
-    inflight: dict = field(default_factory=dict)
+    inflight: dict[tuple[Hashable, ...], threading.Event] = field(default_factory=dict)
     index: Any = None  # an AuditEngine once loaded
     stale: bool = False
     stale_reason: str = ""
-    archive_key: tuple | None = None
+    archive_key: tuple[Hashable, ...] | None = None
     archive_view: SharedData | None = None
     freeze_after_first_load: bool = False  # the app: see freeze_startup_objects
 
     @property
     def engine(self) -> AuditEngine:
-        return self.index
+        engine: AuditEngine = self.index
+        return engine
 
     # -- lifecycle --------------------------------------------------------------------------
     def current(self, store: Callable[[], Store], *, force: bool = False) -> SharedData:
@@ -162,7 +163,7 @@ class SharedData:
                 return self.results[full]
             flight = self.inflight.get(full)
             leader = flight is None
-            if leader:
+            if flight is None:
                 flight = self.inflight[full] = threading.Event()
         if not leader:
             flight.wait(timeout=FLIGHT_WAIT_SECONDS)
@@ -186,7 +187,8 @@ class SharedData:
         """Distinct actors with an email and their event count, most active first (cached per
         version: a GROUP BY over the table on every rerun would cost seconds)."""
         index = self.index
-        return self.cached(("actors", id(index)), index.actors)
+        actors: pl.DataFrame = self.cached(("actors", id(index)), index.actors)
+        return actors
 
     # -- the archive ------------------------------------------------------------------------
     def with_archive(self, folder: str | Path | None) -> SharedData:
@@ -206,7 +208,9 @@ class SharedData:
             merged = archive.merge(held, archive.scan(folder, None)) if files else held
             from_store = self.index.details
 
-            def details(ids, *, between=None):  # the database's copy first, then the archive's
+            def details(
+                ids: Any, *, between: tuple[datetime, datetime] | None = None
+            ) -> pl.DataFrame:  # the database's copy first, then the archive's
                 found = (
                     from_store(ids, between=between)
                     if from_store is not None

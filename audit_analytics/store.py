@@ -194,6 +194,7 @@ class Store:
         )
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
+            assert raw is not None
             cur = raw.cursor()
             stage = f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming AS SELECT {cols} FROM {TABLE_NAME} WHERE 0"  # noqa: S608
             cur.execute(stage)
@@ -212,6 +213,7 @@ class Store:
         staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
+            assert raw is not None
             with raw.cursor() as cur:
                 cur.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming (LIKE {TABLE_NAME}) ON COMMIT DELETE ROWS"
@@ -225,8 +227,9 @@ class Store:
                 )
                 return cur.rowcount
 
-    def _insert_ignore(self):
+    def _insert_ignore(self) -> sa.sql.dml.ReturningInsert[tuple[str]]:
         t = self.table
+        stmt: sqlite.Insert | postgresql.Insert
         if self.dialect == "sqlite":
             stmt = sqlite.insert(t).on_conflict_do_nothing(index_elements=["id"])
         elif self.dialect == "postgresql":
@@ -353,7 +356,9 @@ class Store:
             return
         import sqlite3
 
-        guard = sqlite3.connect(self.engine.url.database, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
+        guard = sqlite3.connect(
+            self.engine.url.database or ":memory:", timeout=SQLITE_BUSY_SECONDS, isolation_level=None
+        )
         try:
             guard.execute("BEGIN")
             guard.execute(f"SELECT 1 FROM {TABLE_NAME} LIMIT 1").fetchall()  # noqa: S608 - fixed text
@@ -409,7 +414,9 @@ class Store:
                         uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS
                     )
                     parts = [
-                        _normalise(pl.from_arrow(batch), names).with_columns(codes).with_columns(copied)
+                        _normalise(_frame(pl.from_arrow(batch)), names)
+                        .with_columns(codes)
+                        .with_columns(copied)
                         for batch in reader
                         if batch.num_rows
                     ]
@@ -523,6 +530,11 @@ class Store:
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _frame(data: pl.DataFrame | pl.Series) -> pl.DataFrame:
+    """What ``pl.from_arrow`` gives for a record batch: always a frame."""
+    return data if isinstance(data, pl.DataFrame) else data.to_frame()
 
 
 def _rows_for_insert(frame: pl.DataFrame) -> list[dict]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import itertools
 import json
 import os
@@ -370,6 +371,16 @@ def _peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # elsewhere: KiB on Linux
 
 
+def digest(answer) -> dict:
+    """An answer as its size and SHA-256 (of its canonical JSON): enough to tell whether two
+    engines agree, without keeping every engine's rows in the results file."""
+    text = json.dumps(answer, sort_keys=True, default=str)
+    return {
+        "items": len(answer) if isinstance(answer, list | dict) else 1,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+
+
 def measure(run, variants: list, *, repeat: int, budget: float, setup=None, answer=None) -> tuple[dict, list]:
     """One warm-up run, then ``repeat`` timed runs (at least 3 when over ``budget`` seconds)."""
     times: list[float] = []
@@ -383,7 +394,7 @@ def measure(run, variants: list, *, repeat: int, budget: float, setup=None, answ
         started = time.perf_counter()
         raw = run(variant)
         elapsed = time.perf_counter() - started
-        answers.append({"variant": i % len(variants), "answer": answer(raw) if answer else None})
+        answers.append({"variant": i % len(variants), "answer": digest(answer(raw)) if answer else None})
         raw = None  # noqa: F841 - free the result before the next run
         if i == 0:
             warmup = elapsed

@@ -697,31 +697,25 @@ def newest(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS) -> pl.DataFrame:
 
 def findings_per_day(review: Review, results: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Findings of each rule per day (by the finding's first event) over the reviewed period,
-    in the shown zone: what :func:`audit_analytics.security.backtest` counts, from the
-    findings the page already holds."""
+    in the shown zone (:func:`audit_analytics.security.findings_per_bucket`, from the findings
+    the page already holds): ``day`` and one column per rule."""
     span = review.span()
     tz = review.tz
     if span is None:
         return pl.DataFrame(schema={"day": pl.Datetime("us", tz)})
-    lo, hi = span
-    days = pl.datetime_range(
-        lo.astimezone(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None),
-        (hi - timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).replace(tzinfo=None),
-        "1d",
-        time_unit="us",
-        eager=True,
-    ).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    out = pl.DataFrame({"day": days}).drop_nulls()
+    inclusive = (span[0], span[1] - timedelta(microseconds=1))
+    no_findings = pl.DataFrame(schema={"first": pl.Datetime("us", "UTC")})
+    out: pl.DataFrame | None = None
     for rule in RULE_ORDER:
         found = results.get(rule)
-        if found is None or found.height == 0 or "first" not in found.columns:
-            out = out.with_columns(pl.lit(0, dtype=pl.UInt32).alias(rule))
-            continue
-        counts = found.group_by(pl.col("first").dt.convert_time_zone(tz).dt.truncate("1d").alias("day")).agg(
-            pl.len().cast(pl.UInt32).alias(rule)
+        if found is None or "first" not in found.columns:
+            found = no_findings
+        per_day = security.findings_per_bucket(found, inclusive, every="1d", tz=tz).rename(
+            {"bucket": "day", "findings": rule}
         )
-        out = out.join(counts, on="day", how="left").with_columns(pl.col(rule).fill_null(0))
-    return out
+        out = per_day if out is None else out.join(per_day, on="day", how="left")
+    assert out is not None
+    return out.with_columns(pl.col(RULE_ORDER).fill_null(0))
 
 
 def backtest_chart(review: Review, results: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -110,7 +110,7 @@ def _apply_panel() -> None:
     elif start and end and start > end:
         start, end = end, start
     result = state.get("f_result") or "all"
-    results = () if result == "all" else (result,)
+    results: tuple[str, ...] = () if result == "all" else (result,)
     if len(view.filter.results) > 1 and result == "all" and state.get("_panel_result_seeded") == "all":
         results = view.filter.results  # keep a multi-result filter the radio cannot show
     flt = view.filter.replace(
