@@ -9,39 +9,19 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
-from datetime import datetime
 
 import polars as pl
 
-from audit_analytics import accounts
+from audit_analytics import accounts, tabular
 from audit_analytics.accounts import ROLES
+from audit_analytics.cli_common import EXIT_OK, EXIT_USAGE, actor, add_db, open_store
 
-EXIT_OK, EXIT_USAGE = 0, 2
-
-
-def _actor() -> str:
-    try:
-        return os.environ.get("AUDIT_ACTOR") or getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "cli"
-
-
-def _store(args):
-    from audit_analytics.store import open_store
-
-    return open_store(args.db)
-
-
-def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--db", metavar="URL", help="SQLAlchemy URL (default: $AUDIT_DB_URL or sqlite:///data/audit.db)"
-    )
+__all__ = ["EXIT_OK", "EXIT_USAGE", "PLAN_COLUMNS", "add_parsers", "render_plan"]
 
 
 def _add_users_file(p: argparse.ArgumentParser) -> None:
-    _add_db(p)
+    add_db(p)
     p.add_argument(
         "--file",
         metavar="PATH",
@@ -96,7 +76,7 @@ def add_parsers(sub, add_filter_arguments=None) -> None:
         ("apply", "archive expired events, verify, then delete them", cmd_retention_apply),
     ):
         p = rsub.add_parser(name, help=helptext)
-        _add_db(p)
+        add_db(p)
         p.add_argument(
             "--policy",
             metavar="FILE",
@@ -128,13 +108,13 @@ def _read_new_password() -> str:
 
 def cmd_users_add(args) -> int:
     password = args.password if args.password is not None else _read_new_password()
-    user = accounts.add_user(args.file, args.name, args.role, password, actor=_actor(), store=_store(args))
+    user = accounts.add_user(args.file, args.name, args.role, password, actor=actor(), store=open_store(args))
     print(f"users: created {user.name} ({user.role}) in {args.file or accounts.default_users_file()}")
     return EXIT_OK
 
 
 def cmd_users_remove(args) -> int:
-    accounts.remove_user(args.file, args.name, actor=_actor(), store=_store(args))
+    accounts.remove_user(args.file, args.name, actor=actor(), store=open_store(args))
     print(f"users: removed {args.name.strip().lower()}")
     return EXIT_OK
 
@@ -153,7 +133,7 @@ def cmd_users_list(args) -> int:
 
 
 def cmd_users_set_role(args) -> int:
-    old, new = accounts.set_role(args.file, args.name, args.role, actor=_actor(), store=_store(args))
+    old, new = accounts.set_role(args.file, args.name, args.role, actor=actor(), store=open_store(args))
     print(f"users: {args.name.strip().lower()} is now {new} (was {old})")
     return EXIT_OK
 
@@ -163,7 +143,7 @@ def cmd_users_map_oidc(args) -> int:
         raise accounts.AccountError("give either an identity (email) or --default")
     role = None if args.role == "none" else args.role
     old, new = accounts.map_oidc(
-        args.file, None if args.default else args.identity, role, actor=_actor(), store=_store(args)
+        args.file, None if args.default else args.identity, role, actor=actor(), store=open_store(args)
     )
     who = "unmapped OIDC identities" if args.default else args.identity
     print(f"users: {who}: {new or 'none'} (was {old or 'none'})")
@@ -172,7 +152,7 @@ def cmd_users_map_oidc(args) -> int:
 
 def cmd_users_init_demo_admin(args) -> int:
     path = args.file or accounts.default_users_file()
-    password = accounts.init_demo_admin(path, store=_store(args))
+    password = accounts.init_demo_admin(path, store=open_store(args))
     if password is None:
         print(f"users: {path} already has accounts; no demo admin created")
         return EXIT_OK
@@ -200,38 +180,31 @@ def _policy(args):
     return policy
 
 
-def _fmt_time(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+PLAN_COLUMNS: dict[str, str] = {
+    "category": "category",
+    "days": "days",
+    "events": "events",
+    "held": "held",
+    "to_archive": "archive",
+    "to_delete": "delete",
+    "oldest_kept": "oldest kept",
+    "next_expiry": "next expiry",
+}
+"""The plan's columns in the table, and their headings."""
 
 
-def render_plan(table: pl.DataFrame) -> str:
-    """The plan as a plain-text table."""
-    head = ("category", "days", "events", "held", "archive", "delete", "oldest kept", "next expiry")
-    rows = [
-        (
-            r["category"],
-            str(r["days"]),
-            f"{r['events']:,}",
-            f"{r['held']:,}",
-            f"{r['to_archive']:,}",
-            f"{r['to_delete']:,}",
-            _fmt_time(r["oldest_kept"]),
-            _fmt_time(r["next_expiry"]),
-        )
-        for r in table.iter_rows(named=True)
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines) + "\n"
+def render_plan(table: pl.DataFrame, *, tz: str = "UTC") -> str:
+    """The plan as a plain-text table, times in ``tz``; a missing time shows as ``-``."""
+    return tabular.to_table(
+        table, tz=tz, columns=list(PLAN_COLUMNS), headers=PLAN_COLUMNS, limit=None, null="-"
+    )
 
 
 def cmd_retention_plan(args) -> int:
     from audit_analytics.retention import plan
 
     policy = _policy(args)
-    store = _store(args)
+    store = open_store(args)
     table = plan(store, policy)
     sys.stdout.write(render_plan(table))
     total = int(table["to_delete"].sum())
@@ -246,8 +219,8 @@ def cmd_retention_apply(args) -> int:
     from audit_analytics.retention import apply
 
     policy = _policy(args)
-    store = _store(args)
-    run = apply(store, policy, actor=_actor(), allow_without_archive=args.delete_without_archive, via="cli")
+    store = open_store(args)
+    run = apply(store, policy, actor=actor(), allow_without_archive=args.delete_without_archive, via="cli")
     note = (
         f" ({run.already_archived:,} were already archived by an earlier run)" if run.already_archived else ""
     )

@@ -10,91 +10,48 @@ Exit codes: 0 success; 2 bad input or nothing could be read; 3 an import rejecte
 from __future__ import annotations
 
 import argparse
-import csv
-import getpass
-import io
-import json
-import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from audit_analytics import admin_cli, security_cli, tabular
+from audit_analytics.cli_common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    FORMATS,
+    Parser,
+    actor,
+    add_db,
+    add_filter_arguments,
+    filter_from_args,
+    non_negative,
+    open_store,
+    print_frame,
+)
 from audit_analytics.errors import AuditAnalyticsError, QueryError
-from audit_analytics.filters import PERIODS, Filter, Sort, polars_sort
-from audit_analytics.schema import CATEGORY_CODES, COLUMNS, RESULTS, SORTABLE_COLUMNS
+from audit_analytics.filters import Filter, Sort, polars_sort
+from audit_analytics.schema import SORTABLE_COLUMNS
 from audit_analytics.textsafe import plain
 
-EXIT_OK, EXIT_USAGE, EXIT_REJECTED, EXIT_FINDINGS = 0, 2, 3, 4
+__all__ = [
+    "EXIT_FINDINGS",
+    "EXIT_OK",
+    "EXIT_REJECTED",
+    "EXIT_USAGE",
+    "TABLE_COLUMNS",
+    "add_filter_arguments",
+    "build_parser",
+    "filter_from_args",
+    "main",
+    "render_table",
+]
+
 TABLE_COLUMNS = ("time", "actor", "type", "action", "target", "result", "ip")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _date(text: str) -> date | datetime:
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD) or ISO date-time") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--db", metavar="URL", help="SQLAlchemy URL (default: $AUDIT_DB_URL or sqlite:///data/audit.db)"
-    )
-
-
-def add_filter_arguments(p: argparse.ArgumentParser) -> None:
-    """The filter flags shared by query, export and security."""
-    _add_db(p)
-    g = p.add_argument_group("filter")
-    g.add_argument("--period", choices=list(PERIODS), default=None, help="today, 7d, 30d, all (default all)")
-    g.add_argument("--from", dest="start", type=_date, metavar="DATE", help="first day (or instant) included")
-    g.add_argument(
-        "--to", dest="end", type=_date, metavar="DATE", help="last day included (or instant excluded)"
-    )
-    g.add_argument(
-        "--type",
-        dest="types",
-        action="append",
-        default=[],
-        choices=CATEGORY_CODES,
-        metavar="T",
-        help=f"category, repeatable: {', '.join(CATEGORY_CODES)}",
-    )
-    g.add_argument(
-        "--user", dest="users", action="append", default=[], metavar="U", help="username or email, repeatable"
-    )
-    g.add_argument(
-        "--result",
-        dest="results",
-        action="append",
-        default=[],
-        choices=RESULTS,
-        metavar="R",
-        help=f"repeatable: {', '.join(RESULTS)}",
-    )
-    g.add_argument(
-        "--search", default="", metavar="QUERY", help='search language, e.g. "user:root action:delete"'
-    )
-    g.add_argument(
-        "--tz", default="UTC", metavar="ZONE", help="time zone for days and shown times (default UTC)"
-    )
 
 
 def _add_archive(p: argparse.ArgumentParser) -> None:
@@ -104,32 +61,18 @@ def _add_archive(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archive", metavar="DIR", help="the archive folder (default: the retention policy's)")
 
 
-def filter_from_args(args: argparse.Namespace) -> Filter:
-    period = args.period or ("custom" if (args.start or args.end) else "all")
-    return Filter(
-        period=period,
-        start=args.start,
-        end=args.end,
-        types=tuple(args.types),
-        users=tuple(args.users),
-        results=tuple(args.results),
-        query=args.search,
-        tz=args.tz,
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="audit-analytics",
         description="Explore, search, analyse and export a platform's audit log.",
         epilog="Exit codes: 0 ok, 2 bad input, 3 import rejected rows, 4 findings (with --fail-on-findings).",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("demo", help="fill a database with deterministic demo events")
-    _add_db(p)
+    add_db(p)
     p.add_argument(
-        "--events", type=_positive, default=50_000, metavar="N", help="how many events (default 50,000)"
+        "--events", type=non_negative, default=50_000, metavar="N", help="how many events (default 50,000)"
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument(
@@ -137,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("import", help="import CSV, JSON Lines, JSON or Parquet files")
-    _add_db(p)
+    add_db(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--rejects", metavar="PATH", help="where rejected rows go (default: FILE.rejects.jsonl)")
 
@@ -146,11 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", default="time", choices=SORTABLE_COLUMNS, help="sort column (default time)")
     p.add_argument("--ascending", action="store_true", help="oldest / A first (default newest first)")
     p.add_argument(
-        "--limit", type=_positive, default=100, metavar="N", help="rows to print (default 100; 0 = all)"
+        "--limit", type=non_negative, default=100, metavar="N", help="rows to print (default 100; 0 = all)"
     )
-    p.add_argument("--offset", type=_positive, default=0, metavar="N")
+    p.add_argument("--offset", type=non_negative, default=0, metavar="N")
     p.add_argument("--count", action="store_true", help="print only the number of matching events")
-    p.add_argument("--format", choices=["table", "json", "jsonl", "csv"], default="table")
+    p.add_argument(
+        "--format", choices=FORMATS, default="table", help="table, json, jsonl or csv; times in --tz"
+    )
     _add_archive(p)
 
     p = sub.add_parser("export", help="write exactly the filtered events to xlsx or CSV")
@@ -163,32 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="FILE")
     _add_archive(p)
 
-    _add_security_parser(sub)
-    from audit_analytics import admin_cli
-
+    security_cli.add_parser(sub, add_filter_arguments)
     admin_cli.add_parsers(sub, add_filter_arguments)
     return parser
-
-
-def _add_security_parser(sub) -> None:
-    try:
-        from audit_analytics import security_cli
-    except ImportError:  # pragma: no cover - the security module is optional at this stage
-        return
-    security_cli.add_parser(sub, add_filter_arguments)
-
-
-def _store(args):
-    from audit_analytics.store import open_store
-
-    return open_store(args.db)
-
-
-def _actor() -> str:
-    try:
-        return os.environ.get("AUDIT_ACTOR") or getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "cli"
 
 
 # ---------------------------------------------------------------------------------------
@@ -198,7 +120,7 @@ def _actor() -> str:
 def cmd_demo(args) -> int:
     from audit_analytics.demo import generate
 
-    store = _store(args)
+    store = open_store(args)
     if args.if_empty and store.count() > 0:
         print(f"demo: {store.safe_url} already holds {store.count():,} events")
         return EXIT_OK
@@ -213,7 +135,7 @@ def cmd_demo(args) -> int:
 def cmd_import(args) -> int:
     from audit_analytics.ingest import import_files
 
-    store = _store(args)
+    store = open_store(args)
     summary = import_files(store, args.files, rejects=args.rejects)
     print(str(summary))
     for path, cols in summary.ignored_columns.items():
@@ -238,75 +160,35 @@ def _with_archive(args, store, flt: Filter) -> pl.DataFrame:
 
 def cmd_query(args) -> int:
     flt = filter_from_args(args)
-    store = _store(args)
+    store = open_store(args)
     merged = _with_archive(args, store, flt) if args.include_archive else None
     total = merged.height if merged is not None else store.count(flt)
     if args.count:
         print(total)
         return EXIT_OK
     limit = args.limit or max(total - args.offset, 0)
+    order = Sort(args.sort, not args.ascending)
     if merged is not None:
-        frame = polars_sort(merged, Sort(args.sort, not args.ascending)).slice(args.offset, limit)
+        frame = polars_sort(merged, order).slice(args.offset, limit)
     else:
-        frame = store.page(
-            flt, sort=args.sort, descending=not args.ascending, offset=args.offset, limit=limit
-        )
-    out = sys.stdout
+        frame = store.page(flt, order, offset=args.offset, limit=limit)
+    # every format shows times in --tz (tabular's one format, with the zone's offset)
     if args.format == "table":
-        out.write(render_table(frame, tz=flt.tz))
+        sys.stdout.write(render_table(frame, tz=flt.tz))
         shown = frame.height
         print(
             f"{flt.describe(count=total)} — showing {args.offset + 1 if shown else 0}-{args.offset + shown}",
             file=sys.stderr,
         )
-    elif args.format == "csv":
-        out.write(_csv_text(frame, terminal=out.isatty()))
-    elif args.format == "jsonl":
-        for row in _json_rows(frame):
-            out.write(json.dumps(row, ensure_ascii=out.isatty()) + "\n")
     else:
-        # on a terminal, escape everything that is not ASCII: a value cannot repaint the screen
-        out.write(json.dumps(_json_rows(frame), ensure_ascii=out.isatty(), indent=2) + "\n")
+        print_frame(frame, args.format, tz=flt.tz)
     return EXIT_OK
 
 
-def _json_rows(frame: pl.DataFrame) -> list[dict]:
-    return [
-        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-        for row in frame.iter_rows(named=True)
-    ]
-
-
-def _csv_text(frame: pl.DataFrame, *, terminal: bool = False) -> str:
-    from audit_analytics.export import neutralise
-
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(COLUMNS)
-    for row in frame.iter_rows():
-        writer.writerow(
-            [
-                v.isoformat() if isinstance(v, datetime) else ("" if v is None else neutralise(str(v)))
-                for v in row
-            ]
-        )
-    return buf.getvalue()
-
-
 def render_table(frame: pl.DataFrame, *, tz: str = "UTC", columns: Sequence[str] = TABLE_COLUMNS) -> str:
-    """A plain-text table; control characters in values are made visible, never run."""
-    if frame.height == 0:
-        return "(no events)\n"
-    shown = frame.select(
-        pl.col("time").dt.convert_time_zone(tz).dt.strftime("%Y-%m-%d %H:%M:%S%z").alias("time"),
-        *[pl.col(c).cast(pl.String) for c in columns if c != "time"],
-    )
-    rows = [[plain(v, limit=40) for v in row] for row in shown.iter_rows()]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
-    return "\n".join(lines) + "\n"
+    """Events as a plain-text table (times in ``tz``); control characters in values are
+    made visible, never run. See :func:`audit_analytics.tabular.to_table`."""
+    return tabular.to_table(frame, tz=tz, columns=columns, limit=40, empty="(no events)\n")
 
 
 def cmd_export(args) -> int:
@@ -315,17 +197,17 @@ def cmd_export(args) -> int:
     flt = filter_from_args(args)
     output = Path(args.output)
     fmt = args.format or ("csv" if output.suffix.lower() == ".csv" else "xlsx")
-    store = _store(args)
+    store = open_store(args)
     rows = _with_archive(args, store, flt) if args.include_archive else store.load(flt)
     frame = polars_sort(rows, Sort(args.sort, not args.ascending))
-    actor = _actor()
+    who = actor()
     manifest = ExportManifest(
         caption=flt.describe(count=frame.height),
         filters=flt.as_params() | {"sort": f"{args.sort} {'ascending' if args.ascending else 'descending'}"},
         tz=flt.tz,
         rows=frame.height,
         generated_at=datetime.now(UTC),
-        generated_by=actor,
+        generated_by=who,
         format=fmt,
         source=store.safe_url,
     )
@@ -334,12 +216,12 @@ def cmd_export(args) -> int:
     else:
         result = write_xlsx(frame, output, tz=flt.tz, manifest=manifest)
     store.record(
-        actor=actor,
+        actor=who,
         type="audit",
         action="export",
         target=output.name,
         params={"filter": flt.as_params(), "format": fmt, "count": frame.height, "via": "cli"},
-        description=f"{actor} exported {frame.height:,} audit events to {fmt}",
+        description=f"{who} exported {frame.height:,} audit events to {fmt}",
     )
     print(f"exported {result.rows:,} events to {output} ({fmt})")
     return EXIT_OK

@@ -1005,12 +1005,12 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
     # 5. permission escalation: a non-admin grants themselves admin.
     climber = next(n for n in non_admins if n != victim)
     ip = f"192.0.2.{rng.integers(130, 250)}"
-    t = at(days_ago[4], rng.uniform(9, 18))
+    t_grant = at(days_ago[4], rng.uniform(9, 18))
     stories.append(
         _StoryEvents(
             "permission_escalation", climber, climber, ip,
             f"{climber} ({roles[climber]}) granted themselves the admin role.",
-            [_row(t, climber, "user/role_change", climber, ip, role_from=roles[climber], role_to="admin", member=climber)],
+            [_row(t_grant, climber, "user/role_change", climber, ip, role_from=roles[climber], role_to="admin", member=climber)],
         )
     )  # fmt: skip
 
@@ -1018,7 +1018,7 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
     usual_ip = dict(zip(people["username"], people["ips"].list.first(), strict=True))
     stuck = (("svc-backup", "backup/create"), ("svc-ci", "service/deploy"), (names[0], "db_backup/create"))
     for i, (who_, action) in enumerate(stuck):
-        t = now_us - int(rng.integers(62 * _MINUTE_US, 100 * _MINUTE_US)) - i * 7 * _MINUTE_US
+        started = now_us - int(rng.integers(62 * _MINUTE_US, 100 * _MINUTE_US)) - i * 7 * _MINUTE_US
         state = ("pending", "processing")[int(rng.integers(0, 2))]
         category = action.split("/")[0]
         target = str(_TARGETS[category][int(rng.integers(0, len(_TARGETS[category])))])
@@ -1026,7 +1026,7 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
             _StoryEvents(
                 "stuck_operation", target, who_, usual_ip[who_],
                 f"{action} on {target} started by {who_} has been {state} for more than an hour.",
-                [_row(t, who_, action, target, usual_ip[who_], state, request_id=True)],
+                [_row(started, who_, action, target, usual_ip[who_], state, request_id=True)],
             )
         )  # fmt: skip
     return stories

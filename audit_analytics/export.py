@@ -25,7 +25,7 @@ Examples
 >>> write_csv(frame, folder / "out.csv", tz="Europe/Paris").rows
 1
 >>> (folder / "out.csv").read_text(encoding="utf-8-sig").splitlines()[1]
-'2026-03-01T09:15:00.000000+01:00,"\\'=HYPERLINK(""http://x"")"'
+'2026-03-01T09:15:00+01:00,"\\'=HYPERLINK(""http://x"")"'
 >>> write_xlsx(frame, folder / "out.xlsx", tz="Europe/Paris").sheets
 ('Events', 'About this export')
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import secrets
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,11 +43,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import escape as _xml_escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from audit_analytics import tabular
 from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.fileio import atomic_write
+from audit_analytics.tabular import DANGEROUS_START, NEUTRALISED_PREFIXES, in_zone, neutralise
 
 __all__ = [
     "MAX_XLSX_COLUMNS",
@@ -79,9 +80,6 @@ MAX_XLSX_CELL_CHARS = 32_767
 corrupt and "repair" it by cutting the text, so the writer shortens it visibly instead."""
 
 XLSX_TRUNCATION_MARKER = " …[cut at Excel's 32,767-character cell limit; the CSV export has the full text]"
-
-NEUTRALISED_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
-"""First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection)."""
 
 EVENTS_SHEET = "Events"
 ABOUT_SHEET = "About this export"
@@ -200,17 +198,6 @@ class ExportResult:
     shortened_cells: int = 0
 
 
-def neutralise(value: str) -> str:
-    """Prefix ``'`` to text a spreadsheet would otherwise run as a formula (for CSV).
-
-    Examples
-    --------
-    >>> neutralise("=SUM(A1)"), neutralise("-2+3"), neutralise("\\tX"), neutralise("alice")
-    ("'=SUM(A1)", "'-2+3", "'\\tX", 'alice')
-    """
-    return "'" + value if value.startswith(NEUTRALISED_PREFIXES) else value
-
-
 def export_filename(fmt: ExportFormat, *, period_label: str, now: datetime) -> str:
     """A file name that carries the exported period.
 
@@ -252,8 +239,10 @@ def write_csv(
     """Write every row of ``frame``, in order, to a CSV file Excel opens correctly.
 
     UTF-8 with a BOM, a header row, times as ISO-8601 with the offset in ``tz``
-    (``2026-03-01T09:15:00.123456+01:00``), nulls as empty fields, and text that starts like
-    a formula prefixed with ``'`` (see :func:`neutralise`).
+    (``2026-03-01T09:15:00+01:00``, ``2026-03-01T09:15:00.123456+01:00``: the package's one
+    time format, :data:`audit_analytics.tabular.TIME_FORMAT`), nulls as empty fields, lists
+    joined with ``"; "``, and text that starts like a formula prefixed with ``'`` (see
+    :func:`neutralise`). The cells are :func:`audit_analytics.tabular.csv_cells`.
 
     Parameters
     ----------
@@ -280,30 +269,15 @@ def write_csv(
     """
     _check_zone(tz)
     data = _select(frame, columns)
-    exprs = [_csv_expr(name, dtype, tz) for name, dtype in data.collect_schema().items()]
     # Vectorised: one pass in polars, no Python per cell. Collected once, before any file
     # is touched, so a lazy query (a database scan) runs once.
-    text = data.select(exprs).collect()
+    try:
+        cells = tabular.csv_cells(data, tz=tz)
+    except tabular.TabularError as error:
+        raise ExportError(str(error)) from None
     target = Path(path)
-    size = _atomic_write(target, lambda tmp: text.write_csv(tmp, include_bom=True, null_value=""))
-    return ExportResult(path=target, rows=text.height, sheets=(), bytes=size, format="csv")
-
-
-def _csv_expr(name: str, dtype: pl.DataType, tz: str) -> pl.Expr:
-    column = pl.col(name)
-    if isinstance(dtype, pl.Datetime):
-        return _in_zone(column, dtype, tz).dt.to_string("%Y-%m-%dT%H:%M:%S%.6f%:z")
-    if _is_text(dtype):
-        text = column.cast(pl.String)
-        return (
-            pl.when(text.str.contains(_DANGEROUS_START)).then(pl.lit("'") + text).otherwise(text).alias(name)
-        )
-    if dtype.is_nested():
-        raise ExportError(f"column {name!r} has nested type {dtype}; flatten it before exporting")
-    return column
-
-
-_DANGEROUS_START = "^[" + re.escape("".join(NEUTRALISED_PREFIXES)) + "]"
+    size = tabular.write_cells(cells, target, bom=True)
+    return ExportResult(path=target, rows=cells.height, sheets=(), bytes=size, format="csv")
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -415,7 +389,7 @@ def write_xlsx(
             archive.writestr("docProps/core.xml", _core_xml(manifest))
             archive.writestr("docProps/app.xml", _APP_XML)
 
-    size = _atomic_write(target, write)
+    size = atomic_write(target, write)
     return ExportResult(
         path=target,
         rows=total,
@@ -453,7 +427,7 @@ class _ColumnSpec:
         header = _HEADER_LABELS.get(name, name)
         letter = _column_letter(index)
         if isinstance(dtype, pl.Datetime):
-            local = _in_zone(column, dtype, tz).dt.replace_time_zone(None)
+            local = in_zone(column, dtype, tz).dt.replace_time_zone(None)
             # Excel's serial date: days since 1899-12-30, fraction = time of day.
             serial = local.dt.epoch("us").cast(pl.Float64) / 86_400_000_000 + 25_569
             return cls(name, letter, f"{header} ({tz})", "datetime", serial.cast(pl.String))
@@ -521,7 +495,7 @@ def _cell_expr(spec: _ColumnSpec, row_number: pl.Expr) -> pl.Expr:
     value = pl.col(spec.name)
     ref = [pl.lit(f'<c r="{spec.letter}'), row_number]
     if spec.kind == "text":
-        quoted = value.str.contains(_DANGEROUS_START)
+        quoted = value.str.contains(DANGEROUS_START)
         style = pl.when(quoted).then(pl.lit(f' s="{_STYLE_QUOTED}"')).otherwise(pl.lit(""))
         cell = pl.concat_str(
             [
@@ -818,9 +792,9 @@ _STYLES_XML = (
 
 def _check_zone(tz: str) -> None:
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ExportError(f"unknown time zone {tz!r}") from error
+        tabular.check_zone(tz)
+    except tabular.TabularError as error:
+        raise ExportError(str(error)) from None
 
 
 def _select(frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str] | None) -> pl.LazyFrame:
@@ -836,12 +810,6 @@ def _select(frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str] | None) -
 
 def _is_text(dtype: pl.DataType) -> bool:
     return dtype == pl.String or isinstance(dtype, pl.Enum | pl.Categorical)
-
-
-def _in_zone(column: pl.Expr, dtype: pl.Datetime, tz: str) -> pl.Expr:
-    # Naive times are taken to be UTC, the package's storage zone.
-    aware = column if dtype.time_zone else column.dt.replace_time_zone("UTC")
-    return aware.dt.convert_time_zone(tz)
 
 
 def _column_letter(index: int) -> str:
@@ -863,19 +831,3 @@ def _settle_manifest(manifest: ExportManifest | None, *, rows: int, tz: str) -> 
     if manifest.format not in (None, "xlsx"):
         raise ExportError(f"the manifest says format {manifest.format!r} but this is an xlsx export")
     return replace(manifest, rows=rows, tz=tz, format="xlsx")
-
-
-def _atomic_write(target: Path, write: Callable[[Path], None]) -> int:
-    """Run ``write(tmp)`` on a hidden file beside ``target``, then rename it into place.
-
-    The rename is atomic on one file system, so a reader never sees a half-written export,
-    and an interrupted one (error, Ctrl-C) leaves nothing behind.
-    """
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target.stat().st_size

@@ -539,7 +539,7 @@ def _runs(
     maxima: Mapping[str, np.ndarray],
 ) -> pl.DataFrame:
     """Merge overlapping qualifying windows into findings (one row per maximal run)."""
-    schema = {
+    schema: dict[str, Any] = {
         "key": pl.String,
         "first": UTC_US,
         "last": UTC_US,
@@ -865,7 +865,7 @@ def success_after_failures(
     hi = np.searchsorted(fail_pos, success_pos, side="right")
     lo = np.searchsorted(fail_pos, success_pos - micros, side="right")
     hits = (hi - lo) >= threshold
-    schema = {
+    schema: dict[str, Any] = {
         "key": pl.String,
         "account": pl.String,
         "ip": pl.String,
@@ -898,15 +898,15 @@ def success_after_failures(
             "count": pl.Series(hi - lo, dtype=pl.UInt32),
         }
     ).with_columns(
-        lists["event_ids"].list.concat(pl.concat_list(succ["id"])).alias("event_ids"),
+        lists["event_ids"].list.concat(pl.concat_list(succ["id"])).alias("event_ids"),  # type: ignore[arg-type]
         lists["accounts"]
-        .list.concat(pl.concat_list(succ["actor"]))
+        .list.concat(pl.concat_list(succ["actor"]))  # type: ignore[arg-type]  # an Expr is accepted
         .list.drop_nulls()
         .list.unique()
         .list.sort()
         .alias("accounts"),
         lists["ips"]
-        .list.concat(pl.concat_list(succ["ip"]))
+        .list.concat(pl.concat_list(succ["ip"]))  # type: ignore[arg-type]  # an Expr is accepted
         .list.drop_nulls()
         .list.unique()
         .list.sort()
@@ -1406,7 +1406,9 @@ def backtest(
         raise DetectionError(f"{rule} has no threshold {', '.join(unknown)}; it takes {sorted(known)}")
     lazy = frame.lazy()
     found = detection.function(lazy, **thresholds)
-    first, last = lazy.select(pl.col("time").min().alias("first"), pl.col("time").max().alias("last")).collect().row(0)
+    first, last = (
+        lazy.select(pl.col("time").min().alias("first"), pl.col("time").max().alias("last")).collect().row(0)
+    )
     return findings_per_bucket(found, None if first is None else (first, last), every=every, tz=tz)
 
 

@@ -16,20 +16,28 @@ Examples
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from typing import TextIO
 
 import polars as pl
 
-from audit_analytics import security
-from audit_analytics.filters import Filter, zone
-from audit_analytics.textsafe import plain
+from audit_analytics import cli_common, security, tabular
+from audit_analytics.cli_common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    FORMATS,
+    at_least_one,
+    filter_from_args,
+    open_store,
+    parse_zone,
+    print_frame,
+)
+from audit_analytics.filters import Filter
 
 __all__ = ["DETECTION_REPORTS", "REPORTS", "THRESHOLD_FLAGS", "add_parser", "parse_duration", "parse_hours"]
 
@@ -104,24 +112,6 @@ def parse_hours(text: str) -> tuple[str, str]:
     return begin, finish
 
 
-def _zone_name(text: str) -> str:
-    try:
-        zone(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def _weekdays(text: str) -> tuple[int, ...]:
     try:
         days = tuple(sorted({int(d) for d in text.split(",") if d.strip()}))
@@ -142,24 +132,28 @@ class _Flag:
 
 
 THRESHOLD_FLAGS: tuple[_Flag, ...] = (
-    _Flag("--threshold", "threshold", _count, "N", "failures that raise a finding"),
+    _Flag("--threshold", "threshold", at_least_one, "N", "failures that raise a finding"),
     _Flag("--window", "window", parse_duration, "DURATION", "sliding window, e.g. 120s, 5m"),
-    _Flag("--min-accounts", "min_accounts", _count, "K", "spray: distinct accounts in one window"),
-    _Flag("--min-ips", "min_ips", _count, "K", "account-attack: distinct IPs in one window"),
+    _Flag("--min-accounts", "min_accounts", at_least_one, "K", "spray: distinct accounts in one window"),
+    _Flag("--min-ips", "min_ips", at_least_one, "K", "account-attack: distinct IPs in one window"),
     _Flag("--within", "within", parse_duration, "DURATION", "success-after-failure: failures this close"),
     _Flag("--by", "by", str, "KEY", "success-after-failure: account, ip or both"),
     _Flag("--hours", "hours", parse_hours, "HH:MM-HH:MM", "off-hours: working hours, e.g. 08:30-18:00"),
     _Flag("--weekdays", "weekdays", _weekdays, "1,2,..", "off-hours: working days, 1 = Monday"),
-    _Flag("--org-tz", "org_tz", _zone_name, "ZONE", "off-hours: the organisation's time zone"),
+    _Flag("--org-tz", "org_tz", parse_zone, "ZONE", "off-hours: the organisation's time zone"),
     _Flag("--lookback", "lookback", parse_duration, "DURATION", "off-hours: history per user, e.g. 30d"),
-    _Flag("--min-history", "min_history", _count, "N", "off-hours: events before a user's habits count"),
+    _Flag(
+        "--min-history", "min_history", at_least_one, "N", "off-hours: events before a user's habits count"
+    ),
     _Flag("--older-than", "older_than", parse_duration, "DURATION", "stuck: pending/processing this long"),
 )
 """Every threshold flag and the detection field it sets (the report decides which apply)."""
 
 
-def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``security`` on the CLI's sub-parsers (called by :mod:`audit_analytics.cli`)."""
+def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+    """Register ``security`` on the CLI's sub-parsers (called by :mod:`audit_analytics.cli`);
+    the filter flags are :func:`audit_analytics.cli_common.add_filter_arguments` unless given."""
+    add_filter_arguments = add_filter_arguments or cli_common.add_filter_arguments
     reports = "\n".join(
         [f"  {name:<22} {what}" for name, what in AGGREGATE_REPORTS.items()]
         + [
@@ -191,7 +185,9 @@ def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], No
             kwargs["type"] = flag.parse
         g.add_argument(flag.flag, **kwargs)
     o = p.add_argument_group("output")
-    o.add_argument("--format", choices=["table", "json", "csv", "jsonl"], default="table")
+    o.add_argument(
+        "--format", choices=FORMATS, default="table", help="table, json, jsonl or csv; times in --tz"
+    )
     o.add_argument("--top", type=int, default=10, metavar="N", help="by-ip, by-account: rows (0 = all)")
     o.add_argument(
         "--fail-on-findings", action="store_true", help="exit 4 when a detection finds something (cron)"
@@ -223,8 +219,6 @@ def thresholds_from_args(report: str, args: argparse.Namespace) -> dict[str, obj
 
 def run(args: argparse.Namespace) -> int:
     """The ``security`` command (exit 0, or 4 with ``--fail-on-findings`` and findings)."""
-    from audit_analytics.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _store, filter_from_args
-
     report = args.report
     try:
         thresholds = thresholds_from_args(report, args)
@@ -239,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     flt = filter_from_args(args)
     loaded = flt.replace(types=("auth",)) if report in _LOGIN_ONLY and not flt.types else flt
-    frame = _store(args).load(loaded)
+    frame = open_store(args).load(loaded)
     result = compute(report, frame, thresholds=thresholds, top=args.top or None, tz=flt.tz)
     write(result, report=report, fmt=args.format, tz=flt.tz)
     if args.format == "table":
@@ -285,7 +279,7 @@ def _text(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_text(v) for v in value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return tabular.format_time(value, None)
     return "" if value is None else str(value)
 
 
@@ -300,73 +294,27 @@ def _duration_text(value: timedelta) -> str:
     return f"{value.total_seconds():g}s"
 
 
-def _plain_rows(result: pl.DataFrame, tz: str) -> pl.DataFrame:
-    """Times in ``tz`` as text, durations in seconds: what every format writes."""
-    exprs = []
-    for name, dtype in result.schema.items():
-        if isinstance(dtype, pl.Datetime):
-            zoned = pl.col(name) if dtype.time_zone else pl.col(name).dt.replace_time_zone("UTC")
-            exprs.append(zoned.dt.convert_time_zone(tz).dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z").alias(name))
-        elif isinstance(dtype, pl.Duration):
-            exprs.append((pl.col(name).dt.total_microseconds() / 1e6).alias(f"{name}_seconds"))
-        else:
-            exprs.append(pl.col(name))
-    return result.select(exprs)
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
-def write(result: pl.DataFrame, *, report: str, fmt: str, tz: str = "UTC", out=None) -> None:
-    """Write ``result`` to ``out`` (stdout) as a plain-text table, JSON, JSON Lines or CSV."""
-    out = out or sys.stdout
-    rows = _plain_rows(result, tz)
-    if fmt == "table":
-        out.write(render(rows))
-        return
-    if fmt == "csv":
-        from audit_analytics.export import neutralise
-
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(rows.columns)
-        for row in rows.iter_rows():
-            writer.writerow([neutralise(_cell(v, sep="; ")) for v in row])
-        out.write(buf.getvalue())
-        return
-    records = [
-        ({"rule": report} if report in DETECTION_REPORTS else {})
-        | {k: _json_value(v) for k, v in row.items()}
-        for row in rows.iter_rows(named=True)
+def report_rows(result: pl.DataFrame, *, report: str | None = None, fmt: str = "table") -> pl.DataFrame:
+    """What every format writes for ``result``: each duration as ``<name>_seconds`` (a
+    number); in JSON a detection's rows also say which ``rule`` found them."""
+    exprs = [
+        (pl.col(name).dt.total_microseconds() / 1e6).alias(f"{name}_seconds")
+        if isinstance(dtype, pl.Duration)
+        else pl.col(name)
+        for name, dtype in result.schema.items()
     ]
-    if fmt == "jsonl":
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    else:
-        out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+    rows = result.select(exprs)
+    if fmt in ("json", "jsonl") and report in DETECTION_REPORTS and "rule" not in rows.columns:
+        rows = rows.select(pl.lit(report).alias("rule"), pl.all())
+    return rows
 
 
-def _cell(value: object, *, sep: str = ", ") -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return sep.join("" if v is None else str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def write(result: pl.DataFrame, *, report: str, fmt: str, tz: str = "UTC", out: TextIO | None = None) -> None:
+    """Write ``result`` to ``out`` (stdout) as a plain-text table, JSON, JSON Lines or CSV,
+    times in ``tz`` (see :func:`audit_analytics.cli_common.print_frame`)."""
+    print_frame(report_rows(result, report=report, fmt=fmt), fmt, tz=tz, out=out, empty="(nothing found)\n")
 
 
-def render(rows: pl.DataFrame, *, limit: int = 48) -> str:
+def render(rows: pl.DataFrame, *, tz: str = "UTC", limit: int = 48) -> str:
     """A plain-text table; values pass through :func:`audit_analytics.textsafe.plain`."""
-    if rows.height == 0:
-        return "(nothing found)\n"
-    columns = rows.columns
-    cells = [[plain(_cell(v), limit=limit) for v in row] for row in rows.iter_rows()]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-    return "\n".join(lines) + "\n"
+    return tabular.to_table(report_rows(rows), tz=tz, limit=limit, empty="(nothing found)\n")

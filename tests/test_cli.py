@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import csv
+import importlib.util
 import io
 import json
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 
 from audit_analytics.cli import main
+from audit_analytics.cli_common import parse_date
 from audit_analytics.store import open_store
 
 
@@ -181,3 +186,130 @@ def test_entry_point_help():
     assert result.returncode == 0
     for command in ("demo", "import", "query", "export"):
         assert command in result.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# times in --tz, in every format (regression: csv and json printed UTC)
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _stored_times(db: str) -> dict[str, datetime]:
+    return dict(open_store(db).load().select("id", "time").iter_rows())
+
+
+def _query_times(capsys, db: str, fmt: str) -> dict[str, str]:
+    code, out, err = run(capsys, "query", "--db", db, "--tz", "Asia/Tokyo", "--limit", "20", "--format", fmt)
+    assert code == 0, err
+    if fmt == "csv":
+        return {r["id"]: r["time"] for r in csv.DictReader(io.StringIO(out))}
+    if fmt == "json":
+        return {r["id"]: r["time"] for r in json.loads(out)}
+    return {r["id"]: r["time"] for r in map(json.loads, out.splitlines())}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_query_shows_times_in_tz_in_every_format(db, capsys, fmt):
+    stored = _stored_times(db)
+    shown = _query_times(capsys, db, fmt)
+    assert len(shown) == 20
+    for event_id, text in shown.items():
+        parsed = datetime.fromisoformat(text)
+        assert text.endswith("+09:00"), text
+        assert parsed == stored[event_id]  # the same instant as stored
+        # Tokyo's wall clock, not UTC's
+        assert parsed.replace(tzinfo=None) == stored[event_id].astimezone(TOKYO).replace(tzinfo=None)
+
+
+def test_every_output_spells_a_time_the_same_way(db, capsys, tmp_path):
+    by_format = {fmt: _query_times(capsys, db, fmt) for fmt in ("csv", "json", "jsonl")}
+    assert by_format["csv"] == by_format["json"] == by_format["jsonl"]
+    _, table, _ = run(capsys, "query", "--db", db, "--tz", "Asia/Tokyo", "--limit", "20")
+    table_times = [line.split()[0] for line in table.splitlines()[2:]]
+    assert table_times == list(by_format["json"].values())  # same order: newest first
+    out = tmp_path / "e.csv"
+    assert main(["export", "--db", db, "--tz", "Asia/Tokyo", "--output", str(out)]) == 0
+    exported = {r["id"]: r["time"] for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")))}
+    assert all(exported[i] == t for i, t in by_format["csv"].items())
+
+
+def test_query_csv_neutralises_formulas_and_json_keeps_them(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'f.db'}"
+    f = tmp_path / "f.jsonl"
+    hostile = "=cmd|' /C calc'!A0"
+    f.write_text(
+        json.dumps(
+            {
+                "time": "2026-01-01T00:00:00Z",
+                "type": "auth",
+                "action": "login",
+                "result": "done",
+                "actor": hostile,
+                "target": "@x",
+            }
+        )
+        + "\n"
+    )
+    assert main(["import", "--db", db, str(f)]) == 0
+    capsys.readouterr()
+    _, out, _ = run(capsys, "query", "--db", db, "--format", "csv")
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert (row["actor"], row["target"]) == ("'" + hostile, "'@x")
+    assert row["time"] == "2026-01-01T00:00:00+00:00"
+    _, out, _ = run(capsys, "query", "--db", db, "--format", "json")
+    assert (json.loads(out)[0]["actor"], json.loads(out)[0]["target"]) == (hostile, "@x")
+
+
+# ---------------------------------------------------------------------------------------
+# the shared helpers
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01", date(2026, 3, 1)),
+        ("20260301", date(2026, 3, 1)),  # a day, so --to includes all of it
+        ("2026-03-01T08:30", datetime(2026, 3, 1, 8, 30)),
+        ("2026-03-01T08:30:00+09:00", datetime(2026, 3, 1, 8, 30, tzinfo=TOKYO)),
+    ],
+)
+def test_parse_date(text, expected):
+    value = parse_date(text)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_a_bad_date_names_the_flag(db, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["query", "--db", db, "--to", "2026-02-30"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "argument --to: '2026-02-30' is not a date (YYYY-MM-DD) or ISO date-time" in err
+
+
+def test_to_a_day_in_basic_form_includes_the_whole_day(db, capsys):
+    day = min(_stored_times(db).values()).astimezone(UTC).date()
+    counts = [
+        run(capsys, "query", "--db", db, "--from", text, "--to", text, "--count")[1]
+        for text in (day.isoformat(), day.strftime("%Y%m%d"))
+    ]
+    assert counts[0] == counts[1] and int(counts[0]) > 0
+
+
+def _imported_modules(module: str) -> set[str]:
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+    found = set()
+    for node in ast.walk(tree):  # imports inside functions count too
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("module", ["security_cli", "admin_cli", "cli_common", "tabular"])
+def test_no_cli_module_imports_the_main_cli(module):
+    imported = _imported_modules(f"audit_analytics.{module}")
+    assert "audit_analytics.cli" not in imported
+    if module in ("cli_common", "tabular"):
+        assert not imported & {f"audit_analytics.{m}" for m in ("security_cli", "admin_cli", "export")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -266,3 +266,59 @@ def test_success_after_failure_on_real_data(real_db, capsys):
         for r in truth["extra_accounts_success_after_failure"]
     }
     assert {a: r["failures"] for a, r in firsts.items()} == expected
+
+
+# ---------------------------------------------------------------------------------------
+# output: one time format in --tz, formula-safe CSV
+
+
+@pytest.mark.parametrize("report", ["by-ip", "brute-force", "stuck"])
+def test_times_are_in_tz_and_spelled_the_same_in_every_format(demo_db, capsys, report):
+    url, _ = demo_db
+    argv = ("security", report, "--db", url, "--tz", "Asia/Tokyo")
+    records = json.loads(run(capsys, *argv, "--format", "json")[1])
+    rows = list(csv.DictReader(io.StringIO(run(capsys, *argv, "--format", "csv")[1])))
+    table = run(capsys, *argv, "--format", "table")[1].splitlines()
+    assert records and len(rows) == len(records) == len(table) - 2
+    for record, row, line in zip(records, rows, table[2:], strict=True):
+        first = datetime.fromisoformat(record["first"])
+        assert first.utcoffset() == timedelta(hours=9)
+        assert row["first"] == record["first"] and record["first"] in line.split()
+    # the same instants as in UTC
+    utc = json.loads(run(capsys, "security", report, "--db", url, "--format", "json")[1])
+    assert [datetime.fromisoformat(r["first"]) for r in utc] == [
+        datetime.fromisoformat(r["first"]) for r in records
+    ]
+    assert all(r["first"].endswith("+00:00") for r in utc)
+
+
+def test_csv_neutralises_formulas_and_json_keeps_them(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    hostile = "=cmd|' /C calc'!A0"
+    f = tmp_path / "f.jsonl"
+    f.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"f{i}",
+                    "time": f"2026-01-01T00:00:0{i}Z",
+                    "type": "auth",
+                    "action": "login",
+                    "result": "failed",
+                    "actor": hostile,
+                    "ip": "192.0.2.1",
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
+    assert main(["import", "--db", url, str(f)]) == 0
+    capsys.readouterr()
+    (row,) = csv.DictReader(
+        io.StringIO(run(capsys, "security", "by-account", "--db", url, "--format", "csv")[1])
+    )
+    assert row["account"] == "'" + hostile and row["failures"] == "3"
+    assert row["first"] == "2026-01-01T00:00:00+00:00"
+    (record,) = as_json(capsys, "by-account", "--db", url)
+    assert record["account"] == hostile and record["failures"] == 3

@@ -501,7 +501,7 @@ def test_csv_has_bom_header_every_row_iso_times_and_empty_nulls(tmp_path: Path) 
     assert header == list(SCHEMA.names())
     assert (result.rows, result.format, result.sheets, result.bytes) == (5, "csv", (), path.stat().st_size)
     assert [row[0] for row in rows] == ["e4", "e3", "e2", "e1", "e0"]
-    assert rows[0][1] == "2026-07-01T02:00:00.000000+02:00"
+    assert rows[0][1] == "2026-07-01T02:00:00+02:00"  # whole seconds: no fraction
     assert rows[1][1] == "2026-03-01T09:15:00.123456+01:00"
     assert rows[-1][3] == ""  # null email
     assert rows[0][12] == ""  # null before
@@ -510,9 +510,9 @@ def test_csv_has_bom_header_every_row_iso_times_and_empty_nulls(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("tz", "expected"),
     [
-        pytest.param("UTC", "2026-03-01T02:30:00.000000+00:00", id="utc"),
-        pytest.param("America/New_York", "2026-02-28T21:30:00.000000-05:00", id="previous-day"),
-        pytest.param("Asia/Kolkata", "2026-03-01T08:00:00.000000+05:30", id="half-hour"),
+        pytest.param("UTC", "2026-03-01T02:30:00+00:00", id="utc"),
+        pytest.param("America/New_York", "2026-02-28T21:30:00-05:00", id="previous-day"),
+        pytest.param("Asia/Kolkata", "2026-03-01T08:00:00+05:30", id="half-hour"),
     ],
 )
 def test_csv_times_carry_the_zone_offset(tmp_path: Path, tz: str, expected: str) -> None:
@@ -529,6 +529,36 @@ def test_csv_columns_selects_and_orders(tmp_path: Path) -> None:
     write_csv(events(2).lazy(), path, columns=["actor", "id"])
 
     assert read_csv(path) == [["actor", "id"], ["user0", "e0"], ["user1", "e1"]]
+
+
+def test_csv_times_are_the_packages_one_format(tmp_path: Path) -> None:
+    # the same text as the command line and the chart downloads: tabular.format_time
+    from audit_analytics.tabular import format_time
+
+    times = [
+        datetime(2026, 3, 1, 8, 15, 0, 123000, tzinfo=UTC),
+        datetime(2026, 3, 1, 8, 15, 0, 5, tzinfo=UTC),
+    ]
+    path = tmp_path / "out.csv"
+
+    write_csv(events(2, time=times), path, tz="Asia/Tokyo", columns=["time"])
+
+    assert read_csv(path)[1:] == [["2026-03-01T17:15:00.123+09:00"], ["2026-03-01T17:15:00.000005+09:00"]]
+    assert [row[0] for row in read_csv(path)[1:]] == [format_time(t, "Asia/Tokyo") for t in times]
+
+
+def test_csv_list_cells_are_joined_and_neutralised(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+
+    write_csv(pl.DataFrame({"n": [1, 2], "ids": [["=a", "b"], None]}), path)
+
+    assert read_csv(path) == [["n", "ids"], ["1", "'=a; b"], ["2", ""]]
+
+
+def test_csv_refuses_a_column_it_cannot_write_and_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="column 'raw' has type Binary"):
+        write_csv(pl.DataFrame({"raw": [b"\x00"]}), tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- helpers and errors

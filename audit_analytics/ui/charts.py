@@ -22,8 +22,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from audit_analytics import activity
-from audit_analytics.export import neutralise
+from audit_analytics import activity, tabular
 from audit_analytics.filters import zone
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULT_LABELS, RESULTS, RETENTION_GROUPS
 from audit_analytics.textsafe import plain
@@ -430,20 +429,11 @@ def show(
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """The frame as CSV (UTF-8 with BOM, for spreadsheets): times as ISO text with their
-    offset, text that a spreadsheet would run as a formula neutralised."""
-    columns = []
-    for name, dtype in frame.schema.items():
-        col = frame[name]
-        if isinstance(dtype, pl.Datetime):
-            fmt = "%Y-%m-%dT%H:%M:%S%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S"
-            col = col.dt.to_string(fmt)
-        elif dtype == pl.String or isinstance(dtype, pl.Enum | pl.Categorical):
-            col = pl.Series(
-                name, [None if v is None else neutralise(v) for v in col.cast(pl.String).to_list()]
-            )
-        columns.append(col)
-    return pl.DataFrame(columns).write_csv().encode("utf-8-sig")
+    """The frame as CSV (UTF-8 with BOM, for spreadsheets), written by
+    :func:`audit_analytics.tabular.to_csv`: times in the zone their column carries (the
+    viewer's), ISO 8601 with its offset; text that a spreadsheet would run as a formula
+    neutralised."""
+    return tabular.to_csv(frame, tz=None, bom=True)
 
 
 def download_chart_data(

@@ -11,6 +11,7 @@ import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -154,7 +155,13 @@ def sort_controls(view: View) -> None:
     st.session_state["sort_dir"] = "desc" if view.sort.descending else "asc"
     st.session_state["page_size"] = view.page_size
     c1, c2, c3 = st.columns([2, 2, 1])
-    c1.selectbox("Sort by", SORTABLE_COLUMNS, key="sort_col", format_func=SORT_LABELS.get, on_change=_on_sort)
+    c1.selectbox(
+        "Sort by",
+        list(SORTABLE_COLUMNS),
+        key="sort_col",
+        format_func=lambda column: SORT_LABELS.get(column, column),
+        on_change=_on_sort,
+    )
     c2.segmented_control(
         "Order",
         ["desc", "asc"],
@@ -367,7 +374,13 @@ def export_header(total: int) -> str:
 
 
 def prepare_export(
-    shared: SharedFrame, view: View, fmt: str, *, actor: str, progress=None, now: datetime | None = None
+    shared: SharedFrame,
+    view: View,
+    fmt: Literal["csv", "xlsx"],
+    *,
+    actor: str,
+    progress=None,
+    now: datetime | None = None,
 ) -> tuple[str, bytes, int]:
     """Write exactly the current result (all pages, current sort) and record the export.
     Returns (file name, bytes, rows)."""
@@ -458,7 +471,7 @@ def export_dialog(shared: SharedFrame, view: View, total: int, actor: str) -> No
         + view.filter.tz
         + "."
     )
-    fmt = st.radio(
+    fmt: Literal["csv", "xlsx"] = st.radio(
         "Format",
         ["xlsx", "csv"],
         key="export_format",

@@ -14,7 +14,7 @@ moving one threshold recomputes that one detection only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -431,14 +431,14 @@ def threshold_controls(rule: str) -> dict[str, Any]:
                 )
                 values[name] = tuple(t.strftime("%H:%M") for t in chosen)
             elif name == "weekdays":
-                chosen = st.multiselect(
+                days = st.multiselect(
                     label,
                     list(range(1, 8)),
                     default=list(default),
                     format_func=lambda d: WEEKDAYS[d - 1],
                     key=key,
                 )
-                values[name] = tuple(sorted(chosen))
+                values[name] = tuple(sorted(days))
             elif name == "org_tz":
                 zones = sorted(available_timezones())
                 values[name] = st.selectbox(label, zones, index=zones.index(default), key=key)
@@ -477,7 +477,9 @@ def _joined(column: str) -> pl.Expr:
     return pl.col(column).list.join(", ")
 
 
-def _with_links(shown: pl.DataFrame, links: list[str | None], firsts: list[str | None]) -> pl.DataFrame:
+def _with_links(
+    shown: pl.DataFrame, links: Sequence[str | None], firsts: Sequence[str | None]
+) -> pl.DataFrame:
     return shown.with_columns(
         pl.Series("Events", links, dtype=pl.String), pl.Series("First event", firsts, dtype=pl.String)
     )
@@ -497,7 +499,7 @@ def _login_link(review: Review, row: dict, results: tuple[str, ...], *terms: str
     return explorer_link(view)
 
 
-def _failure_links(review: Review, rows: list[dict], field: str) -> list[str]:
+def _failure_links(review: Review, rows: list[dict], field: str) -> list[str | None]:
     """For each window finding: the Audit Log on its login failures of its key (``field``)."""
     return [_login_link(review, r, ("failed",), _qualified(field, r["key"])) for r in rows]
 
