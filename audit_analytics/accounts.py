@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import secrets
-import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,10 +43,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
+import tomli_w
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
 
 if TYPE_CHECKING:
@@ -242,36 +242,39 @@ def load_accounts(path: Path | str | None = None) -> Accounts:
     return accounts
 
 
-def _toml_str(value: str) -> str:
-    # a JSON string is a valid TOML basic string (same escapes)
-    return json.dumps(value, ensure_ascii=False)
+_HEADER = """\
+# Audit Analytics accounts. Managed with `audit-analytics users ...`.
+# Passwords are argon2id hashes; a clear password never belongs here.
+# [oidc] default_role: the role of an OIDC identity found in no mapping; empty means no access.
+# [oidc.roles]: "email" = "role".
+
+"""
 
 
 def _render(accounts: Accounts) -> str:
-    lines = [
-        "# Audit Analytics accounts. Managed with `audit-analytics users ...`.",
-        "# Passwords are argon2id hashes; a clear password never belongs here.",
-        "",
-    ]
+    """The accounts file's text. Written by ``tomli_w``, which escapes whatever a name or an
+    identity holds (quotes, backslashes, control characters, DEL), so the file always loads.
+
+    >>> text = _render(Accounts(oidc_roles={'a"\\x7f@x': "viewer"}))
+    >>> load = tomllib.loads(text)
+    >>> load["oidc"]["roles"] == {'a"\\x7f@x': "viewer"}, load["oidc"]["default_role"]
+    (True, '')
+    """
+    users = {}
     for name in sorted(accounts.users):
         a = accounts.users[name]
-        lines.append(f"[users.{_toml_str(name)}]")
-        lines.append(f"role = {_toml_str(a.role)}")
-        lines.append(f"password_hash = {_toml_str(a.password_hash)}")
+        entry = {"role": a.role, "password_hash": a.password_hash}
         if a.created:
-            lines.append(f"created = {_toml_str(a.created)}")
+            entry["created"] = a.created
         if a.changed:
-            lines.append(f"changed = {_toml_str(a.changed)}")
-        lines.append("")
-    lines.append("[oidc]")
-    lines.append("# role of an OIDC identity found in no mapping below; empty means no access")
-    lines.append(f"default_role = {_toml_str(accounts.oidc_default_role or '')}")
-    lines.append("")
-    lines.append("[oidc.roles]")
-    lines.append('# "email" = "role"')
-    for key in sorted(accounts.oidc_roles):
-        lines.append(f"{_toml_str(key)} = {_toml_str(accounts.oidc_roles[key])}")
-    return "\n".join(lines) + "\n"
+            entry["changed"] = a.changed
+        users[name] = entry
+    document: dict[str, object] = {"users": users} if users else {}
+    document["oidc"] = {
+        "default_role": accounts.oidc_default_role or "",
+        "roles": {key: accounts.oidc_roles[key] for key in sorted(accounts.oidc_roles)},
+    }
+    return _HEADER + tomli_w.dumps(document)
 
 
 @contextlib.contextmanager
@@ -285,16 +288,22 @@ def _editing(path: Path | str | None) -> Iterator[Accounts]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         accounts = load_accounts(path)
         yield accounts
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(_render(accounts))
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, _render(accounts), mode=0o600)
+
+
+def _check_identity(identity: str) -> str:
+    """An OIDC identity as the file keys it (trimmed, lower case). Any character is kept
+    (the file escapes it); only text that cannot be UTF-8 (undecodable bytes from the
+    command line) is refused, before the file is touched."""
+    key = identity.strip().lower()
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AccountError(
+            f"the OIDC identity {identity!r} holds bytes that are not UTF-8 text; "
+            "the accounts file was not changed"
+        ) from None
+    return key
 
 
 def _now_text() -> str:
@@ -393,7 +402,7 @@ def map_oidc(
     ``identity=None`` the default role of unmapped identities. Recorded as ``role_change``."""
     if role is not None:
         _check_role(role)
-    key = identity.strip().lower() if identity else None
+    key = _check_identity(identity) if identity else None
     with _editing(path) as accounts:
         if key is None:
             old, accounts.oidc_default_role = accounts.oidc_default_role, role

@@ -26,16 +26,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
 from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform, empty_frame
 
@@ -120,16 +121,9 @@ def write_partitions(
     for (category, month), group in frame.group_by(["_cat", "_month"], maintain_order=True):
         rows = _storable(group.drop("_cat", "_month"))
         target = partition_dir(root, category, month) / f"part-{run_id}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
         try:
-            rows.write_parquet(tmp, compression="zstd", statistics=True)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            atomic_write(target, partial(rows.write_parquet, compression="zstd", statistics=True))
         except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
             raise ArchiveError(f"cannot write the archive part {target}: {exc}") from exc
         checksum = ids_checksum(rows["id"].to_list())
         back = pl.read_parquet(target, columns=["id"])

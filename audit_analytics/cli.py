@@ -108,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="FILE")
     _add_archive(p)
 
+    p = sub.add_parser(
+        "activity",
+        help="the Activity page's figures: per category, over time, top actors and targets, retention",
+        description="The figures of the Activity page for the events a filter selects "
+        "(audit_analytics.review.activity_summary), one table at a time.",
+    )
+    p.add_argument(
+        "report", choices=list(ACTIVITY_REPORTS), metavar="REPORT", help=", ".join(ACTIVITY_REPORTS)
+    )
+    add_filter_arguments(p)
+    p.add_argument(
+        "--top", type=non_negative, default=10, metavar="N", help="actors, targets: rows (default 10)"
+    )
+    p.add_argument(
+        "--format", choices=FORMATS, default="table", help="table, json, jsonl or csv; times in --tz"
+    )
+
     security_cli.add_parser(sub, add_filter_arguments)
     admin_cli.add_parsers(sub, add_filter_arguments)
     return parser
@@ -227,7 +244,46 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"demo": cmd_demo, "import": cmd_import, "query": cmd_query, "export": cmd_export}
+ACTIVITY_REPORTS: dict[str, str] = {
+    "categories": "change",  # events, failures and failure rate per category against the previous period
+    "events": "events",  # events per bucket and category
+    "results": "mix",  # results per bucket, with the failure rate
+    "actors": "top_actors",
+    "targets": "top_targets",
+    "changes": "changes",  # write actions per bucket and category
+    "heatmap": "heat",  # events per weekday and hour (in --tz)
+    "retention": "retention",  # the whole table per retention group
+}
+"""Report name on the command line -> the key of :func:`audit_analytics.review.activity_summary`."""
+
+
+def cmd_activity(args) -> int:
+    from audit_analytics.errors import NeedsMemory
+    from audit_analytics.review import activity_summary
+
+    flt = filter_from_args(args)
+    engine = security_cli.engine_for(open_store(args))
+    if args.report == "retention":  # the whole table, counted where the events are
+        print_frame(engine.retention_summary(), args.format, tz=flt.tz)
+        return EXIT_OK
+    try:
+        summary = activity_summary(engine, flt, top=args.top)
+    except NeedsMemory as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print_frame(summary[ACTIVITY_REPORTS[args.report]], args.format, tz=flt.tz)
+    if args.format == "table":
+        print(f"{flt.describe(count=summary['count'])} — {args.report}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "import": cmd_import,
+    "query": cmd_query,
+    "export": cmd_export,
+    "activity": cmd_activity,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,6 +66,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.errors import IngestError, StoreError
+from audit_analytics.fileio import atomic_write
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
 
 __all__ = [
@@ -871,11 +872,16 @@ def load_file(path: str | Path, *, format: Format | None = None, now: datetime |
 
 
 def write_rejects(rejects: Iterable[Reject], path: Path, *, source: str) -> None:
-    """Rejects as JSON Lines: file, line, reasons, raw."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", errors="backslashreplace") as out:
-        for reject in rejects:
-            out.write(reject.as_json(source) + "\n")
+    """Rejects as JSON Lines: file, line, reasons, raw. Streamed to a temporary file and
+    renamed into place (:func:`~audit_analytics.fileio.atomic_write`): a failure part-way
+    leaves the previous file, never half of a new one."""
+
+    def stream(tmp: Path) -> None:
+        with tmp.open("x", encoding="utf-8", errors="backslashreplace") as out:
+            for reject in rejects:
+                out.write(reject.as_json(source) + "\n")
+
+    atomic_write(path, stream)
 
 
 def rejects_path_for(path: Path) -> Path:

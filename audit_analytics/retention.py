@@ -29,11 +29,8 @@ True
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import secrets
-import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,9 +40,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 import sqlalchemy as sa
+import tomli_w
 
 from audit_analytics import archive as arch
 from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.fileio import atomic_write
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES
 
 if TYPE_CHECKING:
@@ -74,6 +73,16 @@ POLICY_ACTION = "policy_change"
 
 class PolicyError(AuditAnalyticsError, ValueError):
     """A policy file that cannot be read or says something impossible."""
+
+
+_POLICY_HEADER = """\
+# Audit Analytics retention policy.
+# archive: where expired events go (Hive-partitioned Parquet); empty = no archive.
+# [days]: security = auth, user, organization, audit, secret, vpn; operational = the rest.
+#   A category's own line overrides its group.
+# [legal_hold]: categories and actors never deleted while on hold.
+
+"""
 
 
 @dataclass(frozen=True)
@@ -151,26 +160,22 @@ class Policy:
         }
 
     def to_toml(self) -> str:
-        d = self.as_dict()
-        q = json.dumps  # a JSON string is a valid TOML basic string
-        lines = [
-            "# Audit Analytics retention policy.",
-            "# archive: where expired events go (Hive-partitioned Parquet); empty = no archive.",
-            f"archive = {q(d['archive'])}",
-            "",
-            "[days]",
-            "# security = auth, user, organization, audit, secret, vpn; operational = the rest.",
-            "# A category's own line overrides its group.",
-        ]
-        lines += [f"{k} = {v}" for k, v in d["days"].items()]
-        lines += [
-            "",
-            "[legal_hold]",
-            "# never deleted while on hold",
-            f"categories = [{', '.join(q(c) for c in d['legal_hold']['categories'])}]",
-            f"actors = [{', '.join(q(a) for a in d['legal_hold']['actors'])}]",
-        ]
-        return "\n".join(lines) + "\n"
+        """The policy file's text, written by ``tomli_w`` (any path or actor name is escaped,
+        so the file always loads back to the same policy).
+
+        >>> policy = Policy(archive='a "b"\\\\\\x7f', hold_actors=("o'brien\\n\U0001f600",))
+        >>> Policy.from_toml(policy.to_toml()) == policy
+        True
+        """
+        fields = [("archive", self.archive or ""), *(("[legal_hold] actors", a) for a in self.hold_actors)]
+        for name, value in fields:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PolicyError(
+                    f"{name} {value!r} holds bytes that are not UTF-8 text; a policy file cannot hold it"
+                ) from None
+        return _POLICY_HEADER + tomli_w.dumps(self.as_dict())
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "policy") -> Policy:
@@ -230,16 +235,7 @@ def save_policy(
     before and after)."""
     target = policy_file(path) or Path(DEFAULT_POLICY_FILE)
     before = load_policy(target) if target.is_file() else Policy()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(policy.to_toml())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, policy.to_toml())
     store.record(
         actor=actor,
         type="audit",

@@ -290,17 +290,13 @@ def failures_by_hour_of_day(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
     >>> failures_by_hour_of_day(ev, tz="America/New_York").filter(pl.col("failures") > 0).rows()
     [(8, 1)]
     """
-    counts = (
-        _failures(frame, ["time"])
-        .group_by(_local(pl.col("time"), tz).dt.hour().cast(pl.Int8).alias("hour"))
-        .agg(pl.len().cast(pl.UInt32).alias("failures"))
-    )
-    return (
-        pl.DataFrame({"hour": pl.Series(range(24), dtype=pl.Int8)})
-        .join(counts, on="hour", how="left")
-        .with_columns(pl.col("failures").fill_null(0))
-        .sort("hour")
-    )
+    return hours_of_day(failures_by_hour(frame, tz=tz))
+
+
+def hours_of_day(cells: pl.DataFrame) -> pl.DataFrame:
+    """The weekday × hour cells of :func:`failures_by_hour` summed per hour of the day
+    (``hour`` 0..23, ``failures``): from whichever engine computed the cells."""
+    return cells.group_by("hour").agg(pl.col("failures").sum().cast(pl.UInt32)).sort("hour")
 
 
 def failures_over_time(frame: Frame, *, every: str = "1h", tz: str = "UTC") -> pl.DataFrame:

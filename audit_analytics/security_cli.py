@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TextIO
 
 import polars as pl
@@ -37,7 +37,11 @@ from audit_analytics.cli_common import (
     parse_zone,
     print_frame,
 )
+from audit_analytics.contract import AuditEngine
+from audit_analytics.engines import engine_mode, open_engine
+from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
+from audit_analytics.review import SecurityReview
 
 __all__ = ["DETECTION_REPORTS", "REPORTS", "THRESHOLD_FLAGS", "add_parser", "parse_duration", "parse_hours"]
 
@@ -46,15 +50,7 @@ AGGREGATE_REPORTS: dict[str, str] = {
     "by-account": "login failures per account",
     "by-hour": "login failures per hour of the day (in --tz)",
 }
-DETECTION_REPORTS: dict[str, str] = {
-    "brute-force": "brute_force",
-    "spray": "password_spray",
-    "account-attack": "account_under_attack",
-    "success-after-failure": "success_after_failures",
-    "off-hours": "off_hours",
-    "permission-changes": "permission_changes",
-    "stuck": "stuck_operations",
-}
+DETECTION_REPORTS: dict[str, str] = {d.cli_name: rule for rule, d in security.DETECTIONS.items()}
 """Report name on the command line -> rule name in :data:`audit_analytics.security.DETECTIONS`."""
 
 REPORTS: tuple[str, ...] = (*AGGREGATE_REPORTS, *DETECTION_REPORTS)
@@ -233,8 +229,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     flt = filter_from_args(args)
     loaded = flt.replace(types=("auth",)) if report in _LOGIN_ONLY and not flt.types else flt
-    frame = open_store(args).load(loaded)
-    result = compute(report, frame, thresholds=thresholds, top=args.top or None, tz=flt.tz)
+    try:
+        result = compute(
+            report, engine_for(open_store(args)), loaded, thresholds=thresholds, top=args.top or None
+        )
+    except NeedsMemory as exc:  # a detection that reads every event of a period too large to hold
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     write(result, report=report, fmt=args.format, tz=flt.tz)
     if args.format == "table":
         print(_summary(report, result.height, thresholds, flt), file=sys.stderr)
@@ -243,19 +244,34 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def engine_for(store) -> AuditEngine:
+    """The engine a one-off report runs on: as in the app, the filtered events are analysed in
+    memory while they fit ``AUDIT_MEMORY_LIMIT`` and in the database above it (the SQL engine
+    decides per report: it reads only the filtered events, never the whole table). With
+    ``AUDIT_ENGINE=memory`` the whole table is loaded, as the app does."""
+    return open_engine(store, mode="memory" if engine_mode() == "memory" else "pushdown")
+
+
 def compute(
-    report: str, frame: pl.DataFrame, *, thresholds: dict | None = None, top: int | None = 10, tz: str = "UTC"
+    report: str,
+    engine: AuditEngine,
+    flt: Filter,
+    *,
+    thresholds: dict | None = None,
+    top: int | None = 10,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
-    """The rows of ``report`` on ``frame`` (already filtered)."""
-    thresholds = dict(thresholds or {})
+    """The rows of ``report`` on the events ``flt`` selects, through the engine contract
+    (:class:`audit_analytics.review.SecurityReview`, as the Security review page)."""
+    review = SecurityReview(engine, flt, now or datetime.now(UTC))
     if report == "by-ip":
-        return security.failures_by_ip(frame, top=top)
+        return review.failures_by("ip", top)
     if report == "by-account":
-        return security.failures_by_account(frame, top=top)
+        return review.failures_by("account", top)
     if report == "by-hour":
-        return security.failures_by_hour_of_day(frame, tz=tz)
+        return security.hours_of_day(review.failures_by_hour())
     rule = DETECTION_REPORTS[report]
-    return security.DETECTIONS[rule].function(frame, **thresholds)
+    return review.detect(rule, dict(thresholds or {}))
 
 
 def _summary(report: str, n: int, thresholds: dict, flt: Filter) -> str:

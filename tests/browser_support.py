@@ -104,14 +104,16 @@ def demo_database(path: Path, *, n_events: int = 5_000, seed: int = 7) -> str:
 USER, PASSWORD = "browser-tester", "correct horse battery staple 42"
 
 
-def _make_account(users_file: Path, db_url: str) -> None:
-    """An auditor account (read + export) the browser signs in with."""
+def _make_account(
+    users_file: Path, db_url: str, name: str = USER, role: str = "auditor", password: str = PASSWORD
+) -> None:
+    """A local account the browser signs in with: by default the auditor (read + export)."""
     from audit_analytics import accounts
     from audit_analytics.store import open_store
 
     store = open_store(db_url)
     try:
-        accounts.add_user(users_file, USER, "auditor", PASSWORD, actor="test-setup", store=store)
+        accounts.add_user(users_file, name, role, password, actor="test-setup", store=store)
     finally:
         store.engine.dispose()
 
@@ -182,6 +184,15 @@ class AppServer:
             self.stop()
             raise RuntimeError(f"streamlit did not start on port {self.port}: {exc}\n{log_text}") from exc
         return self
+
+    def add_account(self, role: str, name: str | None = None, password: str = PASSWORD) -> str:
+        """Another local account, of ``role`` ("viewer", "auditor", "admin"), on the running
+        server (the app reads the accounts file at every sign-in); its name, by default
+        ``browser-<role>``. Sign in with ``open_app(page, url, user=name)``."""
+        assert self.users_file is not None, "start the server first"
+        name = name or f"browser-{role}"
+        _make_account(self.users_file, self.db_url, name, role, password)
+        return name
 
     def _healthy(self) -> bool:
         try:
@@ -274,10 +285,11 @@ def _loopback_only(route) -> None:
         route.abort()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh browser context (so a fresh Streamlit session) per test: fixed viewport, time
-    zone and locale, downloads accepted, nothing but loopback reachable."""
+@contextmanager
+def fresh_page(browser) -> Iterator:
+    """A page in a fresh browser context (so a fresh Streamlit session): fixed viewport, time
+    zone and locale, downloads accepted, nothing but loopback reachable. For a fixture of
+    another scope than ``page``'s (one context per role for a whole module, say)."""
     context = browser.new_context(
         viewport=VIEWPORT,
         timezone_id=TIMEZONE,
@@ -286,11 +298,17 @@ def page(browser):
     )
     context.set_default_timeout(TIMEOUT_MS)
     context.route("**/*", _loopback_only)
-    pg = context.new_page()
     try:
-        yield pg
+        yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (so a fresh Streamlit session) per test (see ``fresh_page``)."""
+    with fresh_page(browser) as pg:
+        yield pg
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,21 +324,24 @@ def wait_idle(page, *, settle: float = 0.15) -> None:
     ).wait_for()
 
 
-def open_app(page, url: str, *, ready: str = "[data-testid=stMain] h1") -> None:
+def open_app(
+    page, url: str, *, ready: str = "[data-testid=stMain] h1", user: str = USER, password: str = PASSWORD
+) -> None:
     """Load a page of the app and wait for its first run to draw (``ready``, by default the
-    page's title) and finish. (Before the first run starts, the app already says it is not
-    running, so the idle state alone proves nothing.)"""
+    page's title) and finish; signs in as ``user`` through the form when it is shown. (Before
+    the first run starts, the app already says it is not running, so the idle state alone
+    proves nothing.)"""
     page.goto(url)
-    password = page.locator("[data-testid=stForm] input[type=password]")
+    password_box = page.locator("[data-testid=stForm] input[type=password]")
     # the sign-in screen has an h1 too ("Audit Analytics"): wait for the form or a page title
     page_title = page.locator(ready).filter(has_not_text=re.compile(r"^Audit Analytics$"))
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while not (password.count() or page_title.count()):
+    while not (password_box.count() or page_title.count()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"neither the sign-in form nor {ready!r} appeared at {url}")
         page.wait_for_timeout(100)
-    if password.count():
-        sign_in(page)
+    if password_box.count():
+        sign_in(page, user, password)
     page_title.first.wait_for()
     wait_idle(page)
 

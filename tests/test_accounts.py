@@ -273,3 +273,82 @@ def test_parser_has_the_commands():
     parser = build_parser()
     for argv in (["users", "list"], ["retention", "plan"], ["retention", "apply", "--archive", "x"]):
         assert parser.parse_args(argv).handler
+
+
+# ---------------------------------------------------------------------------------------
+# the accounts file stays loadable whatever an OIDC identity holds
+
+# DEL broke the hand-written renderer (JSON leaves it unescaped; TOML forbids it raw); the
+# rest are every other way to end a string, a key or a table early, or to smuggle a line
+HOSTILE_IDENTITY = 'o\'brien"\\\x7f\n\t\x00\x1b]] [oidc] = "admin" # é例😀@corp.example'
+
+
+@pytest.mark.parametrize("identity", ["del\x7f@corp.example", HOSTILE_IDENTITY], ids=["del", "hostile"])
+def test_a_hostile_oidc_identity_round_trips_and_local_users_still_sign_in(users_file, store, identity):
+    accounts.add_user(users_file, "alice", "auditor", PASSWORD, actor="root", store=store)
+    accounts.map_oidc(users_file, "grace@corp.example", "viewer", actor="root", store=store)
+    assert accounts.map_oidc(users_file, identity, "admin", actor="root", store=store) == (None, "admin")
+
+    found = accounts.load_accounts(users_file)  # the old renderer's file raised here: everyone locked out
+    assert found.oidc_roles == {"grace@corp.example": "viewer", identity: "admin"}
+    assert found.oidc_default_role is None
+    assert tomllib.loads(users_file.read_text(encoding="utf-8"))["oidc"]["roles"][identity] == "admin"
+    assert accounts.oidc_user(found, {"email": identity}) == User(identity, "admin", "oidc", identity)
+    assert accounts.sign_in(users_file, store, "alice", PASSWORD).user == User("alice", "auditor")
+    assert oct(users_file.stat().st_mode & 0o777) == "0o600"
+
+    # the next edit reads the file back and writes it again: the identity survives, then goes
+    accounts.set_role(users_file, "alice", "admin", actor="root", store=store)
+    assert accounts.load_accounts(users_file).oidc_roles[identity] == "admin"
+    assert accounts.map_oidc(users_file, identity, None, actor="root", store=store) == ("admin", None)
+    assert accounts.load_accounts(users_file).oidc_roles == {"grace@corp.example": "viewer"}
+    assert accounts.sign_in(users_file, store, "alice", PASSWORD).user == User("alice", "admin")
+    targets = own_events(store, "user").sort("time", "id")["target"].to_list()
+    assert targets == ["alice", "grace@corp.example", identity, "alice", identity]
+
+
+def test_cli_map_oidc_with_a_del_character_keeps_the_file_loadable(users_file, tmp_path, capsys, main):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    identity = "eve\x7f@corp.example"
+    assert main(["users", "add", "ivan", "--role", "viewer", "--password", PASSWORD, "--db", db]) == 0
+    assert main(["users", "map-oidc", identity, "--role", "auditor", "--db", db]) == 0
+    assert main(["users", "list", "--db", db]) == 0
+    assert f"oidc:{identity}\tauditor" in capsys.readouterr().out
+    assert accounts.load_accounts(users_file).oidc_roles == {identity: "auditor"}
+    assert accounts.sign_in(users_file, open_store(db), "ivan", PASSWORD).user == User("ivan", "viewer")
+
+
+def test_an_identity_that_is_not_utf8_is_refused_and_the_file_is_untouched(users_file, store):
+    accounts.map_oidc(users_file, "grace@corp.example", "viewer", actor="root", store=store)
+    before = users_file.read_bytes()
+    undecodable = b"mallory\xff@corp.example".decode("utf-8", "surrogateescape")  # as argv gives it
+    with pytest.raises(AccountError, match="not UTF-8 text; the accounts file was not changed"):
+        accounts.map_oidc(users_file, undecodable, "admin", actor="root", store=store)
+    assert users_file.read_bytes() == before
+    assert not list(users_file.parent.glob(".users.toml.*"))  # no temporary file left behind
+
+
+def test_a_file_in_the_earlier_hand_written_layout_loads_and_keeps_its_keys(users_file, store):
+    the_hash = accounts._hasher.hash(PASSWORD)
+    users_file.write_text(
+        "# Audit Analytics accounts. Managed with `audit-analytics users ...`.\n"
+        "\n"
+        '[users."bob"]\n'
+        'role = "viewer"\n'
+        f'password_hash = "{the_hash}"\n'
+        'created = "2026-01-02T03:04:05+00:00"\n'
+        "\n"
+        "[oidc]\n"
+        "# role of an OIDC identity found in no mapping below; empty means no access\n"
+        'default_role = "viewer"\n'
+        "\n"
+        "[oidc.roles]\n"
+        '"ann@corp.example" = "admin"\n',
+        encoding="utf-8",
+    )
+    old = tomllib.loads(users_file.read_text(encoding="utf-8"))
+    accounts.map_oidc(users_file, "cy@corp.example", "auditor", actor="root", store=store)
+    new = tomllib.loads(users_file.read_text(encoding="utf-8"))
+    old["oidc"]["roles"]["cy@corp.example"] = "auditor"
+    assert new == old
+    assert accounts.sign_in(users_file, store, "bob", PASSWORD).user == User("bob", "viewer")

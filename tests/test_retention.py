@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tomllib
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -88,6 +89,43 @@ def test_policy_toml_round_trip(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text(policy.to_toml())
     assert load_policy(path) == policy
+
+
+# every string field of the policy with characters a hand-written TOML string gets wrong:
+# DEL and other controls, quotes, backslash, newline, tab, brackets, and non-BMP text (JSON
+# escapes that as a surrogate pair, which TOML rejects)
+HOSTILE = "o'brien\"\\\x7f\n\t\x1b]] [days] = 1 # é例😀"
+
+
+def test_policy_toml_round_trips_hostile_strings(tmp_path, sqlite_store):
+    policy = Policy(
+        archive=str(tmp_path / f"arch {HOSTILE}"),
+        hold_categories=("auth",),
+        hold_actors=(HOSTILE, "mallory\x7f", "𝔘nicode"),
+    )
+    text = policy.to_toml()
+    assert Policy.from_toml(text) == policy
+    assert tomllib.loads(text) == policy.as_dict()  # the same keys and tables as before
+    assert policy.hold_actors == tuple(sorted((HOSTILE, "mallory\x7f", "𝔘nicode")))
+    path = tmp_path / "retention.toml"
+    save_policy(path, policy, actor="ann", store=sqlite_store)
+    loaded = load_policy(path)
+    assert loaded == policy
+    assert loaded.archive == str(tmp_path / f"arch {HOSTILE}")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    event = sqlite_store.get(last_runs(sqlite_store)["id"][0])
+    assert json.loads(event["after"])["legal_hold"]["actors"] == list(policy.hold_actors)
+
+
+def test_a_policy_with_undecodable_text_is_refused_and_the_file_is_untouched(tmp_path, sqlite_store):
+    path = tmp_path / "retention.toml"
+    save_policy(path, Policy(), actor="ann", store=sqlite_store)
+    before = path.read_bytes()
+    undecodable = b"/srv/arch\xff".decode("utf-8", "surrogateescape")  # as argv gives it
+    with pytest.raises(PolicyError, match="archive '/srv/arch\\\\udcff' holds bytes that are not UTF-8"):
+        save_policy(path, Policy(archive=undecodable), actor="ann", store=sqlite_store)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "retention" in p.name) == ["retention.toml"]
 
 
 @pytest.mark.parametrize(
