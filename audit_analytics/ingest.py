@@ -66,7 +66,6 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.errors import IngestError, StoreError
-from audit_analytics.fileio import atomic_write
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
 
 __all__ = [
@@ -869,19 +868,6 @@ def load_file(path: str | Path, *, format: Format | None = None, now: datetime |
     return LoadedFile(
         checked.path, checked.format, rows_read, frame, tuple(rejects), reading.ignored, tuple(lines)
     )
-
-
-def write_rejects(rejects: Iterable[Reject], path: Path, *, source: str) -> None:
-    """Rejects as JSON Lines: file, line, reasons, raw. Streamed to a temporary file and
-    renamed into place (:func:`~audit_analytics.fileio.atomic_write`): a failure part-way
-    leaves the previous file, never half of a new one."""
-
-    def stream(tmp: Path) -> None:
-        with tmp.open("x", encoding="utf-8", errors="backslashreplace") as out:
-            for reject in rejects:
-                out.write(reject.as_json(source) + "\n")
-
-    atomic_write(path, stream)
 
 
 def rejects_path_for(path: Path) -> Path:

@@ -107,10 +107,6 @@ class Qualified:
         return f"{'-' if self.negated else ''}{self.written or self.field}:{value}"
 
     @property
-    def has_wildcard(self) -> bool:
-        return "*" in self.value
-
-    @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         """For ``ip:`` with a CIDR block, the network; else None."""
         if self.field == "ip" and "/" in self.value:

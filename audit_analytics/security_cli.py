@@ -329,8 +329,3 @@ def write(result: pl.DataFrame, *, report: str, fmt: str, tz: str = "UTC", out: 
     """Write ``result`` to ``out`` (stdout) as a plain-text table, JSON, JSON Lines or CSV,
     times in ``tz`` (see :func:`audit_analytics.cli_common.print_frame`)."""
     print_frame(report_rows(result, report=report, fmt=fmt), fmt, tz=tz, out=out, empty="(nothing found)\n")
-
-
-def render(rows: pl.DataFrame, *, tz: str = "UTC", limit: int = 48) -> str:
-    """A plain-text table; values pass through :func:`audit_analytics.textsafe.plain`."""
-    return tabular.to_table(report_rows(rows), tz=tz, limit=limit, empty="(nothing found)\n")

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import polars as pl
 
-from audit_analytics.filters import PERIODS, Filter, Sort, polars_sort
+from audit_analytics.filters import PERIODS, Filter, Sort
 from audit_analytics.query import in_date_range
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS
 
@@ -160,10 +160,6 @@ class View:
             archive=get("archive") in ("1", "true", "yes"),
         )
 
-    @property
-    def raw_query(self) -> str:
-        return self.filter.query
-
 
 def _int(text: str, default: int) -> int:
     try:
@@ -221,25 +217,6 @@ class ResultPage:
         return min(self.page * self.page_size, self.total)
 
 
-def filtered_sorted(
-    frame: pl.DataFrame, flt: Filter, sort: Sort, *, now: datetime | None = None
-) -> pl.DataFrame:
-    """The whole filtered result in the given order. ``frame`` must be ordered by (time, id),
-    as stores load it, so time order needs no sort at all."""
-    result = flt.apply(frame, now=now)
-    if sort.column == "time":
-        return result.reverse() if sort.descending else result
-    return polars_sort(result, sort)
-
-
-def page_of(result: pl.DataFrame, page: int, page_size: int) -> ResultPage:
-    total = result.height
-    pages = max((total + page_size - 1) // page_size, 1)
-    page = min(max(page, 1), pages)
-    rows = result.slice((page - 1) * page_size, page_size)
-    return ResultPage(total, page, pages, page_size, rows)
-
-
 def page_of_selection(index, selection, page: int, page_size: int) -> ResultPage:
     """One page of an :class:`~audit_analytics.memory.EventIndex` selection."""
     total = selection.total
@@ -247,12 +224,6 @@ def page_of_selection(index, selection, page: int, page_size: int) -> ResultPage
     page = min(max(page, 1), pages)
     rows = index.rows(selection, (page - 1) * page_size, page_size)
     return ResultPage(total, page, pages, page_size, rows)
-
-
-def position_of(result: pl.DataFrame, event_id: str) -> int | None:
-    """0-based row of an event in a result, or None."""
-    hits = result.select(pl.arg_where(pl.col("id") == event_id)).to_series()
-    return int(hits[0]) if hits.len() else None
 
 
 def related_events(

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from audit_analytics.errors import IngestError
-from audit_analytics.ingest import ALIASES, Reject, import_files, load_file, parse_time, write_rejects
+from audit_analytics.ingest import ALIASES, import_files, load_file, parse_time
 from audit_analytics.schema import SCHEMA
 
 GOOD = {
@@ -283,24 +283,3 @@ def test_import_streams_in_batches_into_one_transaction(tmp_path, sqlite_store):
     assert summary.balanced and sqlite_store.count() == 250
     (reject,) = [json.loads(x) for x in (tmp_path / "b.jsonl.rejects.jsonl").read_text().splitlines()]
     assert reject["line"] == 101
-
-
-def test_write_rejects_replaces_the_file_whole_or_not_at_all(tmp_path):
-    target = tmp_path / "out" / "r.jsonl"
-    write_rejects([Reject(3, "raw \x7f é", ("unknown type",))], target, source="in.csv")
-    first = target.read_text(encoding="utf-8")
-    assert json.loads(first) == {
-        "file": "in.csv",
-        "line": 3,
-        "reasons": ["unknown type"],
-        "raw": "raw \x7f é",
-    }
-
-    def failing():
-        yield Reject(4, "x", ("bad",))
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        write_rejects(failing(), target, source="in.csv")
-    assert target.read_text(encoding="utf-8") == first  # the earlier file, not half of a new one
-    assert [p.name for p in target.parent.iterdir()] == ["r.jsonl"]  # no temporary file left
