@@ -371,14 +371,18 @@ def _peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # elsewhere: KiB on Linux
 
 
-def digest(answer) -> dict:
-    """An answer as its size and SHA-256 (of its canonical JSON): enough to tell whether two
-    engines agree, without keeping every engine's rows in the results file."""
+DIGEST_ABOVE = 10_000  # characters of JSON; smaller answers are kept as they are
+
+
+def digest(answer):
+    """A large answer as its size and SHA-256 (of its canonical JSON): enough to tell whether
+    two engines agree without keeping every engine's rows in the results file. Small answers
+    (counts, a page's ids) are kept as they are."""
     text = json.dumps(answer, sort_keys=True, default=str)
-    return {
-        "items": len(answer) if isinstance(answer, list | dict) else 1,
-        "sha256": hashlib.sha256(text.encode()).hexdigest(),
-    }
+    if len(text) <= DIGEST_ABOVE:
+        return answer
+    items = len(answer) if isinstance(answer, list | dict) else 1
+    return {"items": items, "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def measure(run, variants: list, *, repeat: int, budget: float, setup=None, answer=None) -> tuple[dict, list]:
