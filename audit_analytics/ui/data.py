@@ -22,7 +22,6 @@ __all__ = [
     "actors_of",
     "cached",
     "current_shared",
-    "frame_for",
     "freeze_startup_objects",
     "get_frame",
     "get_store",
@@ -86,11 +85,6 @@ def selection_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime 
 def result_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:
     """The filtered rows in ``sort`` order with every column, as a new frame (for exports)."""
     return shared.index.with_details(shared.index.rows(shared.index.select(flt, sort, now=now)))
-
-
-def frame_for(shared: SharedData, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
-    """The filtered rows, oldest first (raises NeedsMemory above the memory limit)."""
-    return shared.index.frame_for(flt, now=now)
 
 
 def cached(shared: SharedData, key: tuple, compute):
