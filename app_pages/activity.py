@@ -1,15 +1,15 @@
 """Activity: what happened on the platform, when, and by whom; trends for an audit report.
 
 Thin: the shared filter panel and search (same URL state as the Audit Log), one cached call
-to :mod:`audit_analytics.activity` per view, then charts from :mod:`audit_analytics.ui.charts`.
+to :mod:`audit_analytics.analysis.activity` per view, then charts from :mod:`audit_analytics.ui.charts`.
 Every bar or point opens the Audit Log on exactly the events behind it.
 """
 
 import polars as pl
 import streamlit as st
 
+from audit_analytics.analysis.review import TOP_N, activity_summary
 from audit_analytics.errors import NeedsMemory
-from audit_analytics.review import TOP_N, activity_summary
 from audit_analytics.schema import CATEGORY_CODES
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth, charts

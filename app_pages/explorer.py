@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from audit_analytics.engines import TooLargeForMemory
+from audit_analytics.engines.sql import TooLargeForMemory
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui import explorer as ui

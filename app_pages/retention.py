@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-from audit_analytics.retention import Policy, apply, last_runs, load_policy, plan, policy_file, save_policy
+from audit_analytics.io.retention import Policy, apply, last_runs, load_policy, plan, policy_file, save_policy
 from audit_analytics.schema import CATEGORY_CODES
 from audit_analytics.ui import auth
 from audit_analytics.ui.common import load_shared_or_stop

@@ -8,7 +8,7 @@ Every bar, cell and table row opens the Audit Log on the events behind it.
 
 import streamlit as st
 
-from audit_analytics.engines import TooLargeForMemory
+from audit_analytics.engines.sql import TooLargeForMemory
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui import security_widgets as sw

@@ -8,16 +8,16 @@ The public API, shared by the app, the CLI and the notebooks::
     0
 
 Modules: :mod:`~audit_analytics.schema`, :mod:`~audit_analytics.query`,
-:mod:`~audit_analytics.filters`, :mod:`~audit_analytics.store`, :mod:`~audit_analytics.ingest`,
-:mod:`~audit_analytics.security`, :mod:`~audit_analytics.export`, :mod:`~audit_analytics.demo`.
+:mod:`~audit_analytics.filters`, :mod:`~audit_analytics.engines.store`, :mod:`~audit_analytics.io.ingest`,
+:mod:`~audit_analytics.analysis.security`, :mod:`~audit_analytics.io.export`, :mod:`~audit_analytics.demo.generate`.
 """
 
+from audit_analytics.engines.store import Store, open_store
 from audit_analytics.errors import AuditAnalyticsError, IngestError, QueryError, StoreError
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.ingest import import_files, load_file
+from audit_analytics.io.ingest import import_files, load_file
 from audit_analytics.query import parse as parse_query
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, COLUMNS, RESULTS, SCHEMA
-from audit_analytics.store import Store, open_store
 
 __version__ = "0.1.0"
 
@@ -45,8 +45,14 @@ __all__ = [
 
 def __getattr__(name: str):
     # security and export pull in heavier code; import them on first use
-    if name in ("security", "export", "demo", "activity"):
+    lazy = {
+        "security": "audit_analytics.analysis.security",
+        "activity": "audit_analytics.analysis.activity",
+        "export": "audit_analytics.io.export",
+        "demo": "audit_analytics.demo.generate",
+    }
+    if name in lazy:
         import importlib
 
-        return importlib.import_module(f"audit_analytics.{name}")
+        return importlib.import_module(lazy[name])
     raise AttributeError(f"module 'audit_analytics' has no attribute {name!r}")

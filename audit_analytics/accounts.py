@@ -15,7 +15,7 @@ Sign-in failures are counted from those recorded events: after :data:`MAX_FAILUR
 
 Examples
 --------
->>> from audit_analytics.store import open_store
+>>> from audit_analytics.engines.store import open_store
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "users.toml"
 >>> store = open_store("sqlite://")
@@ -47,12 +47,12 @@ import tomli_w
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.errors import AccountError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
 
 if TYPE_CHECKING:
-    from audit_analytics.store import Store
+    from audit_analytics.engines.store import Store
 
 __all__ = [
     "ROLES",
@@ -112,10 +112,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 _hasher = PasswordHasher()
 # verified against for unknown names, so both answers take the same time
 _DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown user names")
-
-
-class AccountError(AuditAnalyticsError, ValueError):
-    """A bad account request (unknown user, bad role or name, unreadable file)."""
 
 
 # ---------------------------------------------------------------------------------------

@@ -37,5 +37,37 @@ class NeedsMemory(AuditAnalyticsError, RuntimeError):
     the message says how many events and what to narrow."""
 
 
+class AccountError(AuditAnalyticsError, ValueError):
+    """A bad account request (unknown user, bad role or name, unreadable file)."""
+
+
+class ExportError(AuditAnalyticsError, ValueError):
+    """An export that cannot be written as asked (bad zone, column, manifest or limit)."""
+
+
+class TabularError(AuditAnalyticsError, ValueError):
+    """A frame that cannot be written as asked (unknown zone or column, unsupported type)."""
+
+
+class DetectionError(AuditAnalyticsError, ValueError):
+    """A detection asked for something it cannot do (unknown rule, bad threshold)."""
+
+
+class PolicyError(AuditAnalyticsError, ValueError):
+    """A policy file that cannot be read or says something impossible."""
+
+
+class PushdownError(AuditAnalyticsError, NotImplementedError):
+    """The engine cannot answer this question exactly (so it does not answer it at all)."""
+
+
+class UsageError(AuditAnalyticsError, ValueError):
+    """A command-line flag that does not fit the report (shown as one line, exit 2)."""
+
+
+class ArchiveError(AuditAnalyticsError, OSError):
+    """The archive cannot be written, or what was read back is not what was written."""
+
+
 TooLargeForMemory = NeedsMemory
 """The earlier name of :class:`NeedsMemory`."""

@@ -101,7 +101,7 @@ class Filter:
     Examples
     --------
     >>> import polars as pl
-    >>> from audit_analytics.demo import generate
+    >>> from audit_analytics.demo.generate import generate
     >>> frame = generate(1_000, seed=1).events
     >>> Filter(types=("auth",)).apply(frame)["type"].unique().to_list()
     ['auth']
@@ -275,7 +275,7 @@ class Filter:
 # search terms -> polars
 
 
-def _wildcard_regex(value: str) -> str:
+def wildcard_regex(value: str) -> str:
     return "(?s)^" + ".*".join(re.escape(p) for p in value.lower().split("*")) + "$"
 
 
@@ -285,7 +285,7 @@ def _polars_field_match(column: str, value: str) -> pl.Expr:
         col = col.cast(pl.String)
     lowered = col.str.to_lowercase()
     if "*" in value:
-        return lowered.str.contains(_wildcard_regex(value))
+        return lowered.str.contains(wildcard_regex(value))
     return lowered == value.lower()
 
 
@@ -317,7 +317,7 @@ def _polars_cidr(network: ipaddress._BaseNetwork, ips: list[str] | None = None) 
     return pl.col("ip").map_batches(_in, return_dtype=pl.Boolean)
 
 
-def _polars_term(term: Qualified, ips: list[str] | None = None) -> pl.Expr:
+def polars_term(term: Qualified, ips: list[str] | None = None) -> pl.Expr:
     f, v = term.field, term.value
     if f == "user":
         return _polars_field_match("actor", v) | _polars_field_match("email", v)
@@ -344,9 +344,9 @@ def _polars_query(query: Query, ips: list[str] | None = None) -> list[pl.Expr]:
         pos = [t for t in terms if not t.negated]
         neg = [t for t in terms if t.negated]
         if pos:
-            conds.append(pl.any_horizontal([_polars_term(t, ips).fill_null(False) for t in pos]))
+            conds.append(pl.any_horizontal([polars_term(t, ips).fill_null(False) for t in pos]))
         for t in neg:
-            conds.append(~_polars_term(t, ips).fill_null(False))
+            conds.append(~polars_term(t, ips).fill_null(False))
     return conds
 
 

@@ -218,7 +218,7 @@ class ResultPage:
 
 
 def page_of_selection(index, selection, page: int, page_size: int) -> ResultPage:
-    """One page of an :class:`~audit_analytics.memory.EventIndex` selection."""
+    """One page of an :class:`~audit_analytics.engines.memory.EventIndex` selection."""
     total = selection.total
     pages = max((total + page_size - 1) // page_size, 1)
     page = min(max(page, 1), pages)

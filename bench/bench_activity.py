@@ -1,11 +1,11 @@
-"""Benchmark the activity aggregates of ``audit_analytics.activity``.
+"""Benchmark the activity aggregates of ``audit_analytics.analysis.activity``.
 
 Usage::
 
     python bench/bench_activity.py --rows 1000000
     python bench/bench_activity.py --rows 1000000 10000000 --tz Europe/Paris
 
-Generates events with ``audit_analytics.demo.generate`` (90 days; 10M rows take about 40 s
+Generates events with ``audit_analytics.demo.generate.generate`` (90 days; 10M rows take about 40 s
 and 7.5 GB), times every aggregate (one warm-up, then ``--repeat`` runs: median, min and max
 in seconds) and merges the results into ``bench/results/activity.json`` by row count.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 import polars as pl
 from timing import timed  # bench/timing.py (this script's folder is on sys.path)
 
-from audit_analytics import activity
-from audit_analytics.demo import generate
+from audit_analytics.analysis import activity
+from audit_analytics.demo.generate import generate
 
 RESULTS = Path(__file__).parent / "results" / "activity.json"
 NOW = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)  # the 90 days before it cross the October DST change
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     for rows in args.rows:
         runs[str(rows)] = run(rows, repeat=args.repeat, tz=args.tz)
     saved = {
-        "benchmark": "audit_analytics.activity aggregates on demo.generate events (90 days)",
+        "benchmark": "audit_analytics.analysis.activity aggregates on demo.generate events (90 days)",
         "machine": {
             "python": platform.python_version(),
             "polars": pl.__version__,

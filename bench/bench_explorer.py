@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def build_db(rows: int) -> str:
-    from audit_analytics.demo import generate
-    from audit_analytics.store import open_store
+    from audit_analytics.demo.generate import generate
+    from audit_analytics.engines.store import open_store
 
     cache = ROOT / "bench" / ".cache"
     cache.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit_analytics.export import ExportManifest, write_csv, write_xlsx
+from audit_analytics.io.export import ExportManifest, write_csv, write_xlsx
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SCHEMA, conform
 
 RESULTS_PATH = Path(__file__).parent / "results" / "export.json"
@@ -31,9 +31,9 @@ TZ = "Europe/Paris"
 
 
 def build_frame(rows: int, *, seed: int = 7) -> tuple[pl.DataFrame, str]:
-    """The demo data when ``audit_analytics.demo.generate`` exists, else random events."""
+    """The demo data when ``audit_analytics.demo.generate.generate`` exists, else random events."""
     try:
-        from audit_analytics.demo import generate  # written concurrently; may not exist yet
+        from audit_analytics.demo.generate import generate  # written concurrently; may not exist yet
     except ImportError:
         generate = None
     if generate is not None:
@@ -41,7 +41,7 @@ def build_frame(rows: int, *, seed: int = 7) -> tuple[pl.DataFrame, str]:
             generated = generate(rows)
             # generate returns DemoData(events, stories); accept a bare frame too.
             frame = getattr(generated, "events", generated)
-            return conform(frame).head(rows), "audit_analytics.demo.generate"
+            return conform(frame).head(rows), "audit_analytics.demo.generate.generate"
         except Exception as error:  # noqa: BLE001 - the bench must still run on random data
             print(f"demo.generate failed ({error!r}); using random data")
     return _random_frame(rows, seed=seed), "random"

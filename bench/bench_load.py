@@ -49,8 +49,8 @@ SIGN_IN_AT_ONCE = 3
 
 def build_db(rows: int) -> Path:
     """The cached demo database of ``rows`` events (as bench_explorer.py builds it)."""
-    from audit_analytics.demo import generate
-    from audit_analytics.store import open_store
+    from audit_analytics.demo.generate import generate
+    from audit_analytics.engines.store import open_store
 
     cache = ROOT / "bench" / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -293,8 +293,8 @@ async def _drive(base: str, chromium: str, sessions: int, plan: dict, app: App, 
 
 
 def frame_megabytes(db_path: Path) -> float:
+    from audit_analytics.engines.store import open_store
     from audit_analytics.schema import SUMMARY_COLUMNS
-    from audit_analytics.store import open_store
 
     store = open_store(f"sqlite:///{db_path}")
     try:  # what the app holds in memory: the summary columns
@@ -371,8 +371,8 @@ def _percentiles(values: list[float]) -> dict:
 
 IMPORT_SCRIPT = """
 import json, re, sys, time
-from audit_analytics.ingest import import_files
-from audit_analytics.store import open_store
+from audit_analytics.io.ingest import import_files
+from audit_analytics.engines.store import open_store
 store = open_store(sys.argv[2])
 t = time.perf_counter()
 s = import_files(store, [sys.argv[1]])

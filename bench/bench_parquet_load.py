@@ -35,7 +35,7 @@ VARIANTS = {
 PEAK_SCRIPT = """
 import json, re, sys
 import polars as pl
-from audit_analytics.memory import EventIndex
+from audit_analytics.engines.memory import EventIndex
 from audit_analytics.schema import SUMMARY_COLUMNS, conform
 lazy = pl.scan_parquet(sys.argv[1]).select(SUMMARY_COLUMNS)
 frame = conform(lazy, columns=SUMMARY_COLUMNS, categorical=tuple(json.loads(sys.argv[2])))

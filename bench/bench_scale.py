@@ -151,7 +151,7 @@ class OursEngine:
     def load_parquet(self, path: str):
         import polars as pl
 
-        from audit_analytics.memory import CODE_ONLY_COLUMNS
+        from audit_analytics.engines.memory import CODE_ONLY_COLUMNS
         from audit_analytics.schema import DETAIL_COLUMNS, SUMMARY_COLUMNS, conform
 
         self.frame = self.index = None
@@ -174,9 +174,9 @@ class OursEngine:
         return self.frame
 
     def _load_store(self, url: str):
-        from audit_analytics.memory import CODE_ONLY_COLUMNS
+        from audit_analytics.engines.memory import CODE_ONLY_COLUMNS
+        from audit_analytics.engines.store import open_store
         from audit_analytics.schema import SUMMARY_COLUMNS
-        from audit_analytics.store import open_store
 
         self.frame = self.index = None
         store = open_store(url)
@@ -193,8 +193,8 @@ class OursEngine:
 
     def pushdown_first_page(self, url: str):
         """The newest 100 events and the total count, answered by PostgreSQL (SqlIndex)."""
-        from audit_analytics.engines import SqlIndex
-        from audit_analytics.store import open_store
+        from audit_analytics.engines.sql import SqlIndex
+        from audit_analytics.engines.store import open_store
 
         if getattr(self, "_pushdown", None) is None:
             self._pushdown = SqlIndex(open_store(url))
@@ -215,7 +215,7 @@ class OursEngine:
         self.frame = None
 
     def build_index(self):
-        from audit_analytics.memory import EventIndex
+        from audit_analytics.engines.memory import EventIndex
 
         self.index = None
         self.index = EventIndex(self.frame, details=self.details)
@@ -258,22 +258,22 @@ class OursEngine:
         return self.index.page(flt, limit=limit), self.index.count(flt)
 
     def failures_by_ip(self):
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_by_ip(self.index.frame)
 
     def failures_by_account(self):
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_by_account(self.index.frame)
 
     def failures_by_hour(self, tz: str):
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_by_hour(self.index.frame, tz=tz)
 
     def brute_force(self, threshold: int, window_s: int):
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.brute_force(self.index.frame, threshold=threshold, window=timedelta(seconds=window_s))
 
@@ -282,13 +282,13 @@ class OursEngine:
         return self.export_frame.height
 
     def write_csv(self, path: Path, tz: str):
-        from audit_analytics.export import write_csv
+        from audit_analytics.io.export import write_csv
 
         # the detail columns are fetched from the source by id as part of the export, as in the app
         return write_csv(self.index.with_details(self.export_frame), path, tz=tz)
 
     def write_xlsx(self, path: Path, tz: str):
-        from audit_analytics.export import ExportManifest, write_xlsx
+        from audit_analytics.io.export import ExportManifest, write_xlsx
 
         manifest = ExportManifest(caption=f"{self.export_frame.height:,} newest events", source="bench")
         return write_xlsx(self.index.with_details(self.export_frame), path, tz=tz, manifest=manifest)
@@ -558,7 +558,7 @@ def prepare(rows: int, cache: Path, *, sqlite: bool) -> tuple[Path, Path | None]
     cache.mkdir(parents=True, exist_ok=True)
     parquet = cache / f"demo-{rows}.parquet"
     if not parquet.exists():
-        from audit_analytics.demo import generate
+        from audit_analytics.demo.generate import generate
 
         started = time.perf_counter()
         frame = generate(rows, seed=SEED).events.sort("time", "id")
@@ -571,10 +571,10 @@ def prepare(rows: int, cache: Path, *, sqlite: bool) -> tuple[Path, Path | None]
     if not ordered.exists():
         # The engines read the rows in (time, id) order, as Store.load returns them; a file
         # sorted by time alone (ties by id unordered) would make EventIndex sort a copy.
-        from audit_analytics.memory import _in_time_order  # EventIndex's own check
+        from audit_analytics.engines.memory import in_time_order  # EventIndex's own check
 
         lf = pl.scan_parquet(parquet)
-        if not _in_time_order(lf.select("time", "id").collect()):
+        if not in_time_order(lf.select("time", "id").collect()):
             lf.sort("time", "id").sink_parquet(ordered.with_suffix(".tmp"))
             ordered.with_suffix(".tmp").rename(ordered)
             print(f"wrote {ordered.name}: {parquet.name} in (time, id) order", flush=True)
@@ -583,7 +583,7 @@ def prepare(rows: int, cache: Path, *, sqlite: bool) -> tuple[Path, Path | None]
     db = cache / f"scale-{rows}.db"
     marker = db.with_suffix(".db.source")
     if not (db.exists() and marker.exists() and marker.read_text() == _source_marker(parquet)):
-        from audit_analytics.store import open_store
+        from audit_analytics.engines.store import open_store
 
         started = time.perf_counter()
         db.unlink(missing_ok=True)
@@ -603,7 +603,7 @@ def fill_postgres(url: str, parquet: Path) -> None:
     import polars as pl
     import sqlalchemy as sa
 
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     started = time.perf_counter()
     store = open_store(url)

@@ -1,11 +1,11 @@
-"""Benchmark the login-failure aggregates and detections of ``audit_analytics.security``.
+"""Benchmark the login-failure aggregates and detections of ``audit_analytics.analysis.security``.
 
 Usage::
 
     python bench/bench_security.py --rows 1000000
     python bench/bench_security.py --rows 10000000
 
-Synthesises events (``audit_analytics.demo.generate`` when it exists, else a vectorised
+Synthesises events (``audit_analytics.demo.generate.generate`` when it exists, else a vectorised
 synthetic auth-heavy log below), times each function (one warm-up, then ``--repeat`` runs:
 median, min, max in seconds) and writes ``bench/results/security.json``.
 """
@@ -23,7 +23,8 @@ import numpy as np
 import polars as pl
 from timing import timed  # bench/timing.py (this script's folder is on sys.path)
 
-from audit_analytics import schema, security
+from audit_analytics import schema
+from audit_analytics.analysis import security
 
 RESULTS = Path(__file__).parent / "results" / "security.json"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -87,7 +88,7 @@ def synthetic_events(rows: int, *, seed: int = 7, days: int = 30) -> pl.DataFram
 
 def demo_events(rows: int) -> pl.DataFrame | None:
     try:
-        from audit_analytics import demo  # type: ignore[attr-defined]
+        from audit_analytics.demo import generate as demo  # type: ignore[attr-defined]
     except ImportError:
         return None
     return demo.generate(rows, seed=7).events
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     source = "demo" if events is not None else "synthetic"
     if events is None:
         if args.source == "demo":
-            parser.error("audit_analytics.demo is not available")
+            parser.error("audit_analytics.demo.generate is not available")
         events = synthetic_events(args.rows)
     failures = events.filter(security.is_login_failure()).height
     now = events["time"].max() + timedelta(hours=2)

@@ -89,8 +89,8 @@ def _playwright_importable() -> bool:
 
 def demo_database(path: Path, *, n_events: int = 5_000, seed: int = 7) -> str:
     """An SQLite file of deterministic demo events (the last 90 days up to now); its URL."""
-    from audit_analytics.demo import generate
-    from audit_analytics.store import open_store
+    from audit_analytics.demo.generate import generate
+    from audit_analytics.engines.store import open_store
 
     url = f"sqlite:///{path}"
     store = open_store(url)
@@ -109,7 +109,7 @@ def _make_account(
 ) -> None:
     """A local account the browser signs in with: by default the auditor (read + export)."""
     from audit_analytics import accounts
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(db_url)
     try:

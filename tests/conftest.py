@@ -58,7 +58,7 @@ def pg_store(postgres_url):
     """An empty audit table on the real PostgreSQL server."""
     import sqlalchemy as sa
 
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(postgres_url)
     with store.engine.begin() as conn:
@@ -70,7 +70,7 @@ def pg_store(postgres_url):
 @pytest.fixture
 def sqlite_store(tmp_path):
     """An empty audit table in a real SQLite file."""
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     yield store

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from audit_analytics import accounts, admin_cli, cli
+from audit_analytics import accounts
 from audit_analytics.accounts import (
     LOCK_DURATION,
     MAX_FAILURES,
@@ -20,7 +20,9 @@ from audit_analytics.accounts import (
     export_permission,
     has_permission,
 )
-from audit_analytics.store import open_store
+from audit_analytics.cli import admin as admin_cli
+from audit_analytics.cli import main as cli
+from audit_analytics.engines.store import open_store
 
 PASSWORD = "s3cret-Horse-battery"
 
@@ -172,7 +174,7 @@ def test_failures_outside_the_window_or_before_a_success_do_not_count(users_file
 
 
 def test_platform_sign_ins_with_the_same_name_do_not_lock_the_app_account(users_file, store):
-    from audit_analytics.demo import generate
+    from audit_analytics.demo.generate import generate
 
     accounts.add_user(users_file, "frank", "viewer", PASSWORD, actor="root", store=store)
     platform = generate(1_000, seed=1).events.head(MAX_FAILURES + 2)

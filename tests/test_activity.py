@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from audit_analytics import activity
-from audit_analytics.demo import generate
+from audit_analytics.analysis import activity
+from audit_analytics.demo.generate import generate
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified, parse
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULTS, SCHEMA, WRITE_ACTIONS, conform

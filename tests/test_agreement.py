@@ -135,7 +135,7 @@ FILTERS = {
 
 @pytest.fixture(scope="module")
 def sqlite_events(tmp_path_factory):
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('agree') / 'audit.db'}")
     store.append(EVENTS)
@@ -147,7 +147,7 @@ def sqlite_events(tmp_path_factory):
 def pg_events(postgres_url):
     import sqlalchemy as sa
 
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(postgres_url)
     with store.engine.begin() as conn:
@@ -245,7 +245,7 @@ def test_generated_filters_agree_on_sqlite(sqlite_events, terms, period, tz, typ
 
 @pytest.fixture(scope="module", params=["dictionaries", "plain-columns"])
 def index(request):
-    from audit_analytics import memory
+    from audit_analytics.engines import memory
 
     if request.param == "dictionaries":
         return memory.EventIndex(EVENTS)
@@ -286,7 +286,7 @@ def test_memory_engine_pages_follow_the_same_order(index, sort, name):
 
 
 def test_memory_engine_accepts_unsorted_frames():
-    from audit_analytics.memory import EventIndex
+    from audit_analytics.engines.memory import EventIndex
 
     shuffled = EventIndex(EVENTS.sample(fraction=1.0, shuffle=True, seed=3))
     flt = FILTERS["7d-utc"]
@@ -302,7 +302,7 @@ def test_memory_engine_accepts_unsorted_frames():
     users=st.lists(st.sampled_from(["root", "ALICE@corp.com", "élodie", "nobody"]), max_size=2, unique=True),
 )
 def test_generated_filters_agree_in_memory(terms, period, tz, types, users):
-    from audit_analytics.memory import EventIndex
+    from audit_analytics.engines.memory import EventIndex
 
     index = _INDEX.setdefault("i", EventIndex(EVENTS))
     flt = Filter(period=period, tz=tz, types=tuple(types), users=tuple(users), query=" ".join(terms))

@@ -18,11 +18,11 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from audit_analytics import activity
-from audit_analytics.demo import generate
+from audit_analytics.analysis import activity
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 from audit_analytics.filters import Filter
 from audit_analytics.schema import CATEGORIES, RETENTION_GROUPS, SCHEMA, WRITE_ACTIONS
-from audit_analytics.store import open_store
 from audit_analytics.ui.charts import (
     CATEGORY_COLORS,
     category_label,

@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from audit_analytics import accounts
 from audit_analytics.accounts import NO_ADMIN_PERMISSION, NO_READ_PERMISSION
-from audit_analytics.demo import generate
-from audit_analytics.store import open_store
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORER = ROOT / "app_pages" / "explorer.py"

@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from audit_analytics.demo import generate
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 from audit_analytics.schema import SCHEMA
-from audit_analytics.store import open_store
 from audit_analytics.ui.explorer import export_header, table_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -458,7 +458,7 @@ def test_filters_follow_the_reader_across_pages(db, monkeypatch, as_role):
 def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_role, mode):
     """In both engine modes (pushdown failed with AttributeError: 'SqlIndex' object has no
     attribute 'materialised')."""
-    from audit_analytics import retention
+    from audit_analytics.io import retention
 
     monkeypatch.setenv("AUDIT_ENGINE", mode)
 
@@ -516,8 +516,8 @@ def test_include_archive_above_the_memory_limit_says_why_not(tmp_path, monkeypat
 
 
 def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role):
-    from audit_analytics import shared
-    from audit_analytics.memory import EventIndex
+    from audit_analytics.engines import shared
+    from audit_analytics.engines.memory import EventIndex
 
     url = f"sqlite:///{tmp_path / 'growing.db'}"
     store = open_store(url)

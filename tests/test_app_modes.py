@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from audit_analytics.demo import generate
-from audit_analytics.store import open_store
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from audit_analytics import security
-from audit_analytics.demo import generate
+from audit_analytics.analysis import security
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 from audit_analytics.schema import SCHEMA
-from audit_analytics.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "app_pages" / "security.py")

@@ -121,8 +121,8 @@ def test_the_postgres_pushdown_step_answers_the_newest_page_and_count(pg_store, 
     sys.path.insert(0, str(ROOT / "bench"))
     import bench_scale
 
-    from audit_analytics.demo import generate
-    from audit_analytics.engines import open_engine
+    from audit_analytics.demo.generate import generate
+    from audit_analytics.engines.sql import open_engine
     from audit_analytics.filters import Filter
 
     pg_store.append(generate(3_000, seed=4).events)

@@ -36,7 +36,7 @@ from browser_support import (
     wait_idle,
 )
 
-from audit_analytics.store import open_store
+from audit_analytics.engines.store import open_store
 
 # the shared fixtures (a module-level name is how pytest finds them; see browser_support)
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page

@@ -46,7 +46,7 @@ from browser_support import (
 
 from audit_analytics.accounts import NO_EXPORT_PERMISSION
 from audit_analytics.diff import diff_json
-from audit_analytics.store import open_store
+from audit_analytics.engines.store import open_store
 
 # the shared fixtures (a module-level name is how pytest finds them; see browser_support)
 chromium, browser = browser_support.chromium, browser_support.browser

@@ -15,8 +15,8 @@ import browser_support
 import pytest
 from browser_support import dataframe_with_columns, demo_database, grid, open_app, running_app, wait_idle
 
-from audit_analytics.ingest import import_files
-from audit_analytics.store import open_store
+from audit_analytics.engines.store import open_store
+from audit_analytics.io.ingest import import_files
 
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
 

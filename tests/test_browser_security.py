@@ -15,7 +15,7 @@ import browser_support
 import pytest
 from browser_support import demo_database, open_app, running_app, wait_idle
 
-from audit_analytics.store import open_store
+from audit_analytics.engines.store import open_store
 
 # the shared fixtures (a module-level name is how pytest finds them; see browser_support)
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page

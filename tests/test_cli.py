@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from audit_analytics.cli import main
-from audit_analytics.cli_common import parse_date
-from audit_analytics.store import open_store
+from audit_analytics.cli.common import parse_date
+from audit_analytics.cli.main import main
+from audit_analytics.engines.store import open_store
 
 
 @pytest.fixture
@@ -307,9 +307,10 @@ def _imported_modules(module: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["security_cli", "admin_cli", "cli_common", "tabular"])
+@pytest.mark.parametrize("module", ["cli.security", "cli.admin", "cli.common", "io.tabular"])
 def test_no_cli_module_imports_the_main_cli(module):
     imported = _imported_modules(f"audit_analytics.{module}")
-    assert "audit_analytics.cli" not in imported
-    if module in ("cli_common", "tabular"):
-        assert not imported & {f"audit_analytics.{m}" for m in ("security_cli", "admin_cli", "export")}
+    assert "audit_analytics.cli.main" not in imported
+    if module in ("cli.common", "io.tabular"):
+        others = ("cli.security", "cli.admin", "io.export")
+        assert not imported & {f"audit_analytics.{m}" for m in others}

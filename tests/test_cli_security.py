@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from audit_analytics.cli import main
-from audit_analytics.demo import generate
-from audit_analytics.security_cli import DETECTION_REPORTS, REPORTS, parse_duration
-from audit_analytics.store import open_store
+from audit_analytics.cli.main import main
+from audit_analytics.cli.security import DETECTION_REPORTS, REPORTS, parse_duration
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def _chdb_installed():
 
 
 def _store(database: str, events: pl.DataFrame | None):
-    from audit_analytics.clickhouse import ClickHouseStore
+    from audit_analytics.engines.clickhouse import ClickHouseStore
 
     store = ClickHouseStore(database=database)
     store.session.query(f"TRUNCATE TABLE `{database}`.audit_events")
@@ -131,7 +131,7 @@ def test_hostile_search_text_is_only_a_value(ch_events):
 
 
 def test_inline_literals_are_refused():
-    from audit_analytics.clickhouse import compile_clickhouse
+    from audit_analytics.engines.clickhouse import compile_clickhouse
 
     with pytest.raises(StoreError, match="inline literal"):
         compile_clickhouse(sa.select(sa.literal_column("'x'")))
@@ -153,7 +153,7 @@ def test_append_is_idempotent():
 
 
 def _fits_clickhouse(case) -> bool:
-    from audit_analytics.pushdown import CLICKHOUSE_MAX_WINDOW
+    from audit_analytics.analysis.security_sql import CLICKHOUSE_MAX_WINDOW
 
     return case[1].get("window", timedelta(0)) <= CLICKHOUSE_MAX_WINDOW
 
@@ -168,7 +168,7 @@ def test_clickhouse_pushdown_equals_polars(ch_logins, case, flt):
 
 
 def test_clickhouse_refuses_windows_it_cannot_frame(ch_logins):
-    from audit_analytics.pushdown import CLICKHOUSE_MAX_WINDOW, PushdownError
+    from audit_analytics.analysis.security_sql import CLICKHOUSE_MAX_WINDOW, PushdownError
 
     assert len(CH_CASES) < len(CASES)
     longest = CLICKHOUSE_MAX_WINDOW
@@ -178,7 +178,7 @@ def test_clickhouse_refuses_windows_it_cannot_frame(ch_logins):
 
 
 def test_store_methods_are_the_pushdown(ch_logins):
-    from audit_analytics import security
+    from audit_analytics.analysis import security
 
     window = timedelta(minutes=2)
     result = ch_logins.brute_force(Filter(), threshold=3, window=window, now=PUSHDOWN_NOW)

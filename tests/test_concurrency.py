@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STRESS = """
 import random, sys, threading
 import polars as pl
-from audit_analytics.demo import generate
+from audit_analytics.demo.generate import generate
 from audit_analytics.filters import Filter
-from audit_analytics.memory import EventIndex
+from audit_analytics.engines.memory import EventIndex
 from audit_analytics.ui.explorer import display_frame, styled_results
 
 frame = generate(20_000, seed=7).events

@@ -1,4 +1,4 @@
-"""Tests for audit_analytics.demo: shape, determinism, rhythm, story ground truth, quiet ordinary logins."""
+"""Tests for audit_analytics.demo.generate: shape, determinism, rhythm, story ground truth, quiet ordinary logins."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from audit_analytics import demo, schema
+from audit_analytics import schema
+from audit_analytics.demo import generate as demo
 
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 N_EVENTS = 50_000

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit_analytics.demo import generate
-from audit_analytics.engines import SqlIndex, TooLargeForMemory, open_engine
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.memory import EventIndex
+from audit_analytics.engines.sql import SqlIndex, TooLargeForMemory, open_engine
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.memory import EventIndex
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 EVENTS = generate(4_000, seed=21, now=NOW).events
@@ -80,7 +80,7 @@ def test_late_arrivals_are_merged_into_the_tail_like_a_rebuilt_index(monkeypatch
     among the last rows, and the index puts the tail in order instead of reloading."""
     import polars as pl
 
-    from audit_analytics import memory
+    from audit_analytics.engines import memory
 
     events = EVENTS.with_columns(description=pl.format("step {}", pl.int_range(pl.len()) % 7)).sort(
         "time", "id"
@@ -127,7 +127,7 @@ def test_memory_engine_holds_the_summary_and_fetches_details_by_id(engines):
 
 
 def test_details_of_unknown_ids_are_null_and_an_empty_selection_fetches_nothing(sqlite_store):
-    from audit_analytics.memory import add_details
+    from audit_analytics.engines.memory import add_details
 
     sqlite_store.append(EVENTS.head(50))
     memory = open_engine(sqlite_store, mode="memory")
@@ -157,7 +157,7 @@ def test_a_grown_index_keeps_fetching_details(sqlite_store):
 def test_code_only_columns_come_back_for_pages_events_actors_and_the_archive_view():
     import polars as pl
 
-    from audit_analytics.memory import CODE_ONLY_COLUMNS
+    from audit_analytics.engines.memory import CODE_ONLY_COLUMNS
 
     events = EVENTS.with_columns(description=pl.format("step {}", pl.int_range(pl.len()) % 7)).sort(
         "time", "id"
@@ -195,7 +195,7 @@ def filled_store(request):
 def test_details_read_by_time_range_equal_details_read_by_id(filled_store, monkeypatch):
     """An export of a period's newest rows reads their time range in one query; rows spread
     thinly over a long range are read by id; both give exactly the rows asked for."""
-    from audit_analytics import store as store_module
+    from audit_analytics.engines import store as store_module
 
     events = EVENTS.sort("time", "id")
     ranges = []
@@ -235,7 +235,7 @@ def test_an_index_read_with_categorical_codes_equals_one_read_as_text():
     adopts them and answers exactly as when it encodes the text itself."""
     import polars as pl
 
-    from audit_analytics.memory import CODE_ONLY_COLUMNS
+    from audit_analytics.engines.memory import CODE_ONLY_COLUMNS
     from audit_analytics.schema import SUMMARY_COLUMNS, conform
 
     events = EVENTS.with_columns(

@@ -19,8 +19,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from audit_analytics import export
-from audit_analytics.export import (
+from audit_analytics.io import export
+from audit_analytics.io.export import (
     MAX_XLSX_CELL_CHARS,
     NEUTRALISED_PREFIXES,
     XLSX_TRUNCATION_MARKER,
@@ -533,7 +533,7 @@ def test_csv_columns_selects_and_orders(tmp_path: Path) -> None:
 
 def test_csv_times_are_the_packages_one_format(tmp_path: Path) -> None:
     # the same text as the command line and the chart downloads: tabular.format_time
-    from audit_analytics.tabular import format_time
+    from audit_analytics.io.tabular import format_time
 
     times = [
         datetime(2026, 3, 1, 8, 15, 0, 123000, tzinfo=UTC),

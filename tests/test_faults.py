@@ -19,12 +19,12 @@ from conftest import _free_port, _pg_bindir, need
 from pg_support import ThrowawayPostgres
 from streamlit.testing.v1 import AppTest
 
-from audit_analytics import archive
-from audit_analytics.cli import main as cli_main
-from audit_analytics.demo import generate
+from audit_analytics.cli.main import main as cli_main
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 from audit_analytics.errors import StoreError
-from audit_analytics.export import write_csv, write_xlsx
-from audit_analytics.store import open_store
+from audit_analytics.io import archive
+from audit_analytics.io.export import write_csv, write_xlsx
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -99,7 +99,7 @@ def test_database_gone_mid_session_keeps_the_last_frame_marked_stale(pg, monkeyp
     from audit_analytics.ui import data
 
     fill(pg.url)
-    from audit_analytics import shared as shared_module
+    from audit_analytics.engines import shared as shared_module
 
     monkeypatch.setattr(shared_module, "FRESHNESS_SECONDS", 0.0)  # check the database on every rerun
     at = app_for(pg.url, monkeypatch, as_role, mode).run()
@@ -239,8 +239,8 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     import polars as pl
-    from audit_analytics import export
-    from audit_analytics.demo import generate
+    from audit_analytics.io import export
+    from audit_analytics.demo.generate import generate
     fmt, target = sys.argv[1], sys.argv[2]
     frame = generate(60_000, seed=2).events
     if fmt == "csv":

@@ -261,7 +261,7 @@ ENGINES = ["memory", "memory-plain", "pushdown"]
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('filters') / 'audit.db'}")
     assert store.append(EVENTS).inserted == len(ROWS)
@@ -271,8 +271,8 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=ENGINES)
 def engine(request, store):
-    from audit_analytics import memory
-    from audit_analytics.engines import open_engine
+    from audit_analytics.engines import memory
+    from audit_analytics.engines.sql import open_engine
 
     if request.param == "pushdown":
         return request.param, open_engine(store, mode="pushdown")

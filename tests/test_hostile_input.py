@@ -29,14 +29,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
-from audit_analytics import ingest
-from audit_analytics.cli import main as cli_main
+from audit_analytics.cli.main import main as cli_main
+from audit_analytics.engines.store import open_store
 from audit_analytics.errors import IngestError, QueryError, StoreError
-from audit_analytics.export import write_csv, write_xlsx
 from audit_analytics.filters import Filter, sql_where
-from audit_analytics.ingest import MAX_FIELD_CHARS, import_files, load_file
+from audit_analytics.io import ingest
+from audit_analytics.io.export import write_csv, write_xlsx
+from audit_analytics.io.ingest import MAX_FIELD_CHARS, import_files, load_file
 from audit_analytics.query import parse
-from audit_analytics.store import open_store
 
 HOSTILE = Path(__file__).parent / "hostile"
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -272,8 +272,8 @@ def test_a_failure_part_way_writes_nothing(tmp_path, sqlite_store, monkeypatch):
 
 STREAM_SCRIPT = """
 import json, re, sys, time
-from audit_analytics.ingest import import_files
-from audit_analytics.store import open_store
+from audit_analytics.io.ingest import import_files
+from audit_analytics.engines.store import open_store
 path, db = sys.argv[1], sys.argv[2]
 store = open_store("sqlite:///" + db)
 t = time.perf_counter()

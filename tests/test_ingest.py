@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from audit_analytics.errors import IngestError
-from audit_analytics.ingest import ALIASES, import_files, load_file, parse_time
+from audit_analytics.io.ingest import ALIASES, import_files, load_file, parse_time
 from audit_analytics.schema import SCHEMA
 
 GOOD = {

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_load  # noqa: E402
 
-from audit_analytics.ingest import import_files  # noqa: E402
+from audit_analytics.io.ingest import import_files  # noqa: E402
 
 SESSIONS, INTERACTIONS, EVENTS = 5, 4, 20_000
 
@@ -134,13 +134,13 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
     reloads, the others answer from the data held."""
     from datetime import timedelta
 
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
     from audit_analytics.ui import data
 
     url = demo_database(tmp_path / "audit.db", n_events=3_000, seed=5)
     monkeypatch.setenv("AUDIT_DB_URL", url)
     monkeypatch.setenv("AUDIT_ENGINE", "memory")
-    from audit_analytics import shared as shared_module
+    from audit_analytics.engines import shared as shared_module
 
     shared = data.SharedFrame()
     shared.refresh(open_store(url))  # the first load
@@ -166,7 +166,7 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
     assert shared.index.materialised().equals(rebuilt.materialised())
     # an event committed between reading the new ones and counting them (20 people signing
     # in): read again rather than reload everything
-    from audit_analytics.store import Store
+    from audit_analytics.engines.store import Store
 
     real_load, interleaved = Store.load, []
 
@@ -195,7 +195,7 @@ def test_new_events_grow_the_shared_index_and_no_session_waits_for_a_reload(tmp_
 
 
 def open_engine_for(store):
-    from audit_analytics.engines import open_engine
+    from audit_analytics.engines.sql import open_engine
 
     return open_engine(store, mode="memory")
 

@@ -50,8 +50,8 @@ def monkeypatch_module():
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    from audit_analytics.demo import generate
-    from audit_analytics.store import open_store
+    from audit_analytics.demo.generate import generate
+    from audit_analytics.engines.store import open_store
 
     url = f"sqlite:///{tmp_path_factory.mktemp('nbdb') / 'audit.db'}"
     store = open_store(url)

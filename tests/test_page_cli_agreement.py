@@ -1,6 +1,6 @@
 """The pages and the CLI give the same security and activity figures for the same filter on the
 same data, in both engine modes (pushdown with a memory limit below the table, so the SQL paths
-answer). Both go through audit_analytics.review; this proves nothing was left on one side."""
+answer). Both go through audit_analytics.analysis.review; this proves nothing was left on one side."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from audit_analytics.cli import main
-from audit_analytics.demo import generate
-from audit_analytics.security import DETECTIONS
-from audit_analytics.store import open_store
+from audit_analytics.analysis.security import DETECTIONS
+from audit_analytics.cli.main import main
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -1,5 +1,5 @@
 """Pushdown agreement: the security aggregates and detections compiled to SQL must return
-exactly what the polars functions of audit_analytics.security return on the same events.
+exactly what the polars functions of audit_analytics.analysis.security return on the same events.
 
 Runs on a real SQLite file and on a real PostgreSQL server (the ClickHouse engine reuses
 CASES in tests/test_clickhouse.py), for several filters and thresholds, with
@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from audit_analytics import pushdown, security
-from audit_analytics.demo import generate
+from audit_analytics.analysis import security
+from audit_analytics.analysis import security_sql as pushdown
+from audit_analytics.demo.generate import generate
 from audit_analytics.filters import Filter
 from audit_analytics.schema import SCHEMA
 
@@ -127,7 +128,7 @@ def check(store, events: pl.DataFrame, case: tuple[str, dict], flt: Filter, *, n
 
 @pytest.fixture(scope="module")
 def sqlite_events(tmp_path_factory):
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('pushdown') / 'audit.db'}")
     store.append(EVENTS)
@@ -139,7 +140,7 @@ def sqlite_events(tmp_path_factory):
 def pg_events(postgres_url):
     import sqlalchemy as sa
 
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     store = open_store(postgres_url)
     with store.engine.begin() as conn:
@@ -268,7 +269,7 @@ EDGE_CASES = [
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(logins=_logins)
 def test_generated_windows_agree_on_sqlite(logins):
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
 
     events = _frame(logins)
     store = open_store("sqlite://")
@@ -299,8 +300,8 @@ def test_generated_windows_agree_on_postgres(pg_store, logins):
 
 @pytest.fixture(scope="module", params=["openssh_2k", "linux_2k"])
 def real_sqlite(request, real_data_dir, tmp_path_factory):
-    from audit_analytics.ingest import import_files
-    from audit_analytics.store import open_store
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.io.ingest import import_files
 
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('real') / 'audit.db'}")
     import_files(store, [real_data_dir / f"{request.param}_audit.jsonl"])

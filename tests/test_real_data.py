@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from audit_analytics.filters import Filter
-from audit_analytics.ingest import import_files
+from audit_analytics.io.ingest import import_files
 
 DATASETS = ["openssh_2k", "linux_2k"]
 

@@ -15,12 +15,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from audit_analytics import admin_cli, archive, cli
-from audit_analytics.demo import generate
+from audit_analytics.cli import admin as admin_cli
+from audit_analytics.cli import main as cli
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 from audit_analytics.filters import Filter
-from audit_analytics.retention import Policy, PolicyError, apply, last_runs, load_policy, plan, save_policy
+from audit_analytics.io import archive
+from audit_analytics.io.retention import Policy, PolicyError, apply, last_runs, load_policy, plan, save_policy
 from audit_analytics.schema import CATEGORY_CODES
-from audit_analytics.store import open_store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Unit tests of audit_analytics.security on small hand-built frames.
+"""Unit tests of audit_analytics.analysis.security on small hand-built frames.
 
 Expected values are worked out by hand or by plain-Python references in this file, never
 copied from the function's output.
@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from audit_analytics import demo, schema, security
-from audit_analytics.security import DetectionError
+from audit_analytics import schema
+from audit_analytics.analysis import security
+from audit_analytics.analysis.security import DetectionError
+from audit_analytics.demo import generate as demo
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)  # a Monday
 US = timedelta(microseconds=1)

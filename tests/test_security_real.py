@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from audit_analytics import schema, security
+from audit_analytics import schema
+from audit_analytics.analysis import security
 
 REAL = Path(__file__).parents[1] / ".." / "shared" / "data" / "real"
 DATASETS = ["openssh_2k", "linux_2k"]
@@ -22,7 +23,7 @@ DATASETS = ["openssh_2k", "linux_2k"]
 def load_events(path: Path) -> pl.DataFrame:
     """The events of a JSON-lines file: through ingest when it works, else a small local loader."""
     try:
-        from audit_analytics.ingest import load_file
+        from audit_analytics.io.ingest import load_file
 
         loaded = load_file(path)
         if not loaded.rejects:

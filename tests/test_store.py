@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from audit_analytics.demo import generate
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter
 from audit_analytics.schema import SCHEMA
-from audit_analytics.store import open_store
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EVENTS = generate(3_000, seed=9, now=NOW).events
@@ -45,7 +45,7 @@ def test_load_round_trips_every_value(store):
 def test_the_whole_table_streams_in_batches_with_code_columns_as_categoricals(store, monkeypatch):
     """The whole-table load reads Arrow batches through connectorx (tested here, not just
     allowed to fall back) and gives the same frame as the generic path, batch edges too."""
-    from audit_analytics import store as store_module
+    from audit_analytics.engines import store as store_module
     from audit_analytics.schema import SUMMARY_COLUMNS
 
     store.append(EVENTS)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from audit_analytics import export, tabular
-from audit_analytics.tabular import (
+from audit_analytics.io import export, tabular
+from audit_analytics.io.tabular import (
     NEUTRALISED_PREFIXES,
     TabularError,
     csv_cells,

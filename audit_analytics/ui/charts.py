@@ -22,8 +22,9 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from audit_analytics import activity, tabular
+from audit_analytics.analysis import activity
 from audit_analytics.filters import zone
+from audit_analytics.io import tabular
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULT_LABELS, RESULTS, RETENTION_GROUPS
 from audit_analytics.textsafe import plain
 from audit_analytics.view import View
@@ -430,7 +431,7 @@ def show(
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
     """The frame as CSV (UTF-8 with BOM, for spreadsheets), written by
-    :func:`audit_analytics.tabular.to_csv`: times in the zone their column carries (the
+    :func:`audit_analytics.io.tabular.to_csv`: times in the zone their column carries (the
     viewer's), ISO 8601 with its offset; text that a spreadsheet would run as a formula
     neutralised."""
     return tabular.to_csv(frame, tz=None, bom=True)

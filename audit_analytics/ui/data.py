@@ -1,7 +1,7 @@
 """Streamlit glue for the shared data: one store and one :class:`SharedData` per process,
 shared by every session (``st.cache_resource``; ``st.cache_data`` would hash and copy frames).
 
-The lifecycle (load, grow, refresh, single-flight cache) is :mod:`audit_analytics.shared`;
+The lifecycle (load, grow, refresh, single-flight cache) is :mod:`audit_analytics.engines.shared`;
 derived results are cached there by the filter's values, never by hashing frames.
 """
 
@@ -12,10 +12,10 @@ from datetime import datetime
 import polars as pl
 import streamlit as st
 
-from audit_analytics.engines import engine_mode, memory_limit
+from audit_analytics.engines.shared import SharedData, freeze_startup_objects
+from audit_analytics.engines.sql import engine_mode, memory_limit
+from audit_analytics.engines.store import Store, default_url, open_store
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.shared import SharedData, freeze_startup_objects
-from audit_analytics.store import Store, default_url, open_store
 
 __all__ = [
     "SharedFrame",
@@ -72,7 +72,7 @@ def actors_of(shared: SharedData) -> pl.DataFrame:
 
 def with_archive(shared: SharedData) -> SharedData:
     """The shared data plus the retention archive (the policy's folder), merged by id."""
-    from audit_analytics.retention import load_policy
+    from audit_analytics.io.retention import load_policy
 
     return shared.with_archive(load_policy().archive)
 

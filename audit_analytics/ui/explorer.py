@@ -384,7 +384,7 @@ def prepare_export(
 ) -> tuple[str, bytes, int]:
     """Write exactly the current result (all pages, current sort) and record the export.
     Returns (file name, bytes, rows)."""
-    from audit_analytics.export import ExportManifest, export_filename, write_csv, write_xlsx
+    from audit_analytics.io.export import ExportManifest, export_filename, write_csv, write_xlsx
 
     flt = view.filter
     result = result_for(shared, flt, view.sort, now=now)

@@ -2,7 +2,7 @@
 
 The page reads the shared view (period, users, search) and reviews it the way the users'
 guide says: login failures by IP, by account and by hour; then one table per detection of
-:data:`audit_analytics.security.DETECTIONS`, each with its thresholds as controls; then a
+:data:`audit_analytics.analysis.security.DETECTIONS`, each with its thresholds as controls; then a
 backtest of every rule per day. Every chart bar and table row opens the Audit Log on exactly
 the events behind it.
 
@@ -23,11 +23,11 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from audit_analytics import activity, security
+from audit_analytics.analysis import activity, security
+from audit_analytics.analysis.review import SecurityReview, security_review
 from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
-from audit_analytics.review import SecurityReview, security_review
 from audit_analytics.ui import charts
 from audit_analytics.ui.data import SharedFrame, cached
 from audit_analytics.view import View, explorer_link
@@ -96,7 +96,7 @@ THRESHOLD_HELP: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------------------
-# the review: audit_analytics.review, cached in the shared data's results
+# the review: audit_analytics.analysis.review, cached in the shared data's results
 
 
 def memo(shared: SharedFrame, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
@@ -110,7 +110,7 @@ RULE_TITLES: dict[str, str] = {rule: d.title for rule, d in security.DETECTIONS.
 
 @dataclasses.dataclass
 class Review(SecurityReview):
-    """The package's :class:`~audit_analytics.review.SecurityReview` plus the page's view
+    """The package's :class:`~audit_analytics.analysis.review.SecurityReview` plus the page's view
     (its links into the explorer keep the view's time-zone choice)."""
 
     view: View = dataclasses.field(default_factory=View)
@@ -699,7 +699,7 @@ def newest(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS) -> pl.DataFrame:
 
 def findings_per_day(review: Review, results: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Findings of each rule per day (by the finding's first event) over the reviewed period,
-    in the shown zone (:func:`audit_analytics.security.findings_per_bucket`, from the findings
+    in the shown zone (:func:`audit_analytics.analysis.security.findings_per_bucket`, from the findings
     the page already holds): ``day`` and one column per rule."""
     span = review.span()
     tz = review.tz

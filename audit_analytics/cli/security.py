@@ -1,6 +1,6 @@
 """``audit-analytics security REPORT``: the security reports and detections from the command line.
 
-The same functions as the Security review page (:mod:`audit_analytics.security`), on the
+The same functions as the Security review page (:mod:`audit_analytics.analysis.security`), on the
 events a filter selects. Thresholds are flags; a flag the chosen report does not take is an
 error that says which flags it does take. ``--fail-on-findings`` exits 4 when a detection
 finds something (for cron); ``--format jsonl`` writes one finding per line (for a SIEM).
@@ -25,8 +25,10 @@ from typing import TextIO
 
 import polars as pl
 
-from audit_analytics import cli_common, security, tabular
-from audit_analytics.cli_common import (
+from audit_analytics.analysis import security
+from audit_analytics.analysis.review import SecurityReview
+from audit_analytics.cli import common as cli_common
+from audit_analytics.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
@@ -37,11 +39,11 @@ from audit_analytics.cli_common import (
     parse_zone,
     print_frame,
 )
-from audit_analytics.contract import AuditEngine
-from audit_analytics.engines import engine_mode, open_engine
-from audit_analytics.errors import NeedsMemory
+from audit_analytics.engines.contract import AuditEngine
+from audit_analytics.engines.sql import engine_mode, open_engine
+from audit_analytics.errors import NeedsMemory, UsageError
 from audit_analytics.filters import Filter
-from audit_analytics.review import SecurityReview
+from audit_analytics.io import tabular
 
 __all__ = ["DETECTION_REPORTS", "REPORTS", "THRESHOLD_FLAGS", "add_parser", "parse_duration", "parse_hours"]
 
@@ -51,7 +53,7 @@ AGGREGATE_REPORTS: dict[str, str] = {
     "by-hour": "login failures per hour of the day (in --tz)",
 }
 DETECTION_REPORTS: dict[str, str] = {d.cli_name: rule for rule, d in security.DETECTIONS.items()}
-"""Report name on the command line -> rule name in :data:`audit_analytics.security.DETECTIONS`."""
+"""Report name on the command line -> rule name in :data:`audit_analytics.analysis.security.DETECTIONS`."""
 
 REPORTS: tuple[str, ...] = (*AGGREGATE_REPORTS, *DETECTION_REPORTS)
 
@@ -147,8 +149,8 @@ THRESHOLD_FLAGS: tuple[_Flag, ...] = (
 
 
 def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
-    """Register ``security`` on the CLI's sub-parsers (called by :mod:`audit_analytics.cli`);
-    the filter flags are :func:`audit_analytics.cli_common.add_filter_arguments` unless given."""
+    """Register ``security`` on the CLI's sub-parsers (called by :mod:`audit_analytics.cli.main`);
+    the filter flags are :func:`audit_analytics.cli.common.add_filter_arguments` unless given."""
     add_filter_arguments = add_filter_arguments or cli_common.add_filter_arguments
     reports = "\n".join(
         [f"  {name:<22} {what}" for name, what in AGGREGATE_REPORTS.items()]
@@ -189,10 +191,6 @@ def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], No
         "--fail-on-findings", action="store_true", help="exit 4 when a detection finds something (cron)"
     )
     p.set_defaults(handler=run)
-
-
-class UsageError(ValueError):
-    """A flag that does not fit the report (shown as one line, exit 2)."""
 
 
 def thresholds_from_args(report: str, args: argparse.Namespace) -> dict[str, object]:
@@ -262,7 +260,7 @@ def compute(
     now: datetime | None = None,
 ) -> pl.DataFrame:
     """The rows of ``report`` on the events ``flt`` selects, through the engine contract
-    (:class:`audit_analytics.review.SecurityReview`, as the Security review page)."""
+    (:class:`audit_analytics.analysis.review.SecurityReview`, as the Security review page)."""
     review = SecurityReview(engine, flt, now or datetime.now(UTC))
     if report == "by-ip":
         return review.failures_by("ip", top)
@@ -327,5 +325,5 @@ def report_rows(result: pl.DataFrame, *, report: str | None = None, fmt: str = "
 
 def write(result: pl.DataFrame, *, report: str, fmt: str, tz: str = "UTC", out: TextIO | None = None) -> None:
     """Write ``result`` to ``out`` (stdout) as a plain-text table, JSON, JSON Lines or CSV,
-    times in ``tz`` (see :func:`audit_analytics.cli_common.print_frame`)."""
+    times in ``tz`` (see :func:`audit_analytics.cli.common.print_frame`)."""
     print_frame(report_rows(result, report=report, fmt=fmt), fmt, tz=tz, out=out, empty="(nothing found)\n")

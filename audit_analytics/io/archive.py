@@ -12,7 +12,7 @@ and was run again), so every reader deduplicates by ``id``: :func:`scan` and :fu
 Examples
 --------
 >>> import tempfile
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.demo.generate import generate
 >>> from audit_analytics.filters import Filter
 >>> events = generate(1_000, seed=2).events
 >>> root = tempfile.mkdtemp()
@@ -35,7 +35,7 @@ from typing import Literal
 
 import polars as pl
 
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.errors import ArchiveError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform, empty_frame
@@ -54,10 +54,6 @@ __all__ = [
 ]
 
 MANIFEST = "_manifest.jsonl"
-
-
-class ArchiveError(AuditAnalyticsError, OSError):
-    """The archive cannot be written, or what was read back is not what was written."""
 
 
 @dataclass(frozen=True, slots=True)

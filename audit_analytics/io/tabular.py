@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.errors import TabularError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import zone
 from audit_analytics.textsafe import plain
@@ -89,10 +89,6 @@ CSV_LIST_SEPARATOR = "; "
 TABLE_LIST_SEPARATOR = ", "
 
 
-class TabularError(AuditAnalyticsError, ValueError):
-    """A frame that cannot be written as asked (unknown zone or column, unsupported type)."""
-
-
 # --------------------------------------------------------------------------- cells
 
 
@@ -127,7 +123,7 @@ def check_zone(tz: str) -> ZoneInfo:
     >>> check_zone("Mars/Olympus")
     Traceback (most recent call last):
     ...
-    audit_analytics.tabular.TabularError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Paris
+    audit_analytics.io.tabular.TabularError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Paris
     """
     try:
         return zone(tz)

@@ -1,9 +1,9 @@
 """ClickHouse: the engine for logs that outgrow one machine, tested in-process with chDB.
 
 :class:`ClickHouseStore` keeps the events in a MergeTree table ``audit_events`` ordered by
-``(time, id)`` and answers the reading API of :class:`~audit_analytics.store.Store`
+``(time, id)`` and answers the reading API of :class:`~audit_analytics.engines.store.Store`
 (``count``, ``page``, ``load``) and the pushdown aggregates of
-:mod:`audit_analytics.pushdown` in ClickHouse SQL. chDB is ClickHouse's engine as a Python
+:mod:`audit_analytics.analysis.security_sql` in ClickHouse SQL. chDB is ClickHouse's engine as a Python
 library; the statements are the ones a ClickHouse server or cluster runs.
 
 The SQL comes from the same place as the SQLite and PostgreSQL SQL:
@@ -44,12 +44,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import default
 from sqlalchemy.sql import compiler
 
-from audit_analytics import pushdown
-from audit_analytics.contract import NEWEST_FIRST
+from audit_analytics.analysis import security_sql as pushdown
+from audit_analytics.engines.contract import NEWEST_FIRST
+from audit_analytics.engines.store import (
+    DETAIL_CHUNK,
+    DETAILS_SCHEMA,
+    TABLE_NAME,
+    AppendResult,
+    make_table,
+    schema_columns,
+)
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
-from audit_analytics.store import DETAIL_CHUNK, DETAILS_SCHEMA, TABLE_NAME, AppendResult, _columns, make_table
 
 __all__ = ["ClickHouseDialect", "ClickHouseStore", "compile_clickhouse", "CREATE_TABLE"]
 
@@ -209,7 +216,7 @@ class ClickHouseStore:
 
     Examples
     --------
-    >>> from audit_analytics.demo import generate
+    >>> from audit_analytics.demo.generate import generate
     >>> store = ClickHouseStore(database="doctest")
     >>> store.append(generate(1_000, seed=2).events).inserted
     1000
@@ -312,7 +319,7 @@ class ClickHouseStore:
     ) -> pl.DataFrame:
         """The (filtered) events with the schema's dtypes, oldest first (``columns``: only those)."""
         t = self.table
-        names = _columns(columns)
+        names = schema_columns(columns)
         stmt = sa.select(*(t.c[c] for c in names)).where(self._where(flt, now)).order_by(t.c.time, t.c.id)
         return _conform(self.frame(stmt), names)
 

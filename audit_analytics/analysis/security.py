@@ -25,7 +25,8 @@ Examples
 --------
 >>> from datetime import datetime, timedelta, timezone
 >>> import polars as pl
->>> from audit_analytics import schema, security
+>>> from audit_analytics import schema
+>>> from audit_analytics.analysis import security
 >>> t0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
 >>> events = schema.conform(pl.DataFrame({
 ...     "id": [f"e{i}" for i in range(10)],
@@ -50,8 +51,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import polars as pl
 
-from audit_analytics.activity import fill_buckets
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.analysis.activity import fill_buckets
+from audit_analytics.errors import DetectionError
 from audit_analytics.schema import WRITE_ACTIONS
 
 __all__ = [
@@ -92,10 +93,6 @@ SuccessKey = Literal["account", "ip", "both"]
 
 UTC_US = pl.Datetime("us", "UTC")
 _US_PER_SECOND = 1_000_000
-
-
-class DetectionError(AuditAnalyticsError, ValueError):
-    """A detection asked for something it cannot do (unknown rule, bad threshold)."""
 
 
 def is_login_failure() -> pl.Expr:
@@ -145,7 +142,7 @@ def _failures(frame: Frame, columns: Iterable[str]) -> pl.DataFrame:
     return _select(frame, is_login_failure(), columns)
 
 
-def _micros(value: timedelta, name: str) -> int:
+def to_micros(value: timedelta, name: str) -> int:
     if not isinstance(value, timedelta):
         raise DetectionError(f"{name} must be a datetime.timedelta, got {value!r}")
     micros = value // timedelta(microseconds=1)
@@ -154,7 +151,7 @@ def _micros(value: timedelta, name: str) -> int:
     return micros
 
 
-def _positive_int(value: int, name: str) -> int:
+def positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DetectionError(f"{name} must be a positive integer, got {value!r}")
     return value
@@ -584,7 +581,7 @@ def _sliding(
     frame: Frame, key: str, window: timedelta, *, distinct: str | None = None
 ) -> tuple[_Grouped, np.ndarray, np.ndarray, np.ndarray | None]:
     """Failures grouped by key with each event's window bounds (and distinct counts)."""
-    micros = _micros(window, "window")
+    micros = to_micros(window, "window")
     failures = _time_ordered(_failures(frame, ["id", "time", "actor", "ip"]))
     grouped = _group(failures, [key])
     axis = _axis(grouped.new_key, grouped.times(), micros)
@@ -693,7 +690,7 @@ def brute_force(
     >>> brute_force(ev, threshold=3, window=timedelta(seconds=60)).height
     0
     """
-    threshold = _positive_int(threshold, "threshold")
+    threshold = positive_int(threshold, "threshold")
     grouped, start, end, _ = _sliding(frame, "ip", window)
     counts = end - start
     return _runs(grouped, "ip", start, end, counts >= threshold, {"max_in_window": counts})
@@ -731,7 +728,7 @@ def password_spray(
     >>> password_spray(ev, min_accounts=3).select("key", "count", "max_accounts", "accounts").rows()
     [('192.0.2.9', 4, 3, ['ann', 'bob', 'cid'])]
     """
-    min_accounts = _positive_int(min_accounts, "min_accounts")
+    min_accounts = positive_int(min_accounts, "min_accounts")
     grouped, start, end, distinct = _sliding(frame, "ip", window, distinct="actor")
     assert distinct is not None
     return _runs(
@@ -776,8 +773,8 @@ def account_under_attack(
     >>> account_under_attack(ev, min_ips=3).select("key", "max_ips", "ips").rows()
     [('ceo', 3, ['192.0.2.1', '192.0.2.2', '192.0.2.3'])]
     """
-    min_ips = _positive_int(min_ips, "min_ips")
-    threshold = _positive_int(threshold, "threshold")
+    min_ips = positive_int(min_ips, "min_ips")
+    threshold = positive_int(threshold, "threshold")
     grouped, start, end, distinct = _sliding(frame, "actor", window, distinct="ip")
     assert distinct is not None
     counts = end - start
@@ -839,8 +836,8 @@ def success_after_failures(
     >>> success_after_failures(ev, threshold=2).select("key", "success_id", "failures", "event_ids").rows()
     [('ann', 'ok', 2, ['f1', 'f2', 'ok'])]
     """
-    threshold = _positive_int(threshold, "threshold")
-    micros = _micros(within, "within")
+    threshold = positive_int(threshold, "threshold")
+    micros = to_micros(within, "within")
     key = _success_key(by)
     logins = _select(
         frame,
@@ -1014,7 +1011,7 @@ def off_hours(
     """
     begin = _minutes_of_day(hours[0], "hours[0]")
     finish = _minutes_of_day(hours[1], "hours[1]")
-    look = _micros(lookback, "lookback")
+    look = to_micros(lookback, "lookback")
     if min_history < 0:
         raise DetectionError(f"min_history must be >= 0, got {min_history!r}")
     bad_days = [d for d in weekdays if d not in range(1, 8)]
@@ -1215,7 +1212,7 @@ def stuck_operations(
     >>> stuck_operations(ev, now=datetime(2025, 1, 1, 12, tzinfo=timezone.utc)).select("key", "state").rows()
     [('r2', 'processing')]
     """
-    older = _micros(older_than, "older_than")
+    older = to_micros(older_than, "older_than")
     if now is None:
         now = datetime.now(UTC)
     elif now.tzinfo is None:
@@ -1277,7 +1274,7 @@ def stuck_operations(
 class Detection(NamedTuple):
     """A registry entry: the function, its default thresholds, what it finds, its title on
     the page and its report name on the command line (``security REPORT``), and whether the
-    SQL engine can run it inside the database (:mod:`audit_analytics.pushdown`)."""
+    SQL engine can run it inside the database (:mod:`audit_analytics.analysis.security_sql`)."""
 
     function: Callable[..., pl.DataFrame]
     defaults: Any

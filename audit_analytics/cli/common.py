@@ -1,8 +1,8 @@
 """What every ``audit-analytics`` sub-command shares: exit codes, argument types (dates,
 zones, counts), the filter flags, the store and actor, and printing a frame.
 
-:mod:`audit_analytics.cli`, :mod:`audit_analytics.security_cli` and
-:mod:`audit_analytics.admin_cli` import this module; it imports none of them.
+:mod:`audit_analytics.cli.main`, :mod:`audit_analytics.cli.security` and
+:mod:`audit_analytics.cli.admin` import this module; it imports none of them.
 
 Examples
 --------
@@ -24,8 +24,8 @@ from typing import TextIO
 
 import polars as pl
 
-from audit_analytics import tabular
 from audit_analytics.filters import PERIODS, Filter, zone
+from audit_analytics.io import tabular
 from audit_analytics.schema import CATEGORY_CODES, RESULTS
 
 __all__ = [
@@ -180,7 +180,7 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
 
 def open_store(args: argparse.Namespace):
     """The store named by ``--db`` (or the default)."""
-    from audit_analytics.store import open_store as _open
+    from audit_analytics.engines.store import open_store as _open
 
     return _open(args.db)
 
@@ -209,7 +209,7 @@ def print_frame(
 ) -> None:
     """Print ``frame`` to ``out`` (stdout) as ``table``, ``json`` (an indented array),
     ``jsonl`` (one object a line) or ``csv`` (no byte-order mark: it is for pipes),
-    with times in ``tz`` (see :mod:`audit_analytics.tabular`).
+    with times in ``tz`` (see :mod:`audit_analytics.io.tabular`).
 
     ``columns`` and ``limit`` (characters a cell) apply to the table, as does ``empty``
     (what to print for no rows). On a terminal, JSON escapes everything outside ASCII, so a

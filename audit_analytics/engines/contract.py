@@ -1,7 +1,7 @@
 """The engine contract: everything a page, the CLI or a notebook asks of an engine.
 
-Two engines implement it: :class:`~audit_analytics.memory.EventIndex` (the table in memory)
-and :class:`~audit_analytics.engines.SqlIndex` (pushdown: the database answers). Callers use
+Two engines implement it: :class:`~audit_analytics.engines.memory.EventIndex` (the table in memory)
+and :class:`~audit_analytics.engines.sql.SqlIndex` (pushdown: the database answers). Callers use
 this contract only; none asks an engine what it is. Where an engine cannot answer (the rows
 an analysis needs are more than the memory limit allows), it raises
 :class:`~audit_analytics.errors.NeedsMemory`, the one error a caller handles, whose message
@@ -13,8 +13,8 @@ also checks it at run time).
 Examples
 --------
 >>> from audit_analytics import open_store
->>> from audit_analytics.demo import generate
->>> from audit_analytics.engines import open_engine
+>>> from audit_analytics.demo.generate import generate
+>>> from audit_analytics.engines.sql import open_engine
 >>> store = open_store("sqlite://")
 >>> _ = store.append(generate(1_000, seed=3).events)
 >>> engines = [open_engine(store, mode=m) for m in ("memory", "pushdown")]
@@ -151,7 +151,7 @@ class AuditEngine(Protocol):
     ) -> pl.DataFrame: ...
 
     def failure_summary(self, flt: Filter, *, now: datetime | None = None) -> Any:
-        """A :class:`~audit_analytics.security.FailureSummary` of the filtered events."""
+        """A :class:`~audit_analytics.analysis.security.FailureSummary` of the filtered events."""
         ...
 
     def time_range(
@@ -169,11 +169,11 @@ class AuditEngine(Protocol):
         *,
         now: datetime | None = None,
     ) -> pl.DataFrame:
-        """The findings of one detection of :data:`audit_analytics.security.DETECTIONS`."""
+        """The findings of one detection of :data:`audit_analytics.analysis.security.DETECTIONS`."""
         ...
 
     # -- activity -------------------------------------------------------------------------
     def retention_summary(self) -> pl.DataFrame:
         """Volume and age per retention group over the whole table
-        (:func:`audit_analytics.activity.retention_summary`)."""
+        (:func:`audit_analytics.analysis.activity.retention_summary`)."""
         ...

@@ -7,7 +7,7 @@ polars engine runs; values always travel as bound parameters.
 Examples
 --------
 >>> from audit_analytics import open_store, Filter
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.demo.generate import generate
 >>> store = open_store("sqlite://")          # in memory
 >>> store.append(generate(1_000, seed=3).events).inserted
 1000
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from audit_analytics.contract import NEWEST_FIRST
+from audit_analytics.engines.contract import NEWEST_FIRST
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
@@ -295,7 +295,7 @@ class Store:
         ``categorical`` text columns come as ``pl.Categorical`` (see ``schema.conform``),
         converted batch by batch as the whole table is read, so their text is never whole in
         memory (``EventIndex`` takes them as its codes)."""
-        names = _columns(columns)
+        names = schema_columns(columns)
         stmt = (
             sa.select(*(self.table.c[c] for c in names))
             .where(self._where(flt, now))
@@ -541,7 +541,7 @@ def _rows_for_insert(frame: pl.DataFrame) -> list[dict]:
     return frame.with_columns(pl.col("type", "result").cast(pl.String)).to_dicts()
 
 
-def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+def schema_columns(columns: Sequence[str] | None) -> tuple[str, ...]:
     """Schema columns in the schema's order; an unknown name is an error (names reach SQL)."""
     if columns is None:
         return COLUMNS

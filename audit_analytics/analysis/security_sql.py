@@ -1,10 +1,10 @@
 """Security aggregates and sliding-window detections evaluated inside the database.
 
-The functions of :mod:`audit_analytics.security` read an event frame; these compile the same
+The functions of :mod:`audit_analytics.analysis.security` read an event frame; these compile the same
 questions to SQL (SQLAlchemy Core, every value a bound parameter) and run them where the
 events are, so only the answer crosses the wire: the aggregated rows, or for a detection the
-events of its findings. They take a store (:class:`~audit_analytics.store.Store` on SQLite or
-PostgreSQL, or :class:`~audit_analytics.clickhouse.ClickHouseStore`) and a
+events of its findings. They take a store (:class:`~audit_analytics.engines.store.Store` on SQLite or
+PostgreSQL, or :class:`~audit_analytics.engines.clickhouse.ClickHouseStore`) and a
 :class:`~audit_analytics.filters.Filter`, and return exactly what the polars function returns
 on ``flt.apply(store.load())`` (a test holds every engine to that).
 
@@ -33,13 +33,13 @@ Examples
 --------
 >>> from datetime import timedelta
 >>> from audit_analytics import Filter, open_store
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.demo.generate import generate
 >>> store = open_store("sqlite://")
 >>> _ = store.append(generate(2_000, seed=5).events)
 >>> top = failures_by_ip(store, Filter(), top=3)
 >>> top.columns
 ['ip', 'failures', 'accounts', 'first', 'last']
->>> from audit_analytics import security
+>>> from audit_analytics.analysis import security
 >>> top.equals(security.failures_by_ip(store.load(), top=3))
 True
 """
@@ -58,18 +58,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from audit_analytics.activity import fill_buckets
-from audit_analytics.errors import AuditAnalyticsError
-from audit_analytics.filters import Filter, sql_where, zone
-from audit_analytics.security import (
+from audit_analytics.analysis.activity import fill_buckets
+from audit_analytics.analysis.security import (
     UTC_US,
     AccountUnderAttackThresholds,
     BruteForceThresholds,
     FailureSummary,
     PasswordSprayThresholds,
-    _micros,
-    _positive_int,
+    positive_int,
+    to_micros,
 )
+from audit_analytics.errors import PushdownError
+from audit_analytics.filters import Filter, sql_where, zone
 
 __all__ = [
     "PushdownError",
@@ -93,10 +93,6 @@ CLICKHOUSE_MAX_WINDOW = timedelta(microseconds=2**31 - 1)
 """ClickHouse takes RANGE frame offsets up to 2**31 - 1 (here µs: 35 min 47 s)."""
 MICROSECOND = timedelta(microseconds=1)
 _QUARTER_HOUR_US = 15 * 60 * 1_000_000
-
-
-class PushdownError(AuditAnalyticsError, NotImplementedError):
-    """The engine cannot answer this question exactly (so it does not answer it at all)."""
 
 
 # --------------------------------------------------------------------------- SQL building blocks
@@ -263,7 +259,7 @@ def _by_key(store, flt, now, key: str, other: str, out_key: str, out_other: str,
         .order_by(failures.desc(), sa.collate(k, "C") if store.dialect == "postgresql" else k)
     )
     if top is not None:
-        stmt = stmt.limit(_positive_int(top, "top"))
+        stmt = stmt.limit(positive_int(top, "top"))
     schema = {"k": pl.String, "n": pl.Int64, "o": pl.Int64, "first_us": pl.Int64, "last_us": pl.Int64}
     rows = _frame(store, stmt, schema)
     return rows.select(
@@ -280,7 +276,7 @@ def failures_by_ip(
 ) -> pl.DataFrame:
     """Login failures per source IP, counted in the database.
 
-    Same result as :func:`audit_analytics.security.failures_by_ip` on the filtered events:
+    Same result as :func:`audit_analytics.analysis.security.failures_by_ip` on the filtered events:
     ``ip``, ``failures``, ``accounts``, ``first``, ``last``; most failures first, ties by IP.
     ``now`` fixes "today" for the filter's period (default: the wall clock).
     """
@@ -288,7 +284,7 @@ def failures_by_ip(
 
 
 def failure_summary(store, flt: Filter | None = None, *, now: datetime | None = None) -> FailureSummary:
-    """The headline figures of :func:`audit_analytics.security.failure_summary`, counted in
+    """The headline figures of :func:`audit_analytics.analysis.security.failure_summary`, counted in
     the database. ``successes_after_failures`` is 0 here: that detection needs the events
     (the Security page shows its own table's count)."""
     t = store.table
@@ -335,7 +331,7 @@ def failures_by_account(
     store, flt: Filter | None = None, *, top: int | None = None, now: datetime | None = None
 ) -> pl.DataFrame:
     """Login failures per account, counted in the database (``account``, ``failures``,
-    ``ips``, ``first``, ``last``), as :func:`audit_analytics.security.failures_by_account`."""
+    ``ips``, ``first``, ``last``), as :func:`audit_analytics.analysis.security.failures_by_account`."""
     return _by_key(store, flt, now, "actor", "ip", "account", "ips", top)
 
 
@@ -384,7 +380,7 @@ def failures_by_hour(
 
     PostgreSQL and ClickHouse group by the local weekday and hour themselves; SQLite, which
     has no time zones, returns counts per UTC quarter-hour that are placed in the zone here.
-    Same result as :func:`audit_analytics.security.failures_by_hour`.
+    Same result as :func:`audit_analytics.analysis.security.failures_by_hour`.
     """
     zone(tz)
     t = store.table
@@ -455,7 +451,7 @@ def failures_over_time(
 
     The database counts per UTC quarter-hour (or per ``every`` when that is shorter); those
     counts are re-bucketed with the same polars expression the in-memory path uses. Same
-    result as :func:`audit_analytics.security.failures_over_time`: ``bucket``, ``failures``,
+    result as :func:`audit_analytics.analysis.security.failures_over_time`: ``bucket``, ``failures``,
     ``successes``, every bucket from the first to the last present.
     """
     step = _bucket_step(every)
@@ -463,7 +459,7 @@ def failures_over_time(
     if not _offsets_aligned(counts["time"], tz, step):
         raise PushdownError(
             f"{tz} has a UTC offset that is not a multiple of {timedelta(microseconds=step)} in this "
-            "period; bucket these events in memory (audit_analytics.security.failures_over_time)"
+            "period; bucket these events in memory (audit_analytics.analysis.security.failures_over_time)"
         )
     buckets = counts.group_by(pl.col("time").dt.convert_time_zone(tz).dt.truncate(every).alias("bucket")).agg(
         pl.col("failures").sum().cast(pl.UInt32), pl.col("successes").sum().cast(pl.UInt32)
@@ -662,11 +658,11 @@ def brute_force(
 ) -> pl.DataFrame:
     """Source IPs with at least ``threshold`` failures in a window ``[t, t + window)``, in SQL.
 
-    Same result as :func:`audit_analytics.security.brute_force` (``event_ids`` in time order,
+    Same result as :func:`audit_analytics.analysis.security.brute_force` (``event_ids`` in time order,
     ties by id). Only the failures of the findings leave the database.
     """
-    threshold = _positive_int(threshold, "threshold")
-    micros = _micros(window, "window")
+    threshold = positive_int(threshold, "threshold")
+    micros = to_micros(window, "window")
     stmt = _window_members(
         store, flt, now, key="ip", other=None, window=micros, qualifies=lambda cnt, _: cnt >= _int(threshold)
     )
@@ -682,9 +678,9 @@ def password_spray(
     now: datetime | None = None,
 ) -> pl.DataFrame:
     """Source IPs failing against at least ``min_accounts`` distinct accounts in one window,
-    in SQL; same result as :func:`audit_analytics.security.password_spray`."""
-    min_accounts = _positive_int(min_accounts, "min_accounts")
-    micros = _micros(window, "window")
+    in SQL; same result as :func:`audit_analytics.analysis.security.password_spray`."""
+    min_accounts = positive_int(min_accounts, "min_accounts")
+    micros = to_micros(window, "window")
     stmt = _window_members(
         store,
         flt,
@@ -708,10 +704,10 @@ def account_under_attack(
     now: datetime | None = None,
 ) -> pl.DataFrame:
     """Accounts failing from ``min_ips`` distinct IPs, or ``threshold`` times, in one window,
-    in SQL; same result as :func:`audit_analytics.security.account_under_attack`."""
-    min_ips = _positive_int(min_ips, "min_ips")
-    threshold = _positive_int(threshold, "threshold")
-    micros = _micros(window, "window")
+    in SQL; same result as :func:`audit_analytics.analysis.security.account_under_attack`."""
+    min_ips = positive_int(min_ips, "min_ips")
+    threshold = positive_int(threshold, "threshold")
+    micros = to_micros(window, "window")
     stmt = _window_members(
         store,
         flt,

@@ -20,7 +20,7 @@ Everything is vectorised with numpy and polars; the output depends only on
 Examples
 --------
 >>> from datetime import UTC, datetime
->>> from audit_analytics import demo
+>>> from audit_analytics.demo import generate as demo
 >>> data = demo.generate(5_000, seed=1, now=datetime(2025, 6, 2, 12, 0, tzinfo=UTC))
 >>> data.events.height
 5000

@@ -13,9 +13,10 @@ import sys
 
 import polars as pl
 
-from audit_analytics import accounts, tabular
+from audit_analytics import accounts
 from audit_analytics.accounts import ROLES
-from audit_analytics.cli_common import EXIT_OK, EXIT_USAGE, actor, add_db, open_store
+from audit_analytics.cli.common import EXIT_OK, EXIT_USAGE, actor, add_db, open_store
+from audit_analytics.io import tabular
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "PLAN_COLUMNS", "add_parsers", "render_plan"]
 
@@ -172,7 +173,7 @@ def cmd_users_init_demo_admin(args) -> int:
 
 
 def _policy(args):
-    from audit_analytics.retention import load_policy
+    from audit_analytics.io.retention import load_policy
 
     policy = load_policy(args.policy)
     if args.archive:
@@ -201,7 +202,7 @@ def render_plan(table: pl.DataFrame, *, tz: str = "UTC") -> str:
 
 
 def cmd_retention_plan(args) -> int:
-    from audit_analytics.retention import plan
+    from audit_analytics.io.retention import plan
 
     policy = _policy(args)
     store = open_store(args)
@@ -216,7 +217,7 @@ def cmd_retention_plan(args) -> int:
 
 
 def cmd_retention_apply(args) -> int:
-    from audit_analytics.retention import apply
+    from audit_analytics.io.retention import apply
 
     policy = _policy(args)
     store = open_store(args)

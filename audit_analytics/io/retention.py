@@ -3,7 +3,7 @@
 A policy keeps each category for a number of days: by default 400 for the security-sensitive
 group (auth, user, organization, audit, secret, vpn) and 90 for the operational rest. Legal
 holds exempt categories or actors from deletion. Expired events are written to the archive
-(:mod:`audit_analytics.archive`), the archive is read back and checked, and only then are
+(:mod:`audit_analytics.io.archive`), the archive is read back and checked, and only then are
 the events deleted from the database, in one transaction.
 
 Crash safety: until the delete commits, every event is still in the database; the delete
@@ -14,8 +14,8 @@ is duplicated; readers deduplicate by id regardless.
 Examples
 --------
 >>> from datetime import datetime, UTC
->>> from audit_analytics.store import open_store
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.engines.store import open_store
+>>> from audit_analytics.demo.generate import generate
 >>> import tempfile
 >>> now = datetime(2026, 3, 1, tzinfo=UTC)
 >>> store = open_store("sqlite://")
@@ -42,13 +42,13 @@ import polars as pl
 import sqlalchemy as sa
 import tomli_w
 
-from audit_analytics import archive as arch
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.errors import PolicyError
 from audit_analytics.fileio import atomic_write
+from audit_analytics.io import archive as arch
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES
 
 if TYPE_CHECKING:
-    from audit_analytics.store import Store
+    from audit_analytics.engines.store import Store
 
 __all__ = [
     "Policy",
@@ -69,10 +69,6 @@ DEFAULT_ARCHIVE = "data/archive"
 DEFAULT_POLICY_FILE = "data/retention.toml"
 RUN_ACTION = "retention"
 POLICY_ACTION = "policy_change"
-
-
-class PolicyError(AuditAnalyticsError, ValueError):
-    """A policy file that cannot be read or says something impossible."""
 
 
 _POLICY_HEADER = """\
@@ -296,7 +292,7 @@ def plan(store: Store, policy: Policy, *, now: datetime | None = None) -> pl.Dat
     Columns: category, group, days, cutoff, events, expired, held, to_archive, to_delete,
     oldest_kept, next_expiry.
     """
-    from audit_analytics.store import UTCDateTime
+    from audit_analytics.engines.store import UTCDateTime
 
     now = now or datetime.now(UTC)
     t = store.table

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from audit_analytics import admin_cli, security_cli, tabular
-from audit_analytics.cli_common import (
+from audit_analytics.cli import admin as admin_cli
+from audit_analytics.cli import security as security_cli
+from audit_analytics.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_REJECTED,
@@ -35,6 +36,7 @@ from audit_analytics.cli_common import (
 )
 from audit_analytics.errors import AuditAnalyticsError, QueryError
 from audit_analytics.filters import Filter, Sort, polars_sort
+from audit_analytics.io import tabular
 from audit_analytics.schema import SORTABLE_COLUMNS
 from audit_analytics.textsafe import plain
 
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "activity",
         help="the Activity page's figures: per category, over time, top actors and targets, retention",
         description="The figures of the Activity page for the events a filter selects "
-        "(audit_analytics.review.activity_summary), one table at a time.",
+        "(audit_analytics.analysis.review.activity_summary), one table at a time.",
     )
     p.add_argument(
         "report", choices=list(ACTIVITY_REPORTS), metavar="REPORT", help=", ".join(ACTIVITY_REPORTS)
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args) -> int:
-    from audit_analytics.demo import generate
+    from audit_analytics.demo.generate import generate
 
     store = open_store(args)
     if args.if_empty and store.count() > 0:
@@ -150,7 +152,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from audit_analytics.ingest import import_files
+    from audit_analytics.io.ingest import import_files
 
     store = open_store(args)
     summary = import_files(store, args.files, rejects=args.rejects)
@@ -168,8 +170,8 @@ def cmd_import(args) -> int:
 
 def _with_archive(args, store, flt: Filter) -> pl.DataFrame:
     """Database rows and archived rows that pass ``flt``, each id once."""
-    from audit_analytics import archive
-    from audit_analytics.retention import load_policy
+    from audit_analytics.io import archive
+    from audit_analytics.io.retention import load_policy
 
     folder = args.archive or load_policy().archive
     return archive.merge(store.load(flt), archive.scan(folder, flt))
@@ -204,12 +206,12 @@ def cmd_query(args) -> int:
 
 def render_table(frame: pl.DataFrame, *, tz: str = "UTC", columns: Sequence[str] = TABLE_COLUMNS) -> str:
     """Events as a plain-text table (times in ``tz``); control characters in values are
-    made visible, never run. See :func:`audit_analytics.tabular.to_table`."""
+    made visible, never run. See :func:`audit_analytics.io.tabular.to_table`."""
     return tabular.to_table(frame, tz=tz, columns=columns, limit=40, empty="(no events)\n")
 
 
 def cmd_export(args) -> int:
-    from audit_analytics.export import ExportManifest, write_csv, write_xlsx
+    from audit_analytics.io.export import ExportManifest, write_csv, write_xlsx
 
     flt = filter_from_args(args)
     output = Path(args.output)
@@ -254,12 +256,12 @@ ACTIVITY_REPORTS: dict[str, str] = {
     "heatmap": "heat",  # events per weekday and hour (in --tz)
     "retention": "retention",  # the whole table per retention group
 }
-"""Report name on the command line -> the key of :func:`audit_analytics.review.activity_summary`."""
+"""Report name on the command line -> the key of :func:`audit_analytics.analysis.review.activity_summary`."""
 
 
 def cmd_activity(args) -> int:
+    from audit_analytics.analysis.review import activity_summary
     from audit_analytics.errors import NeedsMemory
-    from audit_analytics.review import activity_summary
 
     flt = filter_from_args(args)
     engine = security_cli.engine_for(open_store(args))

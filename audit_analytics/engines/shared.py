@@ -17,7 +17,7 @@ Its lifecycle:
 Examples
 --------
 >>> from audit_analytics import open_store
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.demo.generate import generate
 >>> store = open_store("sqlite://")
 >>> _ = store.append(generate(1_000, seed=1).events)
 >>> shared = SharedData().refresh(store)
@@ -43,11 +43,11 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from audit_analytics.contract import AuditEngine, Signature
-from audit_analytics.engines import open_engine
+from audit_analytics.engines.contract import AuditEngine, Signature
+from audit_analytics.engines.memory import EventIndex
+from audit_analytics.engines.sql import open_engine
+from audit_analytics.engines.store import Store
 from audit_analytics.errors import StoreError
-from audit_analytics.memory import EventIndex
-from audit_analytics.store import Store
 
 __all__ = ["SharedData", "freeze_startup_objects", "signature_of", "FRESHNESS_SECONDS"]
 
@@ -195,7 +195,7 @@ class SharedData:
         """The shared data plus the retention archive in ``folder``, merged by id, as shared
         data of its own; rebuilt when the data or the archive's files change. Raises
         NeedsMemory when the table is larger than the memory limit."""
-        from audit_analytics import archive
+        from audit_analytics.io import archive
 
         files = (
             sorted(Path(folder).glob("category=*/month=*/*.parquet"))

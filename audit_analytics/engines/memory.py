@@ -15,7 +15,7 @@ The agreement tests run it against ``Filter.apply`` and SQL on the same rows.
 
 Examples
 --------
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.demo.generate import generate
 >>> from audit_analytics.filters import Filter, Sort
 >>> frame = generate(2_000, seed=1).events
 >>> index = EventIndex(frame)
@@ -38,8 +38,8 @@ from typing import Any
 
 import polars as pl
 
-from audit_analytics.contract import NEWEST_FIRST
-from audit_analytics.filters import Filter, Sort, _polars_term, _wildcard_regex, ip_matches, polars_sort
+from audit_analytics.engines.contract import NEWEST_FIRST
+from audit_analytics.filters import Filter, Sort, ip_matches, polars_sort, polars_term, wildcard_regex
 from audit_analytics.query import Qualified
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, TEXT_SEARCH_COLUMNS
 
@@ -119,7 +119,7 @@ class Engine:
     """What both engines share, written once: counting and paging in terms of ``select`` and
     ``rows``, and every analysis in terms of :meth:`frame_for` (an engine that can answer an
     analysis where the events are, the SQL engine, overrides it for tables too large to hold).
-    See :class:`audit_analytics.contract.AuditEngine` for the whole contract."""
+    See :class:`audit_analytics.engines.contract.AuditEngine` for the whole contract."""
 
     height: int
     holds_copy = True
@@ -164,31 +164,31 @@ class Engine:
     def failures_by_ip(
         self, flt: Filter, *, top: int | None = None, now: datetime | None = None
     ) -> pl.DataFrame:
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_by_ip(self.frame_for(flt, now=now), top=top)
 
     def failures_by_account(
         self, flt: Filter, *, top: int | None = None, now: datetime | None = None
     ) -> pl.DataFrame:
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_by_account(self.frame_for(flt, now=now), top=top)
 
     def failures_by_hour(self, flt: Filter, *, tz: str = "UTC", now: datetime | None = None) -> pl.DataFrame:
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_by_hour(self.frame_for(flt, now=now), tz=tz)
 
     def failures_over_time(
         self, flt: Filter, *, every: str = "1h", tz: str = "UTC", now: datetime | None = None
     ) -> pl.DataFrame:
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failures_over_time(self.frame_for(flt, now=now), every=every, tz=tz)
 
     def failure_summary(self, flt: Filter, *, now: datetime | None = None) -> Any:
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         return security.failure_summary(self.frame_for(flt, now=now))
 
@@ -210,7 +210,7 @@ class Engine:
         now: datetime | None = None,
     ) -> pl.DataFrame:
         """Findings of one detection over the filtered events."""
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         function = security.DETECTIONS[rule].function
         if rule == "permission_changes":  # reads before/after: fetch them for its categories only
@@ -222,7 +222,7 @@ class Engine:
         return function(frame, **dict(thresholds), **dict(extra or {}))
 
     def retention_summary(self) -> pl.DataFrame:
-        from audit_analytics import activity
+        from audit_analytics.analysis import activity
 
         return activity.retention_summary(self.frame_for(Filter(period="all")))
 
@@ -253,7 +253,7 @@ class EventIndex(Engine):
         """``frame`` may leave out the detail columns (params, before, after): ``details``
         then fetches them by id for what needs them (an event's detail, an export)."""
         self.details = details
-        self.frame = frame if _in_time_order(frame) else frame.sort("time", "id")
+        self.frame = frame if in_time_order(frame) else frame.sort("time", "id")
         self.height = self.frame.height
         self._codes: dict[str, pl.Series] = {}
         self._dicts: dict[str, _Dictionary] = {}
@@ -357,13 +357,13 @@ class EventIndex(Engine):
         if column in self._dicts:
             lowered = self._dicts[column].lowered
             if wildcard and "*" in value:
-                hit = lowered.str.contains(_wildcard_regex(value))
+                hit = lowered.str.contains(wildcard_regex(value))
             else:
                 hit = lowered == value.lower()
             return self._codes_where(column, hit.fill_null(False))
         if not wildcard:
             return (pl.col(column).str.to_lowercase() == value.lower()).fill_null(False)
-        return _polars_term(Qualified(column, value)).fill_null(False) if column != "user" else pl.lit(False)
+        return polars_term(Qualified(column, value)).fill_null(False) if column != "user" else pl.lit(False)
 
     def _term(self, term: Qualified) -> pl.Expr:
         f, v = term.field, term.value
@@ -375,10 +375,10 @@ class EventIndex(Engine):
                 inside = set(ip_matches(values.to_list(), term.network))
                 return self._codes_where("ip", values.is_in(list(inside)).fill_null(False))
             # many distinct addresses: check them once here, never in a callback inside polars
-            return _polars_term(term, self.frame["ip"].unique().to_list()).fill_null(False)
+            return polars_term(term, self.frame["ip"].unique().to_list()).fill_null(False)
         if f in QUALIFIER_COLUMNS:
             return self._field_match(QUALIFIER_COLUMNS[f], v)
-        return _polars_term(term).fill_null(False)  # type, result: small enums
+        return polars_term(term).fill_null(False)  # type, result: small enums
 
     def _mask(self, flt: Filter) -> list[pl.Expr]:
         conds: list[pl.Expr] = []
@@ -564,7 +564,7 @@ class EventIndex(Engine):
         it then matches, when the table only grew at its end (the usual case: new events, the
         app's own sign-ins and exports); else None (reload). ``held`` and ``now_signature``
         are the table's (count, newest time) at load and now."""
-        from audit_analytics.engines import memory_limit
+        from audit_analytics.engines.sql import memory_limit
 
         (old_count, old_newest), (new_count, new_newest) = held, now_signature
         if new_count <= old_count or new_count > memory_limit():
@@ -671,7 +671,7 @@ def _appended(series: pl.Series, more: pl.Series, compact: bool) -> pl.Series:
     return both.rechunk() if compact else both
 
 
-def _in_time_order(frame: pl.DataFrame, *, step: int = 1_000_000) -> bool:
+def in_time_order(frame: pl.DataFrame, *, step: int = 1_000_000) -> bool:
     """Whether the rows are ordered by (time, id), checked a million rows at a time (at once,
     the check's temporaries on 10M rows took 0.3 GB that the process then kept)."""
     in_order = (pl.col("time").diff() > pl.duration()) | (

@@ -1,6 +1,6 @@
 """The security review and the activity summary, as the page, the CLI and a notebook run them.
 
-Both take an engine (:class:`audit_analytics.contract.AuditEngine`) and a Filter, and ask the
+Both take an engine (:class:`audit_analytics.engines.contract.AuditEngine`) and a Filter, and ask the
 engine only through the contract: the in-memory engine answers from its frame, the SQL engine
 in the database when the period holds more events than memory allows. Nothing here needs
 Streamlit; the app passes a ``memo`` that caches each figure per version of the data.
@@ -8,8 +8,8 @@ Streamlit; the app passes a ``memo`` that caches each figure per version of the 
 Examples
 --------
 >>> from audit_analytics import open_store
->>> from audit_analytics.demo import generate
->>> from audit_analytics.engines import open_engine
+>>> from audit_analytics.demo.generate import generate
+>>> from audit_analytics.engines.sql import open_engine
 >>> store = open_store("sqlite://")
 >>> _ = store.append(generate(2_000, seed=4).events)
 >>> flt = Filter(period="all")
@@ -30,8 +30,8 @@ from typing import Any
 
 import polars as pl
 
-from audit_analytics import activity, security
-from audit_analytics.contract import AuditEngine
+from audit_analytics.analysis import activity, security
+from audit_analytics.engines.contract import AuditEngine
 from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
 

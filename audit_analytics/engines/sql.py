@@ -1,17 +1,17 @@
 """Two ways to run a Filter, chosen automatically.
 
-* In memory (:class:`~audit_analytics.memory.EventIndex`) while the table fits a configured
+* In memory (:class:`~audit_analytics.engines.memory.EventIndex`) while the table fits a configured
   limit (``AUDIT_MEMORY_LIMIT``, default 5,000,000 rows): loaded once per process and shared.
 * Pushdown (:class:`SqlIndex`) above it, or when ``AUDIT_ENGINE=pushdown``: the same filter,
   search and sort run in the database; only the page, the count and small results travel.
 
-Both implement :class:`audit_analytics.contract.AuditEngine`, so pages, the CLI and notebooks
+Both implement :class:`audit_analytics.engines.contract.AuditEngine`, so pages, the CLI and notebooks
 do not care which runs; where one cannot answer it raises :class:`~audit_analytics.errors.NeedsMemory`.
 
 Examples
 --------
 >>> from audit_analytics import open_store, Filter
->>> from audit_analytics.demo import generate
+>>> from audit_analytics.demo.generate import generate
 >>> store = open_store("sqlite://")
 >>> _ = store.append(generate(1_000, seed=2).events)
 >>> memory, sql = open_engine(store, mode="memory"), open_engine(store, mode="pushdown")
@@ -32,13 +32,13 @@ from typing import Any, Literal
 import polars as pl
 import sqlalchemy as sa
 
-from audit_analytics import pushdown
-from audit_analytics.contract import NEWEST_FIRST
+from audit_analytics.analysis import security_sql as pushdown
+from audit_analytics.engines.contract import NEWEST_FIRST
+from audit_analytics.engines.memory import CODE_ONLY_COLUMNS, PERMISSION_TYPES, Engine, EventIndex
+from audit_analytics.engines.store import Store
 from audit_analytics.errors import NeedsMemory, TooLargeForMemory
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.memory import CODE_ONLY_COLUMNS, PERMISSION_TYPES, Engine, EventIndex
 from audit_analytics.schema import SUMMARY_COLUMNS
-from audit_analytics.store import Store
 
 __all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "NeedsMemory", "TooLargeForMemory"]
 
@@ -164,7 +164,7 @@ class SqlIndex(Engine):
     ) -> pl.DataFrame:
         """Findings of one detection. Above the memory limit the sliding-window rules run in
         the database; the others run on the part of the period they read when it fits."""
-        from audit_analytics import security
+        from audit_analytics.analysis import security
 
         if not self._pushed(flt, now):
             return super().detect(rule, flt, thresholds, extra, now=now)
@@ -187,7 +187,7 @@ class SqlIndex(Engine):
         return super().detect(rule, subset, thresholds, extra, now=now)
 
     def retention_summary(self) -> pl.DataFrame:
-        from audit_analytics import activity
+        from audit_analytics.analysis import activity
 
         return activity.retention_groups(self.store.category_counts())
 

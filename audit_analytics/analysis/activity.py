@@ -22,7 +22,8 @@ at UTC+05:30 starts at half past a UTC hour.
 Examples
 --------
 >>> from datetime import UTC, datetime
->>> from audit_analytics import activity, demo
+>>> from audit_analytics.analysis import activity
+>>> from audit_analytics.demo import generate as demo
 >>> events = demo.generate(2_000, seed=1, now=datetime(2025, 6, 2, 12, 0, tzinfo=UTC)).events
 >>> activity.choose_bucket(datetime(2025, 5, 26, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC))
 '1d'

@@ -46,10 +46,10 @@ from xml.sax.saxutils import escape as _xml_escape
 
 import polars as pl
 
-from audit_analytics import tabular
-from audit_analytics.errors import AuditAnalyticsError
+from audit_analytics.errors import ExportError
 from audit_analytics.fileio import atomic_write
-from audit_analytics.tabular import DANGEROUS_START, NEUTRALISED_PREFIXES, in_zone, neutralise
+from audit_analytics.io import tabular
+from audit_analytics.io.tabular import DANGEROUS_START, NEUTRALISED_PREFIXES, in_zone, neutralise
 
 __all__ = [
     "MAX_XLSX_COLUMNS",
@@ -105,10 +105,6 @@ _HEADER_LABELS: dict[str, str] = {
     "after": "After",
     "error": "Error",
 }
-
-
-class ExportError(AuditAnalyticsError, ValueError):
-    """An export that cannot be written as asked (bad zone, column, manifest or limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +236,9 @@ def write_csv(
 
     UTF-8 with a BOM, a header row, times as ISO-8601 with the offset in ``tz``
     (``2026-03-01T09:15:00+01:00``, ``2026-03-01T09:15:00.123456+01:00``: the package's one
-    time format, :data:`audit_analytics.tabular.TIME_FORMAT`), nulls as empty fields, lists
+    time format, :data:`audit_analytics.io.tabular.TIME_FORMAT`), nulls as empty fields, lists
     joined with ``"; "``, and text that starts like a formula prefixed with ``'`` (see
-    :func:`neutralise`). The cells are :func:`audit_analytics.tabular.csv_cells`.
+    :func:`neutralise`). The cells are :func:`audit_analytics.io.tabular.csv_cells`.
 
     Parameters
     ----------

@@ -1,0 +1,1 @@
+"""A reproducible demo audit log: ``generate`` writes events with planted attacks."""
