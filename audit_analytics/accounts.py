@@ -40,7 +40,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 import tomli_w
@@ -474,7 +474,8 @@ def lock_status(store: Store, name: str, *, now: datetime | None = None) -> Lock
     now = now or datetime.now(UTC)
     events = _app_auth_events(store, name.strip().lower(), now)
     locks = events.filter(pl.col("action") == "lock")["time"]
-    last_lock = locks.max() if locks.len() else None
+    # polars types Series.max() as any Python value; a Datetime column's is a datetime
+    last_lock = cast("datetime | None", locks.max()) if locks.len() else None
     if last_lock is not None and last_lock + LOCK_DURATION > now:
         return LockStatus(0, last_lock + LOCK_DURATION)
     starts = [now - FAILURE_WINDOW]
@@ -482,7 +483,7 @@ def lock_status(store: Store, name: str, *, now: datetime | None = None) -> Lock
         starts.append(last_lock + LOCK_DURATION)
     successes = events.filter((pl.col("action") == "login") & (pl.col("result") == "done"))["time"]
     if successes.len():
-        starts.append(successes.max())
+        starts.append(cast(datetime, successes.max()))
     start = max(starts)
     failures = events.filter(
         (pl.col("action") == "login")
@@ -543,6 +544,7 @@ def sign_in(
             locked_until=status.locked_until,
         )
     account = load_accounts(path).users.get(name)
+    ok: bool  # argon2 types verify() as Literal[True] (a mismatch raises)
     try:
         ok = _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

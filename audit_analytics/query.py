@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
+from audit_analytics.dates import in_date_range, parse_when
 from audit_analytics.errors import QueryError
 from audit_analytics.schema import CATEGORY_CODES, RESULTS
 
@@ -71,10 +72,6 @@ _NEEDS_QUOTES = re.compile(r'[\s"]|^-')
 
 KEYWORDS = ("NOT", "OR", "AND")
 """Upper-case words the parser reads as operators; quoted, they are words again."""
-
-MIN_YEAR, MAX_YEAR = 1000, 9998
-"""``after:``/``before:`` and a filter's start and end stay within these years: a day in any
-time zone, and the end of an end date, then still has an instant Python can hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +202,13 @@ def parse(text: str) -> Query:
                 term = replace(term, negated=True)
         for word, at in pending:
             if word == "OR":
-                left = terms[-1]
-                if not (isinstance(term, Qualified) and not term.negated and term.field == left.field):
+                left = terms[-1]  # a Qualified: _operator let the OR wait only after one
+                if not (
+                    isinstance(term, Qualified)
+                    and isinstance(left, Qualified)
+                    and not term.negated
+                    and term.field == left.field
+                ):
                     raise QueryError(_OR_HELP, position=at, query=text)
         pending.clear()
         terms.append(term)
@@ -367,23 +369,11 @@ def _why_not_a_block(value: str) -> str:
     return ""
 
 
-def in_date_range(value: date | datetime) -> bool:
-    """Whether a date or date-time lies within :data:`MIN_YEAR` .. :data:`MAX_YEAR`."""
-    return MIN_YEAR <= value.year <= MAX_YEAR
-
-
 def parse_date_value(value: str, *, position: int = 1, query: str = "") -> date | datetime:
-    """``after:``/``before:`` values: a date (``2026-01-31``) or an ISO date-time."""
+    """``after:``/``before:`` values: a day (``2026-01-31``) or an ISO date-time, read by
+    :func:`audit_analytics.dates.parse_when`; its error becomes a :class:`QueryError` at
+    ``position`` in ``query``."""
     try:
-        parsed = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-    except ValueError:
-        raise QueryError(
-            f"'{value}' is not a date; write YYYY-MM-DD or YYYY-MM-DDTHH:MM", position=position, query=query
-        ) from None
-    if not in_date_range(parsed):
-        raise QueryError(
-            f"'{value}' is out of range; write a year from {MIN_YEAR} to {MAX_YEAR}",
-            position=position,
-            query=query,
-        )
-    return parsed
+        return parse_when(value)
+    except ValueError as exc:
+        raise QueryError(str(exc), position=position, query=query) from None

@@ -24,12 +24,12 @@ from urllib.parse import urlencode
 
 import polars as pl
 
-from audit_analytics.filters import PERIODS, Filter, Sort
-from audit_analytics.query import in_date_range
+from audit_analytics.dates import parse_when
+from audit_analytics.filters import Filter, Period, Sort, is_period
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS
 
 PAGE_SIZES = (50, 100, 250, 500)
-DEFAULT_PERIOD = "7d"
+DEFAULT_PERIOD: Period = "7d"
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,8 @@ class View:
             items = [x for x in items if x and (allowed is None or x in allowed)]
             return tuple(dict.fromkeys(items))
 
-        period = get("period") or DEFAULT_PERIOD
-        if period not in PERIODS:
-            period = DEFAULT_PERIOD
+        asked = get("period")
+        period: Period = asked if is_period(asked) else DEFAULT_PERIOD
         start = _parse_when(get("from"))
         end = _parse_when(get("to"))
         utc = get("utc") in ("1", "true", "yes")
@@ -173,10 +172,9 @@ def _parse_when(text: str) -> date | datetime | None:
     if not text:
         return None
     try:
-        value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        return parse_when(text)
     except ValueError:
         return None
-    return value if in_date_range(value) else None
 
 
 def explorer_link(view: View | None = None, **filter_changes) -> str:

@@ -26,10 +26,10 @@ def need(condition: bool, reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
-    if not REAL_DATA.is_dir():
-        pytest.skip(
-            f"the real-data folder {REAL_DATA} is absent (it lives in ../shared, beside the checkout)"
-        )
+    need(
+        REAL_DATA.is_dir(),
+        f"the real-data folder {REAL_DATA} is absent (it lives in ../shared, beside the checkout)",
+    )
     return REAL_DATA
 
 

@@ -7,12 +7,14 @@ brute-force IPs on the same demo data. The full run is ``bench/bench_scale.py`` 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import need
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "bench_scale.py"
@@ -51,7 +53,10 @@ def run_bench(script: Path, *args) -> None:
 
 @pytest.fixture(scope="module")
 def entry(tmp_path_factory) -> dict:
-    pytest.importorskip("duckdb", reason="the benchmark's DuckDB peer needs duckdb (test extras)")
+    need(
+        importlib.util.find_spec("duckdb") is not None,
+        "the benchmark's DuckDB peer needs duckdb (pip install -e '.[test]')",
+    )
     folder = tmp_path_factory.mktemp("bench")
     output = folder / "scale.json"
     run_bench(

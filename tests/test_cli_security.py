@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import need
 
 from audit_analytics.cli.main import main
 from audit_analytics.cli.security import DETECTION_REPORTS, REPORTS, parse_duration
@@ -30,8 +31,7 @@ def demo_db(tmp_path_factory):
 def real_db(request, real_data_dir, tmp_path_factory):
     jsonl = real_data_dir / f"{request.param}_audit.jsonl"
     truth = real_data_dir / f"{request.param}_truth.json"
-    if not (jsonl.is_file() and truth.is_file()):
-        pytest.skip(f"{jsonl.name} is absent from {real_data_dir}")
+    need(jsonl.is_file() and truth.is_file(), f"{jsonl.name} is absent from {real_data_dir}")
     url = f"sqlite:///{tmp_path_factory.mktemp('real') / 'real.db'}"
     assert main(["import", "--db", url, str(jsonl)]) == 0
     return url, json.loads(truth.read_text())

@@ -8,6 +8,7 @@ elsewhere on the machine is never picked up by mistake.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import nbformat
 import openpyxl
 import pytest
+from conftest import need
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "audit_review.ipynb"
@@ -33,7 +35,10 @@ def test_notebook_is_stored_as_a_document_without_outputs():
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory, monkeypatch_module):
-    pytest.importorskip("ipykernel", reason="ipykernel runs the notebook")
+    need(
+        importlib.util.find_spec("ipykernel") is not None,
+        "ipykernel runs the notebook (pip install -e '.[test]')",
+    )
     from ipykernel.kernelspec import install
 
     prefix = tmp_path_factory.mktemp("kernel")

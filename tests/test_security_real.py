@@ -1,7 +1,7 @@
 """Login-failure reports on real sshd/Linux auth logs, checked exactly against the truth files.
 
 The data (../shared/data/real, Loghub, research-only licence) is never copied into the
-project; these tests skip with a reason when it is absent.
+project; these tests skip with a reason when it is absent (and fail under CI=true).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import need
 
 from audit_analytics import schema
 from audit_analytics.analysis import security
@@ -43,8 +44,10 @@ def load_events(path: Path) -> pl.DataFrame:
 def real(request):
     jsonl = REAL / f"{request.param}_audit.jsonl"
     truth_file = REAL / f"{request.param}_truth.json"
-    if not (jsonl.is_file() and truth_file.is_file()):
-        pytest.skip(f"real data {jsonl.name} absent: it lives in ../shared/data/real beside the checkout")
+    need(
+        jsonl.is_file() and truth_file.is_file(),
+        f"real data {jsonl.name} absent: it lives in ../shared/data/real beside the checkout",
+    )
     return load_events(jsonl), json.loads(truth_file.read_text())
 
 

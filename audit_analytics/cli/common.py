@@ -20,11 +20,12 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import polars as pl
 
-from audit_analytics.filters import PERIODS, Filter, zone
+from audit_analytics.dates import parse_when, zone
+from audit_analytics.filters import PERIODS, Filter, Period
 from audit_analytics.io import tabular
 from audit_analytics.schema import CATEGORY_CODES, RESULTS
 
@@ -56,7 +57,7 @@ FORMATS = ("table", "json", "jsonl", "csv")
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and exit 2 (argparse's convention)."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -66,19 +67,13 @@ class Parser(argparse.ArgumentParser):
 
 def parse_date(text: str) -> date | datetime:
     """A day (``2026-03-01``, or ``20260301``) or an ISO date-time (``2026-03-01T08:30``,
-    with or without an offset). A day stays a :class:`~datetime.date`: as ``--to`` it
-    includes that whole day; a date-time is an instant."""
-    cleaned = text.strip()
+    with or without an offset), read by :func:`audit_analytics.dates.parse_when`. A day
+    stays a :class:`~datetime.date`: as ``--to`` it includes that whole day; a date-time is
+    an instant."""
     try:
-        return date.fromisoformat(cleaned)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (YYYY-MM-DD) or ISO date-time (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
-        ) from None
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_zone(text: str) -> str:
@@ -165,7 +160,7 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def filter_from_args(args: argparse.Namespace) -> Filter:
-    period = args.period or ("custom" if (args.start or args.end) else "all")
+    period: Period = args.period or ("custom" if (args.start or args.end) else "all")
     return Filter(
         period=period,
         start=args.start,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -211,11 +211,12 @@ def render_table(frame: pl.DataFrame, *, tz: str = "UTC", columns: Sequence[str]
 
 
 def cmd_export(args) -> int:
-    from audit_analytics.io.export import ExportManifest, write_csv, write_xlsx
+    from audit_analytics.io.export import ExportFormat, ExportManifest, write_csv, write_xlsx
 
     flt = filter_from_args(args)
     output = Path(args.output)
-    fmt = args.format or ("csv" if output.suffix.lower() == ".csv" else "xlsx")
+    # --format's choices are ExportFormat's values
+    fmt: ExportFormat = args.format or ("csv" if output.suffix.lower() == ".csv" else "xlsx")
     store = open_store(args)
     rows = _with_archive(args, store, flt) if args.include_archive else store.load(flt)
     frame = polars_sort(rows, Sort(args.sort, not args.ascending))
@@ -294,7 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    handler: Callable[[argparse.Namespace], int] | None = COMMANDS.get(args.command) or getattr(
+        args, "handler", None
+    )
+    if handler is None:  # pragma: no cover - every sub-command has a handler
+        parser.print_help()
+        return EXIT_USAGE
     try:
         return handler(args)
     except QueryError as exc:

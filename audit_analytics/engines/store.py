@@ -165,10 +165,8 @@ class Store:
         offered = frame.height
         unique = frame.unique(subset="id", keep="first", maintain_order=True)
         try:
-            if self.dialect == "sqlite" and unique.height > chunk_size:
-                inserted = self._append_staged_sqlite(unique)
-            elif self.dialect == "postgresql" and unique.height > chunk_size:
-                inserted = self._append_staged_postgres(unique)
+            if self.dialect in ("sqlite", "postgresql") and unique.height > chunk_size:
+                inserted = self._append_staged(unique)
             else:
                 inserted = self._append_rows(unique, chunk_size)
         except sa.exc.SQLAlchemyError as exc:
@@ -184,48 +182,48 @@ class Store:
                 inserted += len(result.all())
         return inserted
 
-    def _append_staged_sqlite(self, unique: pl.DataFrame) -> int:
+    def _append_staged(self, unique: pl.DataFrame) -> int:
+        """The one staged insert: bulk-load the rows into an empty temporary table (SQLite:
+        ``executemany``; PostgreSQL: ``COPY``), then one ``INSERT … SELECT … ON CONFLICT DO
+        NOTHING``, whose row count is exactly the rows added."""
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
-        marks = ", ".join("?" for _ in COLUMNS)
-        # the text form SQLAlchemy's SQLite DateTime stores (naive UTC, microseconds)
-        staged = unique.with_columns(
-            pl.col("time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f"),
-            pl.col("type", "result").cast(pl.String),
-        )
+        staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
+        sqlite_db = self.dialect == "sqlite"
+        if sqlite_db:
+            # the text form SQLAlchemy's SQLite DateTime stores (naive UTC, microseconds)
+            staged = staged.with_columns(
+                pl.col("time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
+            )
+            create = (
+                f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming AS SELECT {cols} FROM {TABLE_NAME} WHERE 0"  # noqa: S608
+            )
+        else:  # emptied by each commit
+            create = f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming (LIKE {TABLE_NAME}) ON COMMIT DELETE ROWS"
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
             assert raw is not None
             cur = raw.cursor()
-            stage = f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming AS SELECT {cols} FROM {TABLE_NAME} WHERE 0"  # noqa: S608
-            cur.execute(stage)
-            cur.execute("DELETE FROM _aa_incoming")
-            cur.executemany(f"INSERT INTO _aa_incoming ({cols}) VALUES ({marks})", staged.iter_rows())  # noqa: S608
-            cur.execute(
-                f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming WHERE true "  # noqa: S608
-                "ON CONFLICT (id) DO NOTHING"
-            )
-            inserted = cur.rowcount
-            cur.execute("DELETE FROM _aa_incoming")
-        return inserted
-
-    def _append_staged_postgres(self, unique: pl.DataFrame) -> int:
-        cols = ", ".join(f'"{c}"' for c in COLUMNS)
-        staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
-        with self.engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with raw.cursor() as cur:
+            try:
+                cur.execute(create)
+                if sqlite_db:
+                    cur.execute("DELETE FROM _aa_incoming")
+                    marks = ", ".join("?" for _ in COLUMNS)
+                    cur.executemany(f"INSERT INTO _aa_incoming ({cols}) VALUES ({marks})", staged.iter_rows())  # noqa: S608
+                else:
+                    with cur.copy(f"COPY _aa_incoming ({cols}) FROM STDIN") as copy:
+                        for row in staged.iter_rows():
+                            copy.write_row(row)
+                # "WHERE true": SQLite reads ON CONFLICT after a bare SELECT as a join's ON
                 cur.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming (LIKE {TABLE_NAME}) ON COMMIT DELETE ROWS"
-                )
-                with cur.copy(f"COPY _aa_incoming ({cols}) FROM STDIN") as copy:
-                    for row in staged.iter_rows():
-                        copy.write_row(row)
-                cur.execute(
-                    f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming "  # noqa: S608
+                    f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming WHERE true "  # noqa: S608
                     "ON CONFLICT (id) DO NOTHING"
                 )
-                return cur.rowcount
+                inserted: int = cur.rowcount
+                if sqlite_db:
+                    cur.execute("DELETE FROM _aa_incoming")
+            finally:
+                cur.close()
+        return inserted
 
     def _insert_ignore(self) -> sa.sql.dml.ReturningInsert[tuple[str]]:
         t = self.table

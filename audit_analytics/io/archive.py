@@ -251,8 +251,22 @@ def scan(
     if flt is not None:
         lazy = lazy.filter(flt.expr(now=now))
     lazy = lazy.unique(subset="id", keep="first")
-    lazy._aa_files = files  # merge() names the file when a page inside one turns out corrupt
+    return _with_files(lazy, files)  # merge() names the file when a page inside one turns out corrupt
+
+
+# A scan's LazyFrame carries the files it reads as an extra attribute, so that a failure when
+# it is collected (later, elsewhere) can name the broken file; polars has no slot for it.
+_FILES_ATTRIBUTE = "_aa_files"
+
+
+def _with_files(lazy: pl.LazyFrame, files: list[Path]) -> pl.LazyFrame:
+    setattr(lazy, _FILES_ATTRIBUTE, files)
     return lazy
+
+
+def _files_of(lazy: pl.LazyFrame) -> list[Path]:
+    files: list[Path] = getattr(lazy, _FILES_ATTRIBUTE, [])
+    return files
 
 
 def _columns(files: list[Path]) -> set[str]:
@@ -268,8 +282,7 @@ def merge(db_frame: pl.DataFrame, archived: pl.DataFrame | pl.LazyFrame) -> pl.D
     columns = db_frame.columns  # the in-memory engine's frame leaves the detail columns out
     if isinstance(archived, pl.LazyFrame):
         selected = archived.select(columns)  # archive files hold every column
-        selected._aa_files = getattr(archived, "_aa_files", [])  # to name a broken file
-        archived = _collect(selected)
+        archived = _collect(_with_files(selected, _files_of(archived)))  # to name a broken file
     both = pl.concat([conform(db_frame, columns=columns), conform(archived, columns=columns)], how="vertical")
     return both.unique(subset="id", keep="first", maintain_order=True).sort("time", "id")
 
@@ -281,22 +294,21 @@ def details(
     files are left out: the rest still answers); ``between`` prunes by time."""
     wanted = pl.LazyFrame({"id": pl.Series(ids, dtype=pl.String)}).unique()
     lazy = scan(archive_dir, None, on_unreadable="skip")
-    files = getattr(lazy, "_aa_files", [])
+    files = _files_of(lazy)
     if between is not None:
         lazy = lazy.filter(pl.col("time").is_between(*between))
     # a semi join, not is_in: 4x faster for 100,000 ids
     found = lazy.join(wanted, on="id", how="semi").select(
         pl.col("id"), *(pl.col(c).cast(pl.String) for c in DETAIL_COLUMNS)
     )
-    found._aa_files = files  # which file to name if one turns out unreadable
-    return _collect(found)
+    return _collect(_with_files(found, files))  # which file to name if one turns out unreadable
 
 
 def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:
     try:
         return lazy.collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        for path in getattr(lazy, "_aa_files", []):
+        for path in _files_of(lazy):
             try:
                 pl.read_parquet(path)
             except Exception as inner:

@@ -459,6 +459,7 @@ def _sheet_rows(
     following = build(starts[0]) if starts else None
     for start in starts:
         current = following
+        assert current is not None  # built for every start: the first above, the rest below
         following = build(start + _CHUNK_ROWS) if start + _CHUNK_ROWS < sheet.height else None
         xml, cut = current.result()
         yield xml, min(_CHUNK_ROWS, sheet.height - start), cut
@@ -515,8 +516,8 @@ def _cell_expr(spec: _ColumnSpec, row_number: pl.Expr) -> pl.Expr:
     elif spec.kind == "bool":
         cell = pl.concat_str([*ref, pl.lit('" t="b"><v>'), value, pl.lit("</v></c>")])
     else:
-        style = _STYLE_DATETIME if spec.kind == "datetime" else _STYLE_DATE
-        cell = pl.concat_str([*ref, pl.lit(f'" s="{style}"><v>'), value, pl.lit("</v></c>")])
+        style_id = _STYLE_DATETIME if spec.kind == "datetime" else _STYLE_DATE
+        cell = pl.concat_str([*ref, pl.lit(f'" s="{style_id}"><v>'), value, pl.lit("</v></c>")])
     return cell.fill_null("")
 
 

@@ -676,6 +676,7 @@ def validate_row(
         if column == "time" or column not in mapping:
             continue
         value = mapping[column]
+        text: str | None
         if column in JSON_COLUMNS and isinstance(value, dict | list):
             try:
                 text = json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -36,11 +36,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlalchemy as sa
 import tomli_w
+from polars.datatypes import DataTypeClass
 
 from audit_analytics.errors import PolicyError
 from audit_analytics.fileio import atomic_write
@@ -269,7 +270,7 @@ def _to_remove(policy: Policy, t: sa.Table, now: datetime, categories=None) -> s
     return sa.and_(_expired(policy, t, now, categories), sa.not_(_held(policy, t)))
 
 
-PLAN_SCHEMA = {
+PLAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "category": pl.String,
     "group": pl.String,
     "days": pl.Int64,
@@ -378,7 +379,7 @@ def apply(
     now = now or datetime.now(UTC)
     run_id = _run_id(now)
     root = Path(policy.archive) if policy.archive else None
-    params = {"via": via, "run": run_id, "policy": policy.as_dict(), "now": now.isoformat()}
+    params: dict[str, Any] = {"via": via, "run": run_id, "policy": policy.as_dict(), "now": now.isoformat()}
     if root is None and not allow_without_archive:
         raise PolicyError(
             "the policy names no archive: expired events would be lost. Set `archive` in the policy, "

@@ -44,14 +44,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
+from audit_analytics.dates import zone
 from audit_analytics.errors import TabularError
 from audit_analytics.fileio import atomic_write
-from audit_analytics.filters import zone
 from audit_analytics.textsafe import plain
 
 __all__ = [
@@ -123,7 +124,7 @@ def check_zone(tz: str) -> ZoneInfo:
     >>> check_zone("Mars/Olympus")
     Traceback (most recent call last):
     ...
-    audit_analytics.io.tabular.TabularError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Paris
+    audit_analytics.errors.TabularError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Paris
     """
     try:
         return zone(tz)
@@ -220,7 +221,10 @@ def write_cells(
         return atomic_write(Path(target), lambda tmp: cells.write_csv(tmp, include_bom=bom, null_value=""))
     data = _csv_bytes(cells, bom=bom)
     binary = isinstance(target, io.RawIOBase | io.BufferedIOBase) or "b" in str(getattr(target, "mode", ""))
-    target.write(data if binary else data.decode("utf-8"))
+    if binary:
+        cast(IO[bytes], target).write(data)
+    else:
+        cast(IO[str], target).write(data.decode("utf-8"))
     return len(data)
 
 
@@ -267,8 +271,11 @@ def _neutralised_if_text(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return text if temporal else neutralise_expr(text)
 
 
-def _text_expr(column: pl.Expr, dtype: pl.DataType, tz: str | None, separator: str, *, where: str) -> pl.Expr:
-    """``column`` as text: the one spelling of every type the writers accept."""
+def _text_expr(
+    column: pl.Expr, dtype: pl.DataType | DataTypeClass, tz: str | None, separator: str, *, where: str
+) -> pl.Expr:
+    """``column`` as text: the one spelling of every type the writers accept (``dtype`` may be
+    a class, as a list's ``inner`` can be)."""
     if isinstance(dtype, pl.Datetime):
         return time_text(column, dtype, tz)
     if dtype == pl.Date:
@@ -340,7 +347,7 @@ def _json_expr(name: str, dtype: pl.DataType, tz: str | None) -> pl.Expr:
     return column
 
 
-def _is_temporal(dtype: pl.DataType) -> bool:
+def _is_temporal(dtype: pl.DataType | DataTypeClass) -> bool:
     return isinstance(dtype, pl.Datetime | pl.Duration) or dtype in (pl.Date, pl.Time)
 
 

@@ -1,0 +1,72 @@
+"""Days, instants and time zones as people type them: the one date parser and the one zone check.
+
+Every place that reads a day or an instant from text calls :func:`parse_when` (the search's
+``after:``/``before:``, the URL's ``from``/``to``, the CLI's ``--from``/``--to``); every place
+that takes a zone name calls :func:`zone`. Each caller wraps the :class:`ValueError` in its own
+kind of error (a :class:`~audit_analytics.errors.QueryError` with the position in the search,
+an argparse error naming the flag, ...) and keeps the message, which says what was wrong.
+
+Examples
+--------
+>>> parse_when("2026-03-01"), parse_when("20260301")
+(datetime.date(2026, 3, 1), datetime.date(2026, 3, 1))
+>>> parse_when("2026-03-01T08:30")
+datetime.datetime(2026, 3, 1, 8, 30)
+>>> parse_when("2026-02-30")
+Traceback (most recent call last):
+...
+ValueError: '2026-02-30' is not a date (YYYY-MM-DD) or ISO date-time (YYYY-MM-DDTHH:MM[:SS][+HH:MM])
+>>> zone("Mars/Olympus")
+Traceback (most recent call last):
+...
+ValueError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Paris
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = ["MAX_YEAR", "MIN_YEAR", "in_date_range", "parse_when", "zone"]
+
+# the years a filter can hold: a day on either side of them stays a valid date in every zone
+MIN_YEAR, MAX_YEAR = 1000, 9998
+
+
+def in_date_range(value: date | datetime) -> bool:
+    """Whether a date or date-time lies within :data:`MIN_YEAR` .. :data:`MAX_YEAR`."""
+    return MIN_YEAR <= value.year <= MAX_YEAR
+
+
+def parse_when(text: str) -> date | datetime:
+    """A day (``2026-03-01``, or ``20260301``) or an ISO date-time (``2026-03-01T08:30``, with
+    or without seconds and an offset), with a year from :data:`MIN_YEAR` to :data:`MAX_YEAR`.
+
+    A day stays a :class:`~datetime.date` (as an end it includes that whole day); a date-time
+    is an instant (naive: in the caller's zone). Anything else raises :class:`ValueError`
+    whose message quotes the text and says what to write.
+    """
+    cleaned = text.strip()
+    value: date | datetime
+    try:
+        value = date.fromisoformat(cleaned)
+    except ValueError:
+        try:
+            value = datetime.fromisoformat(cleaned)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a date (YYYY-MM-DD) or ISO date-time (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
+            ) from None
+    if not in_date_range(value):
+        raise ValueError(f"{text!r} is out of range; write a year from {MIN_YEAR} to {MAX_YEAR}")
+    return value
+
+
+def zone(name: str) -> ZoneInfo:
+    """A time zone by IANA name, with an error that says which name was wrong."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris"
+        ) from None
