@@ -523,16 +523,10 @@ def _lists_of_ranges(
 _LIST_STR = pl.List(pl.String)
 
 
-def _runs(
-    grouped: _Grouped,
-    key: str,
-    start: np.ndarray,
-    end: np.ndarray,
-    qualifies: np.ndarray,
-    maxima: Mapping[str, np.ndarray],
-) -> pl.DataFrame:
-    """Merge overlapping qualifying windows into findings (one row per maximal run)."""
-    schema: dict[str, Any] = {
+def findings_schema(maxima: Iterable[str]) -> dict[str, Any]:
+    """The columns of a window rule's findings (both engines): one row per run of a key, with the
+    rule's maxima (e.g. ``accounts_max``) between ``count`` and ``peak_start``."""
+    return {
         "key": pl.String,
         "first": UTC_US,
         "last": UTC_US,
@@ -543,6 +537,18 @@ def _runs(
         "ips": _LIST_STR,
         "event_ids": _LIST_STR,
     }
+
+
+def _runs(
+    grouped: _Grouped,
+    key: str,
+    start: np.ndarray,
+    end: np.ndarray,
+    qualifies: np.ndarray,
+    maxima: Mapping[str, np.ndarray],
+) -> pl.DataFrame:
+    """Merge overlapping qualifying windows into findings (one row per maximal run)."""
+    schema = findings_schema(maxima)
     q = np.flatnonzero(qualifies)
     if q.shape[0] == 0:
         return pl.DataFrame(schema=schema)

@@ -65,6 +65,7 @@ from audit_analytics.analysis.security import (
     BruteForceThresholds,
     FailureSummary,
     PasswordSprayThresholds,
+    findings_schema,
     positive_int,
     to_micros,
 )
@@ -604,17 +605,7 @@ def _runs(members: pl.DataFrame, window: int, maxima: dict[str, str]) -> pl.Data
     ``window`` or more before it; the other members belong to the run of the latest
     qualifying event at or before them (ties share one window, so they qualify together).
     """
-    schema: dict[str, Any] = {
-        "key": pl.String,
-        "first": UTC_US,
-        "last": UTC_US,
-        "count": pl.UInt32,
-        **{name: pl.UInt32 for name in maxima},
-        "peak_start": UTC_US,
-        "accounts": _LIST_STR,
-        "ips": _LIST_STR,
-        "event_ids": _LIST_STR,
-    }
+    schema = findings_schema(maxima)
     if members.height == 0:
         return pl.DataFrame(schema=schema)
     rows = members.sort(["k", "us", "eid"])
