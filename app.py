@@ -2,11 +2,14 @@
 
 import streamlit as st
 
-from audit_analytics.ui import auth
+from audit_analytics.ui import auth, data
 
 st.set_page_config(page_title="Audit Analytics", page_icon="assets/icon.png", layout="wide")
 
 signed_in = auth.current_user()
+if signed_in is None:
+    # while the sign-in screen is shown, load the events: the first page after it is then quick
+    data.preload()
 pages = [
     st.Page(
         "app_pages/explorer.py",
@@ -18,12 +21,17 @@ pages = [
     st.Page("app_pages/activity.py", title="Activity", icon=":material/monitoring:", url_path="activity"),
     st.Page("app_pages/security.py", title="Security review", icon=":material/shield:", url_path="security"),
 ]
-if auth.has_permission(signed_in, "audit.admin"):
-    pages.append(
-        st.Page(
-            "app_pages/retention.py", title="Retention", icon=":material/auto_delete:", url_path="retention"
-        )
+# always registered, so /retention before sign-in shows the sign-in form (not "Page not found")
+# and opens after it; listed for admins only, and the page itself requires audit.admin
+pages.append(
+    st.Page(
+        "app_pages/retention.py",
+        title="Retention",
+        icon=":material/auto_delete:",
+        url_path="retention",
+        visibility="visible" if auth.has_permission(signed_in, "audit.admin") else "hidden",
     )
+)
 # registered before the sign-in screen, so a link to /security?… survives signing in
 navigation = st.navigation(pages, position="sidebar" if signed_in else "hidden")
 user = auth.gate()  # no page, and no event, before sign-in

@@ -97,7 +97,9 @@ if summary["count"] == 0:
     st.stop()
 
 
-def chart(fig, key: str, data: pl.DataFrame, file_name: str, *, clickable: bool = True) -> None:
+def chart(fig, key: str, data: pl.DataFrame, file_name: str, *, clickable: bool = True, variant=None) -> None:
+    if callable(fig):  # built once per view and version of the data, like the summary
+        fig = cached(shared, ("activity_figure", key, variant, flt, flt.bounds()), fig)
     charts.show(fig, key=key, view=view if clickable else None, on_click=open_explorer)
     charts.download_chart_data(data, key=f"download_{key}", file_name=f"activity-{file_name}.csv")
 
@@ -106,7 +108,7 @@ metrics(summary["change"], actors=summary["actors"], has_previous=summary["has_p
 
 st.subheader("Events over time")
 chart(
-    charts.bars_over_time(
+    lambda: charts.bars_over_time(
         summary["events"],
         series="type",
         value="events",
@@ -126,7 +128,7 @@ long_mix = mix.unpivot(
     index="bucket", on=["done", "failed", "pending", "processing"], variable_name="result", value_name="n"
 )
 chart(
-    charts.add_rate_line(
+    lambda: charts.add_rate_line(
         charts.bars_over_time(
             long_mix,
             series="result",
@@ -145,7 +147,7 @@ chart(
 )
 if summary["has_previous"]:
     chart(
-        charts.comparison_bars(
+        lambda: charts.comparison_bars(
             summary["change"],
             title="Events per category: this period and the one before",
             period_name="period",
@@ -177,7 +179,7 @@ st.subheader("Who and what")
 left, right = st.columns(2)
 with left:
     chart(
-        charts.ranked_bars(
+        lambda: charts.ranked_bars(
             summary["top_actors"], key="actor", title=f"Top {TOP_N} actors", x_title="Events", y_title="Actor"
         ),
         "activity_actors",
@@ -186,7 +188,7 @@ with left:
     )
 with right:
     chart(
-        charts.ranked_bars(
+        lambda: charts.ranked_bars(
             summary["top_targets"],
             key="target",
             title=f"Top {TOP_N} targets",
@@ -210,7 +212,7 @@ changes = summary["changes"]
 if scope != "all":
     changes = changes.filter(pl.col("type").cast(pl.String).is_in(REVIEW_TYPES))
 chart(
-    charts.bars_over_time(
+    lambda: charts.bars_over_time(
         changes,
         series="type",
         value="changes",
@@ -223,11 +225,12 @@ chart(
     "activity_changes",
     changes,
     "changes-over-time",
+    variant=scope,
 )
 
 st.subheader("When")
 chart(
-    charts.weekday_hour_heatmap(summary["heat"], tz=tz, title=f"Events by weekday and hour ({tz})"),
+    lambda: charts.weekday_hour_heatmap(summary["heat"], tz=tz, title=f"Events by weekday and hour ({tz})"),
     "activity_heatmap",
     summary["heat"],
     "weekday-hour",
@@ -237,7 +240,7 @@ chart(
 st.subheader("Retention groups")
 st.caption("The whole log, whatever the filters: what each retention policy has to keep.")
 chart(
-    charts.retention_bars(summary["retention"], title="Events per retention group"),
+    lambda: charts.retention_bars(summary["retention"], title="Events per retention group"),
     "activity_retention",
     summary["retention"],
     "retention-groups",

@@ -13,7 +13,7 @@ from audit_analytics.view import page_of_selection
 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 shared = load_shared_or_stop()
-view = current_view()
+view = ui.header_sort(current_view())  # a click on a column header orders the whole result
 if view.archive:
     try:
         shared = with_archive(shared)
@@ -48,7 +48,7 @@ export.button(
     on_click=ui.open_export,
 )
 if not may_export:
-    export.caption(why_not)
+    top.caption(why_not)  # under the count: the button's column is too narrow for a sentence
 if may_export and st.session_state.get("export_dialog_open"):
     ui.export_dialog(shared, view, page.total, current_actor())
 
@@ -64,10 +64,9 @@ else:
         view = view.replace(event=selected)
         set_view(view)
     event = ui.event_by_id(shared, selected)
-    table_area, detail_area = st.columns([3, 2]) if event else (st.container(), None)
-    with table_area:
-        ui.events_table(view, page, selected=selected)
-        ui.page_controls(page)
+    # the detail goes below the table, never beside it: the table keeps its width and columns
+    ui.events_table(view, page, selected=selected if event is not None else None)
+    ui.page_controls(page)
     if event is not None:
-        with detail_area:
-            ui.event_detail(event, shared, view)
+        st.divider()
+        ui.event_detail(event, shared, view)

@@ -14,23 +14,40 @@ from audit_analytics.ui import auth
 from audit_analytics.ui import security_widgets as sw
 from audit_analytics.ui.common import load_shared_or_stop
 from audit_analytics.ui.data import actors_of
-from audit_analytics.ui.state import current_view, filter_panel, open_explorer, set_view
+from audit_analytics.ui.state import (
+    current_view,
+    filter_panel,
+    open_explorer,
+    set_view,
+    stop_on_link_search_error,
+)
 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 shared = load_shared_or_stop()
 view = current_view(defaults=sw.DEFAULT_VIEW)
 set_view(view)
-filter_panel(actors_of(shared))
+# Type and Result are not applied here, and the sidebar says so (disabled, with a note): the
+# failure charts are the failed logins by definition, and the detections need every type and
+# result (a success after failures, a stuck operation, a role change), so narrowing them would
+# hide findings and read as "all clear"
+filter_panel(actors_of(shared), type_and_result=False)
 
 st.title("Security review")
+stop_on_link_search_error()  # a link whose search does not parse reviews nothing
 review = sw.review(shared, view)
 try:
     count = review.count
 except TooLargeForMemory as exc:
     st.warning(md_escape(str(exc)), icon=":material/memory:")
     st.stop()
+ignored = (
+    " · the sidebar's Type and Result are not applied here"
+    if view.filter.types or view.filter.results
+    else ""
+)
 st.caption(
-    f"{review.filter.describe(count=count)} · login failures, then every detection on these events · "
+    md_escape(review.filter.describe(count=count))
+    + f"{ignored} · login failures, then every detection on these events · "
     f"times in {review.tz} · click a bar or cell to open its events in the Audit Log"
 )
 headline = st.container()

@@ -262,7 +262,9 @@ def test_detail_shows_every_field_diff_and_related(app, db):
     assert values["Event ID"] == target["id"]
     assert values["Actor"] == (target["actor"] or "")
     assert values["Request ID"] == target["request_id"]
-    assert values["Time (UTC)"].startswith(target["time"].strftime("%Y-%m-%d %H:%M:%S"))
+    # the session's zone is UTC here: one time row, the zone said once
+    assert values["Time"] == target["time"].strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
+    assert "Time (UTC)" not in values
     diff = next(df.value for df in app.dataframe if "Change" in df.value.columns)
     before, after = json.loads(target["before"]), json.loads(target["after"])
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
@@ -544,3 +546,63 @@ def test_new_events_appear_without_a_full_reload(tmp_path, monkeypatch, as_role)
     assert count_in_caption(at) == before + 1
     assert len(built) == 1  # built once; the new event was appended, not reloaded
     store.engine.dispose()
+
+
+def stored_now(db) -> list[dict]:
+    """Every stored row now, the exports other tests recorded included."""
+    store = open_store(db[0])
+    try:
+        return store.load().to_dicts()
+    finally:
+        store.engine.dispose()
+
+
+def click_header(at, column: str):
+    """What a click on a column header sends: the table's column selection."""
+    view = at.session_state["view"]
+    generation = at.session_state["_table_generation"] if "_table_generation" in at.session_state else 0
+    key = table_key(view, generation)
+    at.session_state[key] = {"selection": {"rows": [], "columns": [column], "cells": []}}
+    return at.run()
+
+
+def test_a_header_click_sorts_the_whole_result_one_actor_newest_first(app, db):
+    app.run()
+    click_header(app, "Actor")
+    no_exceptions(app)
+    assert app.query_params["sort"] == "actor"
+    assert app.selectbox(key="sort_col").value == "actor"
+    assert app.segmented_control(key="sort_dir").value == "asc"
+    rows = sorted(last_days(stored_now(db), 7), key=lambda r: (r["time"], r["id"]), reverse=True)
+    expected = sorted(rows, key=lambda r: (r["actor"] is None, (r["actor"] or "").lower()))
+    shown = table(app)
+    assert list(zip(shown["Actor"][:50], shown["Time"][:50], strict=True)) == [
+        (r["actor"] or "", r["time"].strftime("%Y-%m-%d %H:%M:%S")) for r in expected[:50]
+    ]
+    # again: Z first, each actor's events still newest first
+    click_header(app, "Actor")
+    assert app.query_params["sort"] == "-actor"
+    expected = sorted(
+        [r for r in rows if r["actor"] is not None], key=lambda r: r["actor"].lower(), reverse=True
+    )
+    shown = table(app)
+    assert list(zip(shown["Actor"][:50], shown["Time"][:50], strict=True)) == [
+        (r["actor"], r["time"].strftime("%Y-%m-%d %H:%M:%S")) for r in expected[:50]
+    ]
+    # a column the result cannot be ordered by changes nothing
+    click_header(app, "IP")
+    no_exceptions(app)
+    assert app.query_params["sort"] == "-actor"
+
+
+def test_sorting_by_actor_keeps_each_actors_events_newest_first(app, db):
+    app.run()
+    app.selectbox(key="sort_col").set_value("actor").run()
+    app.segmented_control(key="sort_dir").set_value("asc").run()
+    no_exceptions(app)
+    rows = sorted(last_days(stored_now(db), 7), key=lambda r: (r["time"], r["id"]), reverse=True)
+    expected = sorted(rows, key=lambda r: (r["actor"] is None, (r["actor"] or "").lower()))
+    shown = table(app)
+    assert list(zip(shown["Actor"], shown["Time"], strict=True)) == [
+        (r["actor"] or "", r["time"].strftime("%Y-%m-%d %H:%M:%S")) for r in expected[:100]
+    ]

@@ -190,14 +190,16 @@ def caption_count(at) -> int:
 # tests
 
 
-def test_opens_on_failed_auth_in_the_last_7_days(page, db):
+def test_opens_on_the_last_7_days_with_type_and_result_not_applied(page, db):
     page.run()
     no_exceptions(page)
     assert page.title[0].value == "Security review"
-    assert page.multiselect(key="f_types").value == ["auth"]
-    assert page.radio(key="f_result").value == "failed"
+    # the page reads every type and result: the sidebar shows them disabled, with a note
+    assert page.multiselect(key="f_types").value == [] and page.multiselect(key="f_types").disabled
+    assert page.radio(key="f_result").value == "all" and page.radio(key="f_result").disabled
+    assert any("Type and Result do not apply on this page" in c.value for c in page.sidebar.caption)
     assert page.radio(key="f_period").value == "7d"
-    assert page.query_params["type"] == "auth" and page.query_params["result"] == "failed"
+    assert "type" not in page.query_params and "result" not in page.query_params
     rows = since_days(db[1], 7)
     failures = logins(rows, "failed")
     assert metrics(page) == {

@@ -83,6 +83,7 @@ class SharedData:
     archive_key: tuple[Hashable, ...] | None = None
     archive_view: SharedData | None = None
     freeze_after_first_load: bool = False  # the app: see freeze_startup_objects
+    preloading: bool = False  # a first load runs in the background (load_in_background)
 
     @property
     def engine(self) -> AuditEngine:
@@ -137,6 +138,11 @@ class SharedData:
                             signature[0],
                         )
                     self.index = open_engine(store)
+                    if isinstance(self.index, EventIndex):
+                        # what was loaded, not what was counted before: an event written
+                        # during the load (a sign-in while the sign-in screen preloads) would
+                        # otherwise look like a change and cost a second full load
+                        signature = (self.index.height, self.index.newest_time())
                 self.signature = signature
                 self.version += 1
                 self.loaded_at = datetime.now(UTC)
@@ -147,6 +153,36 @@ class SharedData:
         finally:
             self.lock.release()
         return self
+
+    def load_in_background(self, store: Callable[[], Store]) -> threading.Thread | None:
+        """Start the first load in a thread of its own, unless the data are held or being
+        loaded; the thread, or None. The app calls it while the sign-in screen is shown, so the
+        first page after signing in finds the events held instead of loading a million rows
+        then (a page that asks meanwhile waits for this load, it does not start another).
+        A failed load is only logged: the next page's own load reports it."""
+        with self.results_lock:
+            if self.version or self.preloading:
+                return None
+            self.preloading = True
+
+        def run() -> None:
+            started = time.perf_counter()
+            try:
+                self.refresh(store())
+            except Exception as exc:  # the database is away: the pages say so themselves
+                log.warning("loading the audit table in the background failed: %s", exc)
+            else:
+                log.warning(
+                    "loaded the audit table in the background: %s events in %.1f s",
+                    self.signature[0],
+                    time.perf_counter() - started,
+                )
+            finally:
+                self.preloading = False
+
+        thread = threading.Thread(target=run, name="audit-preload", daemon=True)
+        thread.start()
+        return thread
 
     # -- derived results --------------------------------------------------------------------
     def cached(self, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:

@@ -34,7 +34,13 @@ import sqlalchemy as sa
 
 from audit_analytics.analysis import security_sql as pushdown
 from audit_analytics.engines.contract import NEWEST_FIRST
-from audit_analytics.engines.memory import CODE_ONLY_COLUMNS, PERMISSION_TYPES, Engine, EventIndex
+from audit_analytics.engines.memory import (
+    CODE_ONLY_COLUMNS,
+    PERMISSION_TYPES,
+    Engine,
+    EventIndex,
+    RememberedDetails,
+)
 from audit_analytics.engines.store import Store
 from audit_analytics.errors import NeedsMemory, TooLargeForMemory
 from audit_analytics.filters import Filter, Sort
@@ -74,7 +80,7 @@ def open_engine(store: Store, *, mode: Mode | None = None, limit: int | None = N
         return SqlIndex(store, limit=limit)
     # the bulky JSON columns stay in the database and are fetched by id when shown or exported
     frame = store.load(columns=SUMMARY_COLUMNS, categorical=CODE_ONLY_COLUMNS)
-    return EventIndex(frame, details=store.details)
+    return EventIndex(frame, details=RememberedDetails(store.details))
 
 
 @dataclass(frozen=True)

@@ -98,27 +98,46 @@ def _sign_in_screen() -> None:
         if st.button("Sign in with single sign-on", key="sign_in_sso", type="primary"):
             st.login()
         st.caption("Or with a local account:")
-    with st.form("sign_in", clear_on_submit=True, enter_to_submit=True):
-        name = st.text_input("User name", key="signin_user", autocomplete="username")
-        password = st.text_input(
-            "Password", key="signin_password", type="password", autocomplete="current-password"
+    # not cleared on submit: a failed attempt keeps the user name (the callback clears the
+    # password only), so the user types the password again, not both
+    with st.form("sign_in", clear_on_submit=False, enter_to_submit=True):
+        st.text_input("User name", key="signin_user", autocomplete="username")
+        st.text_input("Password", key="signin_password", type="password", autocomplete="current-password")
+        st.form_submit_button(
+            "Sign in", type="secondary" if oidc_configured() else "primary", on_click=_submit_sign_in
         )
-        submitted = st.form_submit_button("Sign in", type="secondary" if oidc_configured() else "primary")
-    if submitted:
-        try:
-            outcome = accounts.sign_in(None, _store(), name, password, ip=_ip())
-        except StoreError:
-            # fail closed: a sign-in that cannot be recorded does not happen
-            st.error(
-                "Sign-in is unavailable: the audit database cannot be reached.", icon=":material/database:"
-            )
-            return
-        _recorded()
-        if outcome.user is not None:
-            st.session_state[_USER_KEY] = outcome.user.name
-            st.session_state["actor"] = outcome.user.name  # who exports are recorded as
-            st.rerun()
-        st.error(outcome.message, icon=":material/lock:")
+    problem = st.session_state.get(_SIGN_IN_ERROR)
+    if problem:
+        message, icon = problem
+        st.error(message, icon=icon)
+
+
+_SIGN_IN_ERROR = "aa_sign_in_error"  # (message, icon) of the last failed attempt
+
+
+def _submit_sign_in() -> None:
+    """The form's callback (it runs before the script, so it may clear the password box)."""
+    state = st.session_state
+    name = state.get("signin_user") or ""
+    password = state.get("signin_password") or ""
+    state["signin_password"] = ""  # never kept, whatever the outcome
+    state[_SIGN_IN_ERROR] = None
+    try:
+        outcome = accounts.sign_in(None, _store(), name, password, ip=_ip())
+    except StoreError:
+        # fail closed: a sign-in that cannot be recorded does not happen
+        state[_SIGN_IN_ERROR] = (
+            "Sign-in is unavailable: the audit database cannot be reached.",
+            ":material/database:",
+        )
+        return
+    _recorded()
+    if outcome.user is not None:
+        state[_USER_KEY] = outcome.user.name
+        state["actor"] = outcome.user.name  # who exports are recorded as
+        state.pop("signin_user", None)
+        return
+    state[_SIGN_IN_ERROR] = (outcome.message, ":material/lock:")
 
 
 def _no_permission(user: User, permission: Permission) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "get_frame",
     "get_store",
     "invalidate",
+    "preload",
     "result_for",
     "selection_for",
     "with_archive",
@@ -63,6 +64,21 @@ def current_shared() -> SharedData:
 def get_frame(*, force: bool = False) -> SharedData:
     """The shared data, reloaded when the table changed (:meth:`SharedData.current`)."""
     return current_shared().current(get_store, force=force)
+
+
+def preload() -> None:
+    """Start loading the events in the background (once per process, while nobody has yet):
+    called while the sign-in screen is shown, so the first page after signing in does not
+    wait for the whole table to load. Draws nothing; a database that cannot be opened is left
+    to the page that needs it to report."""
+    shared = current_shared()
+    if shared.version:
+        return
+    try:
+        store = get_store()
+    except Exception:
+        return
+    shared.load_in_background(lambda: store)
 
 
 def actors_of(shared: SharedData) -> pl.DataFrame:

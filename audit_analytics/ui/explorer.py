@@ -6,6 +6,7 @@ User-supplied values are only ever shown through ``st.dataframe``, ``st.code`` a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tempfile
@@ -17,6 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
+from audit_analytics.dates import zone
 from audit_analytics.diff import diff_json
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
@@ -27,6 +29,21 @@ from audit_analytics.ui.state import period_label, seed_widgets, set_view
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
 
 RESULT_COLOURS = {"done": "#1e7d32", "failed": "#c62828", "pending": "#b26a00", "processing": "#1565c0"}
+# the list's columns as the table shows them: the six a reader scans first, then Target (the
+# widest) last, so a narrow window or an open detail never hides Result or IP
+TABLE_COLUMNS = ("Time", "Actor", "Type", "Action", "Result", "IP", "Target")
+# column header (as display_frame names it) -> the Sort column a click on it orders by
+HEADER_SORT = {
+    "Time": "time",
+    "Actor": "actor",
+    "Type": "type",
+    "Action": "action",
+    "Target": "target",
+    "Result": "result",
+}
+# rows the table shows at once while a detail is open below it (so the detail starts on screen)
+DETAIL_OPEN_ROWS = 10
+ROW_PX = 35
 SORT_LABELS = {
     "time": "Time",
     "actor": "Actor",
@@ -149,6 +166,17 @@ def _on_page_input() -> None:
     _go(int(st.session_state["page_no"]))
 
 
+def order_label(column: str, direction: str) -> str:
+    """The Order control's words for ``column``: short enough for an 800 px window.
+
+    >>> order_label("time", "desc"), order_label("actor", "asc")
+    ('Newest', 'A–Z')
+    """
+    if column == "time":
+        return "Newest" if direction == "desc" else "Oldest"
+    return "Z–A" if direction == "desc" else "A–Z"
+
+
 def sort_controls(view: View) -> None:
     """Sorting beside the table orders the whole result (header sorting is off)."""
     st.session_state["sort_col"] = view.sort.column
@@ -166,26 +194,70 @@ def sort_controls(view: View) -> None:
         "Order",
         ["desc", "asc"],
         key="sort_dir",
-        format_func=lambda d: "Newest / Z first" if d == "desc" else "Oldest / A first",
+        format_func=lambda d: order_label(view.sort.column, d),
         on_change=_on_sort,
         required=True,
     )
-    c3.selectbox("Rows per page", PAGE_SIZES, key="page_size", on_change=_on_size)
+    c3.selectbox("Page size", PAGE_SIZES, key="page_size", on_change=_on_size)
 
 
 def page_controls(page: ResultPage) -> None:
+    """Previous, Next, the page number and where the page sits: a row that wraps rather than
+    squeezing the buttons' labels on a narrow window."""
     st.session_state["page_no"] = page.page
-    c1, c2, c3, c4 = st.columns([1, 1, 2, 4], vertical_alignment="bottom")
-    c1.button("‹ Previous", key="prev_page", disabled=page.page <= 1, on_click=_go, args=(page.page - 1,))
-    c2.button(
-        "Next ›", key="next_page", disabled=page.page >= page.pages, on_click=_go, args=(page.page + 1,)
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    row.button(
+        "‹ Previous",
+        key="prev_page",
+        disabled=page.page <= 1,
+        on_click=_go,
+        args=(page.page - 1,),
+        width="content",
     )
-    c3.number_input(
-        "Page", min_value=1, max_value=page.pages, step=1, key="page_no", on_change=_on_page_input
+    row.button(
+        "Next ›",
+        key="next_page",
+        disabled=page.page >= page.pages,
+        on_click=_go,
+        args=(page.page + 1,),
+        width="content",
     )
-    c4.caption(
-        f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,} · page {page.page:,} of {page.pages:,}"
+    row.number_input(
+        "Page", min_value=1, max_value=page.pages, step=1, key="page_no", on_change=_on_page_input, width=140
     )
+    row.caption(
+        f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,} · page {page.page:,} of {page.pages:,}",
+        width="content",
+    )
+
+
+def header_sort(view: View) -> View:
+    """A click on a column header selects that column (the table's column selection mode,
+    which is also what keeps the grid from sorting only the rows of this page): order the
+    whole result by it, as the Sort control does, shown there and in the URL. A second click
+    on the sorted column turns the order round. Call before the result is computed."""
+    state = st.session_state.get(table_key(view))
+    try:
+        columns = list(state["selection"]["columns"]) if state is not None else []
+    except (KeyError, TypeError):
+        columns = []
+    if not columns:
+        return view
+    # the column selection is spent: a new table key forgets it (and any row ticked with it)
+    st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
+    header = str(columns[0])
+    column = HEADER_SORT.get(header)
+    if column is None:
+        if header in TABLE_COLUMNS:  # only our own column names reach a toast (it is markdown)
+            st.toast(f"The {header} column cannot be sorted.", icon=":material/info:")
+        return view
+    if column == view.sort.column:
+        sort = Sort(column, not view.sort.descending)
+    else:
+        sort = Sort(column, column == "time")  # newest first for time, A first for text
+    view = view.replace(sort=sort, page=1, event=None)
+    set_view(view)
+    return view
 
 
 def _close_detail() -> None:
@@ -210,29 +282,95 @@ def selected_event(view: View, page: ResultPage) -> str | None:
     return ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None
 
 
+def list_columns(tz: str) -> dict:
+    """The list's column settings (also the related-event tables'): compact fixed widths,
+    so the six columns a reader scans fit a narrow window; Target takes what is left."""
+    return {
+        "Time": st.column_config.TextColumn(f"Time ({tz})", width=165),
+        "Actor": st.column_config.TextColumn("Actor", width=140),
+        "Type": st.column_config.TextColumn("Type", width=85),
+        "Action": st.column_config.TextColumn("Action", width=90),
+        "Result": st.column_config.TextColumn("Result", width=85),
+        "IP": st.column_config.TextColumn("IP", width=120),
+        "Target": st.column_config.TextColumn("Target"),
+    }
+
+
+# The grid's column menu offers "Sort ascending/descending", which would order only the rows
+# of this page in the browser while the Sort control says otherwise. Streamlit has no switch
+# for it (column selection mode only turns off sorting by a header click), so the two menu
+# entries and their divider are hidden; a header click orders the whole result (header_sort).
+_NO_MENU_SORT = """<style>
+[data-testid="stDataFrameColumnMenu"] [role="menu"] > [role="menuitem"]:nth-child(2),
+[data-testid="stDataFrameColumnMenu"] [role="menu"] > [role="menuitem"]:nth-child(3),
+[data-testid="stDataFrameColumnMenu"] [role="menu"] > [role="menuitem"]:nth-child(3) + * {
+  display: none !important;
+}
+</style>"""
+
+
+def _scroll_into_view(key: str, row: int, height: int) -> None:
+    """Scroll the table ``key`` so its row ``row`` (0-based) is in view, when it is not (a deep
+    link, a page opened on its event, a table made shorter by the detail). Only the key and
+    the row number, both the app's own, go into the script."""
+    script = f"""<script>
+(() => {{
+  const key = {json.dumps(key)}, row = {int(row)}, rowPx = {ROW_PX}, height = {int(height)};
+  let tries = 0, done = 0;
+  const scroll = () => {{
+    const box = document.querySelector(".st-key-" + key);
+    const scroller = box && box.querySelector(".dvn-scroller");
+    // wait for the grid at its new height (a row ticked in the taller table without detail)
+    if (!scroller || scroller.clientHeight === 0 || scroller.clientHeight > height) {{
+      if (tries++ < 200) setTimeout(scroll, 50);
+      return;
+    }}
+    const shown = scroller.clientHeight - rowPx;  // the header takes one row
+    const top = row * rowPx;
+    if (top < scroller.scrollTop || top + rowPx > scroller.scrollTop + shown) {{
+      scroller.scrollTop = Math.max(0, top - Math.floor((shown - rowPx) / 2));
+    }}
+    // the detail opens below the table: bring the table to the top of the window when the
+    // detail would otherwise start below it
+    const rect = box.getBoundingClientRect();
+    if (rect.bottom + 300 > window.innerHeight && rect.top > 0) {{
+      box.style.scrollMarginTop = "4.5rem";  // below the app's own header bar
+      box.scrollIntoView({{block: "start"}});
+    }}
+    if (done++ < 1) setTimeout(scroll, 300);  // once more, after the grid has settled
+  }};
+  scroll();
+}})();
+</script>"""
+    st.html(script, unsafe_allow_javascript=True, width="content")
+
+
 def events_table(view: View, page: ResultPage, *, selected: str | None) -> None:
-    """The page as a single-row-selectable table."""
+    """The page as a single-row-selectable table; the selected row is ticked and in view."""
+    st.html(_NO_MENU_SORT)
     shown = display_frame(page.rows, view.filter.tz)
     ids = page.rows["id"].to_list()
     default_rows = [ids.index(selected)] if selected in ids else []
+    rows_shown = DETAIL_OPEN_ROWS if selected else 20
+    key = table_key(view)
+    height = min(38 + ROW_PX * max(len(ids), 1), 38 + ROW_PX * rows_shown)
     st.dataframe(
         styled_results(shown),
-        key=table_key(view),
+        key=key,
         on_select="rerun",
-        # a column selection mode switches header sorting off: a click on a header would
-        # sort only this page, which is not sorting; the sort control above orders the result
+        # a column selection mode switches sorting by a header click off (it would order
+        # only this page): a header click selects the column and header_sort orders the result
         selection_mode=["single-row", "single-column"],
         selection_default={"selection": {"rows": default_rows, "columns": []}} if default_rows else None,
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * max(len(ids), 1), 740),
-        column_config={
-            "Time": st.column_config.TextColumn(f"Time ({view.filter.tz})", width="medium"),
-            "Result": st.column_config.TextColumn("Result", width="small"),
-        },
+        height=height,
+        column_order=TABLE_COLUMNS,
+        column_config=list_columns(view.filter.tz),
         lazy=False,
     )
     if default_rows:
+        _scroll_into_view(key, default_rows[0], height)
         st.caption(f"Selected: row {default_rows[0] + 1:,} of this page.")
 
 
@@ -241,10 +379,11 @@ def events_table(view: View, page: ResultPage, *, selected: str | None) -> None:
 
 
 def _fmt_time(t: datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    local = t.astimezone(ZoneInfo(tz))
-    return f"{local:%Y-%m-%d %H:%M:%S.%f} {local.tzname()} ({tz})"
+    """ "2026-03-01 10:15:00.000000 CET (Europe/Paris)"; the zone's name once when its
+    abbreviation is its name ("… UTC", not "… UTC (UTC)")."""
+    local = t.astimezone(zone(tz))
+    name = local.tzname()
+    return f"{local:%Y-%m-%d %H:%M:%S.%f} {name}" + ("" if name == tz else f" ({tz})")
 
 
 def _plain_lines(text: str) -> str:
@@ -262,15 +401,19 @@ def _pretty_json(text: str | None) -> str:
 
 
 def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
+    """The detail, below the table (so the table keeps every column): fields beside the
+    request details, before → after across the whole width, then the related events, each
+    of which opens on a click."""
     tz = view.filter.tz
-    head, close = st.columns([5, 1], vertical_alignment="center")
-    head.subheader("Event detail")
-    close.button(
+    head = st.container(horizontal=True, vertical_alignment="center")
+    head.subheader("Event detail", width="stretch")
+    head.button(
         "", icon=":material/close:", key="close_detail", on_click=_close_detail, help="Close the detail"
     )
-    fields = [
-        ("Time", _fmt_time(event["time"], tz)),
-        ("Time (UTC)", _fmt_time(event["time"], "UTC")),
+    fields = [("Time", _fmt_time(event["time"], tz))]
+    if _fmt_time(event["time"], "UTC") != fields[0][1]:
+        fields.append(("Time (UTC)", _fmt_time(event["time"], "UTC")))
+    fields += [
         ("Actor", event["actor"] or ""),
         ("Email", event["email"] or ""),
         ("Type", f"{event['type']} — {CATEGORIES[str(event['type'])].label}"),
@@ -285,25 +428,33 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
     if event.get("error"):
         fields.append(("Error", event["error"]))
     fields = [(name, plain(value)) for name, value in fields]
-    st.dataframe(
+    # two blocks side by side when the window has room for both, else one under the other
+    blocks = st.container(horizontal=True, gap="small")
+    left = blocks.container(width=DETAIL_BLOCK_PX)
+    right = blocks.container(width=DETAIL_BLOCK_PX)
+    left.dataframe(
         pl.DataFrame(fields, schema=["Field", "Value"], orient="row"),
         hide_index=True,
         width="stretch",
         height=38 + 35 * len(fields),
         key=f"detail-fields-{event['id']}",
-        column_config={"Value": st.column_config.TextColumn(width="large")},
+        column_config={"Field": st.column_config.TextColumn(width=105)},
     )
-    if event.get("error"):
-        st.text("Error message")
-        st.code(_plain_lines(event["error"]), language=None, wrap_lines=True)
-    if event.get("_details_error"):
-        st.warning(
-            "The request details and the before/after data could not be read: "
-            + plain(event["_details_error"]),
-            icon=":material/cloud_off:",
-        )
-    else:
-        _details(event)
+    with right:
+        if event.get("error"):
+            st.text("Error message")
+            st.code(_plain_lines(event["error"]), language=None, wrap_lines=True)
+        if event.get("_details_error"):
+            st.warning(
+                "The request details and the before/after data could not be read: "
+                + plain(event["_details_error"]),
+                icon=":material/cloud_off:",
+            )
+        else:
+            st.text("Request details (params)")
+            st.code(_plain_lines(_pretty_json(event["params"])), language="json", wrap_lines=True)
+    if not event.get("_details_error"):
+        _before_after(event)
     same_request, same_actor = shared.index.related(event)
     st.text(f"Same request id ({len(same_request)})")
     _related_table(same_request, tz, f"rel-req-{event['id']}")
@@ -311,32 +462,48 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
     _related_table(same_actor, tz, f"rel-actor-{event['id']}")
 
 
-def _details(event: dict) -> None:
-    """Params as JSON and before → after compared key by key."""
-    st.text("Request details (params)")
-    st.code(_plain_lines(_pretty_json(event["params"])), language="json", wrap_lines=True)
+# the width of each of the detail's two upper blocks (fields; request details): two fit
+# side by side from about a 1280 px window with the sidebar open
+DETAIL_BLOCK_PX = 470
+
+
+def _before_after(event: dict) -> None:
+    """Before → after compared key by key, Before and After side by side in narrow columns
+    (so both show on any window), then both documents in full, wrapped, side by side."""
     changes = diff_json(event["before"], event["after"])
-    if changes:
-        st.text("Before → after")
-        diff = pl.DataFrame(
-            {
-                "Field": [c.path for c in changes],
-                "Change": [c.kind for c in changes],
-                "Before": [c.before or "" for c in changes],
-                "After": [c.after or "" for c in changes],
-            }
-        )
-        styled = diff.to_pandas().style.apply(_diff_colours, axis=1)
-        st.dataframe(
-            styled,
-            hide_index=True,
-            width="stretch",
-            key=f"detail-diff-{event['id']}",
-            column_config={
-                "Before": st.column_config.TextColumn(width="large"),
-                "After": st.column_config.TextColumn(width="large"),
-            },
-        )
+    if not changes:
+        return
+    st.text("Before → after")
+    diff = pl.DataFrame(
+        {
+            "Field": [plain(c.path) for c in changes],
+            "Change": [c.kind for c in changes],
+            "Before": [plain(c.before or "") for c in changes],
+            "After": [plain(c.after or "") for c in changes],
+        }
+    )
+    styled = diff.to_pandas().style.apply(_diff_colours, axis=1)
+    st.dataframe(
+        styled,
+        hide_index=True,
+        width="stretch",
+        key=f"detail-diff-{event['id']}",
+        column_config={
+            "Field": st.column_config.TextColumn(width=110),
+            "Change": st.column_config.TextColumn(width=70),
+            "Before": st.column_config.TextColumn(width=140),
+            "After": st.column_config.TextColumn(width=140),
+        },
+    )
+    with st.expander(
+        "Before and after in full",
+        expanded=any(len(c.before or "") + len(c.after or "") > 40 for c in changes),
+    ):
+        before, after = st.columns(2)
+        before.text("Before")
+        before.code(_plain_lines(_pretty_json(event["before"])), language="json", wrap_lines=True)
+        after.text("After")
+        after.code(_plain_lines(_pretty_json(event["after"])), language="json", wrap_lines=True)
 
 
 _DIFF_BG = {"added": "#e6f4ea", "removed": "#fce8e6", "changed": "#fef7e0", "same": ""}
@@ -347,22 +514,39 @@ def _diff_colours(row) -> list[str]:
     return [f"background-color: {colour}" if colour else "" for _ in row]
 
 
+def _open_related(key: str, ids: list[str]) -> None:
+    """A row ticked in a related-events table: open that event (its deep link ?event=),
+    on whatever page of the result it sits (resolve_event finds it)."""
+    try:
+        rows = list(st.session_state[key]["selection"]["rows"])
+    except (KeyError, TypeError):
+        return
+    if not rows or not 0 <= rows[0] < len(ids):
+        return
+    view: View = st.session_state["view"]
+    # a new table key: the list's own selection would otherwise keep the previous row
+    st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
+    set_view(view.replace(event=ids[rows[0]]))
+
+
 def _related_table(frame: pl.DataFrame, tz: str, key: str) -> None:
+    """Related events; a click on a row opens it here."""
     if frame.height == 0:
         st.caption("none")
         return
-    from urllib.parse import quote
-
-    shown = display_frame(frame, tz).with_columns(
-        pl.Series("Open", [f"./?event={quote(i, safe='')}" for i in frame["id"].to_list()])
-    )
+    ids = frame["id"].to_list()
     st.dataframe(
-        styled_results(shown),
+        styled_results(display_frame(frame, tz)),
         hide_index=True,
         width="stretch",
         key=key,
-        column_config={"Open": st.column_config.LinkColumn("Open", display_text="open")},
+        on_select=functools.partial(_open_related, key, ids),
+        selection_mode=["single-row", "single-column"],
+        column_order=TABLE_COLUMNS,
+        column_config=list_columns(tz),
+        lazy=False,
     )
+    st.caption("Tick a row to open that event.")
 
 
 # ---------------------------------------------------------------------------------------

@@ -52,12 +52,15 @@ def current_view(*, defaults: View | None = None) -> View:
     """The view for this run: from the URL when it changed from outside, else the session's."""
     params = _params()
     state = st.session_state
+    page = _page_id()
+    switched = state.get("_panel_page") != page
+    state["_panel_page"] = page
     if not params and "view" in state and state.get("_url_seen"):
         # a page switch from the sidebar drops the query string: the filters are shared
         # across pages, so keep the session's view and put it back in the address
         view = state["view"].replace(page=1, event=None)
+        seed_widgets(view)  # first: it drops a link's unreadable search, which set_view keeps
         set_view(view)
-        seed_widgets(view)
         return view
     if "view" not in state or state.get("_url_seen") != params:
         view = View.from_params(params, tz=browser_tz())
@@ -66,32 +69,75 @@ def current_view(*, defaults: View | None = None) -> View:
         state["view"] = view
         state["_url_seen"] = params
         seed_widgets(view)
+        _keep_unreadable_search(params, view)
+    elif switched:
+        # a page switch drops the panel's widget states with the old page's widgets (also at
+        # the default view, whose address is empty): put the view's values back, or the
+        # Period radio would show its first choice ("Today") and Apply would make it so
+        seed_widgets(state["view"])
     return state["view"]
+
+
+def _keep_unreadable_search(params: dict[str, str], view: View) -> None:
+    """A link whose ``q`` the search language cannot read: the View drops it, but the page
+    must not pretend the link asked for every event. Keep the text in the search box with
+    the parser's error; :func:`stop_on_link_search_error` shows it and draws nothing else."""
+    text = (params.get("q") or "").strip()
+    if not text or view.filter.query == text:
+        return
+    try:
+        view.filter.replace(query=text)
+    except QueryError as exc:
+        state = st.session_state
+        state["f_search"] = text
+        state["_search_error"] = search_error_text(text, exc)
+        state["_link_search_error"] = True
+
+
+def _page_id() -> str | None:
+    """Which page this run draws (its script), None outside a script run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else None
 
 
 def set_view(view: View) -> None:
     """Make ``view`` current and write it to the URL."""
     st.session_state["view"] = view
     params = view.to_params()
+    if st.session_state.get("_link_search_error") and st.session_state.get("f_search"):
+        # the link's unreadable search stays in the address until it is corrected or cleared:
+        # a reload shows the same error, never every event
+        params["q"] = st.session_state["f_search"]
     if _params() != params:
         st.query_params.from_dict(params)
     st.session_state["_url_seen"] = params
 
 
+def _widget_values(view: View) -> dict[str, object]:
+    f = view.filter
+    return {
+        "f_period": f.period,
+        "f_start": _as_date(f.start),
+        "f_end": _as_date(f.end),
+        "f_types": list(f.types),
+        "f_users": list(f.users),
+        "f_result": f.results[0] if len(f.results) == 1 else "all",
+        "f_search": f.query,
+        "f_utc": view.utc,
+        "f_archive": view.archive,
+    }
+
+
 def seed_widgets(view: View) -> None:
     """Put the view's values into the panel's widgets (only ever before they are drawn)."""
-    f = view.filter
     state = st.session_state
-    state["f_period"] = f.period
-    state["f_start"] = _as_date(f.start)
-    state["f_end"] = _as_date(f.end)
-    state["f_types"] = list(f.types)
-    state["f_users"] = list(f.users)
-    state["f_result"] = f.results[0] if len(f.results) == 1 else "all"
-    state["f_search"] = f.query
-    state["f_utc"] = view.utc
-    state["f_archive"] = view.archive
+    for key, value in _widget_values(view).items():
+        state[key] = value
     state["_search_error"] = None
+    state["_link_search_error"] = False
+    state["_panel_error"] = None
 
 
 def _as_date(value: date | datetime | None) -> date | None:
@@ -108,7 +154,13 @@ def _apply_panel() -> None:
     if period != "custom":
         start = end = None
     elif start and end and start > end:
-        start, end = end, start
+        # never swap behind the reader's back: say what is wrong and keep the view
+        state["_panel_error"] = (
+            f"From ({start.isoformat()}) is after To ({end.isoformat()}): pick a From on or before "
+            "the To. The period was not changed."
+        )
+        return
+    state["_panel_error"] = None
     result = state.get("f_result") or "all"
     results: tuple[str, ...] = () if result == "all" else (result,)
     if len(view.filter.results) > 1 and result == "all" and state.get("_panel_result_seeded") == "all":
@@ -143,21 +195,31 @@ def _toggle_utc() -> None:
     set_view(view.replace(utc=utc, filter=view.filter.replace(tz=tz)))
 
 
-def filter_panel(actors: pl.DataFrame) -> None:
-    """The sidebar: period, type, user, result; Apply and Reset; the time-zone switch."""
+TYPE_RESULT_NOT_APPLIED = (
+    "Type and Result do not apply on this page: the failure charts read the failed logins, "
+    "and the detections read every event of the period (a success after failures, a stuck "
+    "operation, a role change). They still apply on the Audit Log and Activity."
+)
+
+
+def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True) -> None:
+    """The sidebar: period, type, user, result; Apply and Reset; the time-zone switch.
+    ``type_and_result=False`` (the Security review) shows Type and Result disabled, with a
+    note that they do not apply there; their values stay for the other pages."""
     view: View = st.session_state["view"]
     sb = st.sidebar
     with sb.form("filter-panel", border=False):
         st.radio("Period", PANEL_PERIODS, key="f_period", format_func=PERIOD_LABELS.get)
-        c1, c2 = st.columns(2)
-        c1.date_input("From", key="f_start", value=None, help="Custom period: first day")
-        c2.date_input("To", key="f_end", value=None, help="Custom period: last day (included)")
+        # one above the other: side by side, the sidebar leaves each box too narrow for a date
+        st.date_input("From", key="f_start", value=None, help="Custom period: first day")
+        st.date_input("To", key="f_end", value=None, help="Custom period: last day (included)")
         st.multiselect(
             "Type",
             CATEGORY_CODES,
             key="f_types",
             format_func=lambda c: f"{CATEGORIES[c].label} ({c})",
             placeholder="All types",
+            disabled=not type_and_result,
         )
         user_options = _user_options(actors, view.filter.users)
         emails = (
@@ -173,9 +235,19 @@ def filter_panel(actors: pl.DataFrame) -> None:
             placeholder="All users (type to search)",
         )
         st.radio(
-            "Result", RESULT_CHOICES, key="f_result", format_func=RESULT_CHOICE_LABELS.get, horizontal=True
+            "Result",
+            RESULT_CHOICES,
+            key="f_result",
+            format_func=RESULT_CHOICE_LABELS.get,
+            horizontal=True,
+            disabled=not type_and_result,
         )
+        if not type_and_result:
+            st.caption(TYPE_RESULT_NOT_APPLIED)
         st.form_submit_button("Apply", type="primary", on_click=_apply_panel, width="stretch")
+    panel_error = st.session_state.get("_panel_error")
+    if panel_error:
+        sb.error(panel_error, icon=":material/event_busy:")
     sb.button(
         "Reset", on_click=_reset_panel, width="stretch", help="Last 7 days, all types, users and results"
     )
@@ -212,6 +284,34 @@ def search_bar(*, label: str = "Search") -> None:
     error = st.session_state.get("_search_error")
     if error:
         st.error(error, icon=":material/error:")
+    stop_on_link_search_error(search_bar=True)
+
+
+def stop_on_link_search_error(*, search_bar: bool = False) -> None:
+    """When the address's search could not be read, say so and stop the page: showing the
+    period's events without it would pretend the link asked for all of them."""
+    state = st.session_state
+    if not state.get("_link_search_error"):
+        return
+    if search_bar:
+        how = "Correct it above, or clear it to see every event of the period."
+    else:
+        st.error(
+            state.get("_search_error") or "The link's search could not be read.", icon=":material/error:"
+        )
+        st.code(state.get("f_search") or "", language=None)  # the link's text, never markdown
+        how = "Open the page without it to see every event of the period."
+    st.info(f"Nothing is shown: the link's search was not applied. {how}", icon=":material/search_off:")
+    if not search_bar:
+        st.button("Open without the search", key="drop_link_search", on_click=_drop_link_search)
+    st.stop()
+
+
+def _drop_link_search() -> None:
+    state = st.session_state
+    state["_link_search_error"] = False
+    state["_search_error"] = None
+    state["f_search"] = state["view"].filter.query
 
 
 def _apply_search() -> None:
@@ -224,6 +324,7 @@ def _apply_search() -> None:
         state["_search_error"] = search_error_text(text, exc)
         return
     state["_search_error"] = None
+    state["_link_search_error"] = False
     set_view(view.replace(filter=flt, page=1, event=None))
 
 

@@ -1,0 +1,48 @@
+"""The pages benchmark (bench/bench_pages.py) runs on a tiny database so it never breaks.
+
+One repetition of every step in Chromium on 2,000 demo events: every step is timed, split into
+the server's part and the browser's, no page shows an error, and the report is written. It
+checks no timings; the real run is ``bench/bench_pages.py`` at 1,000,000 events.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from browser_support import require_chromium
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "bench" / "bench_pages.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_pages", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_pages", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.browser
+def test_every_step_is_timed_and_split(tmp_path):
+    require_chromium()
+    bench = _bench()
+    output = tmp_path / "pages.json"
+    code = bench.main(
+        ["--rows", "2000", "--repeat", "1", "--cache-dir", str(tmp_path), "--output", str(output), "--quiet"]
+    )
+    result = json.loads(output.read_text())
+    assert code == 0 and result["errors"] == []
+    names = [*bench.SIGN_IN_STEPS, *(name for name, *_ in bench.STEPS if name)]
+    assert list(result["summary"]) == names
+    for name in names:
+        (run,) = result["steps"][name]
+        assert run["total_s"] > 0 and run["server_s"] > 0 and run["runs"] >= 1, (name, run)
+        assert run["server_s"] + run["browser_s"] == pytest.approx(run["total_s"], abs=2e-3)
+    assert result["summary"]["Activity"]["charts"] > 0  # the charts were drawn, not only the page
+    assert "| Activity |" in output.with_suffix(".md").read_text()
