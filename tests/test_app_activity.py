@@ -533,3 +533,34 @@ def test_buckets_follow_the_viewers_zone(at, db):
     assert (params["from"], params["to"]) == (longest["start"], longest["end"])
     expected = [r for r in in_range(rows_of(db), params) if r["type"] == longest["type"]]
     assert len(expected) == trace["y"][index] == explorer_count(at)
+
+
+def test_hover_names_the_bucket_once_per_trace_not_per_point():
+    """The hover's bucket text is a plotly format of x (one per trace), and per point only
+    where the UTC offset changes inside the chart; the drill stays first in customdata."""
+    from zoneinfo import ZoneInfo
+
+    from audit_analytics.ui.charts import bars_over_time, bucket_hover, bucket_text
+
+    paris = ZoneInfo("Europe/Paris")
+    starts = [datetime(2026, 11, 20, h, tzinfo=paris) for h in range(3)]
+    assert bucket_hover(starts, "1h") == ("%{x|%Y-%m-%d %H:%M}, one hour (UTC+01:00)", None)
+    assert bucket_hover(starts, "1d") == ("%{x|%a %Y-%m-%d}", None)
+    assert bucket_hover(starts, "1w") == ("week of %{x|%Y-%m-%d}", None)
+    # the night summer time ends: 02:00 twice, at two offsets
+    dst = [datetime(2026, 10, 25, 0, 30, tzinfo=UTC) + timedelta(hours=h) for h in range(3)]
+    dst = [d.astimezone(paris).replace(minute=0) for d in dst]
+    fmt, texts = bucket_hover(dst, "1h")
+    assert fmt == "%{customdata[1]}" and texts == [bucket_text(d, "1h") for d in dst]
+    assert texts[0].startswith("2026-10-25 02:00") and texts[0].endswith("(UTC+02:00)")
+    assert texts[1].startswith("2026-10-25 02:00") and texts[1].endswith("(UTC+01:00)")
+    data = pl.DataFrame({"bucket": starts, "type": ["auth"] * 3, "events": [1, 2, 3]}).with_columns(
+        pl.col("bucket").dt.convert_time_zone("Europe/Paris")
+    )
+    fig = bars_over_time(
+        data, series="type", value="events", every="1h", tz="Europe/Paris", title="t", y_title="y"
+    )
+    trace = fig.data[0]
+    assert [len(c) for c in trace.customdata] == [1, 1, 1]
+    assert json.loads(trace.customdata[0][0])["start"] == "2026-11-20T00:00:00+01:00"
+    assert "customdata[1]" not in trace.hovertemplate and "(UTC+01:00)" in trace.hovertemplate

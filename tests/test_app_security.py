@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import pandas as pd
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -279,7 +280,7 @@ def test_the_demo_stories_appear(page, db):
     stuck = table_with(page, "Operation", "State")
     expected_stuck = db[2].filter(pl.col("story") == "stuck_operation")["key"].to_list()
     assert set(expected_stuck) <= set(stuck["Target"])
-    # off-hours findings are many (the table shows the newest 500): look at the story's night
+    # off-hours findings are many (the table shows the newest 50): look at the story's night
     story = stories["off_hours_backup_deletion"]
     admin = story["actor"]
     page.query_params.update(
@@ -514,3 +515,36 @@ def test_a_period_larger_than_memory_is_reviewed_in_the_database(db, monkeypatch
     assert chart_data(pushed)[:2] == chart_data(memory)[:2]  # by IP, by account
     # by weekday and hour: the same counts (a cell's click-through to its latest hour is in memory only)
     assert chart_data(pushed)[2][0]["z"] == chart_data(memory)[2][0]["z"]
+
+
+def test_a_long_table_shows_its_newest_findings_and_says_of_how_many(page):
+    """A detection table shows its 50 newest findings; the title and the caption give the
+    exact total, and the toggle shows up to 500."""
+    page.query_params["period"] = "all"
+    page.run()
+    no_exceptions(page)
+    n = findings_count(page, "Off-hours activity")
+    assert n > 50, "the demo has many off-hours findings"
+    off = table_with(page, "Actor", "Reason")
+    assert len(off) == 50
+    assert any(c.value.startswith(f"Showing the 50 newest of {n:,} findings") for c in page.caption)
+    toggle = page.toggle(key="more_off_hours")
+    assert toggle.label == (f"Show all {n:,}" if n <= 500 else "Show the 500 newest")
+    toggle.set_value(True).run()
+    no_exceptions(page)
+    assert len(table_with(page, "Actor", "Reason")) == min(n, 500)
+    assert findings_count(page, "Off-hours activity") == n  # the count never depends on the rows shown
+    if n <= 500:
+        assert not any(c.value.startswith("Showing the") and f"of {n:,}" in c.value for c in page.caption)
+
+
+def test_the_permission_table_flags_self_grants_and_admin_grants_in_a_column(page, db):
+    page.query_params["period"] = "all"
+    page.run()
+    grants = table_with(page, "Granted by", "Grants admin")
+    assert all(isinstance(df.value, pd.DataFrame) for df in page.dataframe)  # no pandas Styler
+    assert list(grants.columns)[0] == "Flag"
+    for _, row in grants.iterrows():
+        words = [w for w, on in (("self-grant", row["Self-grant"]), ("admin", row["Grants admin"])) if on]
+        assert row["Flag"] == ("⚠ " + " · ".join(words) if words else "")
+    assert (grants["Flag"] != "").any()

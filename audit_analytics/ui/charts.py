@@ -101,7 +101,10 @@ def drill(**changes: Any) -> str:
     ``writes`` (only write actions), ``start``/``end`` (a bucket, ISO text), ``previous``
     (the period before), ``all_time``.
     """
-    text = json.dumps({k: v for k, v in changes.items() if v is not None}, sort_keys=True)
+    # compact separators: a chart of hourly buckets carries thousands of these
+    text = json.dumps(
+        {k: v for k, v in changes.items() if v is not None}, sort_keys=True, separators=(",", ":")
+    )
     # never shown, but kept free of markup anyway: JSON reads \u003c back as "<"
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -195,19 +198,57 @@ def style(
     return fig
 
 
+def _template_text(label: str) -> str:
+    """An escaped label as literal text inside a plotly hovertemplate (its ``%{`` would be
+    read as a placeholder)."""
+    return label.replace("%{", "%\u200b{")
+
+
 def _local_naive(value: datetime) -> datetime:
     # plotly has no time zones: show the wall-clock time of the shown zone
     return value.replace(tzinfo=None)
 
 
+def _utc_offset(value: datetime) -> str:
+    """``+01:00`` (``%:z`` needs Python 3.12)."""
+    z = f"{value:%z}"
+    return f"{z[:3]}:{z[3:]}" if z else ""
+
+
 def bucket_text(start: datetime, every: str) -> str:
-    """``2025-10-26 02:00–03:00 (UTC+01:00)``, ``2025-10-26 (day)``, ``week of 2025-10-20``."""
+    """``2025-10-26 02:00–03:00 (UTC+01:00)``, ``Sun 2025-10-26``, ``week of 2025-10-20``."""
     if every == "1h":
         end = activity.bucket_end(start, every)
-        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} (UTC{start:%:z})"
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} (UTC{_utc_offset(start)})"
     if every == "1d":
         return f"{start:%a %Y-%m-%d}"
     return f"week of {start:%Y-%m-%d}"
+
+
+def bucket_hover(starts: Sequence[datetime], every: str) -> tuple[str, list[str] | None]:
+    """How a trace's hover names its bucket: a plotly format of the point's x (the bucket's
+    local start) when that says all of :func:`bucket_text`, else ``%{customdata[1]}`` with
+    the texts to put there (hourly buckets across a change of UTC offset).
+
+    One format per trace instead of a text per point: a chart of hourly buckets has
+    thousands of points, and their texts were most of what the page sent."""
+    if every == "1d":
+        return "%{x|%a %Y-%m-%d}", None
+    if every != "1h":
+        return "week of %{x|%Y-%m-%d}", None
+    offsets = {_utc_offset(s) for s in starts}
+    if len(offsets) <= 1:  # one offset: every bucket is a whole wall-clock hour
+        offset = next(iter(offsets), "")
+        return f"%{{x|%Y-%m-%d %H:%M}}, one hour (UTC{offset})", None
+    return "%{customdata[1]}", [bucket_text(s, every) for s in starts]
+
+
+def _custom(drills: list[str], texts: list[str] | None) -> list[list[str]]:
+    """``customdata``: the drill first (see :func:`clicked_drill`), then the hover's bucket
+    text only when the hover needs it."""
+    if texts is None:
+        return [[d] for d in drills]
+    return [[d, t] for d, t in zip(drills, texts, strict=True)]
 
 
 def bars_over_time(
@@ -241,26 +282,23 @@ def bars_over_time(
         rows = data.filter(pl.col(series).cast(pl.String) == key).filter(pl.col(value) > 0)
         name = labels.get(key) or category_label(key)
         starts = rows["bucket"].to_list()
-        custom = [
-            [
-                drill(
-                    **{series: key},
-                    start=s.isoformat(),
-                    end=activity.bucket_end(s, every).isoformat(),
-                    **(extra_drill or {}),
-                ),
-                escape_label(name),
-                bucket_text(s, every),
-            ]
+        drills = [
+            drill(
+                **{series: key},
+                start=s.isoformat(),
+                end=activity.bucket_end(s, every).isoformat(),
+                **(extra_drill or {}),
+            )
             for s in starts
         ]
+        when, texts = bucket_hover(starts, every)
         fig.add_bar(
             x=[_local_naive(s) for s in starts],
             y=rows[value].to_list(),
             name=escape_label(name),
             marker_color=colors.get(key),
-            customdata=custom,
-            hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{y:,}<extra></extra>",
+            customdata=_custom(drills, texts),
+            hovertemplate=f"<b>{_template_text(escape_label(name))}</b><br>{when}<br>%{{y:,}}<extra></extra>",
         )
     fig.update_layout(barmode="stack")
     return style(
@@ -277,6 +315,7 @@ def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = 
     clicking a point drills to the failed events of that bucket."""
     starts = mix["bucket"].to_list()
     rates = [None if r is None else r * 100 for r in mix["failure_rate"].to_list()]
+    when, texts = bucket_hover(starts, every)
     fig.add_scatter(
         x=[_local_naive(s) for s in starts],
         y=rates,
@@ -284,15 +323,14 @@ def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = 
         yaxis="y2",
         mode="lines+markers",
         line={"color": FAILURE_RATE_COLOR, "width": 2},
-        customdata=[
+        customdata=_custom(
             [
-                drill(result="failed", start=s.isoformat(), end=activity.bucket_end(s, every).isoformat()),
-                name,
-                bucket_text(s, every),
-            ]
-            for s in starts
-        ],
-        hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{y:.1f}%<extra></extra>",
+                drill(result="failed", start=s.isoformat(), end=activity.bucket_end(s, every).isoformat())
+                for s in starts
+            ],
+            texts,
+        ),
+        hovertemplate=f"<b>{_template_text(escape_label(name))}</b><br>{when}<br>%{{y:.1f}}%<extra></extra>",
     )
     fig.update_layout(
         yaxis2={

@@ -48,7 +48,8 @@ DEFAULT_VIEW = View(filter=Filter(period="7d"))
 the page does not apply Type and Result, and the Audit Log opened next would keep them.)"""
 
 TOP_CHOICES = (5, 10, 20, 50)
-MAX_TABLE_ROWS = 500  # a table shows the newest findings; the count above it is the whole
+SHOWN_ROWS = 50  # a table shows its newest findings, the rest on asking; its title counts all
+MAX_TABLE_ROWS = 500  # the most a table shows when asked for more
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 LOGIN_QUERY = "action:login"
 
@@ -300,25 +301,26 @@ def _heatmap(cells: pl.DataFrame, latest: dict[tuple[int, int], datetime], *, tz
 def _over_time(data: pl.DataFrame, every: str, tz: str) -> go.Figure:
     fig = go.Figure()
     starts = data["bucket"].to_list()
+    when, texts = charts.bucket_hover(starts, every)  # one hover format, not a text per bar
     for column, result, name in (("failures", "failed", "Failures"), ("successes", "done", "Successes")):
+        drills = [
+            charts.drill(
+                kind="bucket",
+                result=result,
+                start=s.isoformat(),
+                end=activity.bucket_end(s, every).isoformat(),
+            )
+            for s in starts
+        ]
         fig.add_bar(
             x=[s.replace(tzinfo=None) for s in starts],
             y=data[column].to_list(),
             name=name,
             marker_color=charts.RESULT_COLORS[result],
-            customdata=[
-                [
-                    charts.drill(
-                        kind="bucket",
-                        result=result,
-                        start=s.isoformat(),
-                        end=activity.bucket_end(s, every).isoformat(),
-                    ),
-                    charts.bucket_text(s, every),
-                ]
-                for s in starts
-            ],
-            hovertemplate=f"<b>{name}</b><br>%{{customdata[1]}}<br>%{{y:,}} logins<extra></extra>",
+            customdata=[[d] for d in drills]
+            if texts is None
+            else [list(p) for p in zip(drills, texts, strict=True)],
+            hovertemplate=f"<b>{name}</b><br>{when}<br>%{{y:,}} logins<extra></extra>",
         )
     fig.update_layout(barmode="group")
     return fig
@@ -589,6 +591,17 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
             pl.col("self_grant").alias("Self-grant"),
             pl.col("grants_admin").alias("Grants admin"),
         )
+        # the flag a reviewer scans for, as text first in the row (a styled table cost half
+        # of the page's rerun and its bytes)
+        flag = pl.concat_str(
+            pl.when(pl.col("Self-grant")).then(pl.lit("self-grant")),
+            pl.when(pl.col("Grants admin")).then(pl.lit("admin")),
+            separator=" · ",
+            ignore_nulls=True,
+        )
+        shown = shown.select(
+            pl.when(flag != "").then(pl.lit("⚠ ") + flag).otherwise(pl.lit("")).alias("Flag"), pl.all()
+        )
         return shown.with_columns(pl.Series("Event", [_event_link(r["id"]) for r in rows], dtype=pl.String))
     if rule == "stuck_operations":
         links = []
@@ -625,25 +638,11 @@ def _column_config(shown: pl.DataFrame) -> dict:
             )
         elif name in ("Self-grant", "Grants admin"):
             config[name] = st.column_config.CheckboxColumn(name, width="small")
+        elif name == "Flag":
+            config[name] = st.column_config.TextColumn(
+                name, width="small", help="Self-grants and grants of admin rights"
+            )
     return config
-
-
-def _highlight(shown: pl.DataFrame):
-    # one style table for the whole frame (a Python call per row cost a third of the page's
-    # rerun); no Styler at all when nothing is flagged
-    flagged = (
-        shown.select(pl.col("Self-grant").fill_null(False) | pl.col("Grants admin").fill_null(False))
-        .to_series()
-        .to_list()
-    )
-    if not any(flagged):
-        return shown
-    colours = ["background-color: rgba(225, 87, 89, 0.18)" if f else "" for f in flagged]
-
-    def styles(frame):
-        return frame.apply(lambda _column: colours, result_type="broadcast") if len(frame) else frame
-
-    return shown.to_pandas().style.apply(styles, axis=None)
 
 
 def detection(review: Review, rule: str) -> pl.DataFrame:
@@ -677,19 +676,31 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
         if n == 0:
             st.caption("Nothing found in this period with these thresholds.")
             return found
+        limit = SHOWN_ROWS
+        if n > SHOWN_ROWS:
+            more = min(n, MAX_TABLE_ROWS)
+            if st.toggle(
+                f"Show all {n:,}" if n <= MAX_TABLE_ROWS else f"Show the {more:,} newest",
+                key=f"more_{rule}",
+                help="The table shows the newest findings first; the count in the title is all of them.",
+            ):
+                limit = MAX_TABLE_ROWS
+        # only the rows shown are formatted and linked (cached per limit and thresholds)
         shown = review.cached(
             f"table:{rule}",
-            lambda: table_frame(review, rule, newest(found), thresholds),
+            lambda: table_frame(review, rule, newest(found, limit), thresholds),
             _frozen(thresholds),
+            limit,
         )
         if n > shown.height:
-            st.caption(
-                f"Showing the {shown.height:,} newest of {n:,} findings: narrow the period or raise the "
-                "thresholds to see the rest."
+            rest = (
+                "switch on the toggle above to see more"
+                if shown.height < min(n, MAX_TABLE_ROWS)
+                else "narrow the period or raise the thresholds to see the rest"
             )
-        data = _highlight(shown) if rule == "permission_changes" else shown
+            st.caption(f"Showing the {shown.height:,} newest of {n:,} findings: {rest}.")
         st.dataframe(
-            data,
+            shown,
             key=f"table_{rule}",
             hide_index=True,
             width="stretch",
