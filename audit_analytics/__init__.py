@@ -12,6 +12,8 @@ Modules: :mod:`~audit_analytics.schema`, :mod:`~audit_analytics.query`,
 :mod:`~audit_analytics.analysis.security`, :mod:`~audit_analytics.io.export`, :mod:`~audit_analytics.demo.generate`.
 """
 
+from types import ModuleType
+
 from audit_analytics.engines.store import Store, open_store
 from audit_analytics.errors import AuditAnalyticsError, IngestError, QueryError, StoreError
 from audit_analytics.filters import Filter, Sort
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     # security and export pull in heavier code; import them on first use
     lazy = {
         "security": "audit_analytics.analysis.security",

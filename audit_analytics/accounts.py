@@ -495,7 +495,14 @@ def lock_status(store: Store, name: str, *, now: datetime | None = None) -> Lock
 
 
 def _record_auth(
-    store: Store, name: str, action: str, result: str, *, error=None, ip=None, params=None
+    store: Store,
+    name: str,
+    action: str,
+    result: str,
+    *,
+    error: str | None = None,
+    ip: str | None = None,
+    params: dict[str, object] | None = None,
 ) -> None:
     store.record(
         actor=name,

@@ -25,16 +25,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
-from typing import Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from audit_analytics.dates import MAX_YEAR, MIN_YEAR, in_date_range, zone
 from audit_analytics.errors import QueryError
 from audit_analytics.query import Qualified, Query, parse, parse_date_value
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS, TEXT_SEARCH_COLUMNS
+
+_Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
 
 __all__ = ["Filter", "Period", "PERIODS", "Sort", "is_period", "sql_where", "sql_order_by", "zone"]
 
@@ -264,7 +267,7 @@ class Filter:
             return pl.lit(True)
         return pl.all_horizontal(conds)
 
-    def apply(self, frame: pl.DataFrame | pl.LazyFrame, *, now: datetime | None = None):
+    def apply(self, frame: _Frame, *, now: datetime | None = None) -> _Frame:
         """Rows of ``frame`` that pass the filter (same kind of frame back)."""
         ips = None
         if isinstance(frame, pl.DataFrame) and any(t.network is not None for t in self.parsed.qualified):
@@ -290,7 +293,9 @@ def _polars_field_match(column: str, value: str) -> pl.Expr:
     return lowered == value.lower()
 
 
-def ip_matches(values: Iterable[str | None], network: ipaddress._BaseNetwork) -> list[str]:
+def ip_matches(
+    values: Iterable[str | None], network: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> list[str]:
     """The distinct values that are addresses inside ``network``."""
     out = []
     for v in set(values):
@@ -304,7 +309,9 @@ def ip_matches(values: Iterable[str | None], network: ipaddress._BaseNetwork) ->
     return out
 
 
-def _polars_cidr(network: ipaddress._BaseNetwork, ips: list[str] | None = None) -> pl.Expr:
+def _polars_cidr(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network, ips: list[str] | None = None
+) -> pl.Expr:
     # Check each distinct address once in Python; rows then match by membership. With the
     # addresses known up front no Python callback runs inside polars: a callback needs the
     # GIL on polars' worker threads, and another thread holding the GIL while it waits on
@@ -370,11 +377,11 @@ def _like_pattern(value: str, *, substring: bool) -> str:
     return f"%{escaped}%" if substring else escaped
 
 
-def _sql_lower(col: sa.ColumnElement) -> sa.ColumnElement:
+def _sql_lower(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.func.lower(col)
 
 
-def _sql_field_match(col: sa.ColumnElement, value: str) -> sa.ColumnElement:
+def _sql_field_match(col: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
     lowered = _sql_lower(col)
     cond: sa.ColumnElement[bool]
     if "*" in value:
@@ -440,7 +447,11 @@ def sql_where(
     return sa.and_(*conds)
 
 
-def _sql_term(term: Qualified, c, distinct_ips) -> sa.ColumnElement[bool]:
+def _sql_term(
+    term: Qualified,
+    c: ReadOnlyColumnCollection[str, sa.Column[Any]],
+    distinct_ips: Callable[[], Sequence[str]] | None,
+) -> sa.ColumnElement[bool]:
     f, v = term.field, term.value
     if f == "user":
         return sa.or_(_sql_field_match(c.actor, v), _sql_field_match(c.email, v))
@@ -457,7 +468,7 @@ def _sql_term(term: Qualified, c, distinct_ips) -> sa.ColumnElement[bool]:
     return _sql_field_match(c[f], v)
 
 
-def sql_order_by(table: sa.Table, sort: Sort) -> list[sa.ColumnElement]:
+def sql_order_by(table: sa.Table, sort: Sort) -> list[sa.ColumnElement[Any]]:
     """ORDER BY for a sort, nulls last either way, ties broken by time (newest first) and id
     (stable pages): one actor's events stay in time order."""
     col = table.c[sort.column]
@@ -472,7 +483,7 @@ def sql_order_by(table: sa.Table, sort: Sort) -> list[sa.ColumnElement]:
     return [*nulls, key.asc(), table.c.id.asc()]
 
 
-def polars_sort(frame: pl.DataFrame | pl.LazyFrame, sort: Sort):
+def polars_sort(frame: _Frame, sort: Sort) -> _Frame:
     """Sort a frame exactly as :func:`sql_order_by` orders the SQL result."""
     col = pl.col(sort.column)
     if sort.column in ("actor", "target", "action"):

@@ -17,9 +17,10 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import polars as pl
@@ -27,6 +28,9 @@ import polars as pl
 from audit_analytics.dates import parse_when
 from audit_analytics.filters import Filter, Period, Sort, is_period
 from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS
+
+if TYPE_CHECKING:
+    from audit_analytics.engines.contract import AuditEngine, Selected
 
 PAGE_SIZES = (50, 100, 250, 500)
 DEFAULT_PERIOD: Period = "7d"
@@ -44,7 +48,7 @@ class View:
     utc: bool = False
     archive: bool = False  # also show events moved to the retention archive
 
-    def replace(self, **changes) -> View:
+    def replace(self, **changes: Any) -> View:
         return replace(self, **changes)
 
     def to_params(self) -> dict[str, str]:
@@ -107,7 +111,7 @@ class View:
                 value = value[-1] if value else ""
             return str(value).strip()
 
-        def csv_list(name: str, allowed=None) -> tuple[str, ...]:
+        def csv_list(name: str, allowed: Collection[str] | None = None) -> tuple[str, ...]:
             raw = get(name)
             if not raw:
                 return ()
@@ -177,7 +181,7 @@ def _parse_when(text: str) -> date | datetime | None:
         return None
 
 
-def explorer_link(view: View | None = None, **filter_changes) -> str:
+def explorer_link(view: View | None = None, **filter_changes: Any) -> str:
     """A relative URL that opens the explorer on ``view`` (with ``filter_changes`` applied).
 
     >>> explorer_link(period="all", types=("auth",), query="ip:10.0.0.1")
@@ -215,7 +219,7 @@ class ResultPage:
         return min(self.page * self.page_size, self.total)
 
 
-def page_of_selection(index, selection, page: int, page_size: int) -> ResultPage:
+def page_of_selection(index: AuditEngine, selection: Selected, page: int, page_size: int) -> ResultPage:
     """One page of an :class:`~audit_analytics.engines.memory.EventIndex` selection."""
     total = selection.total
     pages = max((total + page_size - 1) // page_size, 1)
@@ -225,7 +229,7 @@ def page_of_selection(index, selection, page: int, page_size: int) -> ResultPage
 
 
 def related_events(
-    frame: pl.DataFrame, event: Mapping, *, minutes: int = 10
+    frame: pl.DataFrame, event: Mapping[str, Any], *, minutes: int = 10
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(same request_id, same actor within ``minutes`` either side), both oldest first, the
     event itself excluded."""

@@ -36,7 +36,7 @@ True
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
 import polars as pl
@@ -128,7 +128,7 @@ def bucket_end(start: datetime, every: str) -> datetime:
     return _local_midnight(start.date() + timedelta(days=days), start.tzinfo)
 
 
-def _local_midnight(day: date, tz) -> datetime:
+def _local_midnight(day: date, tz: tzinfo | None) -> datetime:
     # fold=0 puts a midnight that a DST gap skips at the first instant of the day, as polars does
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).astimezone(tz)
 

@@ -46,7 +46,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import polars as pl
@@ -160,7 +160,9 @@ def positive_int(value: int, name: str) -> int:
 # --------------------------------------------------------------------------- aggregates
 
 
-def _by_key(failures: pl.DataFrame, key: str, other: str, out_key: str, out_other: str, top: int | None):
+def _by_key(
+    failures: pl.DataFrame, key: str, other: str, out_key: str, out_other: str, top: int | None
+) -> pl.DataFrame:
     result = (
         failures.filter(pl.col(key).is_not_null())
         .group_by(key)
@@ -417,7 +419,7 @@ class _Grouped:
         return flags
 
     def times(self) -> np.ndarray:
-        return self.rows["time"].dt.epoch("us").to_numpy()[self.order]
+        return cast(np.ndarray, self.rows["time"].dt.epoch("us").to_numpy()[self.order])
 
     def group_of(self, positions: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.offsets, positions, side="right") - 1

@@ -50,12 +50,13 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from audit_analytics.analysis.activity import fill_buckets
@@ -71,6 +72,11 @@ from audit_analytics.analysis.security import (
 )
 from audit_analytics.errors import PushdownError
 from audit_analytics.filters import Filter, sql_where, zone
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from audit_analytics.engines.store import Store
 
 __all__ = [
     "PushdownError",
@@ -89,6 +95,20 @@ __all__ = [
     "account_under_attack",
 ]
 
+
+class SqlStore(Protocol):
+    """What these functions need of a store: :class:`~audit_analytics.engines.store.Store` or
+    :class:`~audit_analytics.engines.clickhouse.ClickHouseStore`."""
+
+    @property
+    def table(self) -> sa.Table: ...
+
+    @property
+    def dialect(self) -> str: ...
+
+    def distinct_ips(self) -> list[str]: ...
+
+
 _LIST_STR = pl.List(pl.String)
 CLICKHOUSE_MAX_WINDOW = timedelta(microseconds=2**31 - 1)
 """ClickHouse takes RANGE frame offsets up to 2**31 - 1 (here µs: 35 min 47 s)."""
@@ -99,7 +119,7 @@ _QUARTER_HOUR_US = 15 * 60 * 1_000_000
 # --------------------------------------------------------------------------- SQL building blocks
 
 
-class epoch_us(FunctionElement):  # noqa: N801 - a SQL function reads best in lower case
+class epoch_us(FunctionElement[int]):  # noqa: N801 - a SQL function reads best in lower case
     """``time`` as integer microseconds since 1970-01-01 UTC, on every engine."""
 
     type = sa.BigInteger()
@@ -108,7 +128,7 @@ class epoch_us(FunctionElement):  # noqa: N801 - a SQL function reads best in lo
 
 
 @compiles(epoch_us, "sqlite")
-def _epoch_us_sqlite(element, compiler, **kw):
+def _epoch_us_sqlite(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
     # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds by strftime('%s'), exact;
     # the fraction padded so that '.5' or no fraction at all still reads right.
     (arg,) = element.clauses
@@ -120,18 +140,18 @@ def _epoch_us_sqlite(element, compiler, **kw):
 
 
 @compiles(epoch_us, "postgresql")
-def _epoch_us_postgresql(element, compiler, **kw):
+def _epoch_us_postgresql(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
     (arg,) = element.clauses
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(arg, **kw)}) * 1000000 AS BIGINT)"
 
 
 @compiles(epoch_us, "clickhouse")
-def _epoch_us_clickhouse(element, compiler, **kw):
+def _epoch_us_clickhouse(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
     (arg,) = element.clauses
     return f"toUnixTimestamp64Micro({compiler.process(arg, **kw)})"
 
 
-class local_part(FunctionElement):  # noqa: N801
+class local_part(FunctionElement[int]):  # noqa: N801
     """ISO weekday (1 = Monday) or hour of ``time`` on the clock of a zone (a bound value).
 
     ``local_part(table.c.time, "Europe/Paris", "hour")``; PostgreSQL and ClickHouse only.
@@ -141,7 +161,7 @@ class local_part(FunctionElement):  # noqa: N801
     name = "local_part"
     inherit_cache = True
 
-    def __init__(self, time, tz: str, part: str) -> None:
+    def __init__(self, time: sa.ColumnElement[Any], tz: str, part: str) -> None:
         if part not in ("isodow", "hour"):
             raise ValueError(f"part must be 'isodow' or 'hour', got {part!r}")
         self.part = part
@@ -149,32 +169,34 @@ class local_part(FunctionElement):  # noqa: N801
 
 
 @compiles(local_part, "postgresql")
-def _local_part_postgresql(element, compiler, **kw):
+def _local_part_postgresql(element: local_part, compiler: SQLCompiler, **kw: Any) -> str:
     time, tz = (compiler.process(c, **kw) for c in element.clauses)
     return f"CAST(EXTRACT({element.part.upper()} FROM ({time} AT TIME ZONE {tz})) AS INTEGER)"
 
 
 @compiles(local_part, "clickhouse")
-def _local_part_clickhouse(element, compiler, **kw):
+def _local_part_clickhouse(element: local_part, compiler: SQLCompiler, **kw: Any) -> str:
     time, tz = (compiler.process(c, **kw) for c in element.clauses)
     if element.part == "hour":
         return f"toHour({time}, {tz})"
     return f"toDayOfWeek({time}, 0, {tz})"
 
 
-def _int(value: int) -> sa.BindParameter:
+def _int(value: int) -> sa.BindParameter[int]:
     # Window sizes and thresholds are our own integers (never user text), rendered into the
     # statement: frame offsets must be constants on SQLite and ClickHouse.
     return sa.bindparam(None, int(value), type_=sa.BigInteger, literal_execute=True)
 
 
-def _range(lo: int | None, hi: int | None):
+def _range(lo: int | None, hi: int | None) -> tuple[int | None, int | None] | sa.FrameClause:
     """A RANGE frame ``[lo, hi]`` relative to the current row (None: unbounded; µs may
     exceed 32 bits, so the offsets are BIGINT constants, not SQLAlchemy's INTEGER binds)."""
     if not hasattr(sa, "FrameClause"):  # SQLAlchemy 2.0 renders integer offsets inline
         return (lo, hi)
 
-    def bound(value, unbounded):
+    def bound(
+        value: int | None, unbounded: sa.FrameClauseType
+    ) -> tuple[sa.BindParameter[int] | None, sa.FrameClauseType]:
         if value is None:
             return None, unbounded
         if value == 0:
@@ -189,7 +211,7 @@ def _range(lo: int | None, hi: int | None):
     return sa.FrameClause(start, end, start_type, end_type)
 
 
-class int_div(FunctionElement):  # noqa: N801
+class int_div(FunctionElement[int]):  # noqa: N801
     """Integer division of two non-negative integers (ClickHouse's ``/`` is real division)."""
 
     type = sa.BigInteger()
@@ -198,18 +220,18 @@ class int_div(FunctionElement):  # noqa: N801
 
 
 @compiles(int_div)
-def _int_div(element, compiler, **kw):
+def _int_div(element: int_div, compiler: SQLCompiler, **kw: Any) -> str:
     a, b = (compiler.process(c, **kw) for c in element.clauses)
     return f"({a} / {b})"
 
 
 @compiles(int_div, "clickhouse")
-def _int_div_clickhouse(element, compiler, **kw):
+def _int_div_clickhouse(element: int_div, compiler: SQLCompiler, **kw: Any) -> str:
     a, b = (compiler.process(c, **kw) for c in element.clauses)
     return f"intDiv({a}, {b})"
 
 
-def _blank_to_null(col: sa.ColumnElement) -> sa.ColumnElement:
+def _blank_to_null(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     # Real logs write "" for "no user" / "no IP"; the polars path treats it as null too.
     return sa.func.nullif(col, sa.bindparam(None, "", type_=sa.String))
 
@@ -219,18 +241,18 @@ def _is_login(table: sa.Table, result: str) -> sa.ColumnElement[bool]:
     return sa.and_(c.type == "auth", c.action == "login", c.result == result)
 
 
-def _where(store, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
+def _where(store: SqlStore, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
     if flt is None:
         return sa.true()
     return sql_where(flt, store.table, now=now, distinct_ips=store.distinct_ips)
 
 
-def _frame(store, stmt, schema: Mapping[str, Any]) -> pl.DataFrame:
+def _frame(store: SqlStore, stmt: sa.Select[*tuple[Any, ...]], schema: Mapping[str, Any]) -> pl.DataFrame:
     """Run ``stmt`` on the store, rows into a frame of ``schema`` (names in select order)."""
     run = getattr(store, "frame", None)
     if run is not None:  # ClickHouseStore and any store that reads into frames itself
-        return run(stmt, schema)
-    with store.engine.connect() as conn:
+        return cast(pl.DataFrame, run(stmt, schema))
+    with cast("Store", store).engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -242,7 +264,16 @@ def _from_us(name: str) -> pl.Expr:
 # --------------------------------------------------------------------------- aggregates
 
 
-def _by_key(store, flt, now, key: str, other: str, out_key: str, out_other: str, top):
+def _by_key(
+    store: SqlStore,
+    flt: Filter | None,
+    now: datetime | None,
+    key: str,
+    other: str,
+    out_key: str,
+    out_other: str,
+    top: int | None,
+) -> pl.DataFrame:
     t = store.table
     k = _blank_to_null(t.c[key])
     failures = sa.func.count().label("n")
@@ -273,7 +304,7 @@ def _by_key(store, flt, now, key: str, other: str, out_key: str, out_other: str,
 
 
 def failures_by_ip(
-    store, flt: Filter | None = None, *, top: int | None = None, now: datetime | None = None
+    store: SqlStore, flt: Filter | None = None, *, top: int | None = None, now: datetime | None = None
 ) -> pl.DataFrame:
     """Login failures per source IP, counted in the database.
 
@@ -284,7 +315,9 @@ def failures_by_ip(
     return _by_key(store, flt, now, "ip", "actor", "ip", "accounts", top)
 
 
-def failure_summary(store, flt: Filter | None = None, *, now: datetime | None = None) -> FailureSummary:
+def failure_summary(
+    store: SqlStore, flt: Filter | None = None, *, now: datetime | None = None
+) -> FailureSummary:
     """The headline figures of :func:`audit_analytics.analysis.security.failure_summary`, counted in
     the database. ``successes_after_failures`` is 0 here: that detection needs the events
     (the Security page shows its own table's count)."""
@@ -312,7 +345,7 @@ def failure_summary(store, flt: Filter | None = None, *, now: datetime | None = 
 
 
 def time_range(
-    store, flt: Filter | None = None, *, now: datetime | None = None
+    store: SqlStore, flt: Filter | None = None, *, now: datetime | None = None
 ) -> tuple[datetime | None, datetime | None]:
     """The first and last event time that pass ``flt`` (None, None when none do)."""
     t = store.table
@@ -329,14 +362,16 @@ def time_range(
 
 
 def failures_by_account(
-    store, flt: Filter | None = None, *, top: int | None = None, now: datetime | None = None
+    store: SqlStore, flt: Filter | None = None, *, top: int | None = None, now: datetime | None = None
 ) -> pl.DataFrame:
     """Login failures per account, counted in the database (``account``, ``failures``,
     ``ips``, ``first``, ``last``), as :func:`audit_analytics.analysis.security.failures_by_account`."""
     return _by_key(store, flt, now, "actor", "ip", "account", "ips", top)
 
 
-def _quarter_hours(store, flt, now, step_us: int, *, successes: bool) -> pl.DataFrame:
+def _quarter_hours(
+    store: SqlStore, flt: Filter | None, now: datetime | None, step_us: int, *, successes: bool
+) -> pl.DataFrame:
     """Login failures (and successes) per UTC bucket of ``step_us``: ``time``, counts."""
     t = store.table
     us = epoch_us(t.c.time)
@@ -375,7 +410,7 @@ def _offsets_aligned(times: pl.Series, tz: str, step_us: int) -> bool:
 
 
 def failures_by_hour(
-    store, flt: Filter | None = None, *, tz: str = "UTC", now: datetime | None = None
+    store: SqlStore, flt: Filter | None = None, *, tz: str = "UTC", now: datetime | None = None
 ) -> pl.DataFrame:
     """Login failures per weekday and hour in zone ``tz`` (all 168 cells), in the database.
 
@@ -417,7 +452,7 @@ def failures_by_hour(
     )
 
 
-def _failure_times(store, flt, now) -> pl.DataFrame:
+def _failure_times(store: SqlStore, flt: Filter | None, now: datetime | None) -> pl.DataFrame:
     t = store.table
     stmt = sa.select(epoch_us(t.c.time).label("us")).where(_where(store, flt, now), _is_login(t, "failed"))
     rows = _frame(store, stmt, {"us": pl.Int64})
@@ -446,7 +481,12 @@ def _bucket_step(every: str) -> int:
 
 
 def failures_over_time(
-    store, flt: Filter | None = None, *, every: str = "1h", tz: str = "UTC", now: datetime | None = None
+    store: SqlStore,
+    flt: Filter | None = None,
+    *,
+    every: str = "1h",
+    tz: str = "UTC",
+    now: datetime | None = None,
 ) -> pl.DataFrame:
     """Login failures and successes per ``every`` bucket on the clock of ``tz``.
 
@@ -477,15 +517,15 @@ def failures_over_time(
 
 
 def _window_members(
-    store,
+    store: SqlStore,
     flt: Filter | None,
     now: datetime | None,
     *,
     key: str,
     other: str | None,
     window: int,
-    qualifies,
-):
+    qualifies: Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[bool]],
+) -> sa.Select[*tuple[Any, ...]]:
     """The failures that lie in a qualifying window ``[t, t + W)``, with their window counts.
 
     Returns a statement selecting ``k, us, eid, a, i, cnt, dist, q`` for every failure of a
@@ -640,7 +680,7 @@ def _runs(members: pl.DataFrame, window: int, maxima: dict[str, str]) -> pl.Data
 
 
 def brute_force(
-    store,
+    store: SqlStore,
     flt: Filter | None = None,
     *,
     threshold: int = BruteForceThresholds.threshold,
@@ -661,7 +701,7 @@ def brute_force(
 
 
 def password_spray(
-    store,
+    store: SqlStore,
     flt: Filter | None = None,
     *,
     min_accounts: int = PasswordSprayThresholds.min_accounts,
@@ -686,7 +726,7 @@ def password_spray(
 
 
 def account_under_attack(
-    store,
+    store: SqlStore,
     flt: Filter | None = None,
     *,
     min_ips: int = AccountUnderAttackThresholds.min_ips,

@@ -10,13 +10,18 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from audit_analytics import accounts
 from audit_analytics.accounts import ROLES
-from audit_analytics.cli.common import EXIT_OK, EXIT_USAGE, actor, add_db, open_store
+from audit_analytics.cli.common import EXIT_OK, EXIT_USAGE, Parser, actor, add_db, open_store
 from audit_analytics.io import tabular
+
+if TYPE_CHECKING:
+    from audit_analytics.io.retention import Policy
 
 __all__ = ["EXIT_OK", "EXIT_USAGE", "PLAN_COLUMNS", "add_parsers", "render_plan"]
 
@@ -30,7 +35,10 @@ def _add_users_file(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parsers(sub, add_filter_arguments=None) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction[Parser],
+    add_filter_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
     """Add the ``users`` and ``retention`` commands to the main parser's sub-parsers."""
     users = sub.add_parser("users", help="manage the app's local accounts and OIDC roles")
     usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
@@ -107,20 +115,20 @@ def _read_new_password() -> str:
     return first
 
 
-def cmd_users_add(args) -> int:
+def cmd_users_add(args: argparse.Namespace) -> int:
     password = args.password if args.password is not None else _read_new_password()
     user = accounts.add_user(args.file, args.name, args.role, password, actor=actor(), store=open_store(args))
     print(f"users: created {user.name} ({user.role}) in {args.file or accounts.default_users_file()}")
     return EXIT_OK
 
 
-def cmd_users_remove(args) -> int:
+def cmd_users_remove(args: argparse.Namespace) -> int:
     accounts.remove_user(args.file, args.name, actor=actor(), store=open_store(args))
     print(f"users: removed {args.name.strip().lower()}")
     return EXIT_OK
 
 
-def cmd_users_list(args) -> int:
+def cmd_users_list(args: argparse.Namespace) -> int:
     found = accounts.load_accounts(args.file)
     if not found.users:
         print("(no local accounts)")
@@ -133,13 +141,13 @@ def cmd_users_list(args) -> int:
     return EXIT_OK
 
 
-def cmd_users_set_role(args) -> int:
+def cmd_users_set_role(args: argparse.Namespace) -> int:
     old, new = accounts.set_role(args.file, args.name, args.role, actor=actor(), store=open_store(args))
     print(f"users: {args.name.strip().lower()} is now {new} (was {old})")
     return EXIT_OK
 
 
-def cmd_users_map_oidc(args) -> int:
+def cmd_users_map_oidc(args: argparse.Namespace) -> int:
     if args.default == bool(args.identity):
         raise accounts.AccountError("give either an identity (email) or --default")
     role = None if args.role == "none" else args.role
@@ -151,7 +159,7 @@ def cmd_users_map_oidc(args) -> int:
     return EXIT_OK
 
 
-def cmd_users_init_demo_admin(args) -> int:
+def cmd_users_init_demo_admin(args: argparse.Namespace) -> int:
     path = args.file or accounts.default_users_file()
     password = accounts.init_demo_admin(path, store=open_store(args))
     if password is None:
@@ -172,7 +180,7 @@ def cmd_users_init_demo_admin(args) -> int:
 # retention
 
 
-def _policy(args):
+def _policy(args: argparse.Namespace) -> Policy:
     from audit_analytics.io.retention import load_policy
 
     policy = load_policy(args.policy)
@@ -201,7 +209,7 @@ def render_plan(table: pl.DataFrame, *, tz: str = "UTC") -> str:
     )
 
 
-def cmd_retention_plan(args) -> int:
+def cmd_retention_plan(args: argparse.Namespace) -> int:
     from audit_analytics.io.retention import plan
 
     policy = _policy(args)
@@ -216,7 +224,7 @@ def cmd_retention_plan(args) -> int:
     return EXIT_OK
 
 
-def cmd_retention_apply(args) -> int:
+def cmd_retention_apply(args: argparse.Namespace) -> int:
     from audit_analytics.io.retention import apply
 
     policy = _policy(args)

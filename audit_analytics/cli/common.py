@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import polars as pl
 
@@ -28,6 +28,9 @@ from audit_analytics.dates import parse_when, zone
 from audit_analytics.filters import PERIODS, Filter, Period
 from audit_analytics.io import tabular
 from audit_analytics.schema import CATEGORY_CODES, RESULTS
+
+if TYPE_CHECKING:
+    from audit_analytics.engines.store import Store
 
 __all__ = [
     "EXIT_FINDINGS",
@@ -173,7 +176,7 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
     )
 
 
-def open_store(args: argparse.Namespace):
+def open_store(args: argparse.Namespace) -> Store:
     """The store named by ``--db`` (or the default)."""
     from audit_analytics.engines.store import open_store as _open
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -39,6 +40,9 @@ from audit_analytics.filters import Filter, Sort, polars_sort
 from audit_analytics.io import tabular
 from audit_analytics.schema import SORTABLE_COLUMNS
 from audit_analytics.textsafe import plain
+
+if TYPE_CHECKING:
+    from audit_analytics.engines.store import Store
 
 __all__ = [
     "EXIT_FINDINGS",
@@ -136,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 # commands
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from audit_analytics.demo.generate import generate
 
     store = open_store(args)
@@ -151,7 +155,7 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     from audit_analytics.io.ingest import import_files
 
     store = open_store(args)
@@ -168,7 +172,7 @@ def cmd_import(args) -> int:
     return EXIT_REJECTED if summary.rejected else EXIT_OK
 
 
-def _with_archive(args, store, flt: Filter) -> pl.DataFrame:
+def _with_archive(args: argparse.Namespace, store: Store, flt: Filter) -> pl.DataFrame:
     """Database rows and archived rows that pass ``flt``, each id once."""
     from audit_analytics.io import archive
     from audit_analytics.io.retention import load_policy
@@ -177,7 +181,7 @@ def _with_archive(args, store, flt: Filter) -> pl.DataFrame:
     return archive.merge(store.load(flt), archive.scan(folder, flt))
 
 
-def cmd_query(args) -> int:
+def cmd_query(args: argparse.Namespace) -> int:
     flt = filter_from_args(args)
     store = open_store(args)
     merged = _with_archive(args, store, flt) if args.include_archive else None
@@ -210,7 +214,7 @@ def render_table(frame: pl.DataFrame, *, tz: str = "UTC", columns: Sequence[str]
     return tabular.to_table(frame, tz=tz, columns=columns, limit=40, empty="(no events)\n")
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     from audit_analytics.io.export import ExportFormat, ExportManifest, write_csv, write_xlsx
 
     flt = filter_from_args(args)
@@ -260,7 +264,7 @@ ACTIVITY_REPORTS: dict[str, str] = {
 """Report name on the command line -> the key of :func:`audit_analytics.analysis.review.activity_summary`."""
 
 
-def cmd_activity(args) -> int:
+def cmd_activity(args: argparse.Namespace) -> int:
     from audit_analytics.analysis.review import activity_summary
     from audit_analytics.errors import NeedsMemory
 

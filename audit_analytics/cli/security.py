@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import polars as pl
 
@@ -33,6 +33,7 @@ from audit_analytics.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     FORMATS,
+    Parser,
     at_least_one,
     filter_from_args,
     open_store,
@@ -44,6 +45,9 @@ from audit_analytics.engines.sql import engine_mode, open_engine
 from audit_analytics.errors import NeedsMemory, UsageError
 from audit_analytics.filters import Filter
 from audit_analytics.io import tabular
+
+if TYPE_CHECKING:
+    from audit_analytics.engines.store import Store
 
 __all__ = ["DETECTION_REPORTS", "REPORTS", "THRESHOLD_FLAGS", "add_parser", "parse_duration", "parse_hours"]
 
@@ -148,7 +152,10 @@ THRESHOLD_FLAGS: tuple[_Flag, ...] = (
 """Every threshold flag and the detection field it sets (the report decides which apply)."""
 
 
-def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction[Parser],
+    add_filter_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
     """Register ``security`` on the CLI's sub-parsers (called by :mod:`audit_analytics.cli.main`);
     the filter flags are :func:`audit_analytics.cli.common.add_filter_arguments` unless given."""
     add_filter_arguments = add_filter_arguments or cli_common.add_filter_arguments
@@ -170,7 +177,7 @@ def add_parser(sub, add_filter_arguments: Callable[[argparse.ArgumentParser], No
     add_filter_arguments(p)
     g = p.add_argument_group("thresholds (each report takes only its own; defaults from the rule)")
     for flag in THRESHOLD_FLAGS:
-        kwargs: dict = {
+        kwargs: dict[str, Any] = {
             "dest": f"t_{flag.field}",
             "default": None,
             "metavar": flag.metavar,
@@ -242,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def engine_for(store) -> AuditEngine:
+def engine_for(store: Store) -> AuditEngine:
     """The engine a one-off report runs on: as in the app, the filtered events are analysed in
     memory while they fit ``AUDIT_MEMORY_LIMIT`` and in the database above it (the SQL engine
     decides per report: it reads only the filtered events, never the whole table). With
@@ -255,7 +262,7 @@ def compute(
     engine: AuditEngine,
     flt: Filter,
     *,
-    thresholds: dict | None = None,
+    thresholds: dict[str, Any] | None = None,
     top: int | None = 10,
     now: datetime | None = None,
 ) -> pl.DataFrame:
@@ -272,7 +279,7 @@ def compute(
     return review.detect(rule, dict(thresholds or {}))
 
 
-def _summary(report: str, n: int, thresholds: dict, flt: Filter) -> str:
+def _summary(report: str, n: int, thresholds: dict[str, Any], flt: Filter) -> str:
     what = "finding" if report in DETECTION_REPORTS else "row"
     settings = ""
     if report in DETECTION_REPORTS:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -217,7 +218,7 @@ class _Action:
     admin_only: bool = False
 
 
-def _a(type_: str, action: str, past: str, verb: str, noun: str, human: float, **kw) -> _Action:
+def _a(type_: str, action: str, past: str, verb: str, noun: str, human: float, **kw: Any) -> _Action:
     text = kw.pop("text", f"<actor> <did> {noun} <target>" if noun else "<actor> <did> <target>")
     return _Action(type_, action, past, verb, text, human, **kw)
 
@@ -579,7 +580,7 @@ def _seed_key(seed: int, salt: int) -> np.uint64:
     return np.uint64((seed * 0x100000001B3 + salt * 0x9E3779B1) % 2**64)
 
 
-def _pick(values: tuple, by: pl.Expr) -> pl.Expr:
+def _pick(values: tuple[Any, ...], by: pl.Expr) -> pl.Expr:
     return pl.lit(pl.Series(values)).gather(by % len(values))
 
 
@@ -877,10 +878,12 @@ class _StoryEvents:
     actor: str | None
     ip: str
     description: str
-    rows: list[dict]
+    rows: list[dict[str, Any]]
 
 
-def _row(time_us: int, actor: str, action: str, target: str, ip: str, result: str = "done", **extra) -> dict:
+def _row(
+    time_us: int, actor: str, action: str, target: str, ip: str, result: str = "done", **extra: Any
+) -> dict[str, Any]:
     return {
         "time": int(time_us),
         "actor": actor,

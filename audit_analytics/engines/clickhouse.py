@@ -38,6 +38,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -89,11 +91,13 @@ dictionary-encoded (LowCardinality) where values repeat (5x faster failures_by_i
 class ClickHouseCompiler(compiler.SQLCompiler):
     """SQLAlchemy's compiler with ClickHouse's spelling of the few things that differ."""
 
-    def visit_lower_func(self, fn, **kw):
+    def visit_lower_func(self, fn: sa.Function[Any], **kw: Any) -> str:
         # lower() folds ASCII only in ClickHouse; polars folds all of Unicode.
         return "lowerUTF8" + self.function_argspec(fn, **kw)
 
-    def _like(self, binary, operator, kw, negated: bool):
+    def _like(
+        self, binary: sa.BinaryExpression[Any], operator: Any, kw: dict[str, Any], negated: bool
+    ) -> str:
         escape = binary.modifiers.get("escape")
         if escape not in (None, "\\"):
             raise StoreError(f"ClickHouse LIKE escapes with a backslash only, not {escape!r}")
@@ -101,10 +105,10 @@ class ClickHouseCompiler(compiler.SQLCompiler):
         op = " NOT LIKE " if negated else " LIKE "
         return binary.left._compiler_dispatch(self, **kw) + op + binary.right._compiler_dispatch(self, **kw)
 
-    def visit_like_op_binary(self, binary, operator, **kw):
+    def visit_like_op_binary(self, binary: sa.BinaryExpression[Any], operator: Any, **kw: Any) -> str:
         return self._like(binary, operator, kw, negated=False)
 
-    def visit_not_like_op_binary(self, binary, operator, **kw):
+    def visit_not_like_op_binary(self, binary: sa.BinaryExpression[Any], operator: Any, **kw: Any) -> str:
         return self._like(binary, operator, kw, negated=True)
 
 
@@ -117,7 +121,7 @@ class ClickHouseDialect(default.DefaultDialect):
     supports_native_boolean = True
     paramstyle = "named"
 
-    def __init__(self, **kw):
+    def __init__(self, **kw: Any) -> None:
         super().__init__(paramstyle="named", **kw)
 
 
@@ -126,7 +130,7 @@ _MARKER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
-def _parameter(value) -> tuple[str, str]:
+def _parameter(value: object) -> tuple[str, str]:
     """A value as (ClickHouse type, text in the escaped format ClickHouse parses values from)."""
     if value is None:
         return "Nullable(String)", "\\N"
@@ -151,7 +155,7 @@ def _parameter(value) -> tuple[str, str]:
     raise StoreError(f"cannot pass {type(value).__name__} values to ClickHouse")
 
 
-def compile_clickhouse(stmt) -> tuple[str, dict[str, str]]:
+def compile_clickhouse(stmt: sa.ClauseElement) -> tuple[str, dict[str, str]]:
     """A SQLAlchemy Core statement as ClickHouse SQL text and its query parameters.
 
     Values become ``{name:Type}`` placeholders with the values in the returned dict (the
@@ -166,7 +170,7 @@ def compile_clickhouse(stmt) -> tuple[str, dict[str, str]]:
     values = compiled.params
     params: dict[str, str] = {}
 
-    def placeholder(match: re.Match) -> str:
+    def placeholder(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
             raise StoreError(f"no value for the SQL parameter {name!r}")
@@ -193,7 +197,7 @@ def _default_path() -> str:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-def _import_session():
+def _import_session() -> ModuleType:
     try:
         from chdb import session
     except ImportError:  # pragma: no cover - exercised when chdb is absent
@@ -257,17 +261,17 @@ class ClickHouseStore:
         self.close()
 
     # -- running statements ----------------------------------------------------------------
-    def _execute(self, sql: str, params: dict[str, str] | None = None, fmt: str = "CSV"):
+    def _execute(self, sql: str, params: dict[str, str] | None = None, fmt: str = "CSV") -> Any:
         try:
             return self.session.query(sql, fmt, params=params or None)
         except Exception as exc:
             raise StoreError(f"ClickHouse could not run the query: {_short(exc)}") from exc
 
-    def sql(self, stmt) -> tuple[str, dict[str, str]]:
+    def sql(self, stmt: sa.ClauseElement) -> tuple[str, dict[str, str]]:
         """The ClickHouse SQL and parameters of a SQLAlchemy statement (for logs and tests)."""
         return compile_clickhouse(stmt)
 
-    def frame(self, stmt, schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    def frame(self, stmt: sa.ClauseElement, schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
         """Run a SQLAlchemy statement; the rows as a frame (columns renamed and cast to
         ``schema`` in select order when given)."""
         sql, params = compile_clickhouse(stmt)
@@ -278,7 +282,7 @@ class ClickHouseStore:
             frame = frame.rename(dict(zip(frame.columns, schema, strict=True))).cast(dict(schema))  # type: ignore[arg-type]
         return frame
 
-    def scalar(self, stmt):
+    def scalar(self, stmt: sa.ClauseElement) -> Any:
         frame = self.frame(stmt)
         return frame.item() if frame.height else None
 
@@ -309,7 +313,7 @@ class ClickHouseStore:
         return AppendResult(offered, inserted, offered - inserted)
 
     # -- reading ---------------------------------------------------------------------------
-    def _where(self, flt: Filter | None, now: datetime | None):
+    def _where(self, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
         if flt is None:
             return sa.true()
         return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
@@ -367,7 +371,7 @@ class ClickHouseStore:
         stmt = sa.select(t).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
         return _conform(self.frame(stmt))
 
-    def get(self, event_id: str) -> dict | None:
+    def get(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, as a dict, or None."""
         frame = _conform(self.frame(sa.select(self.table).where(self.table.c.id == event_id)))
         return frame.row(0, named=True) if frame.height else None
@@ -385,25 +389,25 @@ class ClickHouseStore:
         return frame.item(0, 0), frame.item(0, 1)
 
     # -- the pushdown aggregates -------------------------------------------------------------
-    def failures_by_ip(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def failures_by_ip(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.failures_by_ip(self, flt, **kw)
 
-    def failures_by_account(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def failures_by_account(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.failures_by_account(self, flt, **kw)
 
-    def failures_by_hour(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def failures_by_hour(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.failures_by_hour(self, flt, **kw)
 
-    def failures_over_time(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def failures_over_time(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.failures_over_time(self, flt, **kw)
 
-    def brute_force(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def brute_force(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.brute_force(self, flt, **kw)
 
-    def password_spray(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def password_spray(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.password_spray(self, flt, **kw)
 
-    def account_under_attack(self, flt: Filter | None = None, **kw) -> pl.DataFrame:
+    def account_under_attack(self, flt: Filter | None = None, **kw: Any) -> pl.DataFrame:
         return pushdown.account_under_attack(self, flt, **kw)
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import polars as pl
 
-from audit_analytics.engines.contract import NEWEST_FIRST
+from audit_analytics.engines.contract import NEWEST_FIRST, Signature
 from audit_analytics.filters import Filter, Sort, ip_matches, polars_sort, polars_term, wildcard_regex
 from audit_analytics.query import Qualified
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, TEXT_SEARCH_COLUMNS
@@ -131,14 +131,15 @@ class Engine:
     def rows(self, selection: Any, offset: int = 0, limit: int | None = None) -> pl.DataFrame:
         raise NotImplementedError
 
-    def get(self, event_id: str) -> dict | None:
+    def get(self, event_id: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
     def frame_for(self, flt: Filter, *, now: datetime | None = None) -> pl.DataFrame:
         raise NotImplementedError
 
     def count(self, flt: Filter, *, now: datetime | None = None) -> int:
-        return self.select(flt, now=now).total
+        total: int = self.select(flt, now=now).total
+        return total
 
     def page(
         self,
@@ -155,7 +156,7 @@ class Engine:
         """``rows`` with every column of the schema (an engine that holds them all: as is)."""
         return rows
 
-    def get_summary(self, event_id: str) -> dict | None:
+    def get_summary(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, without fetching what the engine leaves in the database (an
         engine that reads every event from the database: the whole event)."""
         return self.get(event_id)
@@ -304,7 +305,7 @@ class EventIndex(Engine):
         self._codes: dict[str, pl.Series] = {}
         self._dicts: dict[str, _Dictionary] = {}
         self._lower: dict[str, pl.Series | None] = {}  # None: the column is lower case already
-        self._cache: OrderedDict = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], Selection] = OrderedDict()
         self._cache_lock = threading.Lock()  # sessions share the index from their own threads
         self._code_only: tuple[str, ...] = ()
         # the code-only columns first, their text dropped at once: the other columns'
@@ -551,12 +552,12 @@ class EventIndex(Engine):
         return add_details(rows, remembered or self.details)
 
     # -- what the pages ask besides selections (the SQL engine answers the same) ----------
-    def get(self, event_id: str) -> dict | None:
+    def get(self, event_id: str) -> dict[str, Any] | None:
         """One event by id with every column (the detail columns fetched), or None."""
         hit = self._by_id(event_id)
         return self.with_details(hit).row(0, named=True) if hit.height else None
 
-    def get_summary(self, event_id: str) -> dict | None:
+    def get_summary(self, event_id: str) -> dict[str, Any] | None:
         """One event by id with only the columns held in memory (no database needed)."""
         hit = self._by_id(event_id)
         return hit.row(0, named=True) if hit.height else None
@@ -568,7 +569,7 @@ class EventIndex(Engine):
     def newest_time(self) -> datetime | None:
         return self.frame["time"][-1] if self.height else None
 
-    def related(self, event: dict, *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def related(self, event: dict[str, Any], *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(same request_id, same actor within ``minutes`` either side), oldest first."""
         from audit_analytics.view import related_events
 
@@ -609,7 +610,9 @@ class EventIndex(Engine):
         )
 
     # -- growing without a reload -----------------------------------------------------------
-    def grown(self, store: Any, held: tuple, now_signature: tuple) -> tuple[EventIndex, tuple] | None:
+    def grown(
+        self, store: Any, held: Signature, now_signature: Signature
+    ) -> tuple[EventIndex, Signature] | None:
         """This index with only the newly appended events added, and the table's signature
         it then matches, when the table only grew at its end (the usual case: new events, the
         app's own sign-ins and exports); else None (reload). ``held`` and ``now_signature``

@@ -27,13 +27,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.analysis import security_sql as pushdown
-from audit_analytics.engines.contract import NEWEST_FIRST
+from audit_analytics.engines.contract import NEWEST_FIRST, Signature
 from audit_analytics.engines.memory import (
     CODE_ONLY_COLUMNS,
     PERMISSION_TYPES,
@@ -104,7 +104,7 @@ class SqlIndex(Engine):
         self.limit = limit
         self.height = store.count()
         self.details = store.details
-        self._cache: OrderedDict = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], SqlSelection] = OrderedDict()
 
     def materialised(self) -> pl.DataFrame:
         """The whole table's summary columns, when they fit the memory limit."""
@@ -115,7 +115,7 @@ class SqlIndex(Engine):
             )
         return self.store.load(columns=SUMMARY_COLUMNS)
 
-    def grown(self, store: Any, held: tuple, now_signature: tuple) -> None:
+    def grown(self, store: Any, held: Signature, now_signature: Signature) -> None:
         """Nothing is held: a new SqlIndex (one count) is the reload."""
         return None
 
@@ -175,7 +175,7 @@ class SqlIndex(Engine):
         if not self._pushed(flt, now):
             return super().detect(rule, flt, thresholds, extra, now=now)
         if security.DETECTIONS[rule].in_sql:
-            return getattr(pushdown, rule)(self.store, flt, **dict(thresholds), now=now)
+            return cast(pl.DataFrame, getattr(pushdown, rule)(self.store, flt, **dict(thresholds), now=now))
         title = security.DETECTIONS[rule].title
         part = PARTS.get(rule)
         if part is None:
@@ -240,13 +240,13 @@ class SqlIndex(Engine):
                 ).scalar_one()
             )
 
-    def get(self, event_id: str) -> dict | None:
+    def get(self, event_id: str) -> dict[str, Any] | None:
         return self.store.get(event_id)
 
     def newest_time(self) -> datetime | None:
         return self.store.time_range()[1]
 
-    def related(self, event: dict, *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def related(self, event: dict[str, Any], *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
         t = self.store.table.c
         if event.get("request_id"):
             same_request = self.store._select_frame(

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -54,7 +55,7 @@ def default_url() -> str:
     return os.environ.get("AUDIT_DB_URL") or DEFAULT_URL
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC date-times in, aware UTC date-times out, on every engine.
 
     SQLite keeps text without an offset, so values are converted to UTC before they are
@@ -64,7 +65,7 @@ class UTCDateTime(sa.types.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -74,7 +75,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | str | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):
@@ -114,7 +115,7 @@ def make_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def _py_lower(value):
+def _py_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
@@ -275,7 +276,7 @@ class Store:
         return event_id
 
     # -- reading -------------------------------------------------------------------------
-    def _where(self, flt: Filter | None, now: datetime | None):
+    def _where(self, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
         if flt is None:
             return sa.true()
         return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
@@ -344,7 +345,7 @@ class Store:
         return pl.DataFrame(rows, schema=DETAILS_SCHEMA, orient="row")
 
     @contextmanager
-    def _snapshot(self):
+    def _snapshot(self) -> Iterator[None]:
         """On SQLite, hold a read lock while connectorx reads: it does not take SQLite's locks
         itself, and an event committed while it read made it miss rows or see the file as
         "malformed" (tests/test_store.py). Writers wait meanwhile (busy timeout), as they
@@ -364,18 +365,18 @@ class Store:
         finally:
             guard.close()  # ends the transaction, releasing the lock
 
-    def _rows(self, stmt) -> list[tuple]:
+    def _rows(self, stmt: sa.Executable) -> list[tuple[Any, ...]]:
         """Every row of a statement whose columns are plain text, as tuples (the driver's
         rows, without SQLAlchemy's per-row objects)."""
         with self._connect() as conn:
             result = conn.execute(stmt)
             try:
-                return result.cursor.fetchall()
+                return cast(list[tuple[Any, ...]], result.cursor.fetchall())
             finally:
                 result.close()
 
     @contextmanager
-    def _connect(self):
+    def _connect(self) -> Iterator[sa.Connection]:
         try:
             with self.engine.connect() as conn:
                 yield conn
@@ -431,7 +432,7 @@ class Store:
             return None  # failed twice, or an empty table (the generic path gives the dtypes)
         return pl.concat(parts, how="vertical", rechunk=False)
 
-    def _select_frame(self, stmt, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
+    def _select_frame(self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
         with self._connect() as conn:
             rows = conn.execute(stmt).all()
         if not rows:
@@ -466,7 +467,7 @@ class Store:
         stmt = sa.select(self.table).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
         return self._select_frame(stmt)
 
-    def get(self, event_id: str) -> dict | None:
+    def get(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, as a dict, or None."""
         stmt = sa.select(self.table).where(self.table.c.id == event_id)
         frame = self._select_frame(stmt)
@@ -535,7 +536,7 @@ def _frame(data: pl.DataFrame | pl.Series) -> pl.DataFrame:
     return data if isinstance(data, pl.DataFrame) else data.to_frame()
 
 
-def _rows_for_insert(frame: pl.DataFrame) -> list[dict]:
+def _rows_for_insert(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return frame.with_columns(pl.col("type", "result").cast(pl.String)).to_dicts()
 
 
@@ -570,7 +571,7 @@ def _normalise(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.Data
     return conform(frame, columns=names)
 
 
-def open_store(url: str | None = None, **engine_kwargs) -> Store:
+def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
     """Open (and create if needed) the audit table at a SQLAlchemy URL.
 
     ``url`` defaults to :func:`default_url` (``AUDIT_DB_URL``, else ``sqlite:///data/audit.db``).
@@ -598,7 +599,7 @@ def open_store(url: str | None = None, **engine_kwargs) -> Store:
     return Store(engine)
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # SQLite's lower() folds ASCII only; polars folds all of Unicode. One definition for both.
     dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
     # No WAL: connectorx (the fast whole-table read) opening a WAL-mode file left this

@@ -60,13 +60,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.errors import IngestError, StoreError
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
+
+if TYPE_CHECKING:
+    import _csv
+
+    import pyarrow.parquet as pq
+
+    from audit_analytics.engines.store import Store
 
 __all__ = [
     "ALIASES",
@@ -394,7 +401,7 @@ def _decoded_lines(fh: IO[bytes], problems: dict[int, str]) -> Iterator[str]:
         yield line.decode("utf-8", "surrogateescape") + "\n"
 
 
-def _csv_reader(fh: IO[bytes], problems: dict[int, str]):
+def _csv_reader(fh: IO[bytes], problems: dict[int, str]) -> _csv.Reader:
     # the default field limit (128 KiB) would end the file at a long field; a long field is
     # a row rejection (MAX_FIELD_CHARS), and a line over MAX_LINE_BYTES is never read
     if csv.field_size_limit() < MAX_LINE_BYTES:
@@ -502,7 +509,7 @@ def _jsonl_rows(path: Path) -> Iterator[RawRow]:
             yield (number, text, {_canonical_key(k): v for k, v in obj.items()}, None)
 
 
-def _json_array(path: Path) -> list:
+def _json_array(path: Path) -> list[Any]:
     with _open(path) as fh:
         data = fh.read()
     try:
@@ -533,7 +540,7 @@ def _json_array_rows(path: Path) -> Iterator[RawRow]:
             yield (number, raw, {_canonical_key(k): v for k, v in obj.items()}, None)
 
 
-def _parquet_file(path: Path):
+def _parquet_file(path: Path) -> pq.ParquetFile:
     import pyarrow.parquet as pq
 
     try:
@@ -920,7 +927,7 @@ class _Writer:
 
     STAGE = "_aa_ingest"
 
-    def __init__(self, store, conn) -> None:
+    def __init__(self, store: Store, conn: sa.Connection) -> None:
         self.store = store
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -930,7 +937,7 @@ class _Writer:
         self.cols = ", ".join(f'"{c}"' for c in COLUMNS)
         self.ready = False
 
-    def _stage(self, cur) -> None:
+    def _stage(self, cur: Any) -> None:
         table = self.table.name
         if self.dialect == "sqlite":
             cur.execute(
@@ -945,7 +952,7 @@ class _Writer:
         if frame.height == 0:
             return set()
         unique = frame.unique(subset="id", keep="first", maintain_order=True).sort("id")
-        raw = self.conn.connection.driver_connection
+        raw: Any = self.conn.connection.driver_connection
         table = self.table.name
         insert = (
             f"INSERT INTO {table} ({self.cols}) SELECT {self.cols} FROM {self.STAGE} "  # noqa: S608
@@ -994,8 +1001,8 @@ class _Writer:
         t = self.table
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for row in self.conn.execute(sa.select(t).where(t.c.id.in_(chunk))).mappings():
-                stored[row["id"]] = dict(row)
+            for found in self.conn.execute(sa.select(t).where(t.c.id.in_(chunk))).mappings():
+                stored[found["id"]] = dict(found)
         out = []
         for row in offered.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True):
             old = stored.get(row["id"])
@@ -1035,13 +1042,13 @@ def _retryable(exc: BaseException) -> bool:
     return code in ("40P01", "40001")
 
 
-def _is_driver_error(store, exc: BaseException) -> bool:
+def _is_driver_error(store: Store, exc: BaseException) -> bool:
     dbapi = getattr(store.engine.dialect, "loaded_dbapi", None)
     return dbapi is not None and isinstance(exc, dbapi.Error)
 
 
 def import_files(
-    store,
+    store: Store,
     paths: Iterable[str | Path],
     *,
     rejects: str | Path | None = None,
@@ -1084,7 +1091,13 @@ def import_files(
 
 
 def _import_in(
-    conn, store, checked: list[CheckedFile], files: _RejectsFiles, *, batch_rows: int, now: datetime
+    conn: sa.Connection,
+    store: Store,
+    checked: list[CheckedFile],
+    files: _RejectsFiles,
+    *,
+    batch_rows: int,
+    now: datetime,
 ) -> ImportSummary:
     summary = ImportSummary()
     writer = _Writer(store, conn)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,10 +145,10 @@ class Policy:
         """Per category, the instant before which events have expired."""
         return {c: now - timedelta(days=d) for c, d in self.days.items()}
 
-    def replace(self, **changes) -> Policy:
+    def replace(self, **changes: Any) -> Policy:
         return replace(self, **changes)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """Plain data, as written to the file and to audit events."""
         return {
             "archive": self.archive or "",
@@ -260,13 +260,17 @@ def _held(policy: Policy, t: sa.Table) -> sa.ColumnElement[bool]:
     return sa.or_(*conds) if conds else sa.false()
 
 
-def _expired(policy: Policy, t: sa.Table, now: datetime, categories=None) -> sa.ColumnElement[bool]:
+def _expired(
+    policy: Policy, t: sa.Table, now: datetime, categories: Sequence[str] | None = None
+) -> sa.ColumnElement[bool]:
     cutoffs = policy.cutoffs(now)
     cats = categories or CATEGORY_CODES
     return sa.or_(*[sa.and_(t.c.type == c, t.c.time < cutoffs[c]) for c in cats])
 
 
-def _to_remove(policy: Policy, t: sa.Table, now: datetime, categories=None) -> sa.ColumnElement[bool]:
+def _to_remove(
+    policy: Policy, t: sa.Table, now: datetime, categories: Sequence[str] | None = None
+) -> sa.ColumnElement[bool]:
     return sa.and_(_expired(policy, t, now, categories), sa.not_(_held(policy, t)))
 
 
@@ -355,7 +359,7 @@ def _run_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def _select(store: Store, where) -> pl.DataFrame:
+def _select(store: Store, where: sa.ColumnElement[bool]) -> pl.DataFrame:
     t = store.table
     return store._select_frame(sa.select(t).where(where).order_by(t.c.time, t.c.id))
 
@@ -417,7 +421,14 @@ def apply(
     return replace(result, event_id=event_id)
 
 
-def _apply(store, policy, root, now, run_id, before_delete) -> RunResult:
+def _apply(
+    store: Store,
+    policy: Policy,
+    root: Path | None,
+    now: datetime,
+    run_id: str,
+    before_delete: Callable[[], None] | None,
+) -> RunResult:
     t = store.table
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ the accounts file always work. Sign-ins, failures, locks and sign-outs are recor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from audit_analytics import accounts
@@ -26,6 +28,9 @@ from audit_analytics.accounts import (
 )
 from audit_analytics.errors import StoreError
 from audit_analytics.textsafe import md_escape
+
+if TYPE_CHECKING:
+    from audit_analytics.engines.store import Store
 
 __all__ = ["gate", "require", "current_user", "has_permission", "export_permission", "oidc_configured"]
 
@@ -61,7 +66,7 @@ def _ip() -> str | None:
         return None
 
 
-def _store():
+def _store() -> Store:
     from audit_analytics.ui.data import get_store
 
     return get_store()

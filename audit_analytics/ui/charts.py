@@ -155,7 +155,7 @@ def drill_view(view: View, changes: Mapping[str, Any], *, now: datetime | None =
     return view.replace(filter=flt.replace(**updates), page=1, event=None)
 
 
-def clicked_drill(event: Any) -> dict | None:
+def clicked_drill(event: Any) -> dict[str, Any] | None:
     """The drill of the clicked point of a ``st.plotly_chart`` selection, or None."""
     try:
         points = event["selection"]["points"]
@@ -447,7 +447,7 @@ def retention_bars(data: pl.DataFrame, *, title: str) -> go.Figure:
 # -- drawing --------------------------------------------------------------------------------------
 def show(
     fig: go.Figure, *, key: str, view: View | None = None, on_click: Callable[[View], None] | None = None
-):
+) -> dict[str, Any] | None:
     """Draw a figure; when ``view`` is given, a click on a bar or point calls ``on_click``
     with the explorer view for it (the page passes ``ui.state.open_explorer``)."""
     if view is None:

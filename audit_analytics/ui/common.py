@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from audit_analytics.errors import StoreError
 from audit_analytics.textsafe import md_escape
+
+if TYPE_CHECKING:
+    from audit_analytics.engines.shared import SharedData
 
 
 def current_actor() -> str:
@@ -15,10 +20,11 @@ def current_actor() -> str:
             return str(st.user.get("email") or st.user.get("name") or "signed-in user")
     except Exception:  # st.user is unavailable when no identity provider is configured
         pass
-    return st.session_state.get("actor", "local-user")
+    actor: str = st.session_state.get("actor", "local-user")
+    return actor
 
 
-def load_shared_or_stop():
+def load_shared_or_stop() -> SharedData:
     """The shared frame, or a clear message with a retry when the database is unreachable."""
     from audit_analytics.ui.data import get_frame
 

@@ -7,7 +7,9 @@ derived results are cached there by the filter's values, never by hashing frames
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import datetime
+from typing import Any, cast
 
 import polars as pl
 import streamlit as st
@@ -93,17 +95,19 @@ def with_archive(shared: SharedData) -> SharedData:
     return shared.with_archive(load_policy().archive)
 
 
-def selection_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None):
+def selection_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None) -> Any:
     """Which rows pass ``flt``, in ``sort`` order (cached by the engine)."""
     return shared.index.select(flt, sort, now=now)
 
 
 def result_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:
     """The filtered rows in ``sort`` order with every column, as a new frame (for exports)."""
-    return shared.index.with_details(shared.index.rows(shared.index.select(flt, sort, now=now)))
+    return cast(
+        pl.DataFrame, shared.index.with_details(shared.index.rows(shared.index.select(flt, sort, now=now)))
+    )
 
 
-def cached(shared: SharedData, key: tuple, compute):
+def cached(shared: SharedData, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:
     """A derived result cached per version of the data (:meth:`SharedData.cached`)."""
     return shared.cached(key, compute)
 

@@ -10,9 +10,10 @@ import functools
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -27,6 +28,10 @@ from audit_analytics.textsafe import md_escape, plain
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for, selection_for
 from audit_analytics.ui.state import period_label, seed_widgets, set_view
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
 
 RESULT_COLOURS = {"done": "#1e7d32", "failed": "#c62828", "pending": "#b26a00", "processing": "#1565c0"}
 # the list's columns as the table shows them: the six a reader scans first, then Target (the
@@ -85,28 +90,28 @@ def display_frame(rows: pl.DataFrame, tz: str) -> pl.DataFrame:
     )
 
 
-def styled_results(shown: pl.DataFrame):
+def styled_results(shown: pl.DataFrame) -> Styler:
     """The Result column coloured by outcome (a style on plain text; values stay text)."""
 
-    def colour(value):
+    def colour(value: Any) -> str:
         c = RESULT_COLOURS.get(value)
         return f"color: {c}; font-weight: 600" if c else ""
 
     return shown.to_pandas().style.map(colour, subset=["Result"])
 
 
-def event_by_id(shared: SharedFrame, event_id: str | None) -> dict | None:
+def event_by_id(shared: SharedFrame, event_id: str | None) -> dict[str, Any] | None:
     """One event with every field. The in-memory engine fetches its params and before/after
     by id; while the database is away the event still shows from memory, with
     ``_details_error`` saying why those fields are missing."""
     if not event_id:
         return None
     try:
-        return shared.index.get(event_id)
+        return cast("dict[str, Any] | None", shared.index.get(event_id))
     except (StoreError, sa.exc.SQLAlchemyError) as exc:
         if not shared.index.holds_copy:  # nothing but the database to answer from
             raise
-        event = shared.index.get_summary(event_id)
+        event: dict[str, Any] | None = shared.index.get_summary(event_id)
         if event is None:
             raise
         return event | {"_details_error": str(exc).splitlines()[0]}
@@ -282,7 +287,7 @@ def selected_event(view: View, page: ResultPage) -> str | None:
     return ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None
 
 
-def list_columns(tz: str) -> dict:
+def list_columns(tz: str) -> dict[str, Any]:
     """The list's column settings (also the related-event tables'): compact fixed widths,
     so the six columns a reader scans fit a narrow window; Target takes what is left."""
     return {
@@ -400,7 +405,7 @@ def _pretty_json(text: str | None) -> str:
         return text
 
 
-def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
+def event_detail(event: dict[str, Any], shared: SharedFrame, view: View) -> None:
     """The detail, below the table (so the table keeps every column): fields beside the
     request details, before → after across the whole width, then the related events, each
     of which opens on a click."""
@@ -467,7 +472,7 @@ def event_detail(event: dict, shared: SharedFrame, view: View) -> None:
 DETAIL_BLOCK_PX = 470
 
 
-def _before_after(event: dict) -> None:
+def _before_after(event: dict[str, Any]) -> None:
     """Before → after compared key by key, Before and After side by side in narrow columns
     (so both show on any window), then both documents in full, wrapped, side by side."""
     changes = diff_json(event["before"], event["after"])
@@ -509,7 +514,7 @@ def _before_after(event: dict) -> None:
 _DIFF_BG = {"added": "#e6f4ea", "removed": "#fce8e6", "changed": "#fef7e0", "same": ""}
 
 
-def _diff_colours(row) -> list[str]:
+def _diff_colours(row: pd.Series) -> list[str]:
     colour = _DIFF_BG.get(row["Change"], "")
     return [f"background-color: {colour}" if colour else "" for _ in row]
 
@@ -563,7 +568,7 @@ def prepare_export(
     fmt: Literal["csv", "xlsx"],
     *,
     actor: str,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> tuple[str, bytes, int]:
     """Write exactly the current result (all pages, current sort) and record the export.

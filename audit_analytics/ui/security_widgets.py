@@ -161,7 +161,7 @@ def _event_link(event_id: str | None) -> str | None:
     return explorer_link(View(filter=Filter(period="all"), event=event_id)) if event_id else None
 
 
-def drill_target(review: Review, changes: dict) -> View | None:
+def drill_target(review: Review, changes: dict[str, Any]) -> View | None:
     """The explorer view for a clicked chart point (its drill dict, see :func:`charts.drill`)."""
     kind = changes.get("kind")
     failed = {"types": ("auth",), "results": ("failed",)}
@@ -210,10 +210,12 @@ def _clicked(key: str, fig: go.Figure, review: Review, open_explorer: Callable[[
 # headline
 
 
-def headline(review: Review, *, successes_after_failures: int, container=None) -> security.FailureSummary:
+def headline(
+    review: Review, *, successes_after_failures: int, container: Any = None
+) -> security.FailureSummary:
     """The four figures at the top; ``successes_after_failures`` is the count of that table
     (with its current thresholds, so the two never disagree)."""
-    summary = review.cached("summary", review.summary)
+    summary: security.FailureSummary = review.cached("summary", review.summary)
     area = container or st
     c1, c2, c3, c4 = area.columns(4)
     c1.metric("Login failures", f"{summary.failures:,}")
@@ -331,12 +333,14 @@ def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top
     figures are cached: a rerun after a threshold change only redraws them."""
     tz = review.tz
 
-    def ranked(kind: str, other: str, other_name: str, title: str, y_title: str):
+    def ranked(
+        kind: str, other: str, other_name: str, title: str, y_title: str
+    ) -> tuple[pl.DataFrame, go.Figure]:
         data = review.failures_by(kind, top)
         fig = _ranked(data, key=kind, other=other, other_name=other_name, kind=kind)
         return data, charts.style(fig, title=f"{title} (top {top})", x_title="Failures", y_title=y_title)
 
-    def heat():
+    def heat() -> tuple[pl.DataFrame, go.Figure]:
         cells = review.failures_by_hour()
         fig = _heatmap(cells, review.latest_per_cell(), tz=tz)
         charts.style(
@@ -348,7 +352,7 @@ def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top
         names = pl.col("weekday").replace_strict(dict(enumerate(WEEKDAYS, 1)), return_dtype=pl.String)
         return cells.with_columns(names), fig
 
-    def over_time():
+    def over_time() -> tuple[pl.DataFrame, go.Figure]:
         span = review.span()
         every = activity.choose_bucket(*span) if span else "1d"
         data = review.failures_over_time(every)
@@ -460,13 +464,16 @@ def threshold_controls(rule: str) -> dict[str, Any]:
     return values
 
 
-def _frozen(thresholds: dict[str, Any]) -> tuple:
+def _frozen(thresholds: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in thresholds.items()))
 
 
 def findings(review: Review, rule: str, thresholds: dict[str, Any]) -> pl.DataFrame:
     """The findings of ``rule`` on the reviewed events (cached by the thresholds)."""
-    return review.cached(f"rule:{rule}", lambda: review.detect(rule, thresholds), _frozen(thresholds))
+    found: pl.DataFrame = review.cached(
+        f"rule:{rule}", lambda: review.detect(rule, thresholds), _frozen(thresholds)
+    )
+    return found
 
 
 # ---------------------------------------------------------------------------------------
@@ -489,7 +496,7 @@ def _with_links(
     )
 
 
-def _login_link(review: Review, row: dict, results: tuple[str, ...], *terms: str) -> str:
+def _login_link(review: Review, row: dict[str, Any], results: tuple[str, ...], *terms: str) -> str:
     """The Audit Log on a finding's logins (``results``, ``terms``) between its first and
     last event."""
     view = _finding_view(
@@ -503,7 +510,7 @@ def _login_link(review: Review, row: dict, results: tuple[str, ...], *terms: str
     return explorer_link(view)
 
 
-def _failure_links(review: Review, rows: list[dict], field: str) -> list[str | None]:
+def _failure_links(review: Review, rows: list[dict[str, Any]], field: str) -> list[str | None]:
     """For each window finding: the Audit Log on its login failures of its key (``field``)."""
     return [_login_link(review, r, ("failed",), _qualified(field, r["key"])) for r in rows]
 
@@ -629,7 +636,7 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
     raise ValueError(f"unknown rule {rule!r}")
 
 
-def _column_config(shown: pl.DataFrame) -> dict:
+def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name in shown.columns:
         if name in ("Events", "First event", "Success event", "Event"):

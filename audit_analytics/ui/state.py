@@ -58,7 +58,7 @@ def current_view(*, defaults: View | None = None) -> View:
     if not params and "view" in state and state.get("_url_seen"):
         # a page switch from the sidebar drops the query string: the filters are shared
         # across pages, so keep the session's view and put it back in the address
-        view = state["view"].replace(page=1, event=None)
+        view: View = state["view"].replace(page=1, event=None)
         seed_widgets(view)  # first: it drops a link's unreadable search, which set_view keeps
         set_view(view)
         return view
@@ -75,7 +75,8 @@ def current_view(*, defaults: View | None = None) -> View:
         # the default view, whose address is empty): put the view's values back, or the
         # Period radio would show its first choice ("Today") and Apply would make it so
         seed_widgets(state["view"])
-    return state["view"]
+    current: View = state["view"]
+    return current
 
 
 def _keep_unreadable_search(params: dict[str, str], view: View) -> None:
