@@ -224,6 +224,18 @@ class AppServer:
             shutil.rmtree(self.users_file.parent, ignore_errors=True)
 
 
+def stored_rows(server: AppServer) -> list[dict]:
+    """Every event stored in the app's database now (sign-ins and exports add their own audit
+    events as the tests run), read through the package's store."""
+    from audit_analytics import open_store
+
+    store = open_store(server.db_url)
+    try:
+        return store.load().to_dicts()
+    finally:
+        store.engine.dispose()
+
+
 @contextmanager
 def running_app(db_url: str) -> Iterator[AppServer]:
     server = AppServer(db_url).start()

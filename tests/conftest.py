@@ -99,3 +99,13 @@ def as_role(monkeypatch, tmp_path):
         return at
 
     return apply
+
+
+def nav_script(folder: Path, pages: str) -> Path:
+    """An app script for AppTest that navigates between the real pages, as app.py does but
+    without its sign-in gate (the tests sign in through session state): ``pages`` is the body of
+    ``st.navigation([...])``. The pages are reached through a link to ``app_pages/``."""
+    (folder / "app_pages").symlink_to(ROOT / "app_pages")
+    script = folder / "nav_app.py"
+    script.write_text(f"import streamlit as st\n\nst.navigation([\n{pages}]).run()\n")
+    return script

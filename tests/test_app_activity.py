@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import nav_script
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics.analysis import activity
@@ -34,7 +35,6 @@ from audit_analytics.ui.charts import (
 )
 from audit_analytics.view import View
 
-ROOT = Path(__file__).resolve().parents[1]
 HOSTILE_ACTOR = "<img src=x onerror=alert(1)>"
 HOSTILE_TARGET = '=HYPERLINK("http://evil.example","[click](http://evil.example)")<script>x</script>'
 CHART_KEYS = (
@@ -47,13 +47,9 @@ CHART_KEYS = (
     "activity_heatmap",
     "activity_retention",
 )
-NAV_APP = """
-import streamlit as st
-
-st.navigation([
+NAV_PAGES = """\
     st.Page("app_pages/explorer.py", title="Audit Log", url_path="audit-log", default=True),
     st.Page("app_pages/activity.py", title="Activity", url_path="activity"),
-]).run()
 """
 
 
@@ -91,11 +87,7 @@ def _conform(frame: pl.DataFrame) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def nav_app(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("nav")
-    (folder / "app_pages").symlink_to(ROOT / "app_pages")
-    script = folder / "nav_app.py"
-    script.write_text(NAV_APP)
-    return script
+    return nav_script(tmp_path_factory.mktemp("nav"), NAV_PAGES)
 
 
 @pytest.fixture

@@ -7,21 +7,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import nav_script
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics import accounts
 from audit_analytics.demo.generate import generate
 from audit_analytics.engines.store import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
-NAV_APP = """
-import streamlit as st
-
-st.navigation([
+NAV_PAGES = """\
     st.Page("app_pages/explorer.py", title="Audit Log", url_path="audit-log", default=True),
     st.Page("app_pages/activity.py", title="Activity", url_path="activity"),
     st.Page("app_pages/security.py", title="Security review", url_path="security"),
-]).run()
 """
 PASSWORD = "a-long-test-password"
 
@@ -38,11 +34,7 @@ def db(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def nav_app(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("sidebar-nav")
-    (folder / "app_pages").symlink_to(ROOT / "app_pages")
-    script = folder / "nav_app.py"
-    script.write_text(NAV_APP)
-    return script
+    return nav_script(tmp_path_factory.mktemp("sidebar-nav"), NAV_PAGES)
 
 
 @pytest.fixture

@@ -33,10 +33,9 @@ from browser_support import (
     grid,
     open_app,
     running_app,
+    stored_rows,
     wait_idle,
 )
-
-from audit_analytics.engines.store import open_store
 
 # the shared fixtures (a module-level name is how pytest finds them; see browser_support)
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
@@ -53,15 +52,6 @@ def app(chromium, tmp_path_factory):
     url = demo_database(tmp_path_factory.mktemp("browser") / "audit.db")
     with running_app(url) as server:
         yield server
-
-
-def stored_rows(app) -> list[dict]:
-    """Every stored event now (exports add their own audit events as the tests run)."""
-    store = open_store(app.db_url)
-    try:
-        return store.load().to_dicts()
-    finally:
-        store.engine.dispose()
 
 
 def last_days(rows: list[dict], days: int) -> list[dict]:

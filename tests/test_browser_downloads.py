@@ -41,12 +41,12 @@ from browser_support import (
     grid,
     open_app,
     running_app,
+    stored_rows,
     wait_idle,
 )
 
 from audit_analytics.accounts import NO_EXPORT_PERMISSION
 from audit_analytics.diff import diff_json
-from audit_analytics.engines.store import open_store
 
 # the shared fixtures (a module-level name is how pytest finds them; see browser_support)
 chromium, browser = browser_support.chromium, browser_support.browser
@@ -130,14 +130,6 @@ def no_errors(page) -> None:
 def no_deploy_button(page) -> None:
     assert page.get_by_test_id("stAppDeployButton").count() == 0
     assert page.get_by_role("button", name="Deploy").count() == 0
-
-
-def stored_rows(app) -> list[dict]:
-    store = open_store(app.db_url)
-    try:
-        return store.load().to_dicts()
-    finally:
-        store.engine.dispose()
 
 
 def exports_by(app, user: str) -> list[dict]:

@@ -20,10 +20,9 @@ from browser_support import (
     grid,
     open_app,
     running_app,
+    stored_rows,
     wait_idle,
 )
-
-from audit_analytics.engines.store import open_store
 
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
 
@@ -37,14 +36,6 @@ def app(chromium, tmp_path_factory):
     url = demo_database(tmp_path_factory.mktemp("explorer") / "audit.db")
     with running_app(url) as server:
         yield server
-
-
-def stored_rows(app) -> list[dict]:
-    store = open_store(app.db_url)
-    try:
-        return store.load().to_dicts()
-    finally:
-        store.engine.dispose()
 
 
 def newest_first(rows: list[dict]) -> list[dict]:
