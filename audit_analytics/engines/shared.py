@@ -138,11 +138,10 @@ class SharedData:
                             signature[0],
                         )
                     self.index = open_engine(store)
-                    if isinstance(self.index, EventIndex):
-                        # what was loaded, not what was counted before: an event written
-                        # during the load (a sign-in while the sign-in screen preloads) would
-                        # otherwise look like a change and cost a second full load
-                        signature = (self.index.height, self.index.newest_time())
+                    # what the engine holds, not what was counted before it opened: an event
+                    # written during a load (a sign-in while the sign-in screen preloads) would
+                    # otherwise look like a change and cost a second full load
+                    signature = (self.index.height, self.index.newest_time())
                 self.signature = signature
                 self.version += 1
                 self.loaded_at = datetime.now(UTC)
