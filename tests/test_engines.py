@@ -142,6 +142,29 @@ def test_details_of_unknown_ids_are_null_and_an_empty_selection_fetches_nothing(
     assert calls == []
 
 
+def test_remembered_details_equal_fetched_ones_and_fetch_only_new_ids(sqlite_store):
+    from audit_analytics.engines.memory import RememberedDetails
+
+    sqlite_store.append(EVENTS.head(200))
+    asked: list[list[str]] = []
+
+    def fetch(ids, *, between=None):
+        asked.append(list(ids))
+        return sqlite_store.details(ids, between=between)
+
+    remembered = RememberedDetails(fetch)
+    ids = EVENTS["id"].head(100)
+    first = remembered.remembered(ids).sort("id")
+    assert first.equals(sqlite_store.details(ids).sort("id"))
+    more = EVENTS["id"].slice(50, 100)  # 50 held, 50 new
+    second = remembered.remembered(more).sort("id")
+    assert second.equals(sqlite_store.details(more).sort("id"))
+    assert sorted(asked[-1]) == sorted(EVENTS["id"].slice(100, 50).to_list())
+    calls = len(asked)
+    assert remembered.remembered(ids.head(10)).height == 10 and len(asked) == calls  # all held
+    assert remembered(ids.head(3)).height == 3 and len(asked) == calls + 1  # plain calls fetch
+
+
 def test_a_grown_index_keeps_fetching_details(sqlite_store):
     events = EVENTS.sort("time", "id")
     sqlite_store.append(events.head(2_000))

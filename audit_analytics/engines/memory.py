@@ -268,10 +268,10 @@ class RememberedDetails:
                 base = self.held
                 grown = fetched if base is None else pl.concat([base, fetched], how="diagonal_relaxed")
                 self.held = fetched if grown.height > self.limit else grown.unique("id", keep="first")
-        parts = [p for p in (hits, fetched) if p is not None and p.height]
-        if not parts:
-            return fetched if fetched is not None else (hits if hits is not None else self.fetch(rest))
-        return pl.concat(parts, how="diagonal_relaxed")
+        parts = [p for p in (hits, fetched) if p is not None]
+        if not parts:  # nothing asked and nothing held yet: the source's own empty frame
+            return self.fetch(rest, between=between)
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
 
 
 def add_details(rows: pl.DataFrame, details: Details | None) -> pl.DataFrame:
