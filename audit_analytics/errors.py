@@ -69,5 +69,9 @@ class ArchiveError(AuditAnalyticsError, OSError):
     """The archive cannot be written, or what was read back is not what was written."""
 
 
+class IntegrityError(AuditAnalyticsError, ValueError):
+    """A checkpoint, key or export manifest that cannot be read or used (what and where)."""
+
+
 TooLargeForMemory = NeedsMemory
 """The earlier name of :class:`NeedsMemory`."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from audit_analytics.cli import admin as admin_cli
+from audit_analytics.cli import integrity as integrity_cli
 from audit_analytics.cli import security as security_cli
 from audit_analytics.cli.common import (
     EXIT_FINDINGS,
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     security_cli.add_parser(sub, add_filter_arguments)
     admin_cli.add_parsers(sub, add_filter_arguments)
+    integrity_cli.add_parsers(sub)
     return parser
 
 

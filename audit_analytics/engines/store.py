@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from audit_analytics.engines import chain
 from audit_analytics.engines.contract import NEWEST_FIRST
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
@@ -135,10 +136,33 @@ class Store:
         self.engine = engine
         self.metadata = sa.MetaData()
         self.table = make_table(self.metadata)
+        self.chain, self.batches = chain.make_tables(self.metadata)
         try:
             self.metadata.create_all(engine)
+            self._seal_existing()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot open the audit table at {self.safe_url}: {_short(exc)}") from exc
+
+    def _seal_existing(self) -> None:
+        """Events stored before the hash chain existed are chained once, as batch 1 (see
+        :func:`~audit_analytics.engines.chain.seal_existing`)."""
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(self.batches.c.batch).limit(1)).first() is not None:
+                return
+            if conn.execute(sa.select(self.table.c.id).limit(1)).first() is None:
+                return
+        with self.engine.begin() as conn:
+            chain.seal_existing(conn, self.chain, self.batches, self._frames_in(conn))
+
+    def _frames_in(self, conn: sa.Connection, rows: int = 50_000) -> Iterator[pl.DataFrame]:
+        """Every stored event, oldest first, as frames of ``rows`` events, read on ``conn``."""
+        t = self.table
+        result = conn.execution_options(yield_per=rows).execute(
+            sa.select(*(t.c[c] for c in COLUMNS)).order_by(t.c.time, t.c.id)
+        )
+        for part in result.partitions():
+            data = {c: [r[i] for r in part] for i, c in enumerate(COLUMNS)}
+            yield _normalise(pl.DataFrame(data, schema_overrides={c: pl.String for c in COLUMNS if c != "time"}))
 
     # -- identity ------------------------------------------------------------------------
     @property
@@ -154,8 +178,9 @@ class Store:
         return f"Store({self.safe_url!r})"
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, frame: pl.DataFrame, *, chunk_size: int = 2_000) -> AppendResult:
-        """Insert events idempotently by ``id``, all in one transaction.
+    def append(self, frame: pl.DataFrame, *, chunk_size: int = 2_000, source: str = "append") -> AppendResult:
+        """Insert events idempotently by ``id``, all in one transaction, as one batch of the
+        hash chain (``source`` says what stored it; see :mod:`~audit_analytics.engines.chain`).
 
         Rows whose id is already stored (or repeated in ``frame``) are duplicates: they add
         nothing and are counted. Large batches go through a temporary staging table (bulk
@@ -166,27 +191,40 @@ class Store:
         offered = frame.height
         unique = frame.unique(subset="id", keep="first", maintain_order=True)
         try:
-            if self.dialect in ("sqlite", "postgresql") and unique.height > chunk_size:
-                inserted = self._append_staged(unique)
-            else:
-                inserted = self._append_rows(unique, chunk_size)
+            with self.engine.begin() as conn:
+                inserted = self.append_in(conn, unique, chunk_size=chunk_size, source=source)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"could not write to {self.safe_url}: {_short(exc)}") from exc
         return AppendResult(offered, inserted, offered - inserted)
 
-    def _append_rows(self, unique: pl.DataFrame, chunk_size: int) -> int:
+    def append_in(
+        self, conn: sa.Connection, unique: pl.DataFrame, *, chunk_size: int = 2_000, source: str = "append"
+    ) -> int:
+        """:meth:`append` inside the caller's transaction (rows with distinct ids): inserts,
+        chains what was inserted as one batch, and returns how many rows that was."""
+        if unique.height == 0:
+            return 0
+        if self.dialect in ("sqlite", "postgresql") and unique.height > chunk_size:
+            ids = self._append_staged(conn, unique)
+        else:
+            ids = self._append_rows(conn, unique, chunk_size)
+        writer = chain.ChainWriter(conn, self.chain, self.batches, source=source)
+        writer.add(unique.filter(pl.col("id").is_in(ids)) if len(ids) < unique.height else unique)
+        writer.finish()
+        return len(ids)
+
+    def _append_rows(self, conn: sa.Connection, unique: pl.DataFrame, chunk_size: int) -> list[str]:
         insert = self._insert_ignore()
-        inserted = 0
-        with self.engine.begin() as conn:
-            for start in range(0, unique.height, chunk_size):
-                result = conn.execute(insert, _rows_for_insert(unique.slice(start, chunk_size)))
-                inserted += len(result.all())
+        inserted: list[str] = []
+        for start in range(0, unique.height, chunk_size):
+            result = conn.execute(insert, _rows_for_insert(unique.slice(start, chunk_size)))
+            inserted += [r[0] for r in result.all()]
         return inserted
 
-    def _append_staged(self, unique: pl.DataFrame) -> int:
+    def _append_staged(self, conn: sa.Connection, unique: pl.DataFrame) -> list[str]:
         """The one staged insert: bulk-load the rows into an empty temporary table (SQLite:
         ``executemany``; PostgreSQL: ``COPY``), then one ``INSERT … SELECT … ON CONFLICT DO
-        NOTHING``, whose row count is exactly the rows added."""
+        NOTHING RETURNING id``, whose rows are exactly the ids added."""
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
         staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
         sqlite_db = self.dialect == "sqlite"
@@ -200,30 +238,29 @@ class Store:
             )
         else:  # emptied by each commit
             create = f"CREATE TEMP TABLE IF NOT EXISTS _aa_incoming (LIKE {TABLE_NAME}) ON COMMIT DELETE ROWS"
-        with self.engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            cur = raw.cursor()
-            try:
-                cur.execute(create)
-                if sqlite_db:
-                    cur.execute("DELETE FROM _aa_incoming")
-                    marks = ", ".join("?" for _ in COLUMNS)
-                    cur.executemany(f"INSERT INTO _aa_incoming ({cols}) VALUES ({marks})", staged.iter_rows())  # noqa: S608
-                else:
-                    with cur.copy(f"COPY _aa_incoming ({cols}) FROM STDIN") as copy:
-                        for row in staged.iter_rows():
-                            copy.write_row(row)
-                # "WHERE true": SQLite reads ON CONFLICT after a bare SELECT as a join's ON
-                cur.execute(
-                    f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming WHERE true "  # noqa: S608
-                    "ON CONFLICT (id) DO NOTHING"
-                )
-                inserted: int = cur.rowcount
-                if sqlite_db:
-                    cur.execute("DELETE FROM _aa_incoming")
-            finally:
-                cur.close()
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            cur.execute(create)
+            if sqlite_db:
+                cur.execute("DELETE FROM _aa_incoming")
+                marks = ", ".join("?" for _ in COLUMNS)
+                cur.executemany(f"INSERT INTO _aa_incoming ({cols}) VALUES ({marks})", staged.iter_rows())  # noqa: S608
+            else:
+                cur.execute("TRUNCATE _aa_incoming")
+                with cur.copy(f"COPY _aa_incoming ({cols}) FROM STDIN") as copy:
+                    for row in staged.iter_rows():
+                        copy.write_row(row)
+            # "WHERE true": SQLite reads ON CONFLICT after a bare SELECT as a join's ON
+            cur.execute(
+                f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming WHERE true "  # noqa: S608
+                "ON CONFLICT (id) DO NOTHING RETURNING id"
+            )
+            inserted = [r[0] for r in cur.fetchall()]
+            cur.execute("DELETE FROM _aa_incoming")
+        finally:
+            cur.close()
         return inserted
 
     def _insert_ignore(self) -> sa.sql.dml.ReturningInsert[tuple[str]]:
@@ -272,7 +309,7 @@ class Store:
             "after": json.dumps(after, sort_keys=True, default=str) if after is not None else None,
             "error": error,
         }
-        self.append(pl.DataFrame([row], schema=SCHEMA))
+        self.append(pl.DataFrame([row], schema=SCHEMA), source=f"{type}/{action} by {actor}")
         return event_id
 
     # -- reading -------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import polars as pl
 import sqlalchemy as sa
 
+from audit_analytics.engines import chain
 from audit_analytics.errors import IngestError, StoreError
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
 
@@ -1101,11 +1102,16 @@ def _import_in(
 ) -> ImportSummary:
     summary = ImportSummary()
     writer = _Writer(store, conn)
+    names = ", ".join(item.path.name for item in checked)
+    chained = chain.ChainWriter(conn, store.chain, store.batches, source=f"import {names}"[:500])
     for item in checked:
         reading = _Reading(item)
         summary.files.append(str(item.path))
         for batch in _batches(item, reading, batch_rows=batch_rows, now=now):
             inserted = writer.append(batch.events)
+            if inserted:
+                firsts = batch.events.unique(subset="id", keep="first", maintain_order=True)
+                chained.add(firsts.filter(pl.col("id").is_in(list(inserted))))
             conflicts = writer.conflicts(batch.events, batch.lines, inserted)
             summary.rows_read += batch.rows_read
             summary.imported += len(inserted)
@@ -1115,6 +1121,7 @@ def _import_in(
             files.write(item.path, batch.rejects + conflicts)
         if reading.ignored:
             summary.ignored_columns[str(item.path)] = reading.ignored
+    chained.finish()
     return summary
 
 
