@@ -32,7 +32,6 @@ True
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import time as clock
@@ -132,8 +131,13 @@ class Problem:
     count: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "batch": self.batch, "count": self.count, "message": self.message,
-                "ids": list(self.ids)}
+        return {
+            "kind": self.kind,
+            "batch": self.batch,
+            "count": self.count,
+            "message": self.message,
+            "ids": list(self.ids),
+        }
 
 
 @dataclass
@@ -164,7 +168,11 @@ class Verification:
         what = (
             f"{self.batches:,} batches and {self.events:,} events checked"
             + (f", {self.archived:,} archived events accounted for" if self.archived else "")
-            + (f", {self.archive_checked:,} of them read back from the archive" if self.archive_checked else "")
+            + (
+                f", {self.archive_checked:,} of them read back from the archive"
+                if self.archive_checked
+                else ""
+            )
             + (f", against {self.checkpoints} checkpoint(s)" if self.checkpoints else "")
         )
         if self.ok:
@@ -227,7 +235,9 @@ def verify(
     )
     last = batch_rows[-1] if batch_rows else None
     report = Verification(
-        Head(last.batch, last.last_seq, last.digest, last.stored_at) if last else Head(0, 0, chain.GENESIS, None)
+        Head(last.batch, last.last_seq, last.digest, last.stored_at)
+        if last
+        else Head(0, 0, chain.GENESIS, None)
     )
     report.batches = len(batch_rows)
     _check_batches(batch_rows, links, report)
@@ -313,8 +323,11 @@ def _batch_of(batches: list[chain.Batch]) -> pl.Expr:
         return pl.lit(None, dtype=pl.Int64)
     firsts = [b.first_seq for b in batches]
     numbers = [b.batch for b in batches]
-    return pl.col("seq").cut(firsts[1:], labels=[str(n) for n in numbers], left_closed=True).cast(pl.String).cast(
-        pl.Int64
+    return (
+        pl.col("seq")
+        .cut(firsts[1:], labels=[str(n) for n in numbers], left_closed=True)
+        .cast(pl.String)
+        .cast(pl.Int64)
     )
 
 
@@ -362,12 +375,21 @@ def _check_events(
     joined = live.join(now, on="id", how="left")
     for kind, rows, what in (
         ("deleted", joined.filter(pl.col("now").is_null()), "deleted from the table"),
-        ("edited", joined.filter(pl.col("now").is_not_null() & (pl.col("now") != pl.col("hash"))), "changed since they were stored"),
+        (
+            "edited",
+            joined.filter(pl.col("now").is_not_null() & (pl.col("now") != pl.col("hash"))),
+            "changed since they were stored",
+        ),
     ):
         for (batch,), group in rows.sort("seq").group_by(["batch"], maintain_order=True):
             ids = group["id"].to_list()
             report.problems.append(
-                _problem(kind, f"batch {batch:,}: {len(ids):,} event(s) {what}: {_ids_text(ids)}", batch=batch, ids=ids)
+                _problem(
+                    kind,
+                    f"batch {batch:,}: {len(ids):,} event(s) {what}: {_ids_text(ids)}",
+                    batch=batch,
+                    ids=ids,
+                )
             )
     in_chain = links.select("id").unique()
     strays = now.join(in_chain, on="id", how="anti")
@@ -381,15 +403,6 @@ def _check_events(
                 ids=ids,
             )
         )
-
-
-def archived_digest(rows: pl.DataFrame) -> str:
-    """SHA-256 over ``seq hash`` lines, in ``seq`` order, of a retention run's archived
-    chain rows (what the run's event records as ``chain.archived_sha256``)."""
-    digest = hashlib.sha256()
-    for seq, hashed in rows.sort("seq").select("seq", "hash").iter_rows():
-        digest.update(f"{seq} {hashed}\n".encode())
-    return digest.hexdigest()
 
 
 def _retention_claims(events: pl.DataFrame) -> dict[str, Mapping[str, Any]]:
@@ -439,7 +452,9 @@ def _check_archived(
                 )
             )
             continue
-        if int(claim.get("archived_events", -1)) != rows.height or claim.get("archived_sha256") != archived_digest(rows):
+        if int(claim.get("archived_events", -1)) != rows.height or claim.get(
+            "archived_sha256"
+        ) != chain.archived_digest(rows):
             report.problems.append(
                 _problem(
                     "archive",
@@ -468,11 +483,19 @@ def _check_archived(
     changed = joined.filter(pl.col("now").is_not_null() & (pl.col("now") != pl.col("hash")))["id"].to_list()
     if missing:
         report.problems.append(
-            _problem("archive", f"{len(missing):,} archived event(s) are not in the archive {root}: {_ids_text(missing)}", ids=missing)
+            _problem(
+                "archive",
+                f"{len(missing):,} archived event(s) are not in the archive {root}: {_ids_text(missing)}",
+                ids=missing,
+            )
         )
     if changed:
         report.problems.append(
-            _problem("archive", f"{len(changed):,} archived event(s) were changed in the archive {root}: {_ids_text(changed)}", ids=changed)
+            _problem(
+                "archive",
+                f"{len(changed):,} archived event(s) were changed in the archive {root}: {_ids_text(changed)}",
+                ids=changed,
+            )
         )
 
 
@@ -539,7 +562,9 @@ class Checkpoint:
             raise IntegrityError(f"{where}: {exc}") from None
 
 
-def make_checkpoint(store: Store, *, key: Ed25519PrivateKey | None = None, now: datetime | None = None) -> Checkpoint:
+def make_checkpoint(
+    store: Store, *, key: Ed25519PrivateKey | None = None, now: datetime | None = None
+) -> Checkpoint:
     """The chain's head now, signed with ``key`` when given."""
     h = head(store)
     cp = Checkpoint(
@@ -563,11 +588,12 @@ def read_checkpoints(path: str | Path) -> list[Checkpoint]:
         raise IntegrityError(f"cannot read the checkpoint file {p}: {exc.strerror or exc}") from None
     if not text.strip():
         raise IntegrityError(f"the checkpoint file {p} is empty")
-    stripped = text.strip()
-    if stripped.startswith("{") and "\n" in stripped and not all(
-        line.strip().startswith("{") for line in stripped.splitlines() if line.strip()
-    ):
-        return [Checkpoint.from_json(stripped, where=str(p))]
+    try:  # one (pretty-printed) JSON document
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict):
+        return [Checkpoint.from_json(text, where=str(p))]
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -582,7 +608,10 @@ def _check_checkpoint(
         if not cp.signature_ok(key):
             whose = "the configured public key" if key is not None else "the key it names"
             report.problems.append(
-                _problem("signature", f"the checkpoint of {cp.made_at} (batch {cp.batch:,}) is not validly signed by {whose}")
+                _problem(
+                    "signature",
+                    f"the checkpoint of {cp.made_at} (batch {cp.batch:,}) is not validly signed by {whose}",
+                )
             )
     found = next((b for b in batches if b.batch == cp.batch), None)
     last = batches[-1].batch if batches else 0

@@ -608,7 +608,7 @@ def fill_postgres(url: str, parquet: Path) -> None:
     started = time.perf_counter()
     store = open_store(url)
     with store.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE audit_events"))
+        conn.execute(sa.text("TRUNCATE audit_events, audit_chain, audit_batches"))
     for batch in pl.scan_parquet(parquet).collect().iter_slices(1_000_000):
         store.append(batch)
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -62,7 +62,7 @@ def pg_store(postgres_url):
 
     store = open_store(postgres_url)
     with store.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE audit_events"))
+        conn.execute(sa.text("TRUNCATE audit_events, audit_chain, audit_batches"))
     yield store
     store.engine.dispose()
 

@@ -151,7 +151,7 @@ def pg_events(postgres_url):
 
     store = open_store(postgres_url)
     with store.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE audit_events"))
+        conn.execute(sa.text("TRUNCATE audit_events, audit_chain, audit_batches"))
     store.append(EVENTS)
     yield store
     store.engine.dispose()

@@ -144,7 +144,7 @@ def pg_events(postgres_url):
 
     store = open_store(postgres_url)
     with store.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE audit_events"))
+        conn.execute(sa.text("TRUNCATE audit_events, audit_chain, audit_batches"))
     store.append(EVENTS)
     yield store
     store.engine.dispose()
@@ -289,7 +289,7 @@ def test_generated_windows_agree_on_postgres(pg_store, logins):
 
     events = _frame(logins)
     with pg_store.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE audit_events"))
+        conn.execute(sa.text("TRUNCATE audit_events, audit_chain, audit_batches"))
     pg_store.append(events)
     for case in EDGE_CASES:
         check(pg_store, events, case, Filter())
@@ -318,7 +318,7 @@ def real_store(request, real_sqlite):
 
     pg = request.getfixturevalue("pg_store")
     with pg.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE audit_events"))
+        conn.execute(sa.text("TRUNCATE audit_events, audit_chain, audit_batches"))
     pg.append(real_sqlite.load())
     return pg
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
 
 __all__ = [
+    "EXIT_ALTERED",
     "EXIT_FINDINGS",
     "EXIT_OK",
     "EXIT_REJECTED",
@@ -51,7 +52,7 @@ __all__ = [
     "print_frame",
 ]
 
-EXIT_OK, EXIT_USAGE, EXIT_REJECTED, EXIT_FINDINGS = 0, 2, 3, 4
+EXIT_OK, EXIT_USAGE, EXIT_REJECTED, EXIT_FINDINGS, EXIT_ALTERED = 0, 2, 3, 4, 5
 
 FORMATS = ("table", "json", "jsonl", "csv")
 """The output formats of the commands that print rows (``query``, ``security``)."""

@@ -61,7 +61,11 @@ __all__ = [
     "batch_trailer",
     "canonical",
     "event_hashes",
+    "archived_digest",
+    "batches_covering",
     "insert_chain_rows",
+    "links_of",
+    "mark_archived",
     "last_batch",
     "lock",
     "make_tables",
@@ -247,7 +251,14 @@ class ChainWriter:
         trailer = batch_trailer(self.batch, self.first, last, self.count, stored_at, self.source)
         self.digest.update(f"{trailer}\n".encode())
         batch = Batch(
-            self.batch, self.first, last, self.count, stored_at, self.source, self.prev, self.digest.hexdigest()
+            self.batch,
+            self.first,
+            last,
+            self.count,
+            stored_at,
+            self.source,
+            self.prev,
+            self.digest.hexdigest(),
         )
         self.conn.execute(sa.insert(self.batches).values(**_as_dict(batch)))
         return batch
@@ -289,3 +300,64 @@ def seal_existing(
     for frame in frames:
         writer.add(frame)
     return writer.finish()
+
+
+# ---------------------------------------------------------------------------------------
+# retention: archived events keep their chain rows, marked with the run
+
+
+LINKS_SCHEMA = pl.Schema({"seq": pl.Int64, "id": pl.String, "hash": pl.String})
+
+
+def links_of(conn: sa.Connection, chain: sa.Table, ids: Sequence[str]) -> pl.DataFrame:
+    """The chain rows (``seq``, ``id``, ``hash``) of these stored events, in ``seq`` order
+    (rows already marked archived are left out). The ids travel through a temporary table:
+    the chain has no index on ``id`` (it would cost every import)."""
+    if not ids:
+        return pl.DataFrame(schema=LINKS_SCHEMA)
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS _aa_ids (id VARCHAR(200) PRIMARY KEY)")
+    conn.exec_driver_sql("DELETE FROM _aa_ids")
+    conn.execute(sa.text("INSERT INTO _aa_ids (id) VALUES (:id)"), [{"id": i} for i in dict.fromkeys(ids)])
+    rows = conn.execute(
+        sa.text(
+            f"SELECT c.seq, c.id, c.hash FROM {chain.name} c JOIN _aa_ids t ON t.id = c.id "  # noqa: S608
+            "WHERE c.archived IS NULL ORDER BY c.seq"
+        )
+    ).all()
+    conn.exec_driver_sql("DELETE FROM _aa_ids")
+    return pl.DataFrame(rows, schema=LINKS_SCHEMA, orient="row")
+
+
+def batches_covering(conn: sa.Connection, batches: sa.Table, links: pl.DataFrame) -> list[Batch]:
+    """The batches that hold any of these chain rows, in order."""
+    if links.height == 0:
+        return []
+    lo, hi = int(links["seq"].min()), int(links["seq"].max())  # type: ignore[arg-type]
+    rows = conn.execute(
+        sa.select(batches)
+        .where(batches.c.last_seq >= lo, batches.c.first_seq <= hi)
+        .order_by(batches.c.batch)
+    ).all()
+    seqs = links["seq"]
+    return [Batch(*r) for r in rows if bool(seqs.is_between(r.first_seq, r.last_seq).any())]
+
+
+def mark_archived(conn: sa.Connection, chain: sa.Table, links: pl.DataFrame, run_id: str) -> int:
+    """Mark these chain rows as archived by ``run_id``; -> how many were marked."""
+    marked = 0
+    seqs = links["seq"].to_list()
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        marked += conn.execute(
+            sa.update(chain).where(chain.c.seq.in_(chunk), chain.c.archived.is_(None)).values(archived=run_id)
+        ).rowcount
+    return marked
+
+
+def archived_digest(links: pl.DataFrame) -> str:
+    """SHA-256 over ``seq hash`` lines, in ``seq`` order, of a retention run's archived chain
+    rows: what the run's own event records as ``chain.archived_sha256``."""
+    digest = hashlib.sha256()
+    for seq, hashed in links.sort("seq").select("seq", "hash").iter_rows():
+        digest.update(f"{seq} {hashed}\n".encode())
+    return digest.hexdigest()

@@ -38,7 +38,7 @@ from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
-__all__ = ["Store", "open_store", "default_url", "AppendResult", "TABLE_NAME"]
+__all__ = ["Store", "open_store", "default_url", "event_row", "AppendResult", "TABLE_NAME"]
 
 TABLE_NAME = "audit_events"
 DEFAULT_URL = "sqlite:///data/audit.db"
@@ -162,7 +162,9 @@ class Store:
         )
         for part in result.partitions():
             data = {c: [r[i] for r in part] for i, c in enumerate(COLUMNS)}
-            yield _normalise(pl.DataFrame(data, schema_overrides={c: pl.String for c in COLUMNS if c != "time"}))
+            yield _normalise(
+                pl.DataFrame(data, schema_overrides={c: pl.String for c in COLUMNS if c != "time"})
+            )
 
     # -- identity ------------------------------------------------------------------------
     @property
@@ -218,7 +220,7 @@ class Store:
         inserted: list[str] = []
         for start in range(0, unique.height, chunk_size):
             result = conn.execute(insert, _rows_for_insert(unique.slice(start, chunk_size)))
-            inserted += [r[0] for r in result.all()]
+            inserted += cast(list[str], result.scalars().all())
         return inserted
 
     def _append_staged(self, conn: sa.Connection, unique: pl.DataFrame) -> list[str]:
@@ -291,26 +293,22 @@ class Store:
         after: Mapping[str, object] | None = None,
     ) -> str:
         """Write one event about the tool's own use (the audit of the audit); returns its id."""
-        event_id = f"aa-{uuid.uuid4().hex}"
-        row = {
-            "id": event_id,
-            "time": datetime.now(UTC),
-            "actor": actor,
-            "email": email,
-            "type": type,
-            "action": action,
-            "target": target or None,
-            "result": result,
-            "ip": ip,
-            "request_id": None,
-            "description": description or f"{actor} {action} {target}".strip(),
-            "params": json.dumps(params, sort_keys=True, default=str) if params is not None else None,
-            "before": json.dumps(before, sort_keys=True, default=str) if before is not None else None,
-            "after": json.dumps(after, sort_keys=True, default=str) if after is not None else None,
-            "error": error,
-        }
-        self.append(pl.DataFrame([row], schema=SCHEMA), source=f"{type}/{action} by {actor}")
-        return event_id
+        row = event_row(
+            actor=actor,
+            type=type,
+            action=action,
+            target=target,
+            result=result,
+            params=params,
+            description=description,
+            email=email,
+            ip=ip,
+            error=error,
+            before=before,
+            after=after,
+        )
+        self.append(row, source=f"{type}/{action} by {actor}")
+        return str(row["id"][0])
 
     # -- reading -------------------------------------------------------------------------
     def _where(self, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
@@ -561,6 +559,47 @@ class Store:
         return pl.DataFrame(
             rows, schema={"actor": pl.String, "email": pl.String, "events": pl.Int64}, orient="row"
         )
+
+
+def event_row(
+    *,
+    actor: str,
+    type: str,
+    action: str,
+    target: str = "",
+    result: str = "done",
+    params: Mapping[str, object] | None = None,
+    description: str = "",
+    email: str | None = None,
+    ip: str | None = None,
+    error: str | None = None,
+    before: Mapping[str, object] | None = None,
+    after: Mapping[str, object] | None = None,
+) -> pl.DataFrame:
+    """One event about the tool's own use, as a one-row event frame with a new ``aa-`` id
+    (what :meth:`Store.record` stores; JSON fields with sorted keys)."""
+
+    def as_json(value: Mapping[str, object] | None) -> str | None:
+        return json.dumps(value, sort_keys=True, default=str) if value is not None else None
+
+    row = {
+        "id": f"aa-{uuid.uuid4().hex}",
+        "time": datetime.now(UTC),
+        "actor": actor,
+        "email": email,
+        "type": type,
+        "action": action,
+        "target": target or None,
+        "result": result,
+        "ip": ip,
+        "request_id": None,
+        "description": description or f"{actor} {action} {target}".strip(),
+        "params": as_json(params),
+        "before": as_json(before),
+        "after": as_json(after),
+        "error": error,
+    }
+    return pl.DataFrame([row], schema=SCHEMA)
 
 
 def _short(exc: BaseException) -> str:

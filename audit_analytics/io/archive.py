@@ -35,6 +35,7 @@ from typing import Literal
 
 import polars as pl
 
+from audit_analytics.engines.chain import Batch
 from audit_analytics.errors import ArchiveError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
@@ -50,10 +51,14 @@ __all__ = [
     "archived_ids",
     "ids_checksum",
     "partition_dir",
+    "read_chain",
+    "write_chain",
+    "CHAIN_DIR",
     "MANIFEST",
 ]
 
 MANIFEST = "_manifest.jsonl"
+CHAIN_DIR = "_chain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,46 @@ def _append_manifest(root: Path, run_id: str, part: WrittenPart) -> None:
     }
     with open(root / MANIFEST, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def write_chain(root: str | Path, run_id: str, links: pl.DataFrame, batches: Sequence[Batch]) -> Path:
+    """The archived events' chain rows and the batches that hold them, beside the events:
+    ``ARCHIVE/_chain/run-<run>.jsonl`` (a head line with the count and the digest the run's
+    event records, then one line per batch, then one per event), so that the archive carries
+    its own proof and database + archive verify end to end."""
+    from audit_analytics.engines.chain import archived_digest
+
+    target = Path(root) / CHAIN_DIR / f"run-{run_id}.jsonl"
+    lines = [
+        json.dumps(
+            {"run": run_id, "archived_events": links.height, "archived_sha256": archived_digest(links)},
+            sort_keys=True,
+        )
+    ]
+    lines += [json.dumps({"batch": {k: getattr(b, k) for k in b.__slots__}}, sort_keys=True) for b in batches]
+    lines += [json.dumps(row, sort_keys=True) for row in links.iter_rows(named=True)]
+    try:
+        atomic_write(target, "\n".join(lines) + "\n")
+    except OSError as exc:
+        raise ArchiveError(f"cannot write the archive's chain file {target}: {exc}") from exc
+    return target
+
+
+def read_chain(root: str | Path) -> pl.DataFrame:
+    """Every archived chain row the archive's ``_chain`` files hold (``seq``, ``id``,
+    ``hash``, ``run``)."""
+    rows = []
+    for path in sorted((Path(root) / CHAIN_DIR).glob("run-*.jsonl")):
+        run = None
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            if "run" in item:
+                run = item["run"]
+            elif "seq" in item:
+                rows.append((item["seq"], item["id"], item["hash"], run))
+    return pl.DataFrame(
+        rows, schema={"seq": pl.Int64, "id": pl.String, "hash": pl.String, "run": pl.String}, orient="row"
+    )
 
 
 def _months_between(lo: datetime | None, hi: datetime | None) -> tuple[str | None, str | None]:

@@ -43,6 +43,8 @@ import sqlalchemy as sa
 import tomli_w
 from polars.datatypes import DataTypeClass
 
+from audit_analytics.engines import chain
+from audit_analytics.engines.store import event_row
 from audit_analytics.errors import PolicyError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.io import archive as arch
@@ -353,6 +355,7 @@ class RunResult:
     by_category: dict[str, int]
     parts: tuple[arch.WrittenPart, ...]
     event_id: str
+    chain: dict[str, Any] = field(default_factory=dict)
 
 
 def _run_id(now: datetime) -> str:
@@ -389,8 +392,27 @@ def apply(
             "the policy names no archive: expired events would be lost. Set `archive` in the policy, "
             "or pass --delete-without-archive to delete them anyway"
         )
+
+    def success(result: RunResult) -> pl.DataFrame:
+        done = params | {
+            "archived": result.archived,
+            "already_archived": result.already_archived,
+            "deleted": result.deleted,
+            "by_category": result.by_category,
+            "parts": [str(p.path.relative_to(root)) for p in result.parts] if root else [],
+            "chain": result.chain,
+        }
+        return event_row(
+            actor=actor,
+            type="audit",
+            action=RUN_ACTION,
+            target=str(root) if root else "(no archive)",
+            params=done,
+            description=f"{actor}'s retention run archived {result.archived:,} and deleted {result.deleted:,} events",
+        )
+
     try:
-        result = _apply(store, policy, root, now, run_id, before_delete)
+        result = _apply(store, policy, root, now, run_id, before_delete, success)
     except BaseException as exc:
         store.record(
             actor=actor,
@@ -403,22 +425,7 @@ def apply(
             description=f"{actor}'s retention run {run_id} failed; nothing was deleted",
         )
         raise
-    params |= {
-        "archived": result.archived,
-        "already_archived": result.already_archived,
-        "deleted": result.deleted,
-        "by_category": result.by_category,
-        "parts": [str(p.path.relative_to(root)) for p in result.parts] if root else [],
-    }
-    event_id = store.record(
-        actor=actor,
-        type="audit",
-        action=RUN_ACTION,
-        target=str(root) if root else "(no archive)",
-        params=params,
-        description=f"{actor}'s retention run archived {result.archived:,} and deleted {result.deleted:,} events",
-    )
-    return replace(result, event_id=event_id)
+    return result
 
 
 def _apply(
@@ -428,7 +435,11 @@ def _apply(
     now: datetime,
     run_id: str,
     before_delete: Callable[[], None] | None,
+    success: Callable[[RunResult], pl.DataFrame],
 ) -> RunResult:
+    """Archive, verify, then in one transaction: delete, mark the deleted events' chain rows
+    with the run, and store the run's own event (whose params name how many chain rows the
+    run marked and their digest, so that ``integrity.verify`` can account for them)."""
     t = store.table
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
@@ -454,11 +465,18 @@ def _apply(
             _verify(root, cat, months)
         doomed += ids
         by_category[cat] = len(ids)
+    with store.engine.begin() as conn:
+        links = chain.links_of(conn, store.chain, doomed)
+        covering = chain.batches_covering(conn, store.batches, links)
+    if root is not None and doomed:
+        arch.write_chain(root, run_id, links, covering)
     if before_delete is not None:
         before_delete()
     deleted = 0
-    if doomed:
-        with store.engine.begin() as conn:
+    result = RunResult(run_id, archived, already, 0, by_category, tuple(parts), "")
+    with store.engine.begin() as conn:
+        chain.lock(conn)
+        if doomed:
             for start in range(0, len(doomed), 500):
                 chunk = doomed[start : start + 500]
                 deleted += conn.execute(sa.delete(t).where(t.c.id.in_(chunk))).rowcount
@@ -466,7 +484,20 @@ def _apply(
                 raise arch.ArchiveError(
                     f"expected to delete {len(doomed):,} events but found {deleted:,}; nothing was deleted"
                 )
-    return RunResult(run_id, archived, already, deleted, by_category, tuple(parts), "")
+            marked = chain.mark_archived(conn, store.chain, links, run_id)
+            if marked != links.height:
+                raise arch.ArchiveError(
+                    f"expected to mark {links.height:,} chain rows as archived but marked {marked:,}; "
+                    "nothing was deleted"
+                )
+        result = replace(
+            result,
+            deleted=deleted,
+            chain={"archived_events": links.height, "archived_sha256": chain.archived_digest(links)},
+        )
+        record = success(result)
+        store.append_in(conn, record, source=f"audit/{RUN_ACTION} {run_id}")
+    return replace(result, event_id=str(record["id"][0]))
 
 
 def _verify(root: Path, category: str, months: pl.DataFrame) -> None:
