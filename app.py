@@ -21,14 +21,23 @@ pages = [
     st.Page("app_pages/activity.py", title="Activity", icon=":material/monitoring:", url_path="activity"),
     st.Page("app_pages/security.py", title="Security review", icon=":material/shield:", url_path="security"),
 ]
-# always registered, so /retention before sign-in shows the sign-in form (not "Page not found")
-# and opens after it; listed for admins only, and the page itself requires audit.admin
+# always registered, so /retention and /integrity before sign-in show the sign-in form (not "Page
+# not found") and open after it; listed for admins only, and each page itself requires audit.admin
 pages.append(
     st.Page(
         "app_pages/retention.py",
         title="Retention",
         icon=":material/auto_delete:",
         url_path="retention",
+        visibility="visible" if auth.has_permission(signed_in, "audit.admin") else "hidden",
+    )
+)
+pages.append(
+    st.Page(
+        "app_pages/integrity.py",
+        title="Integrity",
+        icon=":material/verified:",
+        url_path="integrity",
         visibility="visible" if auth.has_permission(signed_in, "audit.admin") else "hidden",
     )
 )

@@ -78,6 +78,7 @@ VERIFY_ACTION = "integrity_verify"
 CHECKPOINT_ACTION = "integrity_checkpoint"
 RETENTION_ACTION = "retention"  # io.retention.RUN_ACTION (not imported: retention imports us)
 MAX_IDS = 1_000  # ids kept per problem (the count is always exact)
+OWN_ID_PREFIX = "aa-"  # the ids of the package's own events (Store.record)
 
 
 # ---------------------------------------------------------------------------------------
@@ -744,21 +745,34 @@ def record_verification(store: Store, report: Verification, *, actor: str, via: 
     )
 
 
-def last_verification(store: Store) -> dict[str, Any] | None:
-    """The newest recorded verification: its time, actor, result and summary, or None."""
+def last_verification(store: Store, *, now: datetime | None = None) -> dict[str, Any] | None:
+    """The newest recorded verification: its time, actor, result and the report's summary
+    (``ok``, ``summary``, ``problems``, ``notes``, ``via``…), or None. Only the package's own
+    events count (ids ``aa-…``, as for retention runs and sign-ins) and none dated after
+    ``now``: an imported event that calls itself a verification must not stand in for one."""
     t = store.table
     stmt = (
         sa.select(t.c.time, t.c.actor, t.c.result, t.c.params)
-        .where(t.c.type == "audit", t.c.action == VERIFY_ACTION)
-        .order_by(t.c.time.desc())
+        .where(
+            t.c.type == "audit",
+            t.c.action == VERIFY_ACTION,
+            t.c.id.startswith(OWN_ID_PREFIX, autoescape=True),
+            t.c.time <= (now or datetime.now(UTC)),
+        )
+        .order_by(t.c.time.desc(), t.c.id.desc())
         .limit(1)
     )
     with store.engine.connect() as conn:
         row = conn.execute(stmt).first()
     if row is None:
         return None
-    params = json.loads(row.params) if row.params else {}
-    return {"time": row.time, "actor": row.actor, "result": row.result, **params}
+    try:
+        params = json.loads(row.params) if row.params else {}
+    except ValueError:
+        params = {}
+    if not isinstance(params, dict):
+        params = {}
+    return {**params, "time": row.time, "actor": row.actor, "result": row.result}
 
 
 def iter_problem_lines(report: Verification) -> Iterable[str]:

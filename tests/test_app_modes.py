@@ -23,6 +23,7 @@ PAGES = {
     "app_pages/activity.py": "Activity",
     "app_pages/security.py": "Security review",
     "app_pages/retention.py": "Retention",
+    "app_pages/integrity.py": "Integrity",
 }
 ACTIVITY_CHARTS = 8
 
