@@ -640,6 +640,67 @@ class EventIndex(Engine):
             # more: events committed between reading the tail and counting (sign-ins): again
         return None
 
+    # -- a snapshot of the prepared index (engines/snapshot.py writes and reads the files) ---
+    def state(self) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+        """Everything this index prepared: a frame of ``height`` rows (the frame's columns
+        that have no dictionary, ``__code_<c>`` and ``__lower_<c>`` per column), a frame of
+        the dictionaries one after another (``value``, ``lowered``), and the layout. A
+        dictionary column's text is not written: its codes give it back."""
+        coded = [c for c in self.frame.columns if c in self._dicts]
+        rows = self.frame.drop(coded).hstack(
+            [codes.alias(f"__code_{c}") for c, codes in self._codes.items()]
+            + [low.alias(f"__lower_{c}") for c, low in self._lower.items() if low is not None]
+        )
+        names = list(self._dicts)
+        words = pl.DataFrame(
+            {
+                "value": pl.concat([self._dicts[c].values.alias("value") for c in names]) if names else [],
+                "lowered": pl.concat([self._dicts[c].lowered.alias("lowered") for c in names])
+                if names
+                else [],
+            },
+            schema={"value": pl.String, "lowered": pl.String},
+        )
+        layout = {
+            "frame": self.frame.columns,
+            "dicts": {c: self._dicts[c].values.len() for c in names},
+            "lower": {c: low is not None for c, low in self._lower.items()},
+            "code_only": list(self._code_only),
+        }
+        return rows, words, layout
+
+    @classmethod
+    def from_state(
+        cls, rows: pl.DataFrame, words: pl.DataFrame, layout: Mapping[str, Any], *, details: Details | None
+    ) -> EventIndex:
+        """The index :meth:`state` described, without preparing anything again. Raises
+        ValueError when the frames do not fit the layout (a damaged snapshot)."""
+        index = cls.__new__(cls)
+        index.details = details
+        index._dicts, index._codes = {}, {}
+        offset = 0
+        for c, n in layout["dicts"].items():
+            part = words.slice(offset, n)
+            offset += n
+            codes = rows[f"__code_{c}"].alias(c)
+            top = codes.max()
+            if part.height != n or part["value"].null_count() or (top is not None and int(top) >= n):  # type: ignore[arg-type]
+                raise ValueError(f"the dictionary of {c} does not fit its codes")
+            index._dicts[c] = _Dictionary(part["value"].alias(c), part["lowered"].alias(c))
+            index._codes[c] = codes
+        if offset != words.height:
+            raise ValueError("the dictionaries hold more values than the layout says")
+        text = {
+            c: index._dicts[c].values.gather(index._codes[c]) for c in layout["frame"] if c in index._dicts
+        }
+        index.frame = pl.DataFrame([text[c] if c in text else rows[c] for c in layout["frame"]])
+        index.height = index.frame.height
+        index._lower = {c: rows[f"__lower_{c}"] if kept else None for c, kept in layout["lower"].items()}
+        index._cache = OrderedDict()
+        index._cache_lock = threading.Lock()
+        index._code_only = tuple(layout["code_only"])
+        return index
+
     def _truncated(self, stop: int) -> EventIndex:
         """This index's first ``stop`` rows (its dictionaries shared, nothing copied)."""
         head = EventIndex.__new__(EventIndex)

@@ -45,7 +45,8 @@ import sqlalchemy as sa
 
 from audit_analytics.engines.contract import AuditEngine, Signature
 from audit_analytics.engines.memory import EventIndex
-from audit_analytics.engines.sql import open_engine
+from audit_analytics.engines.snapshot import Snapshots
+from audit_analytics.engines.sql import engine_mode, open_engine
 from audit_analytics.engines.store import Store
 from audit_analytics.errors import StoreError
 
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 FRESHNESS_SECONDS = 15.0
 RESULT_CACHE_SIZE = 160  # the explorer's, the charts' and the detections' results
 FLIGHT_WAIT_SECONDS = 120.0
+SNAPSHOT_AFTER_EVENTS = 100_000  # a grown index is written again past this many new events
 
 
 def signature_of(store: Store) -> Signature:
@@ -84,6 +86,8 @@ class SharedData:
     archive_view: SharedData | None = None
     freeze_after_first_load: bool = False  # the app: see freeze_startup_objects
     preloading: bool = False  # a first load runs in the background (load_in_background)
+    snapshots: Snapshots | None = None  # the app: the index kept on disk between restarts
+    snapshot_height: int | None = None  # events in the last snapshot written or read
 
     @property
     def engine(self) -> AuditEngine:
@@ -137,11 +141,12 @@ class SharedData:
                             "the audit table changed other than at its end: reloading it (%s events)",
                             signature[0],
                         )
-                    self.index = open_engine(store)
+                    self.index = self._open(store)
                     # what the engine holds, not what was counted before it opened: an event
                     # written during a load (a sign-in while the sign-in screen preloads) would
                     # otherwise look like a change and cost a second full load
                     signature = (self.index.height, self.index.newest_time())
+                self._keep_snapshot_current(store)
                 self.signature = signature
                 self.version += 1
                 self.loaded_at = datetime.now(UTC)
@@ -152,6 +157,34 @@ class SharedData:
         finally:
             self.lock.release()
         return self
+
+    def _open(self, store: Store) -> AuditEngine:
+        """The engine for the table: from the snapshot when one is current (the first load
+        of a process), else loaded (and a snapshot of it written in the background)."""
+        snaps = self.snapshots
+        if snaps is None or engine_mode() == "pushdown":
+            return open_engine(store)
+        if not self.version:
+            restored = snaps.restore(store)
+            if restored is not None:
+                self.snapshot_height = restored.height
+                return restored
+        mark = snaps.mark(store)  # before the load: the snapshot is of this batch or later
+        index = open_engine(store)
+        if isinstance(index, EventIndex):
+            snaps.save_in_background(index, mark)
+            self.snapshot_height = index.height
+        return index
+
+    def _keep_snapshot_current(self, store: Store) -> None:
+        """A grown index is written again once it holds many more events than the snapshot
+        (a restart then takes in fewer)."""
+        snaps, index = self.snapshots, self.index
+        if snaps is None or not isinstance(index, EventIndex) or self.snapshot_height is None:
+            return
+        if index.height - self.snapshot_height > max(SNAPSHOT_AFTER_EVENTS, self.snapshot_height // 10):
+            self.snapshot_height = index.height
+            snaps.save_in_background(index, snaps.mark(store))
 
     def load_in_background(self, store: Callable[[], Store]) -> threading.Thread | None:
         """Start the first load in a thread of its own, unless the data are held or being

@@ -15,6 +15,7 @@ import polars as pl
 import streamlit as st
 
 from audit_analytics.engines.shared import SharedData, freeze_startup_objects
+from audit_analytics.engines.snapshot import Snapshots
 from audit_analytics.engines.sql import engine_mode, memory_limit
 from audit_analytics.engines.store import Store, default_url, open_store
 from audit_analytics.filters import Filter, Sort
@@ -55,7 +56,13 @@ def get_store() -> Store:
 
 @st.cache_resource(show_spinner=False)
 def _shared(url: str, mode: str, limit: int | None = None) -> SharedData:
-    return SharedData(freeze_after_first_load=True)
+    # the index is kept on disk between restarts (engines/snapshot.py): a restart then has
+    # its data in about a second instead of loading the whole table again
+    try:
+        snapshots = Snapshots.for_store(get_store())
+    except Exception:  # the database is away: the pages report it; no snapshot this process
+        snapshots = None
+    return SharedData(freeze_after_first_load=True, snapshots=snapshots)
 
 
 def current_shared() -> SharedData:
