@@ -354,3 +354,15 @@ def test_a_file_in_the_earlier_hand_written_layout_loads_and_keeps_its_keys(user
     old["oidc"]["roles"]["cy@corp.example"] = "auditor"
     assert new == old
     assert accounts.sign_in(users_file, store, "bob", PASSWORD).user == User("bob", "viewer")
+
+
+def test_the_unknown_name_hash_costs_what_a_real_one_does():
+    """Unknown names are verified against a fixed hash: it must carry the hasher's own
+    parameters (else an unknown name would answer faster or slower than a wrong password)."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerifyMismatchError
+
+    hasher = PasswordHasher()
+    assert not hasher.check_needs_rehash(accounts.DUMMY_HASH)
+    with pytest.raises(VerifyMismatchError):
+        hasher.verify(accounts.DUMMY_HASH, "any password")
