@@ -62,8 +62,7 @@ SNAPSHOT_AFTER_EVENTS = 100_000  # a grown index is written again past this many
 
 def signature_of(store: Store) -> Signature:
     """What says whether the table changed: (row count, newest event time)."""
-    lo, hi = store.time_range()
-    return (store.count(), hi)
+    return store.signature()
 
 
 @dataclass

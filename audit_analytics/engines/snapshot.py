@@ -147,10 +147,8 @@ class Snapshots:
                 "not using the snapshot %s: it does not read back (%s); loading the table", self.meta, exc
             )
             return None
-        from audit_analytics.engines.shared import signature_of
-
         held = (index.height, index.newest_time())
-        now = signature_of(store)
+        now = store.signature()
         if now != held:
             grown = index.grown(store, held, now)
             if grown is None:

@@ -523,6 +523,10 @@ class Store:
         conv = UTCDateTime().process_result_value
         return conv(lo, self.engine.dialect), conv(hi, self.engine.dialect)
 
+    def signature(self) -> tuple[int, datetime | None]:
+        """What says whether the table changed: (row count, newest event time)."""
+        return self.count(), self.time_range()[1]
+
     def category_counts(self) -> pl.DataFrame:
         """Events, oldest and newest time per category (``type``) over the whole table: one
         GROUP BY where the events are (the retention summary above the memory limit)."""
