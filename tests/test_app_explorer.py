@@ -408,6 +408,15 @@ def test_export_holds_exactly_the_current_result(app, db, tmp_path, fmt):
     assert events.height >= 1
     params = json.loads(events.sort("time")["params"][-1])
     assert params["count"] == n and params["format"] == fmt
+    # the file carries its proof: a CSV's manifest is offered beside it, an xlsx holds it
+    from audit_analytics.io.evidence import verify_export
+
+    assert (ready["manifest"] is None) == (fmt == "xlsx")
+    if fmt == "csv":
+        (tmp_path / f"{ready['name']}.manifest.json").write_bytes(ready["manifest"])
+        assert params["proof"]["rows_sha256"] == json.loads(ready["manifest"])["rows_sha256"]
+    check = verify_export(path, store=store)
+    assert check.ok and check.db_checked and check.checked_rows == n, check.problems
     store.engine.dispose()
 
 

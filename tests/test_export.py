@@ -387,6 +387,20 @@ def test_xlsx_continues_on_further_sheets_without_loss(
     assert about(path)["Sheets"] == ", ".join(data_sheets)
 
 
+PROOF_ROWS = (
+    "Columns",
+    "Chain batch",
+    "Chain events",
+    "Chain digest",
+    "Chain stored at",
+    "Rows SHA-256",
+    "Rows SHA-256 covers",
+    "Events SHA-256",
+    "Events SHA-256 covers",
+    "Check with",
+)
+
+
 def test_about_sheet_lists_the_manifest(tmp_path: Path) -> None:
     manifest = ExportManifest(
         caption="5 events · auth · failed · last 7 days",
@@ -397,9 +411,12 @@ def test_about_sheet_lists_the_manifest(tmp_path: Path) -> None:
     )
     path = tmp_path / "out.xlsx"
 
-    write_xlsx(events(5), path, tz="Europe/Paris", manifest=manifest)
+    written = write_xlsx(events(5), path, tz="Europe/Paris", manifest=manifest)
 
     result = about(path)
+    proof = {key: result.pop(key) for key in PROOF_ROWS}  # the proof (tests/test_export_proof.py)
+    assert proof["Chain batch"].startswith("(none")  # a plain frame has no chain position
+    assert proof["Rows SHA-256"] == written.rows_sha256
     assert result == {
         "Caption": "5 events · auth · failed · last 7 days",
         "Filter: period": "last 7 days",

@@ -58,7 +58,7 @@ def test_the_whole_table_streams_in_batches_with_code_columns_as_categoricals(st
     # one set of categories per column across all batches: codes are comparable
     assert streamed["email"].dtype == streamed.slice(2_900)["email"].dtype
     loaded = store.load(columns=SUMMARY_COLUMNS, categorical=("email", "description"))
-    generic = store._select_frame(
+    generic = store.select_frame(
         store_module.sa.select(*(store.table.c[c] for c in SUMMARY_COLUMNS)).order_by(
             store.table.c.time, store.table.c.id
         ),

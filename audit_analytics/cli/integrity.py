@@ -160,6 +160,8 @@ def cmd_verify_export(args: argparse.Namespace) -> int:
     print(check.summary())
     for problem in check.problems:
         print(f"  {problem}")
+    for note in check.notes:
+        print(f"note: {note}", file=sys.stderr)
     if store is None and not args.file_only:
         print("note: no database given (--db or $AUDIT_DB_URL): only the file was checked", file=sys.stderr)
     return EXIT_OK if check.ok else EXIT_ALTERED

@@ -217,6 +217,7 @@ def render_table(frame: pl.DataFrame, *, tz: str = "UTC", columns: Sequence[str]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from audit_analytics import integrity
     from audit_analytics.io.export import ExportFormat, ExportManifest, write_csv, write_xlsx
 
     flt = filter_from_args(args)
@@ -226,6 +227,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = open_store(args)
     rows = _with_archive(args, store, flt) if args.include_archive else store.load(flt)
     frame = polars_sort(rows, Sort(args.sort, not args.ascending))
+    # the chain's head once the rows are read: every exported event is at or before it
+    position = integrity.head(store)
     who = actor()
     manifest = ExportManifest(
         caption=flt.describe(count=frame.height),
@@ -236,20 +239,36 @@ def cmd_export(args: argparse.Namespace) -> int:
         generated_by=who,
         format=fmt,
         source=store.safe_url,
+        chain=position,
     )
     if fmt == "csv":
-        result = write_csv(frame, output, tz=flt.tz)
+        result = write_csv(frame, output, tz=flt.tz, manifest=manifest)
     else:
         result = write_xlsx(frame, output, tz=flt.tz, manifest=manifest)
+    # the log keeps the export's digests: a manifest rewritten along with its file no longer
+    # matches the log's own record of the export
+    proof = {
+        "rows_sha256": result.rows_sha256,
+        "events_sha256": result.events_sha256,
+        "chain": position.as_dict(),
+    }
     store.record(
         actor=who,
         type="audit",
         action="export",
         target=output.name,
-        params={"filter": flt.as_params(), "format": fmt, "count": frame.height, "via": "cli"},
+        params={
+            "filter": flt.as_params(),
+            "format": fmt,
+            "count": frame.height,
+            "via": "cli",
+            "proof": proof,
+        },
         description=f"{who} exported {frame.height:,} audit events to {fmt}",
     )
     print(f"exported {result.rows:,} events to {output} ({fmt})")
+    if result.manifest_path is not None:
+        print(f"its manifest: {result.manifest_path} (check with: audit-analytics integrity verify-export)")
     return EXIT_OK
 
 

@@ -50,8 +50,8 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 

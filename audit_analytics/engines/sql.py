@@ -249,7 +249,7 @@ class SqlIndex(Engine):
     def related(self, event: dict[str, Any], *, minutes: int = 10) -> tuple[pl.DataFrame, pl.DataFrame]:
         t = self.store.table.c
         if event.get("request_id"):
-            same_request = self.store._select_frame(
+            same_request = self.store.select_frame(
                 sa.select(self.store.table)
                 .where(t.request_id == event["request_id"], t.id != event["id"])
                 .order_by(t.time, t.id)
@@ -259,7 +259,7 @@ class SqlIndex(Engine):
             same_request = self.store.page(Filter(), limit=0)
         if event.get("actor"):
             window = timedelta(minutes=minutes)
-            same_actor = self.store._select_frame(
+            same_actor = self.store.select_frame(
                 sa.select(self.store.table)
                 .where(
                     t.actor == event["actor"],

@@ -340,7 +340,7 @@ class Store:
             fast = self._load_connectorx(names, wanted)
             if fast is not None:
                 return fast
-        frame = self._select_frame(stmt, names)
+        frame = self.select_frame(stmt, names)
         return conform(frame, columns=names, categorical=wanted) if wanted else frame
 
     def details(
@@ -467,7 +467,9 @@ class Store:
             return None  # failed twice, or an empty table (the generic path gives the dtypes)
         return pl.concat(parts, how="vertical", rechunk=False)
 
-    def _select_frame(self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
+    def select_frame(self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
+        """The rows of a SELECT of the ``names`` columns (by default the whole event) as an
+        event frame with the schema's dtypes."""
         with self._connect() as conn:
             rows = conn.execute(stmt).all()
         if not rows:
@@ -500,12 +502,12 @@ class Store:
             raise ValueError("offset and limit must not be negative")
         order = sql_order_by(self.table, sort)
         stmt = sa.select(self.table).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
-        return self._select_frame(stmt)
+        return self.select_frame(stmt)
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, as a dict, or None."""
         stmt = sa.select(self.table).where(self.table.c.id == event_id)
-        frame = self._select_frame(stmt)
+        frame = self.select_frame(stmt)
         return frame.row(0, named=True) if frame.height else None
 
     def distinct_ips(self) -> list[str]:

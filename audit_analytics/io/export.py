@@ -32,16 +32,18 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from xml.sax.saxutils import escape as _xml_escape
 
 import polars as pl
@@ -51,7 +53,14 @@ from audit_analytics.fileio import atomic_write
 from audit_analytics.io import tabular
 from audit_analytics.io.tabular import DANGEROUS_START, NEUTRALISED_PREFIXES, in_zone, neutralise
 
+if TYPE_CHECKING:
+    from audit_analytics.integrity import Head
+
 __all__ = [
+    "ABOUT_SHEET",
+    "EVENTS_SHEET",
+    "MANIFEST_FORMAT",
+    "MANIFEST_SUFFIX",
     "MAX_XLSX_COLUMNS",
     "MAX_XLSX_ROWS",
     "MAX_XLSX_CELL_CHARS",
@@ -61,10 +70,15 @@ __all__ = [
     "ExportFormat",
     "ExportManifest",
     "ExportResult",
+    "events_sha256",
     "export_filename",
+    "manifest_path",
     "neutralise",
     "write_csv",
     "write_xlsx",
+    "xlsx_cell_text",
+    "xlsx_row_line",
+    "xlsx_row_lines",
 ]
 
 ExportFormat = Literal["csv", "xlsx"]
@@ -83,6 +97,24 @@ XLSX_TRUNCATION_MARKER = " …[cut at Excel's 32,767-character cell limit; the C
 
 EVENTS_SHEET = "Events"
 ABOUT_SHEET = "About this export"
+
+MANIFEST_SUFFIX = ".manifest.json"
+"""A CSV export's manifest is written beside it as ``FILE.manifest.json``."""
+
+MANIFEST_FORMAT = "audit-analytics-export/1"
+"""The ``manifest`` field of a CSV sidecar: names this layout of the manifest."""
+
+ROWS_SHA256_CSV = "SHA-256 of the exact bytes of the CSV file"
+ROWS_SHA256_XLSX = (
+    "SHA-256 over one line per row of each Events sheet in order, header row included: the JSON "
+    "list of the row's cell values as openpyxl reads them, as text (null for an empty cell), each "
+    "line ended by a newline"
+)
+EVENTS_SHA256_DEFINITION = (
+    "SHA-256 over the chain hash of each exported event (SHA-256 of its canonical JSON), in file "
+    "order, each ended by a newline"
+)
+VERIFY_HINT = "audit-analytics integrity verify-export FILE [--db URL]"
 
 # Progress is reported after each chunk; the page's progress bar wants at least one update
 # per ~50,000 rows, and chunks this size keep polars' per-call overhead negligible.
@@ -116,6 +148,12 @@ class ExportManifest:
     :class:`ExportError`, because a manifest that describes a different result is worse than
     none.
 
+    ``chain`` is the hash chain's head when the rows were read
+    (:func:`audit_analytics.integrity.head`), ``None`` when they did not come from a store.
+    ``columns``, ``rows_sha256`` and ``events_sha256`` are always filled in by the writer
+    from what it wrote (see :func:`write_csv`, :func:`write_xlsx` and :func:`events_sha256`);
+    :func:`audit_analytics.io.evidence.verify_export` checks a file against them.
+
     Examples
     --------
     >>> from datetime import datetime, timezone
@@ -145,6 +183,10 @@ class ExportManifest:
     generated_by: str = ""
     format: ExportFormat | None = None
     source: str = ""
+    chain: Head | None = None
+    columns: tuple[str, ...] | None = None
+    rows_sha256: str | None = None
+    events_sha256: str | None = None
 
     def as_rows(self) -> list[tuple[str, str]]:
         """The manifest as (label, value) pairs, in the order the "About" sheet shows them.
@@ -176,6 +218,87 @@ class ExportManifest:
         ]
         return rows
 
+    def proof_rows(self) -> list[tuple[str, str]]:
+        """The rows that let :func:`audit_analytics.io.evidence.verify_export` check the file:
+        the columns, the chain position at export time and the two digests (shown last on
+        the "About" sheet).
+
+        Examples
+        --------
+        >>> for key, value in ExportManifest(caption="", columns=("id",), rows_sha256="ab").proof_rows()[:2]:
+        ...     print(f"{key}: {value}")
+        Columns: ["id"]
+        Chain batch: (none: the rows did not come from a database with a hash chain)
+        """
+        head = self.chain
+        rows = [
+            ("Columns", json.dumps(list(self.columns or ()), ensure_ascii=False)),
+            ("Chain batch", str(head.batch) if head else NO_CHAIN),
+            ("Chain events", str(head.events) if head else ""),
+            ("Chain digest", head.digest if head else ""),
+            ("Chain stored at", (head.stored_at or "") if head else ""),
+            ("Rows SHA-256", self.rows_sha256 or ""),
+            ("Rows SHA-256 covers", ROWS_SHA256_CSV if self.format == "csv" else ROWS_SHA256_XLSX),
+            ("Events SHA-256", self.events_sha256 or NO_EVENTS_SHA256),
+            ("Events SHA-256 covers", EVENTS_SHA256_DEFINITION),
+            ("Check with", VERIFY_HINT),
+        ]
+        return rows
+
+    def as_json(self, *, file: str) -> dict[str, Any]:
+        """The manifest as a CSV export's sidecar ``FILE.manifest.json`` holds it.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> at = datetime(2026, 3, 7, 11, 15, tzinfo=timezone.utc)
+        >>> doc = ExportManifest(caption="all events", rows=3, tz="UTC", generated_at=at, format="csv").as_json(
+        ...     file="a.csv"
+        ... )
+        >>> doc["manifest"], doc["file"], doc["rows"], doc["made_at"], doc["chain"]
+        ('audit-analytics-export/1', 'a.csv', 3, '2026-03-07T11:15:00Z', None)
+        """
+        head = self.chain
+        return {
+            "manifest": MANIFEST_FORMAT,
+            "format": self.format,
+            "file": file,
+            "caption": self.caption,
+            "filters": {key: "" if value is None else str(value) for key, value in self.filters.items()},
+            "rows": self.rows,
+            "columns": list(self.columns or ()),
+            "tz": self.tz,
+            "made_at": _utc_stamp(self.generated_at),
+            "made_by": self.generated_by,
+            "database": self.source,
+            "chain": None if head is None else head.as_dict(),
+            "rows_sha256": self.rows_sha256,
+            "rows_sha256_covers": ROWS_SHA256_CSV if self.format == "csv" else ROWS_SHA256_XLSX,
+            "events_sha256": self.events_sha256,
+            "events_sha256_covers": EVENTS_SHA256_DEFINITION,
+            "check_with": VERIFY_HINT,
+        }
+
+
+NO_CHAIN = "(none: the rows did not come from a database with a hash chain)"
+NO_EVENTS_SHA256 = "(none: the rows are not events of the log's schema)"
+
+
+def _utc_stamp(when: datetime) -> str:
+    # A naive time is taken to be UTC, the package's storage zone.
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def manifest_path(path: str | os.PathLike[str]) -> Path:
+    """Where a CSV export's manifest is: ``FILE.manifest.json`` beside it.
+
+    >>> manifest_path("out/events.csv").as_posix()
+    'out/events.csv.manifest.json'
+    """
+    path = Path(path)
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
@@ -183,7 +306,8 @@ class ExportResult:
 
     ``sheets`` is empty for CSV. ``shortened_cells`` counts xlsx cells cut to
     :data:`MAX_XLSX_CELL_CHARS` (each ends with :data:`XLSX_TRUNCATION_MARKER`); the page
-    should mention it when it is not zero.
+    should mention it when it is not zero. ``manifest`` is the manifest as written (with the
+    columns and digests filled in); ``manifest_path`` is a CSV export's sidecar.
     """
 
     path: Path
@@ -192,6 +316,17 @@ class ExportResult:
     bytes: int
     format: ExportFormat
     shortened_cells: int = 0
+    # what was written about the file, not the file itself: left out of ==
+    manifest: ExportManifest | None = field(default=None, compare=False)
+    manifest_path: Path | None = field(default=None, compare=False)
+
+    @property
+    def rows_sha256(self) -> str | None:
+        return self.manifest.rows_sha256 if self.manifest else None
+
+    @property
+    def events_sha256(self) -> str | None:
+        return self.manifest.events_sha256 if self.manifest else None
 
 
 def export_filename(fmt: ExportFormat, *, period_label: str, now: datetime) -> str:
@@ -231,14 +366,20 @@ def write_csv(
     *,
     tz: str = "UTC",
     columns: Sequence[str] | None = None,
+    manifest: ExportManifest | None = None,
 ) -> ExportResult:
-    """Write every row of ``frame``, in order, to a CSV file Excel opens correctly.
+    """Write every row of ``frame``, in order, to a CSV file Excel opens correctly, and its
+    manifest beside it (``FILE.manifest.json``, see :func:`manifest_path`).
 
     UTF-8 with a BOM, a header row, times as ISO-8601 with the offset in ``tz``
     (``2026-03-01T09:15:00+01:00``, ``2026-03-01T09:15:00.123456+01:00``: the package's one
     time format, :data:`audit_analytics.io.tabular.TIME_FORMAT`), nulls as empty fields, lists
     joined with ``"; "``, and text that starts like a formula prefixed with ``'`` (see
     :func:`neutralise`). The cells are :func:`audit_analytics.io.tabular.csv_cells`.
+
+    The manifest (:meth:`ExportManifest.as_json`) adds to what ``manifest`` says the row
+    count, columns and zone, ``rows_sha256`` (the SHA-256 of the file's exact bytes) and
+    ``events_sha256`` (see :func:`events_sha256`).
 
     Parameters
     ----------
@@ -250,6 +391,9 @@ def write_csv(
         IANA zone the times are shown in.
     columns
         Columns to write, in this order; default all.
+    manifest
+        What the export is (caption, filters, who, when, the chain's head). Without it the
+        sidecar still gives the rows, zone, columns and digests.
 
     Examples
     --------
@@ -258,22 +402,77 @@ def write_csv(
     >>> import polars as pl
     >>> out = Path(tempfile.mkdtemp()) / "events.csv"
     >>> result = write_csv(pl.DataFrame({"actor": ["+1", "bob"]}), out)
-    >>> result.rows, result.format
-    (2, 'csv')
+    >>> result.rows, result.format, result.manifest_path.name
+    (2, 'csv', 'events.csv.manifest.json')
     >>> out.read_bytes()
     b"\\xef\\xbb\\xbfactor\\n'+1\\nbob\\n"
     """
     _check_zone(tz)
-    data = _select(frame, columns)
-    # Vectorised: one pass in polars, no Python per cell. Collected once, before any file
-    # is touched, so a lazy query (a database scan) runs once.
+    # Collected once, before any file is touched, so a lazy query (a database scan) runs once.
+    whole = frame.lazy().collect()
+    data = _select(whole, columns)
+    # Vectorised: one pass in polars, no Python per cell.
     try:
         cells = tabular.csv_cells(data, tz=tz)
     except tabular.TabularError as error:
         raise ExportError(str(error)) from None
+    settled = _settle_manifest(manifest, rows=cells.height, tz=tz, fmt="csv")
     target = Path(path)
-    size = tabular.write_cells(cells, target, bom=True)
-    return ExportResult(path=target, rows=cells.height, sheets=(), bytes=size, format="csv")
+    # the events' digest is computed while polars writes the file (both mostly off the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-sha256") as side:
+        events_digest = side.submit(events_sha256, whole)
+        size = tabular.write_cells(cells, target, bom=True)
+        settled = replace(
+            settled,
+            columns=tuple(data.collect_schema().names()),
+            rows_sha256=_file_sha256(target),
+            events_sha256=events_digest.result(),
+        )
+    sidecar = manifest_path(target)
+    atomic_write(sidecar, json.dumps(settled.as_json(file=target.name), ensure_ascii=False, indent=2) + "\n")
+    return ExportResult(
+        path=target,
+        rows=cells.height,
+        sheets=(),
+        bytes=size,
+        format="csv",
+        manifest=settled,
+        manifest_path=sidecar,
+    )
+
+
+def events_sha256(frame: pl.DataFrame) -> str | None:
+    """SHA-256 over the chain hash of each of ``frame``'s events (in its order), each hash
+    (hex) ended by a newline; ``None`` when the frame is not events of the log's schema.
+
+    The chain hash is :func:`audit_analytics.engines.chain.event_hashes`: the SHA-256 of the
+    event's canonical JSON. So a checker can recompute this from the database's copy of the
+    exported events, whatever zone and cell text the file shows.
+
+    >>> events_sha256(pl.DataFrame({"n": [1]})) is None
+    True
+    """
+    from audit_analytics.engines import chain
+    from audit_analytics.schema import COLUMNS
+
+    if not set(COLUMNS) <= set(frame.columns):
+        return None
+    try:
+        hashes = chain.event_hashes(frame.select(COLUMNS))
+    except (pl.exceptions.PolarsError, ValueError):  # a column that does not cast to the schema
+        return None
+    digest = hashlib.sha256()
+    for start in range(0, len(hashes), 10_000):
+        digest.update("".join(h + "\n" for h in hashes[start : start + 10_000]).encode())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -296,7 +495,9 @@ def write_xlsx(
     All text, JSON included, is written as text cells; text that starts like a formula also
     gets Excel's quote prefix, so it stays text when edited. Past ``max_rows_per_sheet`` the
     rows continue on "Events (2)", "Events (3)", ...; the last sheet, "About this export",
-    lists the manifest, the sheets and the row count.
+    lists the manifest, the sheets, the row count, the columns, the chain position the
+    manifest names and two digests: "Rows SHA-256" over the Events sheets' cells (see
+    :func:`xlsx_row_line`) and "Events SHA-256" (see :func:`events_sha256`).
 
     Parameters
     ----------
@@ -308,8 +509,8 @@ def write_xlsx(
     tz
         IANA zone the times are shown in.
     manifest
-        What the export is (caption, filters, who, when). Without it the "About" sheet
-        still gives the zone, row count and time.
+        What the export is (caption, filters, who, when, the chain's head). Without it the
+        "About" sheet still gives the zone, row count, time and digests.
     progress
         Called as ``progress(done_rows, total_rows)`` at the start, after every 25,000 rows
         and at the end. An exception it raises aborts the export.
@@ -333,13 +534,15 @@ def write_xlsx(
         raise ExportError(
             f"max_rows_per_sheet must be between 1 and {MAX_XLSX_ROWS:,}, not {max_rows_per_sheet:,}"
         )
-    data = _select(frame, columns).collect()
+    whole = frame.lazy().collect()
+    data = _select(whole, columns).collect()
     if data.width > MAX_XLSX_COLUMNS:
         raise ExportError(
             f"Excel sheets hold at most {MAX_XLSX_COLUMNS:,} columns; this frame has {data.width:,}"
         )
     total = data.height
-    manifest = _settle_manifest(manifest, rows=total, tz=tz)
+    settled = _settle_manifest(manifest, rows=total, tz=tz)
+    settled = replace(settled, columns=tuple(data.columns))
     schema = data.schema
     specs = [_ColumnSpec.build(index, name, dtype, tz) for index, (name, dtype) in enumerate(schema.items())]
     sheet_count = max(1, -(-total // max_rows_per_sheet))
@@ -347,9 +550,13 @@ def write_xlsx(
     widths = _column_widths(data, specs)
     target = Path(path)
     shortened = 0
+    # rows_sha256 from the very cell values written, as openpyxl reads them back (see
+    # xlsx_row_line); the file is never read back: at a million rows that takes minutes
+    rows_digest = hashlib.sha256()
+    header_line = (_header_line(specs) + "\n").encode()
 
     def write(tmp: Path) -> None:
-        nonlocal shortened
+        nonlocal shortened, settled
         done = 0
         if progress is not None:
             progress(0, total)
@@ -358,21 +565,29 @@ def write_xlsx(
         with (
             zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-rows") as builder,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-sha256") as side,
         ):
+            # the events' digest is computed while the sheets are written
+            events_digest = side.submit(events_sha256, whole)
             for number in range(1, sheet_count + 1):
                 sheet = data.slice((number - 1) * max_rows_per_sheet, max_rows_per_sheet)
                 # zip64 only when needed: some readers warn about it on ordinary files.
                 big = _estimated_xml_bytes(sheet) >= _ZIP64_THRESHOLD
                 with archive.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=big) as stream:
                     stream.write(_sheet_head(specs, widths, sheet.height, selected=number == 1).encode())
-                    for xml, rows, cut in _sheet_rows(sheet, specs, builder):
+                    rows_digest.update(header_line)
+                    for xml, lines, rows, cut in _sheet_rows(sheet, specs, builder):
                         stream.write(xml)
+                        rows_digest.update(lines)
                         shortened += cut
                         done += rows
                         if progress is not None:
                             progress(done, total)
                     stream.write(_sheet_tail(len(specs), sheet.height).encode())
-            about_rows = _about_rows(manifest, sheet_names, shortened)
+            settled = replace(
+                settled, rows_sha256=rows_digest.hexdigest(), events_sha256=events_digest.result()
+            )
+            about_rows = _about_rows(settled, sheet_names, shortened)
             archive.writestr(f"xl/worksheets/sheet{sheet_count + 1}.xml", _about_sheet(about_rows))
             all_names = [*sheet_names, ABOUT_SHEET]
             archive.writestr(
@@ -382,7 +597,7 @@ def write_xlsx(
             archive.writestr("xl/styles.xml", _STYLES_XML)
             archive.writestr("[Content_Types].xml", _content_types(len(all_names)))
             archive.writestr("_rels/.rels", _ROOT_RELS)
-            archive.writestr("docProps/core.xml", _core_xml(manifest))
+            archive.writestr("docProps/core.xml", _core_xml(settled))
             archive.writestr("docProps/app.xml", _APP_XML)
 
     size = atomic_write(target, write)
@@ -393,7 +608,151 @@ def write_xlsx(
         bytes=size,
         format="xlsx",
         shortened_cells=shortened,
+        manifest=settled,
     )
+
+
+# --------------------------------------------------------------------------- rows_sha256 of an xlsx
+#
+# A line per row: the JSON list (compact, not ASCII-escaped) of the row's cells as openpyxl
+# reads them back, each as text or null (xlsx_cell_text). The writer builds the same text in
+# polars from the values it writes (tests/test_export_proof.py reads files back to prove it).
+
+
+def xlsx_cell_text(value: object) -> str | None:
+    """One cell's value, as openpyxl reads it, as the text :func:`xlsx_row_line` hashes.
+
+    Text is itself (openpyxl leaves OOXML's ``_xHHHH_`` escapes as they are); an empty cell
+    is ``None``; a date or time is ISO 8601 with microseconds; ``True`` is ``TRUE``; a float
+    is its ``repr``.
+
+    >>> from datetime import datetime
+    >>> [xlsx_cell_text(v) for v in ("=1", None, datetime(2026, 3, 1, 9, 15), 2, 0.5, True)]
+    ['=1', None, '2026-03-01T09:15:00.000000', '2', '0.5', 'TRUE']
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime | time):
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day).isoformat(timespec="microseconds")
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def xlsx_row_line(cells: Sequence[object]) -> str:
+    """One row of an Events sheet, as openpyxl reads it, as the line ``rows_sha256`` covers:
+    the JSON list of :func:`xlsx_cell_text` of each cell (compact, not ASCII-escaped).
+
+    >>> xlsx_row_line(["e1", None, 3])
+    '["e1",null,"3"]'
+    """
+    return json.dumps([xlsx_cell_text(cell) for cell in cells], ensure_ascii=False, separators=(",", ":"))
+
+
+def xlsx_row_lines(
+    frame: pl.DataFrame | pl.LazyFrame, *, tz: str = "UTC", columns: Sequence[str] | None = None
+) -> list[str]:
+    """The line :func:`xlsx_row_line` gives for each row of ``frame`` once :func:`write_xlsx`
+    has written it (times in ``tz``, long text shortened): what a checker compares a
+    database's events with, row by row."""
+    _check_zone(tz)
+    data = _select(frame, columns).collect()
+    specs = [
+        _ColumnSpec.build(index, name, dtype, tz) for index, (name, dtype) in enumerate(data.schema.items())
+    ]
+    values, _ = _cell_values(data, specs)
+    return _row_lines(values, specs).to_list()
+
+
+def _header_line(specs: list[_ColumnSpec]) -> str:
+    return json.dumps(
+        [_ooxml_visible_py(spec.header) or None for spec in specs], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _row_lines(values: pl.DataFrame, specs: list[_ColumnSpec]) -> pl.Series:
+    """Each row's canonical line (see :func:`xlsx_row_line`) from the values the writer
+    puts in its cells (``values``: one column per spec, from :func:`_cell_values`)."""
+    if not specs:
+        return pl.Series("line", ["[]"] * values.height, dtype=pl.String)
+    texts = values
+    for spec in specs:  # the few values polars cannot turn into openpyxl's reading: Python
+        if spec.kind == "number" and spec.is_float:
+            texts = texts.with_columns(_float_texts(texts.get_column(spec.name)))
+        elif spec.kind in ("datetime", "date"):
+            texts = texts.with_columns(_serial_texts(texts.get_column(spec.name)))
+    # json.dumps(cells, ensure_ascii=False, separators=(",", ":")), built as text: cheaper in
+    # polars than a list column's JSON encoding
+    cells = [_json_cell(spec).fill_null(pl.lit("null")) for spec in specs]
+    line = pl.concat_str([pl.lit("["), pl.concat_str(cells, separator=","), pl.lit("]")])
+    return texts.select(line.alias("line")).to_series()
+
+
+# JSON's escapes for what may remain in a cell's text once OOXML's _xHHHH_ escapes have
+# replaced the other control characters (json.dumps writes exactly these)
+_JSON_FROM = ["\\", '"', "\n", "\r", "\t"]
+_JSON_TO = ["\\\\", '\\"', "\\n", "\\r", "\\t"]
+
+
+def _json_cell(spec: _ColumnSpec) -> pl.Expr:
+    """The cell as a JSON string (null for an empty cell), as :func:`xlsx_cell_text` reads it."""
+    value = pl.col(spec.name)
+    if spec.kind == "text":
+        # openpyxl undoes the XML escapes, not OOXML's _xHHHH_ ones
+        visible = value.str.replace_all(_OOXML_ESCAPE_LOOKALIKE, "_x005F_$1").str.replace_many(
+            [*_CONTROL, *_JSON_FROM], [*_XML_TO[len(_XML_FROM) - len(_CONTROL) :], *_JSON_TO]
+        )
+        return pl.when(value.str.len_bytes() > 0).then(pl.concat_str([pl.lit('"'), visible, pl.lit('"')]))
+    if spec.kind == "bool":
+        return pl.when(value == "1").then(pl.lit('"TRUE"')).when(value == "0").then(pl.lit('"FALSE"'))
+    # numbers, times (already converted): digits, signs, "e", ".", ":", "T", "#VALUE!", "NaN"
+    return pl.concat_str([pl.lit('"'), value, pl.lit('"')])
+
+
+def _float_texts(column: pl.Series) -> pl.Series:
+    # NaN and infinities were written as text cells; other floats come back as Python floats
+    special = ("NaN", "inf", "-inf")
+    texts = [None if v is None else v if v in special else repr(float(v)) for v in column.to_list()]
+    return pl.Series(column.name, texts, dtype=pl.String)
+
+
+_SERIAL_EPOCH = datetime(1899, 12, 30)
+_SERIAL_PLAIN = (61.0, 2_958_465.0)  # 1900-03-01 .. 9999-12-31: no openpyxl special case
+
+
+def _serial_texts(column: pl.Series) -> pl.Series:
+    """Excel serial dates as openpyxl reads them back (``from_excel``: whole days, the
+    fraction rounded half-to-even to the millisecond), as :func:`xlsx_cell_text` text."""
+    serial = pl.col(column.name).cast(pl.Float64)
+    day = serial.floor()
+    millis = ((serial - day) * 86_400.0 * 1_000.0).round(0, mode="half_to_even").cast(pl.Int64)
+    moment = pl.lit(_SERIAL_EPOCH) + pl.duration(days=day.cast(pl.Int64), milliseconds=millis)
+    plain = serial.is_between(*_SERIAL_PLAIN)
+    frame = column.to_frame().select(
+        pl.when(plain).then(moment.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f")).alias(column.name),
+        plain.alias("plain"),
+    )
+    texts = frame.get_column(column.name)
+    odd = (~frame.get_column("plain") & column.is_not_null()).arg_true().to_list()
+    if not odd:
+        return texts
+    # Before 1900-03-01 (Excel's leap-year bug, times of day) and past 9999: openpyxl's own rules.
+    from openpyxl.utils.datetime import from_excel
+
+    values = texts.to_list()
+    raw = column.to_list()
+    for index in odd:
+        try:
+            values[index] = xlsx_cell_text(from_excel(float(raw[index])))
+        except (OverflowError, ValueError):
+            values[index] = "#VALUE!"  # what openpyxl reads for a serial it cannot convert
+    return pl.Series(column.name, values, dtype=pl.String)
 
 
 # Cell styles (indices into cellXfs in _STYLES_XML).
@@ -416,6 +775,7 @@ class _ColumnSpec:
     header: str
     kind: _Kind
     value: pl.Expr  # text: the raw string; others: the <v> lexical form
+    is_float: bool = False  # a number that openpyxl reads back as a float
 
     @classmethod
     def build(cls, index: int, name: str, dtype: pl.DataType, tz: str) -> _ColumnSpec:
@@ -435,7 +795,8 @@ class _ColumnSpec:
         if dtype.is_numeric():
             if isinstance(dtype, pl.Decimal):
                 column = column.cast(pl.Float64)
-            return cls(name, letter, header, "number", column.cast(pl.String))
+            is_float = dtype.is_float() or isinstance(dtype, pl.Decimal)
+            return cls(name, letter, header, "number", column.cast(pl.String), is_float)
         if _is_text(dtype) or dtype == pl.Time or isinstance(dtype, pl.Duration):
             return cls(name, letter, header, "text", column.cast(pl.String))
         raise ExportError(
@@ -445,15 +806,16 @@ class _ColumnSpec:
 
 def _sheet_rows(
     sheet: pl.DataFrame, specs: list[_ColumnSpec], builder: ThreadPoolExecutor
-) -> Iterator[tuple[memoryview, int, int]]:
-    """The sheet's <row> XML in chunks: (xml, rows in it, cells shortened).
+) -> Iterator[tuple[memoryview, memoryview, int, int]]:
+    """The sheet's <row> XML in chunks: (xml, the rows' canonical lines (see
+    :func:`xlsx_row_line`), rows in it, cells shortened).
 
     The next chunk is built (polars) while the caller compresses this one (zlib); both
     release the GIL, so on two cores the two halves of the work overlap.
     """
     starts = range(0, sheet.height, _CHUNK_ROWS)
 
-    def build(start: int) -> Future[tuple[memoryview, int]]:
+    def build(start: int) -> Future[tuple[memoryview, memoryview, int]]:
         return builder.submit(_rows_xml, sheet.slice(start, _CHUNK_ROWS), specs, first_row=2 + start)
 
     following = build(starts[0]) if starts else None
@@ -461,15 +823,34 @@ def _sheet_rows(
         current = following
         assert current is not None  # built for every start: the first above, the rest below
         following = build(start + _CHUNK_ROWS) if start + _CHUNK_ROWS < sheet.height else None
-        xml, cut = current.result()
-        yield xml, min(_CHUNK_ROWS, sheet.height - start), cut
+        xml, lines, cut = current.result()
+        yield xml, lines, min(_CHUNK_ROWS, sheet.height - start), cut
 
 
-def _rows_xml(chunk: pl.DataFrame, specs: list[_ColumnSpec], *, first_row: int) -> tuple[memoryview, int]:
-    """``chunk`` as <row> elements, UTF-8, and how many cells were shortened."""
+def _rows_xml(
+    chunk: pl.DataFrame, specs: list[_ColumnSpec], *, first_row: int
+) -> tuple[memoryview, memoryview, int]:
+    """``chunk`` as <row> elements, UTF-8, its rows' canonical lines (UTF-8, each ended by
+    a newline) and how many cells were shortened."""
     buffer = io.BytesIO()
     row_number = pl.int_range(first_row, first_row + chunk.height, dtype=pl.Int64).cast(pl.String)
-    cells: list[pl.Expr] = []
+    values, shortened = _cell_values(chunk, specs)
+    cells = [_cell_expr(spec, row_number) for spec in specs]
+    lines = io.BytesIO()
+    _row_lines(values, specs).to_frame().write_csv(
+        lines, include_header=False, quote_style="never", line_terminator="\n"
+    )
+    rows = values.select(
+        pl.concat_str([pl.lit('<row r="'), row_number, pl.lit('">'), *cells, pl.lit("</row>")])
+    )
+    # polars' CSV writer is its fastest way out of a string column: with no quoting and no
+    # line terminator it writes the <row> strings verbatim, back to back.
+    rows.write_csv(buffer, include_header=False, quote_style="never", line_terminator="")
+    return buffer.getbuffer(), lines.getbuffer(), shortened
+
+
+def _cell_values(chunk: pl.DataFrame, specs: list[_ColumnSpec]) -> tuple[pl.DataFrame, int]:
+    """Each spec's value (text shortened to Excel's limit) and how many cells were cut."""
     shortened = 0
     values = chunk.select([spec.value.alias(spec.name) for spec in specs])
     for spec in specs:
@@ -478,14 +859,7 @@ def _rows_xml(chunk: pl.DataFrame, specs: list[_ColumnSpec], *, first_row: int) 
             shortened += cut
             if cut:
                 values = values.with_columns(column)
-        cells.append(_cell_expr(spec, row_number))
-    rows = values.select(
-        pl.concat_str([pl.lit('<row r="'), row_number, pl.lit('">'), *cells, pl.lit("</row>")])
-    )
-    # polars' CSV writer is its fastest way out of a string column: with no quoting and no
-    # line terminator it writes the <row> strings verbatim, back to back.
-    rows.write_csv(buffer, include_header=False, quote_style="never", line_terminator="")
-    return buffer.getbuffer(), shortened
+    return values, shortened
 
 
 def _cell_expr(spec: _ColumnSpec, row_number: pl.Expr) -> pl.Expr:
@@ -535,6 +909,11 @@ _ZIP64_THRESHOLD = 1_900_000_000
 
 def _xml_text(value: pl.Expr) -> pl.Expr:
     return value.str.replace_all(_OOXML_ESCAPE_LOOKALIKE, "_x005F_$1").str.replace_many(_XML_FROM, _XML_TO)
+
+
+def _ooxml_visible_py(text: str) -> str:
+    text = re.sub(_OOXML_ESCAPE_LOOKALIKE, r"_x005F_\1", text)
+    return "".join(f"_x{ord(ch):04X}_" if ch in _CONTROL else ch for ch in text)
 
 
 def _xml_text_py(text: str) -> str:
@@ -612,7 +991,7 @@ def _about_rows(manifest: ExportManifest, sheet_names: list[str], shortened: int
                 "with a note; export CSV for the full text",
             )
         )
-    return rows
+    return rows + manifest.proof_rows()
 
 
 def _about_sheet(pairs: list[tuple[str, str]]) -> str:
@@ -819,12 +1198,15 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _settle_manifest(manifest: ExportManifest | None, *, rows: int, tz: str) -> ExportManifest:
+def _settle_manifest(
+    manifest: ExportManifest | None, *, rows: int, tz: str, fmt: ExportFormat = "xlsx"
+) -> ExportManifest:
     manifest = manifest or ExportManifest(caption="")
     if manifest.rows is not None and manifest.rows != rows:
         raise ExportError(f"the manifest says {manifest.rows:,} rows but the frame has {rows:,}")
     if manifest.tz is not None and manifest.tz != tz:
         raise ExportError(f"the manifest says time zone {manifest.tz!r} but the export uses {tz!r}")
-    if manifest.format not in (None, "xlsx"):
-        raise ExportError(f"the manifest says format {manifest.format!r} but this is an xlsx export")
-    return replace(manifest, rows=rows, tz=tz, format="xlsx")
+    if manifest.format not in (None, fmt):
+        raise ExportError(f"the manifest says format {manifest.format!r} but this is an {fmt} export")
+    # the digests describe the file as written: the writer computes them, never the caller
+    return replace(manifest, rows=rows, tz=tz, format=fmt, columns=None, rows_sha256=None, events_sha256=None)

@@ -364,7 +364,7 @@ def _run_id(now: datetime) -> str:
 
 def _select(store: Store, where: sa.ColumnElement[bool]) -> pl.DataFrame:
     t = store.table
-    return store._select_frame(sa.select(t).where(where).order_by(t.c.time, t.c.id))
+    return store.select_frame(sa.select(t).where(where).order_by(t.c.time, t.c.id))
 
 
 def apply(

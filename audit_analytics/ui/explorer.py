@@ -570,13 +570,17 @@ def prepare_export(
     actor: str,
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
-) -> tuple[str, bytes, int]:
+) -> tuple[str, bytes, int, bytes | None]:
     """Write exactly the current result (all pages, current sort) and record the export.
-    Returns (file name, bytes, rows)."""
+    Returns (file name, bytes, rows, the CSV's manifest ``NAME.manifest.json`` or None for
+    xlsx, whose "About this export" sheet carries the same proof)."""
+    from audit_analytics import integrity
     from audit_analytics.io.export import ExportManifest, export_filename, write_csv, write_xlsx
 
     flt = view.filter
     result = result_for(shared, flt, view.sort, now=now)
+    # the chain's head once the rows are read: every exported event is at or before it
+    position = integrity.head(get_store())
     stamp = datetime.now(UTC)
     lo, hi = flt.bounds(now=now)
     if flt.period == "custom" and flt.start and flt.end:
@@ -599,16 +603,18 @@ def prepare_export(
         generated_by=actor,
         format=fmt,
         source=get_store().safe_url,
+        chain=position,
     )
     with tempfile.TemporaryDirectory(prefix="aa-export-") as tmp:
         path = Path(tmp) / name
         if fmt == "csv":
-            written = write_csv(result, path, tz=flt.tz)
+            written = write_csv(result, path, tz=flt.tz, manifest=manifest)
             if progress:
                 progress(result.height, result.height)
         else:
             written = write_xlsx(result, path, tz=flt.tz, manifest=manifest, progress=progress)
         data = path.read_bytes()
+        sidecar = written.manifest_path.read_bytes() if written.manifest_path else None
     get_store().record(
         actor=actor,
         type="audit",
@@ -621,11 +627,17 @@ def prepare_export(
             "count": written.rows,
             "sort": manifest.filters["sort"],
             "via": "app",
+            # the export's digests: the log's own record of what was handed out
+            "proof": {
+                "rows_sha256": written.rows_sha256,
+                "events_sha256": written.events_sha256,
+                "chain": position.as_dict(),
+            },
         },
         description=f"{actor} exported {written.rows:,} audit events to {fmt}",
     )
     invalidate()
-    return name, data, written.rows
+    return name, data, written.rows, sidecar
 
 
 MIME = {
@@ -676,9 +688,9 @@ def export_dialog(shared: SharedFrame, view: View, total: int, actor: str) -> No
                 min(done / max(total_rows, 1), 1.0), text=f"Prepared {done:,} of {total_rows:,} rows"
             )
 
-        name, data, rows = prepare_export(shared, view, fmt, actor=actor, progress=progress)
+        name, data, rows, sidecar = prepare_export(shared, view, fmt, actor=actor, progress=progress)
         bar.progress(1.0, text=f"Ready: {rows:,} rows")
-        ready = {"name": name, "data": data, "rows": rows, "fmt": fmt}
+        ready = {"name": name, "data": data, "rows": rows, "fmt": fmt, "manifest": sidecar}
         st.session_state["export_ready"] = ready
     if ready and ready["fmt"] == fmt:
         st.download_button(
@@ -691,3 +703,21 @@ def export_dialog(shared: SharedFrame, view: View, total: int, actor: str) -> No
             on_click="ignore",
         )
         st.caption(f"{ready['rows']:,} rows in the file.")
+        if ready.get("manifest"):
+            st.download_button(
+                f"Download its manifest ({ready['name']}.manifest.json)",
+                data=ready["manifest"],
+                file_name=f"{ready['name']}.manifest.json",
+                mime="application/json",
+                key="export_manifest_download",
+                on_click="ignore",
+            )
+            st.caption(
+                "Keep the manifest beside the file: `audit-analytics integrity verify-export FILE` "
+                "checks the file against it and, with the database, against the log."
+            )
+        else:
+            st.caption(
+                "The last sheet, About this export, names the filter, the count, the log's chain "
+                "position and the digests: `audit-analytics integrity verify-export FILE` checks them."
+            )
