@@ -289,7 +289,6 @@ def test_export_is_for_auditors_and_is_recorded(app, session, tmp_path):
     download_button = dialog.get_by_role("button", name=re.compile(r"^Download .*\.csv$"))
     expect(download_button).to_be_visible()
     expect(dialog.get_by_text(f"{n:,} rows in the file.")).to_be_visible()
-    shot(session, "export-dialog")
     with page.expect_download() as info:
         download_button.click()
     download = info.value
@@ -299,6 +298,22 @@ def test_export_is_for_auditors_and_is_recorded(app, session, tmp_path):
     records = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert len(records) == n
     assert len({r["id"] for r in records}) == n
+    # its proof comes beside it, and the file checks out against it and against the log
+    manifest_button = dialog.get_by_role("button", name=re.compile(r"^Download its manifest"))
+    with page.expect_download() as info:
+        manifest_button.click()
+    assert info.value.suggested_filename == f"{download.suggested_filename}.manifest.json"
+    info.value.save_as(tmp_path / info.value.suggested_filename)
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.io.evidence import verify_export
+
+    store = open_store(app.db_url)
+    try:
+        check = verify_export(path, store=store)
+    finally:
+        store.engine.dispose()
+    assert check.ok and check.db_checked and check.checked_rows == n, check.problems
+    shot(session, "export-dialog")
 
     after = exports_by(app, session.user)
     assert len(after) == len(before) + 1
