@@ -89,6 +89,7 @@ def test_the_canonical_form_is_exactly_json_dumps_of_every_field():
             "params": ['{"a": 1}'] * len(hostile),
         }
     )
+    assert chain.event_hashes(frame) == chain.hashes_by_hashlib(chain.canonical(frame))  # plugin = hashlib
     texts = chain.canonical(frame).to_list()
     for text, row in zip(
         texts, frame.with_columns(pl.col("time").dt.epoch("us")).iter_rows(named=True), strict=True

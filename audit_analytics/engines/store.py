@@ -154,11 +154,15 @@ class Store:
         with self.engine.begin() as conn:
             chain.seal_existing(conn, self.chain, self.batches, self._frames_in(conn))
 
-    def _frames_in(self, conn: sa.Connection, rows: int = 50_000) -> Iterator[pl.DataFrame]:
-        """Every stored event, oldest first, as frames of ``rows`` events, read on ``conn``."""
+    def _frames_in(
+        self, conn: sa.Connection, rows: int = 50_000, *, ordered: bool = True
+    ) -> Iterator[pl.DataFrame]:
+        """Every stored event (oldest first unless not ``ordered``), as frames of ``rows``
+        events, read on ``conn``."""
         t = self.table
+        stmt = sa.select(*(t.c[c] for c in COLUMNS))
         result = conn.execution_options(yield_per=rows).execute(
-            sa.select(*(t.c[c] for c in COLUMNS)).order_by(t.c.time, t.c.id)
+            stmt.order_by(t.c.time, t.c.id) if ordered else stmt
         )
         for part in result.partitions():
             data = {c: [r[i] for r in part] for i, c in enumerate(COLUMNS)}
@@ -418,6 +422,80 @@ class Store:
         except (sa.exc.SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error) as exc:
             raise StoreError(f"could not read from {self.safe_url}: {_short(exc)}") from exc
 
+    def iter_frames(self, rows: int = LOAD_BATCH_ROWS) -> Iterator[pl.DataFrame]:
+        """Every stored event with all its columns, in no particular order, at most ``rows``
+        at a time, so memory is bounded by one batch (``integrity.verify`` reads the whole
+        table this way). SQLite is read by rowid ranges, each under a read lock of its own, so
+        a writer waits for one batch at most; other databases in one snapshot."""
+        cols = ", ".join(f'"{c}"' for c in COLUMNS)
+        if self.dialect != "sqlite":
+            uri = self._connectorx_uri()
+            if uri is not None:  # one snapshot, streamed as Arrow batches
+                import connectorx
+
+                sql = f"SELECT {cols} FROM {TABLE_NAME}"  # noqa: S608 - fixed text
+                reader = connectorx.read_sql(uri, sql, return_type="arrow_stream", batch_size=rows)
+                for batch in reader:
+                    if batch.num_rows:
+                        yield _normalise(_frame(pl.from_arrow(batch)))
+                return
+            with self._connect() as conn:
+                yield from self._frames_in(conn, rows, ordered=False)
+            return
+        last = 0
+        while True:
+            # only integers this loop made go into the text
+            sql = f'SELECT rowid AS "_rowid", {cols} FROM {TABLE_NAME} WHERE rowid > {last} ORDER BY rowid LIMIT {int(rows)}'  # noqa: S608
+            frame = self._fixed_query(sql, ("_rowid", *COLUMNS))
+            if frame.height == 0:
+                return
+            last = int(frame["_rowid"].max())  # type: ignore[arg-type]  # an integer column's max
+            yield _normalise(frame.drop("_rowid"))
+
+    def chain_rows(self) -> pl.DataFrame:
+        """The whole ``audit_chain`` table (``seq``, ``id``, ``hash``, ``archived``), by ``seq``."""
+        sql = f"SELECT seq, id, hash, archived FROM {chain.CHAIN_TABLE} ORDER BY seq"  # noqa: S608 - fixed text
+        frame = self._fixed_query(sql, ("seq", "id", "hash", "archived"))
+        return frame.with_columns(
+            pl.col("seq").cast(pl.Int64), pl.col("id", "hash", "archived").cast(pl.String)
+        )
+
+    def _fixed_query(self, sql: str, names: tuple[str, ...]) -> pl.DataFrame:
+        """A query whose text holds no user value, as a frame with columns ``names``:
+        through connectorx when it can (on SQLite under a read lock), else SQLAlchemy."""
+        uri = self._connectorx_uri()
+        if uri is not None:
+            import connectorx
+
+            for _attempt in range(CONNECTORX_ATTEMPTS):
+                try:
+                    with self._snapshot():
+                        table = connectorx.read_sql(uri, sql, return_type="arrow")
+                    frame = _frame(pl.from_arrow(table))
+                    if frame.columns == list(names):
+                        return frame
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException:  # noqa: BLE001, S112 - a Rust panic: see _load_connectorx
+                    continue
+        with self._connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        text = {c: pl.String for c in names if c not in ("_rowid", "seq")}
+        return pl.DataFrame(rows, schema=[(c, text.get(c, pl.Int64)) for c in names], orient="row")
+
+    def _connectorx_uri(self) -> str | None:
+        """The database as connectorx names it, or None (no connectorx, or SQLite in memory)."""
+        try:
+            import connectorx  # noqa: F401
+        except ImportError:
+            return None
+        url = self.engine.url
+        if self.dialect == "sqlite":
+            if not url.database or url.database == ":memory:":
+                return None
+            return f"sqlite://{Path(url.database).resolve()}"
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     def _load_connectorx(
         self, names: tuple[str, ...] = COLUMNS, categorical: tuple[str, ...] = ()
     ) -> pl.DataFrame | None:
@@ -425,17 +503,11 @@ class Store:
         of Arrow batches converted one at a time (at 10,000,000 events the SQLite load's peak
         fell from 6.7 GB to 2.6 GB with the code-only columns as categoricals, and it is
         faster); no user values are involved, so the SQL text is fixed."""
-        try:
-            import connectorx
-        except ImportError:
+        uri = self._connectorx_uri()
+        if uri is None:
             return None
-        url = self.engine.url
-        if self.dialect == "sqlite":
-            if not url.database or url.database == ":memory:":
-                return None
-            uri = f"sqlite://{Path(url.database).resolve()}"
-        else:
-            uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        import connectorx
+
         cols = ", ".join(f'"{c}"' for c in names)  # schema names only (checked by _columns)
         sql = f'SELECT {cols} FROM {TABLE_NAME} ORDER BY "time", "id"'  # noqa: S608 - fixed text
         # one set of categories per column and load, shared by its batches

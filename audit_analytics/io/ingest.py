@@ -1111,7 +1111,12 @@ def _import_in(
             inserted = writer.append(batch.events)
             if inserted:
                 firsts = batch.events.unique(subset="id", keep="first", maintain_order=True)
-                chained.add(firsts.filter(pl.col("id").is_in(list(inserted))))
+                # the usual case: every row was new (no filter to build: 1 s at 1,000,000 events)
+                chained.add(
+                    firsts
+                    if len(inserted) == firsts.height
+                    else firsts.filter(pl.col("id").is_in(list(inserted)))
+                )
             conflicts = writer.conflicts(batch.events, batch.lines, inserted)
             summary.rows_read += batch.rows_read
             summary.imported += len(inserted)
