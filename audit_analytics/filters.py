@@ -20,8 +20,9 @@ Examples
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -236,12 +237,20 @@ class Filter:
         }
 
     # -- polars --------------------------------------------------------------------------
-    def expr(self, *, now: datetime | None = None, ips: list[str] | None = None) -> pl.Expr:
+    def expr(
+        self,
+        *,
+        now: datetime | None = None,
+        ips: list[str] | None = None,
+        distinct: Mapping[str, pl.Series] | None = None,
+    ) -> pl.Expr:
         """The filter as one polars boolean expression over an event frame.
 
         ``ips``, the frame's distinct addresses, lets an ``ip:`` CIDR term become a plain
         membership test; without it the term checks each batch's addresses in a Python
-        callback (the lazy archive scan)."""
+        callback (the lazy archive scan). ``distinct`` (column -> the frame's distinct values
+        of that text column, :func:`distinct_text`) lets a free word be matched against each
+        value once and the rows be found by membership."""
         conds: list[pl.Expr] = []
         lo, hi = self.bounds(now=now)
         if lo is not None:
@@ -262,7 +271,7 @@ class Filter:
                     | pl.col("email").str.to_lowercase().is_in(wanted)
                 ).fill_null(False)
             )
-        conds.extend(_polars_query(self.parsed, ips))
+        conds.extend(_polars_query(self.parsed, ips, distinct))
         if not conds:
             return pl.lit(True)
         return pl.all_horizontal(conds)
@@ -270,9 +279,13 @@ class Filter:
     def apply(self, frame: _Frame, *, now: datetime | None = None) -> _Frame:
         """Rows of ``frame`` that pass the filter (same kind of frame back)."""
         ips = None
-        if isinstance(frame, pl.DataFrame) and any(t.network is not None for t in self.parsed.qualified):
-            ips = frame["ip"].unique().to_list()
-        return frame.filter(self.expr(now=now, ips=ips))
+        distinct = None
+        if isinstance(frame, pl.DataFrame):
+            if any(t.network is not None for t in self.parsed.qualified):
+                ips = frame["ip"].unique().to_list()
+            if self.parsed.words:
+                distinct = distinct_text(frame)
+        return frame.filter(self.expr(now=now, ips=ips, distinct=distinct))
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,16 +350,121 @@ def polars_term(term: Qualified, ips: list[str] | None = None) -> pl.Expr:
     return _polars_field_match(f, v)
 
 
-def _polars_query(query: Query, ips: list[str] | None = None) -> list[pl.Expr]:
+# Characters outside ASCII whose lowercase (polars' ``str.to_lowercase``, Rust's Unicode
+# tables) holds an ASCII character: KELVIN SIGN -> "k", and LATIN CAPITAL LETTER I WITH DOT
+# ABOVE -> "i" + U+0307 (so it gives an ASCII "i" only as the last character of a match).
+# tests/test_filter_apply_fast.py checks this list against polars over every code point.
+ASCII_FROM_NON_ASCII: dict[str, str] = {"k": "\u212a"}
+ASCII_FROM_NON_ASCII_LAST: dict[str, str] = {"i": "\u0130"}
+MAX_ASCII_NEEDLES = 64
+
+
+def ascii_needles(needle: str) -> list[str] | None:
+    r"""Patterns that find ``needle`` in a value's lowercase by ASCII case-insensitive search
+    of the value itself, or ``None`` when there is no such short list.
+
+    ``needle`` is lower case (``str.lower()`` of the search word). For an ASCII needle, the
+    Unicode lowercase of a value contains it exactly when the value contains one of these
+    patterns, ASCII letters compared case-insensitively: ASCII letters lower to ASCII letters,
+    other characters lower to non-ASCII text except the two in :data:`ASCII_FROM_NON_ASCII`
+    and :data:`ASCII_FROM_NON_ASCII_LAST`, which the patterns spell out.
+
+    >>> print(ascii(ascii_needles("tokyo")))
+    ['tokyo', 'to\u212ayo']
+    >>> print(ascii(ascii_needles("wifi")))
+    ['wifi', 'wif\u0130']
+    >>> ascii_needles("straße") is None, ascii_needles("") is None
+    (True, True)
+    """
+    if not needle or not needle.isascii() or needle != needle.lower():
+        return None
+    options: list[list[str]] = []
+    for position, char in enumerate(needle):
+        alternatives = [char]
+        if char in ASCII_FROM_NON_ASCII:
+            alternatives.append(ASCII_FROM_NON_ASCII[char])
+        if position == len(needle) - 1 and char in ASCII_FROM_NON_ASCII_LAST:
+            alternatives.append(ASCII_FROM_NON_ASCII_LAST[char])
+        options.append(alternatives)
+    count = 1
+    for alternatives in options:
+        count *= len(alternatives)
+    if count > MAX_ASCII_NEEDLES:
+        return None
+    return ["".join(p) for p in itertools.product(*options)]
+
+
+def text_contains_unicode(column: str, needle: str) -> pl.Expr:
+    """The definition of a free word's match: the column's Unicode lowercase contains
+    ``needle`` (already lower case); a missing value never matches."""
+    return pl.col(column).str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
+
+
+def text_contains(column: str, needle: str) -> pl.Expr:
+    """Same rows as :func:`text_contains_unicode`, without lower-casing the column when the
+    needle allows: an ASCII needle is searched ASCII-case-insensitively in the raw text (one
+    pass, no lower-cased copy), with the non-ASCII spellings from :func:`ascii_needles`."""
+    patterns = ascii_needles(needle)
+    if patterns is None:
+        return text_contains_unicode(column, needle)
+    if patterns == [needle] and not any(c.isalpha() for c in needle):
+        # no letter: case plays no part, and a plain substring search is faster
+        return pl.col(column).str.contains(needle, literal=True).fill_null(False)
+    return pl.col(column).str.contains_any(patterns, ascii_case_insensitive=True).fill_null(False)
+
+
+DISTINCT_SAMPLE = 4096
+"""Rows sampled (evenly spaced) to guess whether a text column's values repeat."""
+DISTINCT_RATIO = 8
+"""A column counts as repetitive when its sample has at most 1/8 as many distinct values as
+rows; its distinct values are then kept only if they are at most 1/8 of all rows."""
+
+
+def distinct_text(frame: pl.DataFrame) -> dict[str, pl.Series]:
+    """The distinct values of the free-text columns whose values repeat (actor, email, target
+    and ip in an audit log, typically a few hundred values in a million rows).
+
+    Matching a word against each distinct value once and then finding the rows by membership
+    costs two hash passes instead of a search of every row. Which columns qualify is a guess
+    from a sample; it changes only the speed, never the rows (the distinct values are matched
+    by :func:`text_contains`, the same rule as the rows)."""
+    if frame.height < 4 * DISTINCT_SAMPLE:
+        return {}
+    columns = [c for c in TEXT_SEARCH_COLUMNS if frame.schema.get(c) == pl.String]
+    if not columns:
+        return {}
+    sample = frame.select(columns).gather_every(frame.height // DISTINCT_SAMPLE)
+    counts = sample.select(pl.all().n_unique()).row(0)
+    repetitive = [c for c, n in zip(columns, counts, strict=True) if n * DISTINCT_RATIO <= sample.height]
+    if not repetitive:
+        return {}
+    # all columns at once: polars computes them in parallel
+    lists = frame.select(pl.col(c).unique().implode() for c in repetitive)
+    out = {}
+    for c in repetitive:
+        values = lists[c][0]
+        if values.len() * DISTINCT_RATIO <= frame.height:
+            out[c] = values.alias(c)
+    return out
+
+
+def _word_hit(column: str, needle: str, distinct: Mapping[str, pl.Series] | None) -> pl.Expr:
+    values = distinct.get(column) if distinct else None
+    if values is None:
+        return text_contains(column, needle)
+    hits = values.to_frame(column).filter(text_contains(column, needle)).to_series()
+    if hits.is_empty():
+        return pl.lit(False)
+    return pl.col(column).is_in(hits).fill_null(False)
+
+
+def _polars_query(
+    query: Query, ips: list[str] | None = None, distinct: Mapping[str, pl.Series] | None = None
+) -> list[pl.Expr]:
     conds: list[pl.Expr] = []
     for word in query.words:
         needle = word.text.lower()
-        hit = pl.any_horizontal(
-            [
-                pl.col(c).str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
-                for c in TEXT_SEARCH_COLUMNS
-            ]
-        )
+        hit = pl.any_horizontal([_word_hit(c, needle, distinct) for c in TEXT_SEARCH_COLUMNS])
         conds.append(~hit if word.negated else hit)
     for terms in _group(query).values():
         pos = [t for t in terms if not t.negated]

@@ -11,10 +11,13 @@ cached under ``bench/.cache``; a throwaway PostgreSQL server with ``--postgres``
 the workload (the concrete filters, words and queries of every run) to a JSON spec, and then
 runs each engine's suite in its own child process::
 
-    bench_scale.py --engine ours|pandas|duckdb --phase main|sqlite|postgres --spec S --result R
+    bench_scale.py --engine ours|pandas|duckdb --phase main|sqlite|postgres|notebook --spec S --result R
 
 so that each engine's peak RSS (VmHWM) is its own. ``main`` loads the Parquet file and
-runs steps 2-8; ``sqlite`` and ``postgres`` time loading the whole table. Every step runs once
+runs steps 2-8; ``sqlite`` and ``postgres`` time loading the whole table; ``notebook`` times
+the free-text search as a notebook or API user runs it: ``Filter(query=word).apply(frame)``
+on a plain polars frame read from the Parquet file (no index), against the peers' own search
+of their own table. ``--steps`` runs only some steps (the phases they need). Every step runs once
 to warm up and then ``--repeat`` times (a step whose runs add up to more than ``--budget``
 seconds stops after 3), with EventIndex's selection cache cleared before each run and the
 filter, word or query varied between runs. Each run's answer (counts, first-page ids,
@@ -70,6 +73,11 @@ MAIN_STEPS = (
     "export_xlsx",
 )
 LOAD_STEPS = {"sqlite": "load_sqlite", "postgres": "load_postgres"}
+# Filter(query=...).apply(frame) on a polars frame, as notebooks and API users search; the
+# peers answer with their own free-text search of their own table (DuckDB: ILIKE)
+NOTEBOOK_STEP = "notebook_search"
+# steps that always run in the main phase: the other steps need their data
+MAIN_PREREQUISITES = ("load_parquet", "index_build")
 # ours, after the PostgreSQL load: the pushdown engine on the same table (no peer does this)
 PUSHDOWN_STEP = "pushdown_postgres"
 STEP_LABELS = {
@@ -89,6 +97,7 @@ STEP_LABELS = {
     "brute_force": "brute force (8 in 120 s per IP)",
     "export_csv": "export CSV",
     "export_xlsx": "export xlsx",
+    NOTEBOOK_STEP: "notebook: Filter(query).apply(frame), 1 word",
 }
 # Goals at 10M (seconds, on ours' median)
 TIME_GOALS = {
@@ -239,6 +248,17 @@ class OursEngine:
             results=tuple(f["results"]),
             query=query,
         )
+
+    def load_notebook(self, path: str):
+        """A plain polars frame, every column as text, as ``pl.read_parquet`` gives it."""
+        import polars as pl
+
+        self.frame = self.index = None
+        self.frame = pl.read_parquet(path)
+        return self.frame
+
+    def notebook_search(self, word: str):
+        return self._filter(query=word).apply(self.frame)
 
     def filter_count(self, f: dict) -> int:
         return self.index.count(self._filter(f))
@@ -437,8 +457,11 @@ def _run_phase(
     engine, engine_name: str, phase: str, spec: dict, steps: dict, answers: dict, out: dict
 ) -> None:
     repeat, budget = spec["repeat"], spec["budget_s"]
+    wanted = spec.get("steps")  # None: every step
 
     def record(step, run, variants, *, setup=None, answer=None):
+        if wanted is not None and step not in wanted and step not in MAIN_PREREQUISITES:
+            return
         stats, ans = measure(run, variants, repeat=repeat, budget=budget, setup=setup, answer=answer)
         steps[step] = stats
         answers[step] = ans
@@ -449,10 +472,22 @@ def _run_phase(
         )
 
     def skip(step, reason):
+        if wanted is not None and step not in wanted and step not in MAIN_PREREQUISITES:
+            return
         steps[step] = {"skipped": reason}
         answers[step] = []
 
-    if phase in LOAD_STEPS:
+    if phase == "notebook":
+        # not timed: the frame (or table) the search runs on, as the user already holds it
+        if engine_name == "ours":
+            engine.load_notebook(spec["parquet"])
+        else:
+            engine.load_parquet(spec["parquet"])
+        out["rss_after_load_bytes"] = _rss_bytes()
+        search = engine.notebook_search if engine_name == "ours" else engine.search_count
+        answer = (lambda r: r.height) if engine_name == "ours" else int
+        record(NOTEBOOK_STEP, search, spec["words"], answer=answer)
+    elif phase in LOAD_STEPS:
         source = spec["sqlite"] if phase == "sqlite" else spec["postgres"]
         loader = engine.load_sqlite if phase == "sqlite" else engine.load_postgres
         record(LOAD_STEPS[phase], lambda _: loader(source), [None], answer=lambda _: engine.height())
@@ -511,6 +546,8 @@ def _run_phase(
             [None],
             answer=lambda r: _brute_answer(engine_name, r),
         )
+        if wanted is not None and not {"export_csv", "export_xlsx"} & set(wanted):
+            return
         out["export_rows"] = engine.prepare_export(spec["export_rows"])
         with tempfile.TemporaryDirectory(prefix="aa-bench-") as folder:
             # every run writes a new file, as every export does (replacing the last run's
@@ -522,7 +559,8 @@ def _run_phase(
                 return csv_path.with_name(f"e{next(runs)}.csv")
 
             record("export_csv", lambda _: engine.write_csv(new_csv(), spec["tz"]), [None])
-            steps["export_csv"]["bytes"] = max(f.stat().st_size for f in Path(folder).glob("e*.csv"))
+            if "export_csv" in steps:
+                steps["export_csv"]["bytes"] = max(f.stat().st_size for f in Path(folder).glob("e*.csv"))
             if engine.write_xlsx is None:
                 skip(
                     "export_xlsx",
@@ -530,7 +568,8 @@ def _run_phase(
                 )
             else:
                 record("export_xlsx", lambda _: engine.write_xlsx(xlsx_path, spec["tz"]), [None])
-                steps["export_xlsx"]["bytes"] = xlsx_path.stat().st_size
+                if "export_xlsx" in steps:
+                    steps["export_xlsx"]["bytes"] = xlsx_path.stat().st_size
 
 
 # ======================================================================== data
@@ -811,7 +850,7 @@ def render(entry: dict) -> str:
     head = "| step | " + " | ".join(f"{n} median (min-max) s" for n in names)
     head += "".join(f" | {p}/ours" for p in names if p != "ours") + " |"
     lines += [head, "|" + "---|" * (1 + len(names) + len(names) - 1)]
-    order = [*MAIN_STEPS[:1], "load_sqlite", "load_postgres", PUSHDOWN_STEP, *MAIN_STEPS[1:]]
+    order = [*MAIN_STEPS[:1], "load_sqlite", "load_postgres", PUSHDOWN_STEP, *MAIN_STEPS[1:], NOTEBOOK_STEP]
     for step in order:
         if not any(step in engines[n]["steps"] for n in names):
             continue
@@ -838,11 +877,11 @@ def render(entry: dict) -> str:
             "resident after load (+ index): "
             + ", ".join(f"{n} {engines[n]['rss_after_load_bytes'] / 1e9:.2f} GB" for n in names)
         )
-    for phase in () if entry.get("quick") else ("sqlite", "postgres"):
+    for phase in () if entry.get("quick") else ("sqlite", "postgres", "notebook"):
         key = f"{phase}_peak_rss_bytes"
         if any(key in engines[n] for n in names):
             lines.append(
-                f"peak RSS of the {phase} load (own process): "
+                f"peak RSS of the {phase} {'search' if phase == 'notebook' else 'load'} (own process): "
                 + ", ".join(f"{n} {engines[n][key] / 1e9:.2f} GB" for n in names if key in engines[n])
             )
     bad = [s for s, a in entry["agreement"].items() if not a["agree"]]
@@ -901,6 +940,7 @@ def run_size(rows: int, args, pg_url: str | None) -> dict:
     spec = workload(parquet, rows, repeat=args.repeat, budget=args.budget, export_rows=args.export_rows)
     spec["sqlite"] = None if args.no_sqlite else str(cache / f"scale-{rows}.db")
     spec["postgres"] = pg_url
+    spec["steps"] = args.steps
     if pg_url:
         _spawn(["--phase", "fill-postgres", "--postgres-url", pg_url, "--parquet", str(parquet)])
     load_before = os.getloadavg()
@@ -910,15 +950,26 @@ def run_size(rows: int, args, pg_url: str | None) -> dict:
         spec_path = folder_path / "spec.json"
         spec_path.write_text(json.dumps(spec))
         loads = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if pg_url else [])
+        main_phase = args.steps is None or bool(set(args.steps) & (set(MAIN_STEPS) - set(MAIN_PREREQUISITES)))
+        if args.steps is not None:
+            loads = [
+                p
+                for p in loads
+                if LOAD_STEPS[p] in args.steps or (p == "postgres" and PUSHDOWN_STEP in args.steps)
+            ]
+        if not args.loads_only and (args.steps is None or NOTEBOOK_STEP in args.steps):
+            loads.append("notebook")  # its own process: the frame it holds is not the index
         for engine in args.engines:
-            if args.loads_only:
+            if args.loads_only or (not main_phase and not args.quick):
                 engines[engine] = {"steps": {}, "answers": {}}
                 continue
             if args.quick:  # everything in this process: fast, but the peaks are not separate
-                engines[engine] = json.loads(json.dumps(run_child(engine, ["main", *loads], spec)))
+                phases = (["main"] if main_phase else []) + loads
+                engines[engine] = json.loads(json.dumps(run_child(engine, phases, spec)))
             else:
                 engines[engine] = _child(engine, ["main"], spec_path, folder_path)
-            engines[engine]["peak_rss_bytes"] = engines[engine]["main_peak_rss_bytes"]
+            if main_phase:
+                engines[engine]["peak_rss_bytes"] = engines[engine]["main_peak_rss_bytes"]
         for phase in [] if args.quick else loads:
             for engine in args.engines:
                 res = _child(engine, [phase], spec_path, folder_path)
@@ -974,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the engines in this process (smoke test; peaks not separate)",
     )
+    parser.add_argument(
+        "--steps",
+        help=f"only these steps, comma-separated (e.g. {NOTEBOOK_STEP}); the Parquet load and index "
+        "build run anyway when a main step needs them",
+    )
     parser.add_argument("--render-only", action="store_true", help="rewrite scale.md from --output")
     parser.add_argument("--cache-dir", default=str(BENCH / ".cache"))
     parser.add_argument("--output", default=str(BENCH / "results" / "scale.json"))
@@ -1004,6 +1060,11 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(Path(args.output))
         return 0
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if args.steps is not None:
+        args.steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+        unknown = sorted(set(args.steps) - set(STEP_LABELS))
+        if unknown:
+            parser.error(f"unknown step {unknown[0]!r}; steps: {', '.join(STEP_LABELS)}")
     sizes = args.rows or [1_000_000, 10_000_000]
     output = Path(args.output)
     server = None
@@ -1020,8 +1081,9 @@ def main(argv: list[str] | None = None) -> int:
             entry = run_size(rows, args, pg_url)
             previous = json.loads(output.read_text()) if output.exists() else {}
             earlier = previous.get(str(rows))
-            if earlier and (args.loads_only or set(entry["engines"]) != set(earlier["engines"])):
-                # a re-run of some engines (or of the loads): merge into the earlier entry, say so
+            partial = args.loads_only or args.steps is not None
+            if earlier and (partial or set(entry["engines"]) != set(earlier["engines"])):
+                # a re-run of some engines (or of the loads, or of some steps): merge into the earlier entry, say so
                 for name, result in entry["engines"].items():
                     if not result["steps"]:
                         continue
@@ -1037,6 +1099,7 @@ def main(argv: list[str] | None = None) -> int:
                         "load_before": entry["load_before"],
                         "load_after": entry["load_after"],
                         "loads_only": bool(args.loads_only),
+                        "steps": args.steps,
                     }
                 )
                 earlier["agreement"] = check_agreement(earlier["engines"])

@@ -286,7 +286,10 @@ class DuckDBEngine:
     @staticmethod
     def _word_sql(word: str) -> tuple[str, list]:
         pattern = like_pattern(word, substring=True)
-        sql = "(" + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS) + ")"
+        # ESCAPE only when the word has a character to escape: with it DuckDB takes a generic
+        # path about twice as slow (0.23 s against 0.13 s for six columns at 1M events)
+        escape = " ESCAPE '\\'" if any(ch in word for ch in "%_\\") else ""
+        sql = "(" + " OR ".join(f"{c} ILIKE ?{escape}" for c in TEXT_COLUMNS) + ")"
         return sql, [pattern] * len(TEXT_COLUMNS)
 
     @staticmethod

@@ -277,6 +277,8 @@ def test_interrupted_csv_export_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "out.csv"
     write_csv(frame.head(10), target)
     before = target.read_bytes()
+    manifest = target.with_name("out.csv.manifest.json")
+    proof = manifest.read_bytes()
 
     def boom(self, file, **kw):
         Path(file).write_text("half")
@@ -286,7 +288,8 @@ def test_interrupted_csv_export_keeps_the_previous_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_csv(frame, target)
     assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    assert manifest.read_bytes() == proof  # the earlier file keeps the manifest that proves it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.csv.manifest.json"]
 
 
 def test_store_error_for_an_unreachable_url_is_one_line():
