@@ -184,3 +184,17 @@ def test_the_app_restores_instead_of_loading(store, monkeypatch, caplog):
         second.refresh(store)
     assert second.index.height == EVENTS.height + 1 and second.version == 1
     assert "restored" in caplog.text
+
+
+def test_memory_mode_above_the_limit_still_grows(store, monkeypatch):
+    """AUDIT_ENGINE=memory holds a table larger than AUDIT_MEMORY_LIMIT: new events are
+    taken in as growth (a restart restores the snapshot); in auto mode such a table is pushed
+    down instead, so growing it in memory is refused."""
+    snaps, _ = saved(store)
+    store.record(actor="ada", type="auth", action="login")
+    monkeypatch.setenv("AUDIT_MEMORY_LIMIT", "100")
+    monkeypatch.setenv("AUDIT_ENGINE", "memory")
+    restored = snaps.restore(store)
+    assert restored is not None and restored.height == EVENTS.height + 1
+    monkeypatch.setenv("AUDIT_ENGINE", "auto")
+    assert snaps.restore(store) is None

@@ -617,11 +617,13 @@ class EventIndex(Engine):
         it then matches, when the table only grew at its end (the usual case: new events, the
         app's own sign-ins and exports); else None (reload). ``held`` and ``now_signature``
         are the table's (count, newest time) at load and now."""
-        from audit_analytics.engines.sql import memory_limit
+        from audit_analytics.engines.sql import engine_mode, memory_limit
 
         (old_count, old_newest), (new_count, new_newest) = held, now_signature
-        if new_count <= old_count or new_count > memory_limit():
+        if new_count <= old_count:
             return None
+        if engine_mode() == "auto" and new_count > memory_limit():
+            return None  # grown past the limit: the reload pushes down (AUDIT_ENGINE=memory keeps it)
         if old_newest is None or new_newest is None or new_newest < old_newest:
             return None
         # from a little before the newest event: one written at the same moment may commit later
