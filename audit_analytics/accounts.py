@@ -113,7 +113,9 @@ _hasher = PasswordHasher()
 # verified against for unknown names, so both answers take the same time; a literal made with
 # the defaults above (hashing it at import cost every process start 0.4 s; a test checks that
 # it still has the defaults' parameters, so its verification costs what a real one does)
-DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$rWsmw9Iz8bf5j/sLlpAu8g$wLyyVouN6DzHQetZlhjP5vGVAZHNfrZN0FELOhTN7AA"
+DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$rWsmw9Iz8bf5j/sLlpAu8g$wLyyVouN6DzHQetZlhjP5vGVAZHNfrZN0FELOhTN7AA"
+)
 
 
 # ---------------------------------------------------------------------------------------

@@ -401,7 +401,9 @@ def test_no_developer_chrome(app, session):
 
     page = session.page
     open_as(app, session)
-    titles = ["Audit Log", "Activity", "Security review"] + (["Retention", "Integrity"] if session.role == "admin" else [])
+    titles = ["Audit Log", "Activity", "Security review"] + (
+        ["Retention", "Integrity"] if session.role == "admin" else []
+    )
     nav = page.get_by_test_id("stSidebarNav")
     expect(nav.get_by_role("link")).to_have_count(len(titles))
     for title in titles:
