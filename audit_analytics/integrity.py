@@ -318,17 +318,19 @@ def _check_batches(batches: list[chain.Batch], links: pl.DataFrame, report: Veri
         prev = b
 
 
-def _batch_of(batches: list[chain.Batch]) -> pl.Expr:
-    """An expression mapping ``seq`` to the number of the batch that holds it."""
-    if not batches:
-        return pl.lit(None, dtype=pl.Int64)
-    firsts = [b.first_seq for b in batches]
-    numbers = [b.batch for b in batches]
+def _with_batch(links: pl.DataFrame, batches: list[chain.Batch]) -> pl.DataFrame:
+    """``links`` with a ``batch`` column: the batch whose range starts at or before each row's
+    ``seq`` (an as-of join, so a tampered table with overlapping or unordered ranges still
+    gets an answer, never an error)."""
+    starts = pl.DataFrame(
+        {"first_seq": [b.first_seq for b in batches], "batch": [b.batch for b in batches]},
+        schema={"first_seq": pl.Int64, "batch": pl.Int64},
+    )
+    starts = starts.sort("first_seq", "batch").unique("first_seq", keep="first", maintain_order=True)
     return (
-        pl.col("seq")
-        .cut(firsts[1:], labels=[str(n) for n in numbers], left_closed=True)
-        .cast(pl.String)
-        .cast(pl.Int64)
+        links.sort("seq")
+        .join_asof(starts, left_on="seq", right_on="first_seq", strategy="backward")
+        .drop("first_seq")
     )
 
 
@@ -346,10 +348,7 @@ def _check_events(
     checked = links.filter(pl.col("seq") <= top)
     live = checked.filter(pl.col("archived").is_null())
     report.events = live.height
-    if batches:
-        live = live.with_columns(_batch_of(batches).alias("batch"))
-    else:
-        live = live.with_columns(pl.lit(None, dtype=pl.Int64).alias("batch"))
+    live = _with_batch(live, batches)
     # chain rows no batch covers, stored before the events were read: added behind our back
     loose = live.filter(pl.col("seq") > covered_to)
     if loose.height:

@@ -446,3 +446,16 @@ def test_the_cli_checkpoint_and_verify_exit_codes(tmp_path, monkeypatch, capsys)
     (tmp_path / "junk.jsonl").write_text("nope\n")
     assert cli(["integrity", "verify", "--checkpoint", "junk.jsonl"]) == 2
     assert "junk.jsonl line 1" in capsys.readouterr().err
+
+
+def test_overlapping_batch_ranges_are_reported_not_a_crash(filled):
+    """A batch table edited so that two batches claim the same first event still verifies to
+    a report naming them (the event-to-batch mapping never fails on a hostile table)."""
+    sql(filled, "UPDATE audit_batches SET first_seq = 1 WHERE batch = 2")
+    victim = FIRST["id"][3]
+    sql(filled, "UPDATE audit_events SET actor = 'mallory' WHERE id = :id", id=victim)
+    report = integrity.verify(filled)
+    assert not report.ok and report.first_batch == 1
+    edited = [p for p in report.problems if p.kind == "edited"]
+    assert [p.ids for p in edited] == [(victim,)]
+    assert {"gap", "batch"} <= {p.kind for p in report.problems}
