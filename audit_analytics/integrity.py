@@ -35,7 +35,7 @@ import base64
 import json
 import os
 import time as clock
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -770,8 +770,3 @@ def last_verification(store: Store, *, now: datetime | None = None) -> dict[str,
     if not isinstance(params, dict):
         params = {}
     return {**params, "time": row.time, "actor": row.actor, "result": row.result}
-
-
-def iter_problem_lines(report: Verification) -> Iterable[str]:
-    for p in report.problems:
-        yield f"[{p.kind}] {p.message}"

@@ -261,9 +261,3 @@ class Snapshots:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def describe(meta_path: Path) -> dict[str, Any]:
-    """The snapshot's description (for diagnostics)."""
-    data: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-    return data
