@@ -122,7 +122,7 @@ def test_hostile_values(value, word, expected):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=st.lists(
-        st.none() | st.text(st.sampled_from(HOSTILE) | st.characters(), max_size=12), max_size=30
+        st.none() | st.text(st.sampled_from(HOSTILE) | st.characters(codec="utf-8"), max_size=12), max_size=30
     ),
     word=st.text(st.sampled_from(HOSTILE), min_size=0, max_size=4),
 )
