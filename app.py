@@ -23,24 +23,14 @@ pages = [
 ]
 # always registered, so /retention and /integrity before sign-in show the sign-in form (not "Page
 # not found") and open after it; listed for admins only, and each page itself requires audit.admin
-pages.append(
-    st.Page(
-        "app_pages/retention.py",
-        title="Retention",
-        icon=":material/auto_delete:",
-        url_path="retention",
-        visibility="visible" if auth.has_permission(signed_in, "audit.admin") else "hidden",
+admin = auth.has_permission(signed_in, "audit.admin")
+pages += [
+    st.Page(path, title=title, icon=icon, url_path=url, visibility="visible" if admin else "hidden")
+    for path, title, icon, url in (
+        ("app_pages/retention.py", "Retention", ":material/auto_delete:", "retention"),
+        ("app_pages/integrity.py", "Integrity", ":material/verified:", "integrity"),
     )
-)
-pages.append(
-    st.Page(
-        "app_pages/integrity.py",
-        title="Integrity",
-        icon=":material/verified:",
-        url_path="integrity",
-        visibility="visible" if auth.has_permission(signed_in, "audit.admin") else "hidden",
-    )
-)
+]
 # registered before the sign-in screen, so a link to /security?… survives signing in
 navigation = st.navigation(pages, position="sidebar" if signed_in else "hidden")
 user = auth.gate()  # no page, and no event, before sign-in

@@ -45,10 +45,8 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,8 +58,8 @@ for _path in (ROOT, ROOT / "tests", BENCH):
         sys.path.insert(0, str(_path))
 
 from bench_load import _percentiles  # noqa: E402
-from browser_support import PASSWORD, USER, AppServer, _make_account  # noqa: E402
-from conftest import wait_for_port  # noqa: E402
+from browser_support import PASSWORD, USER, AppServer  # noqa: E402
+from timing import PeakRss  # noqa: E402
 from ws_client import CAPTION, StreamlitSession  # noqa: E402
 
 LAUNCHER = BENCH / "capacity_server.py"
@@ -99,66 +97,25 @@ class CapacityServer(AppServer):
     timing_log: Path | None = None
     profile: Path | None = None
 
-    def start(self, *, timeout: float = 120.0) -> CapacityServer:
-        fd, log = tempfile.mkstemp(prefix="aa-capacity-", suffix=".log")
-        self.log_path = Path(log)
-        self.users_file = Path(tempfile.mkdtemp(prefix="aa-users-")) / "users.toml"
-        _make_account(self.users_file, self.db_url)
-        env = os.environ | {
-            "AUDIT_DB_URL": self.db_url,
-            "AUDIT_USERS_FILE": str(self.users_file),
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-            "AA_CAPACITY_LOG": str(self.timing_log),
-        }
-        env.pop("AA_CAPACITY_PROFILE", None)
-        if self.profile is not None:
-            env["AA_CAPACITY_PROFILE"] = str(self.profile)
+    def command(self) -> list[str]:
         pin = ["taskset", "-c", str(self.core)] if self.core is not None and shutil.which("taskset") else []
         if self.nice and shutil.which("nice"):  # ahead of the machine's other work on its core
             pin = ["nice", "-n", str(self.nice), *pin]
         else:
             self.nice = 0
-        command = [
-            *pin,
-            sys.executable,
-            str(LAUNCHER),
-            "run",
-            "app.py",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(self.port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ]
-        with os.fdopen(fd, "wb") as out:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if self.core is not None and not pin:  # no taskset: pin the process itself
+        return [*pin, sys.executable, str(LAUNCHER)]
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment() | {"AA_CAPACITY_LOG": str(self.timing_log)}
+        env.pop("AA_CAPACITY_PROFILE", None)
+        if self.profile is not None:
+            env["AA_CAPACITY_PROFILE"] = str(self.profile)
+        return env
+
+    def spawned(self) -> None:
+        if self.core is not None and not shutil.which("taskset"):  # pin the process itself
+            assert self.process is not None
             os.sched_setaffinity(self.process.pid, {self.core})
-        try:
-            deadline = time.monotonic() + timeout
-            wait_for_port(self.port, timeout=timeout)
-            while not self._healthy():
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise TimeoutError("the app did not become healthy")
-                time.sleep(0.1)
-        except Exception as exc:
-            text = self.log()
-            self.stop()
-            raise RuntimeError(f"the app did not start on port {self.port}: {exc}\n{text}") from exc
-        return self
 
     def rss_mb(self) -> float:
         import psutil
@@ -174,22 +131,6 @@ class CapacityServer(AppServer):
     def signal(self, sig: int) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
-
-
-class Rss(threading.Thread):
-    """The app's RSS every 0.5 s: the peak."""
-
-    def __init__(self, app: CapacityServer) -> None:
-        super().__init__(daemon=True)
-        self.app, self.peak, self.running = app, 0.0, True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                self.peak = max(self.peak, self.app.rss_mb())
-            except Exception:
-                return
-            time.sleep(0.5)
 
 
 def core_ticks() -> dict[int, tuple[float, float]]:
@@ -344,7 +285,7 @@ def run_step(
     out: dict = {"errors": [], "client": []}
     load_before = os.getloadavg()
     app.start(timeout=plan["start_timeout_s"])
-    rss = Rss(app)
+    rss = PeakRss(app.process.pid, every=0.5)
     try:
         out["rss_start_mb"] = round(app.rss_mb(), 1)
         rss.start()

@@ -36,7 +36,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,28 +46,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_pages  # noqa: E402 - the cached demo database, the browser session and sign-in
+from timing import PeakRss  # noqa: E402
 
 DEFAULT_CACHE = bench_pages.DEFAULT_CACHE
 RESULTS = ROOT / "bench" / "results"
-
-
-class PeakRss(threading.Thread):
-    """The peak resident memory of one process, sampled every 0.1 s."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak_mb, self.running = pid, 0.0, True
-
-    def run(self) -> None:
-        import psutil
-
-        try:
-            proc = psutil.Process(self.pid)
-            while self.running:
-                self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
-                time.sleep(0.1)
-        except psutil.Error:
-            return
 
 
 def _snapshot_files(db: Path) -> list[Path]:
@@ -131,7 +112,7 @@ def one_run(db: Path, variant: str, *, timeout_s: float) -> dict:
         "form_s": round(form, 3),
         "first_data_s": round(drawn - server.spawned_at, 3),
         "after_sign_in_s": round(drawn - clicked, 3),
-        "peak_rss_mb": round(sampler.peak_mb if sampler else 0.0, 1),
+        "peak_rss_mb": round(sampler.peak if sampler else 0.0, 1),
         "caption": caption,
         "server_notes": notes,
         "errors": log[log.index("Traceback") :][:3000] if "Traceback" in log else "",

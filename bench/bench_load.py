@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_support import PASSWORD, USER  # noqa: E402 - the account AppServer creates
+from timing import PeakRss  # noqa: E402 - bench/, the benchmarks' shared helpers
 
 CAPTION = re.compile(r"^([\d,]+) events? · ")
 PERIODS = [("all", "All time", "all time"), ("30d", "Last 30 days", "last 30 days")]
@@ -87,22 +87,6 @@ class App:
         text = self.server.log()
         self.server.stop()
         return text
-
-
-class MemorySampler(threading.Thread):
-    """The app's RSS every 0.2 s, for the peak."""
-
-    def __init__(self, app: App) -> None:
-        super().__init__(daemon=True)
-        self.app, self.peak, self.running = app, 0.0, True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                self.peak = max(self.peak, self.app.rss_mb())
-            except Exception:
-                return
-            time.sleep(0.2)
 
 
 def _cpu_seconds(app: App) -> tuple[float, float]:
@@ -318,7 +302,7 @@ def run_load(
         shutil.copy(db_path, db)
         out: dict = {"signed_in": 0, "timings": [], "server_timings": [], "errors": []}
         app = App(f"sqlite:///{db}")
-        sampler = MemorySampler(app)
+        sampler = PeakRss(app.process.pid)
         try:
             out["rss_idle_mb"] = app.rss_mb()
             sampler.start()

@@ -137,23 +137,32 @@ class AppServer:
         """The app's address; ``query`` like ``"?event=evt-1"`` (or a path plus query)."""
         return self.base + query.lstrip("/")
 
+    def command(self) -> list[str]:
+        """What runs Streamlit (the capacity benchmark starts it pinned, through its launcher)."""
+        return [sys.executable, "-m", "streamlit"]
+
+    def environment(self) -> dict[str, str]:
+        """The app process's environment."""
+        assert self.users_file is not None
+        return os.environ | {
+            "AUDIT_DB_URL": self.db_url,
+            "AUDIT_USERS_FILE": str(self.users_file),
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        }
+
+    def spawned(self) -> None:
+        """Called once the process is started, before its health check."""
+
     def start(self, *, timeout: float = 60.0) -> AppServer:
         fd, log = tempfile.mkstemp(prefix="aa-streamlit-", suffix=".log")
         self.log_path = Path(log)
         self.users_file = Path(tempfile.mkdtemp(prefix="aa-users-")) / "users.toml"
         _make_account(self.users_file, self.db_url)
-        env = os.environ | {
-            "AUDIT_DB_URL": self.db_url,
-            "AUDIT_USERS_FILE": str(self.users_file),
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        }
         with os.fdopen(fd, "wb") as out:
             self.spawned_at = time.perf_counter()  # the cold-start benchmark times from here
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
+                    *self.command(),
                     "run",
                     "app.py",
                     "--server.address",
@@ -168,12 +177,13 @@ class AppServer:
                     "none",
                 ],
                 cwd=ROOT,
-                env=env,
+                env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in pytest does not reach it; stop() ends it
             )
+        self.spawned()
         try:
             deadline = time.monotonic() + timeout
             wait_for_port(self.port, timeout=timeout)

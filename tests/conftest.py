@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def real_data_dir() -> Path:
 
 
 _free_port, _pg_bindir = free_port, pg_bindir  # the names the test modules import
+
+
+def bench_module(name: str):
+    """A benchmark script of bench/ as a module (``bench_module("bench_pages").main([...])``),
+    with bench/ on the path for the scripts it imports in turn."""
+    import importlib
+
+    folder = str(ROOT / "bench")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="session")

@@ -4,25 +4,16 @@ and the report is written. It checks no timings; the real run is at 1,000,000 ev
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from browser_support import require_chromium
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import bench_module
 
 
 def _bench():
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location("bench_coldstart", ROOT / "bench" / "bench_coldstart.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("bench_coldstart")
 
 
 @pytest.mark.browser

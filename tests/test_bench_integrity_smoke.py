@@ -8,26 +8,19 @@ the imported database, and the report is written. It checks no timings; the real
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import bench_module
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "bench" / "bench_integrity.py"
 EVENTS = 2_000
 PARTS = ("select_rows", "canonical", "sha256", "insert_rows", "add_rest", "finish_commit", "total")
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_integrity", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_integrity", module)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("bench_integrity")
 
 
 @pytest.mark.slow

@@ -7,25 +7,15 @@ checks no timings; the real run is ``bench/bench_pages.py`` at 1,000,000 events.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from browser_support import require_chromium
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "bench" / "bench_pages.py"
+from conftest import bench_module
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_pages", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_pages", module)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("bench_pages")
 
 
 @pytest.mark.browser
