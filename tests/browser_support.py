@@ -391,6 +391,23 @@ def grid(dataframe) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=False)) for row in rows]
 
 
+def read_until(read, wanted, *, timeout_ms: int = TIMEOUT_MS):
+    """``read()`` once ``wanted`` holds of it, or the last value read at the timeout, so the
+    caller's assertion shows what was on screen (the grid draws its rows a few at a time after
+    the canvas, and a scroll or a tick lands later still)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        value = read()
+        if wanted(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def grid_until(dataframe, wanted, *, timeout_ms: int = TIMEOUT_MS) -> list[dict[str, str]]:
+    """The rendered rows once ``wanted(rows)`` holds (see ``read_until``)."""
+    return read_until(lambda: grid(dataframe), wanted, timeout_ms=timeout_ms)
+
+
 def dataframe_with_columns(page, *columns: str, timeout_ms: int = TIMEOUT_MS):
     """The first ``st.dataframe`` on the page whose header starts with ``columns`` (waiting
     for the grid to draw its accessible table, which follows the canvas by a moment)."""

@@ -19,7 +19,9 @@ from browser_support import (
     dataframe_with_columns,
     demo_database,
     grid,
+    grid_until,
     open_app,
+    read_until,
     running_app,
     stored_rows,
     wait_idle,
@@ -228,12 +230,15 @@ def test_deep_link_scrolls_its_row_into_view(app, page):
     expect(page.get_by_role("heading", name="Event detail")).to_be_visible()
     expect(page.get_by_text("Selected: row ")).to_be_visible()
     table = events_table(page)
-    page.wait_for_timeout(300)  # the scroll happens once the grid has drawn
-    shown = grid(table)
+    linked = ((target["actor"] or ""), shown_time(target))
+    # the scroll happens once the grid has drawn
+    shown = grid_until(table, lambda rows: linked in [(r["Actor"], r[TIME]) for r in rows])
     times = [(r["Actor"], r[TIME]) for r in shown]
-    assert ((target["actor"] or ""), shown_time(target)) in times, times
+    assert linked in times, times
     # the ticked row is the linked event's
-    assert [row[:2] for row in ticked_rows(table)] == [[shown_time(target), target["actor"] or ""]]
+    expected = [[shown_time(target), target["actor"] or ""]]
+    ticked = read_until(lambda: [row[:2] for row in ticked_rows(table)], lambda got: got == expected)
+    assert ticked == expected
     assert detail_fields(page)["Event ID"] == target["id"]
     no_errors(page)
 
@@ -252,13 +257,14 @@ def test_a_row_ticked_low_in_the_table_stays_in_view_as_the_detail_opens(app, pa
     page.set_viewport_size({"width": 1440, "height": 1000})
     open_app(page, app.url("?period=all"))
     table = events_table(page)
-    row = grid(table)[15]
+    row = grid_until(table, lambda rows: len(rows) > 15)[15]
     click_row_marker(page, table, 15)  # the table gets shorter with the detail below it
     expect(page.get_by_role("heading", name="Event detail")).to_be_visible()
     expect(page.get_by_text("Selected: row 16 of this page.")).to_be_visible()
     wait_idle(page)
-    page.wait_for_timeout(500)
-    assert [r[:2] for r in ticked_rows(events_table(page))] == [[row[TIME], row["Actor"]]]
+    expected = [[row[TIME], row["Actor"]]]
+    ticked = read_until(lambda: [r[:2] for r in ticked_rows(events_table(page))], lambda got: got == expected)
+    assert ticked == expected
 
 
 # ---------------------------------------------------------------------------------------
