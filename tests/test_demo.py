@@ -206,6 +206,78 @@ def test_office_hour_rhythm(ordinary: pl.DataFrame):
     assert in_office / human.height > 0.85
 
 
+@pytest.fixture(scope="module")
+def local_people(ordinary: pl.DataFrame) -> pl.DataFrame:
+    """Ordinary events of people with their local time (naive, home zone) and working day."""
+    people = demo.users(7).filter(~pl.col("service"))
+    human = ordinary.join(people, left_on="actor", right_on="username")
+    return pl.concat(
+        human.filter(pl.col("time_zone") == zone).with_columns(
+            local=pl.col("time").dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        )
+        for zone in demo.HOME_TIME_ZONES
+    ).with_columns(hour=pl.col("local").dt.hour() + pl.col("local").dt.minute() / 60)
+
+
+def test_people_have_their_own_working_day():
+    people = demo.users(7).filter(~pl.col("service"))
+    assert people["day_start"].is_between(7, 10).all()
+    assert people["day_hours"].is_between(8, 10).all()
+    assert people["day_start"].n_unique() > 5 and people["day_hours"].n_unique() > 3
+    on_call = people.filter(pl.col("on_call").is_not_null())
+    assert sorted(on_call["on_call"]) == list(range(demo.N_ON_CALL))
+    assert on_call["role"].is_in(["operator", "developer"]).all()
+    assert demo.users(7).filter(pl.col("service"))["on_call"].null_count() == len(demo.SERVICE_ACCOUNTS)
+
+
+def test_extra_hours_spill_next_to_the_working_day(local_people: pl.DataFrame):
+    """Outside on-call nights, a person works from an hour before their day to ~22:00 at the
+    latest (an hour of slack for the weeks shifted across a DST change)."""
+    days = local_people.filter(pl.col("on_call").is_null() | (pl.col("hour") >= 6))
+    assert (days["hour"] >= days["day_start"] - 2).all()
+    assert (days["hour"] < 23).all()
+    assert days.filter(pl.col("local").dt.hour() < 5).height == 0
+    end = pl.col("day_start") + pl.col("day_hours")
+    extra = days.filter((pl.col("hour") < pl.col("day_start")) | (pl.col("hour") > end + 0.1))
+    assert 0.01 < extra.height / days.height < 0.08
+    assert (
+        extra.filter(pl.col("hour") > end).height > extra.filter(pl.col("hour") < pl.col("day_start")).height
+    )
+
+
+def test_on_call_nights_only_in_turn_weeks(local_people: pl.DataFrame):
+    nights = local_people.filter(pl.col("local").dt.hour() < 5)
+    assert nights.height > 5
+    assert nights["on_call"].null_count() == 0  # only on-call engineers work at night
+    assert nights["actor"].n_unique() >= 2
+    turn = nights["local"].dt.date().map_elements(demo.on_call_slot, return_dtype=pl.Int8)
+    assert (turn == nights["on_call"]).all()
+    assert nights.filter(pl.col("type") == "auth")["action"].is_in(["login"]).all()
+    assert nights["type"].is_in(["auth", "vpn", "monitoring", "service", "infra"]).all()
+
+
+def test_on_call_rotation_turns_weekly():
+    monday = datetime(2025, 6, 2).date()
+    slots = [demo.on_call_slot(monday + timedelta(days=d)) for d in range(7 * demo.N_ON_CALL)]
+    assert [slots[7 * w] for w in range(demo.N_ON_CALL)] == sorted(set(slots), key=slots.index)
+    assert all(slots[7 * w : 7 * w + 7] == [slots[7 * w]] * 7 for w in range(demo.N_ON_CALL))
+    assert sorted(set(slots)) == list(range(demo.N_ON_CALL))
+
+
+def test_service_accounts_work_around_the_clock_with_a_batch_window(ordinary: pl.DataFrame):
+    hours = (
+        ordinary.filter(pl.col("actor").is_in(list(demo.SERVICE_ACCOUNTS)))["time"]
+        .dt.hour()
+        .value_counts()
+        .sort("time")
+    )
+    assert hours["time"].to_list() == list(range(24))
+    counts = dict(hours.rows())
+    batch = sum(counts[h] for h in (1, 2, 3)) / 3
+    rest = sum(counts[h] for h in range(5, 24)) / 19
+    assert batch > 2 * rest and min(counts.values()) > 0.5 * rest
+
+
 def test_ordinary_role_changes_are_granted_by_admins(ordinary: pl.DataFrame):
     admins = demo.users(7).filter(pl.col("role") == "admin")["username"]
     changes = ordinary.filter(pl.col("action") == "role_change")
@@ -330,6 +402,15 @@ def test_story_ips_are_never_used_by_ordinary_traffic(ordinary: pl.DataFrame):
     for ip in ordinary["ip"].drop_nulls().unique():
         address = ipaddress.ip_address(ip)
         assert not any(address in n for n in networks), ip
+
+
+@pytest.mark.parametrize(("seed", "days"), [(s, 90) for s in range(12)] + [(3, 14), (4, 30)])
+def test_stories_leave_a_week_of_history_before_them(seed: int, days: int):
+    """The off-hours detection judges an actor by the days before: every story starts at
+    least seven days after the period's start."""
+    stories = demo.generate(1_000, seed=seed, now=NOW, days=days).stories
+    assert stories["start"].min() >= NOW - timedelta(days=days - 7)
+    assert stories["end"].max() <= NOW
 
 
 def test_stories_do_not_depend_on_n_events():

@@ -1,14 +1,26 @@
 """Deterministic demo data: an audit log with a working rhythm and injected security stories.
 
-`generate` builds ``n_events`` events over the ``days`` days before ``now``: about 200 people
-(``first.last@corp.example``) in four home time zones working mostly weekdays in office hours,
-a few service accounts working around the clock, all 16 categories with fitting actions,
+`generate` builds ``n_events`` events over the ``days`` days before ``now``: 200 people
+(``first.last@corp.example``) in four home time zones, all 16 categories with fitting actions,
 targets, JSON ``params`` / ``before`` / ``after``, multi-step operations sharing a
 ``request_id``, failures with error text, and asynchronous work that is still ``pending`` or
-``processing`` only in the last hour. Into that ordinary traffic it injects known stories
-(brute force, password spray, account takeover, off-hours backup deletion, permission
-escalation, stuck operations) and returns their ground truth, so detections, pages and tests
-can check that they find exactly what was planted.
+``processing`` only in the last hour. Its ordinary traffic has the rhythm of a real
+organisation:
+
+* each person has a working day of their own in their home zone (starting between 07:00 and
+  10:00, 8 to 10 hours long, see `users`), mostly on weekdays; 4 % of their operations spill
+  next to it, an early hour before it or an evening up to 22:00, never the middle of the night;
+* `N_ON_CALL` operators and developers take a one-week on-call turn in rotation (each one week
+  in four, see `on_call_slot`); during their turn 3 % of their operations are night incidents
+  between 00:00 and 06:00 home time (a login, an acknowledged alert, a rollback, a scale-up);
+* service accounts (``svc-*``) work around the clock, a quarter of their operations in the
+  nightly batch window (01:00-04:00 UTC);
+* now and then someone mistypes a password: one or two failures, then a success.
+
+Into that traffic it injects known stories (brute force, password spray, account takeover,
+off-hours backup deletion, permission escalation, stuck operations), each at least a week after
+the period's start (so habit-based detections have history to judge by), and returns their
+ground truth, so detections, pages and tests can check that they find exactly what was planted.
 
 Ordinary traffic is built to stay under the default thresholds of the login detections
 (see `ORDINARY_LOGIN_LIMITS`): only the stories raise brute-force, spray, account-attack or
@@ -26,13 +38,15 @@ Examples
 5000
 >>> data.stories.filter(pl.col("story") == "password_spray")["detection"].item()
 'spray'
+>>> data.events.filter(pl.col("actor").str.starts_with("svc-"))["time"].dt.hour().n_unique()
+24
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +58,7 @@ from audit_analytics import schema
 __all__ = [
     "EMAIL_DOMAIN",
     "HOME_TIME_ZONES",
+    "N_ON_CALL",
     "ORDINARY_LOGIN_LIMITS",
     "ROLES",
     "SERVICE_ACCOUNTS",
@@ -51,6 +66,7 @@ __all__ = [
     "STORY_NETWORKS",
     "DemoData",
     "generate",
+    "on_call_slot",
     "users",
 ]
 
@@ -102,7 +118,32 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_EVENTS = 1_000
 _MIN_DAYS = 7
 _SERVICE_SHARE = 0.12
-_OFF_HOURS_SHARE = 0.04
+# A person's operations outside their own working day: an early hour before it or an evening
+# after it (up to _EVENING_END), never the middle of the night.
+_EXTRA_HOURS_SHARE = 0.04
+_EARLY_HOURS = 1.0
+_EVENING_END = 22.0
+# Service accounts: around the clock, with a share in the nightly batch window (UTC).
+_BATCH_SHARE = 0.25
+_BATCH_HOURS = (1.0, 4.0)
+# On-call engineers: a few operators/developers taking a week each in turn; during their week a
+# share of their operations are night incidents (00:00-06:00 home time).
+N_ON_CALL = 4
+_ON_CALL_NIGHT_SHARE = 0.03
+_NIGHT_END = 6.0
+_NIGHT_KINDS: dict[tuple[str, ...], float] = {
+    ("auth/login",): 0.3,
+    ("vpn/connect",): 0.15,
+    ("monitoring/acknowledge",): 0.2,
+    ("service/rollback", "monitoring/acknowledge"): 0.1,
+    ("service/scale",): 0.1,
+    ("infra/scale",): 0.05,
+    ("service/configure",): 0.05,
+    ("service/configure", "service/deploy", "monitoring/update"): 0.05,
+}
+# A story starts at least this many whole days after the period's start: the off-hours
+# detection needs a week of log before it judges anyone.
+_STORY_MIN_DAYS = 8
 # Ordinary pending/processing stay younger than this, under the 1 h "stuck" threshold;
 # only the stuck_operation story is older.
 _RECENT_ASYNC_US = 50 * _MINUTE_US
@@ -484,8 +525,12 @@ def users(seed: int = 0) -> pl.DataFrame:
     -------
     DataFrame
         ``username``, ``email`` (null for service accounts), ``role``, ``time_zone``,
-        ``ips`` (1-3 usual addresses, never shared between accounts), ``service`` and
-        ``activity`` (relative share of a person's events).
+        ``ips`` (1-3 usual addresses, never shared between accounts), ``service``,
+        ``activity`` (relative share of a person's events), ``day_start`` and ``day_hours``
+        (a person's working day in their home zone: it starts between 07:00 and 10:00 and
+        lasts 8 to 10 hours; null for service accounts) and ``on_call`` (the slot of the
+        `N_ON_CALL` operators and developers who take on-call weeks in turn, see
+        `on_call_slot`; null for everyone else).
 
     Examples
     --------
@@ -493,6 +538,10 @@ def users(seed: int = 0) -> pl.DataFrame:
     >>> people.height
     205
     >>> people.filter(~pl.col("service"))["email"].str.ends_with("@corp.example").all()
+    True
+    >>> sorted(people["on_call"].drop_nulls().to_list())
+    [0, 1, 2, 3]
+    >>> people.filter(pl.col("on_call").is_not_null())["role"].is_in(["operator", "developer"]).all()
     True
     """
     rng = np.random.default_rng([seed, 0])
@@ -518,6 +567,14 @@ def users(seed: int = 0) -> pl.DataFrame:
             )
         ips.append(own)
     activity = rng.lognormal(0.0, 0.6, size=N_PEOPLE)
+    day_start = 7.0 + 0.25 * rng.integers(0, 13, size=N_PEOPLE)  # 07:00-10:00, quarter hours
+    day_hours = 8.0 + 0.25 * rng.integers(0, 9, size=N_PEOPLE)  # 8-10 h
+    # On call: operators and developers (not the two the stories may need), in rotation order.
+    candidates = np.flatnonzero(np.isin(role, [ROLES.index("operator"), ROLES.index("developer")]))
+    candidates = candidates[candidates >= 5]
+    on_call: list[int | None] = [None] * N_PEOPLE
+    for slot, person in enumerate(rng.choice(candidates, size=N_ON_CALL, replace=False)):
+        on_call[int(person)] = slot
     people = pl.DataFrame(
         {
             "username": names,
@@ -527,6 +584,9 @@ def users(seed: int = 0) -> pl.DataFrame:
             "ips": ips,
             "service": [False] * N_PEOPLE,
             "activity": activity / activity.sum(),
+            "day_start": day_start,
+            "day_hours": day_hours,
+            "on_call": pl.Series(on_call, dtype=pl.Int8),
         }
     )
     services = pl.DataFrame(
@@ -538,10 +598,35 @@ def users(seed: int = 0) -> pl.DataFrame:
             "ips": [[f"10.30.0.{10 + k}"] for k in range(len(SERVICE_ACCOUNTS))],
             "service": [True] * len(SERVICE_ACCOUNTS),
             "activity": [1.0 / len(SERVICE_ACCOUNTS)] * len(SERVICE_ACCOUNTS),
+            "day_start": [None] * len(SERVICE_ACCOUNTS),
+            "day_hours": [None] * len(SERVICE_ACCOUNTS),
+            "on_call": [None] * len(SERVICE_ACCOUNTS),
         },
-        schema_overrides={"email": pl.String},
+        schema_overrides={
+            "email": pl.String,
+            "day_start": pl.Float64,
+            "day_hours": pl.Float64,
+            "on_call": pl.Int8,
+        },
     )
     return pl.concat([people, services])
+
+
+_ROTATION_MONDAY = date(1970, 1, 5)
+
+
+def on_call_slot(day: date) -> int:
+    """The `users` ``on_call`` slot on call in the week (Monday to Sunday) holding ``day``.
+
+    Turns go round the `N_ON_CALL` slots a week each, so everyone on call is on call one
+    week in four; a turn runs from Monday 00:00 to Sunday 24:00 in the engineer's home zone.
+
+    Examples
+    --------
+    >>> [on_call_slot(date(2025, 6, d)) for d in (1, 2, 8, 9, 16, 23, 30)]
+    [2, 3, 3, 0, 1, 2, 3]
+    """
+    return (day - _ROTATION_MONDAY).days // 7 % N_ON_CALL
 
 
 # --------------------------------------------------------------------------------------
@@ -676,8 +761,8 @@ def _render_group(group: pl.DataFrame, action: _Action, slots: dict[str, pl.Expr
 # ordinary traffic
 
 
-def _local_midnights(start_us: int, now_us: int) -> tuple[np.ndarray, np.ndarray]:
-    """UTC µs of local midnight per (calendar day, home zone) and the day's weekday.
+def _local_midnights(start_us: int, now_us: int) -> tuple[np.ndarray, np.ndarray, list[date]]:
+    """UTC µs of local midnight per (calendar day, home zone), the day's weekday and the days.
 
     The offset is taken at local noon: DST switches at night, and office hours are what count.
     """
@@ -693,7 +778,25 @@ def _local_midnights(start_us: int, now_us: int) -> tuple[np.ndarray, np.ndarray
                 microseconds=1
             )
     weekday = np.array([day.weekday() for day in dates])
-    return midnight, weekday
+    return midnight, weekday, dates
+
+
+def _turn_days(
+    people: pl.DataFrame, midnight: np.ndarray, dates: list[date], start_us: int, now_us: int
+) -> list[np.ndarray]:
+    """Per on-call slot: the indices into ``dates`` of the days of its engineer's turns whose
+    night (00:00-06:00 home time) lies inside the period."""
+    zone = {
+        slot: HOME_TIME_ZONES.index(z)
+        for slot, z in people.filter(pl.col("on_call").is_not_null()).select("on_call", "time_zone").rows()
+    }
+    slots = np.array([on_call_slot(d) for d in dates])
+    days: list[np.ndarray] = []
+    for k in range(N_ON_CALL):
+        night = midnight[:, zone[k]]
+        inside = (night >= start_us) & (night + int(_NIGHT_END * _HOUR_US) < now_us - _HOUR_US)
+        days.append(np.flatnonzero((slots == k) & inside))
+    return days
 
 
 def _ordinary(n_rows: int, people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> pl.DataFrame:
@@ -728,12 +831,6 @@ def _ordinary(n_rows: int, people: pl.DataFrame, seed: int, start_us: int, now_u
     ]
     kind[: len(coverage)] = coverage
     is_service[: len(coverage)] = False
-    size = kind_sizes[kind]
-    ends = np.cumsum(size)
-    if ends[-1] < n_rows:  # pragma: no cover - the 10 % margin makes this practically unreachable
-        raise RuntimeError("demo: not enough operations drawn")
-    n_ops = int(np.searchsorted(ends, n_rows) + 1)
-    kind, is_service, size, ends = kind[:n_ops], is_service[:n_ops], size[:n_ops], ends[:n_ops]
 
     actor = np.where(
         is_service,
@@ -742,14 +839,65 @@ def _ordinary(n_rows: int, people: pl.DataFrame, seed: int, start_us: int, now_u
     )
     actor = np.where(kind_admin[kind], admins[rng.integers(0, len(admins), n_ops)], actor)
 
-    # When: people in their home zone, weekdays in office hours; service accounts any time.
-    midnight, weekday = _local_midnights(start_us, now_us)
+    # On-call nights: a share of an on-call engineer's operations become night incidents
+    # (a login, an acknowledged alert, a rollback, ...) on a day of one of their turns.
+    midnight, weekday, dates = _local_midnights(start_us, now_us)
+    on_call = people["on_call"].fill_null(-1).to_numpy()
+    turn_days = _turn_days(people, midnight, dates, start_us, now_us)
+    night = (
+        (on_call[actor] >= 0)
+        & ~is_service
+        & (rng.random(n_ops) < _ON_CALL_NIGHT_SHARE)
+        & (np.arange(n_ops) >= len(coverage))
+    )
+    has_turns = np.array([len(days) > 0 for days in turn_days] + [False])
+    night &= has_turns[np.where(on_call >= 0, on_call, N_ON_CALL)][actor]
+    night_kinds = np.array([next(i for i, k in enumerate(_KINDS) if k.steps == s) for s in _NIGHT_KINDS])
+    night_p = np.array(list(_NIGHT_KINDS.values()))
+    kind = np.where(night, night_kinds[rng.choice(len(night_kinds), n_ops, p=night_p / night_p.sum())], kind)
+
+    size = kind_sizes[kind]
+    ends = np.cumsum(size)
+    if ends[-1] < n_rows:  # pragma: no cover - the 10 % margin makes this practically unreachable
+        raise RuntimeError("demo: not enough operations drawn")
+    n_ops = int(np.searchsorted(ends, n_rows) + 1)
+    kind, is_service, size, ends = kind[:n_ops], is_service[:n_ops], size[:n_ops], ends[:n_ops]
+    actor, night = actor[:n_ops], night[:n_ops]
+
+    # When: people on their own working day in their home zone, mostly weekdays, now and
+    # then an early hour before it or an evening after it; on-call nights in their turns;
+    # service accounts around the clock with a nightly batch window.
     day_p = _WEEKDAY_WEIGHTS[weekday] / _WEEKDAY_WEIGHTS[weekday].sum()
     day = rng.choice(len(day_p), n_ops, p=day_p)
-    office = (rng.random(n_ops) >= _OFF_HOURS_SHARE) | kind_office[kind]
-    hours = np.where(office, 8.0 + 11.0 * rng.beta(2.2, 2.4, n_ops), 24.0 * rng.random(n_ops))
+    turn_pool = np.concatenate([turn_days[k] for k in range(N_ON_CALL)] + [np.zeros(1, dtype=np.int64)])
+    turn_len = np.array([len(turn_days[k]) for k in range(N_ON_CALL)] + [1])
+    turn_offset = np.concatenate([[0], np.cumsum(turn_len)[:-1]])
+    slot = np.where(night, on_call[actor], N_ON_CALL)
+    turn_day = turn_pool[turn_offset[slot] + (rng.random(n_ops) * turn_len[slot]).astype(np.int64)]
+    day = np.where(night, turn_day, day)
+    day_start = people["day_start"].fill_null(9.0).to_numpy()[actor]
+    day_end = day_start + people["day_hours"].fill_null(8.0).to_numpy()[actor]
+    extra = (rng.random(n_ops) < _EXTRA_HOURS_SHARE) & ~kind_office[kind]
+    early = day_start - _EARLY_HOURS * rng.random(n_ops)
+    evening = day_end + np.maximum(_EVENING_END - day_end, 0.5) * rng.random(n_ops)
+    hours = np.where(
+        night,
+        _NIGHT_END * rng.random(n_ops),
+        np.where(
+            extra,
+            np.where(rng.random(n_ops) < 0.3, early, evening),
+            day_start + (day_end - day_start) * rng.beta(2.2, 2.4, n_ops),
+        ),
+    )
     human_t0 = midnight[day, zone_of[actor]] + (hours * _HOUR_US).astype(np.int64)
-    service_t0 = rng.integers(start_us, now_us, n_ops)
+    batch = rng.random(n_ops) < _BATCH_SHARE
+    utc_day = (
+        start_us - start_us % _DAY_US + _DAY_US * rng.integers(0, (now_us - start_us) // _DAY_US + 1, n_ops)
+    )
+    batch_t0 = utc_day + (
+        (_BATCH_HOURS[0] + (_BATCH_HOURS[1] - _BATCH_HOURS[0]) * rng.random(n_ops)) * _HOUR_US
+    ).astype(np.int64)
+    service_t0 = np.where(batch, batch_t0, rng.integers(start_us, now_us, n_ops))
     t0 = np.where(is_service, service_t0, human_t0)
     gap = np.where(
         kind_login[kind],
@@ -904,8 +1052,10 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
     zones = dict(zip(names, humans["time_zone"], strict=True))
     non_admins = [n for n in names if roles[n] != "admin"]
     span_days = (now_us - start_us) // _DAY_US
-    # Five distinct whole days inside the period (never today, so nothing lands after now).
-    days_ago = rng.choice(np.arange(1, span_days), size=5, replace=False)
+    # Five distinct whole days inside the period (never today, so nothing lands after now),
+    # at least _STORY_MIN_DAYS days after its start when the period is long enough (>= 13 days).
+    latest = span_days - _STORY_MIN_DAYS if span_days - _STORY_MIN_DAYS >= 5 else span_days - 1
+    days_ago = rng.choice(np.arange(1, latest + 1), size=5, replace=False)
 
     def at(days: int, hour: float) -> int:
         return now_us - int(days) * _DAY_US - (now_us % _DAY_US) + int(hour * _HOUR_US)
@@ -985,11 +1135,16 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
     # 4. off-hours backup deletion: an admin deletes backups at 03:00 home time on a weekday night.
     admin = next(n for n in names if roles[n] == "admin" and zones[n] in ("Europe/Paris", "UTC"))
     zone = ZoneInfo(zones[admin])
-    day = _from_us(at(days_ago[3], 0)).astimezone(zone).date()
+    drawn = _from_us(at(days_ago[3], 0)).astimezone(zone).date()
+    day = drawn
     while day.weekday() not in (1, 2, 3, 4):  # the night after Monday-Thursday
         day -= timedelta(days=1)
-    if _to_us(datetime(day.year, day.month, day.day, 3, tzinfo=zone)) < start_us:
-        day += timedelta(days=7)
+    if _to_us(datetime(day.year, day.month, day.day, 3, tzinfo=zone)) < start_us + (
+        _STORY_MIN_DAYS - 1
+    ) * _DAY_US * (latest == span_days - _STORY_MIN_DAYS):
+        day = drawn
+        while day.weekday() not in (1, 2, 3, 4):
+            day += timedelta(days=1)
     t0 = _to_us(datetime(day.year, day.month, day.day, 3, tzinfo=zone)) + int(
         rng.integers(0, 10 * _MINUTE_US)
     )
