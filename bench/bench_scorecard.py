@@ -92,6 +92,8 @@ class Score:
     """False findings that carry a risk flag (detections that rank by risk)."""
     false_reasons: tuple[tuple[str, int], ...] = ()
     """False findings per ``reason`` (detections that give one)."""
+    false_when: tuple[tuple[str, int], ...] = ()
+    """False findings by who made them and when, in their home time (from `demo.users`)."""
     missed_stories: tuple[str, ...] = ()
 
     @property
@@ -153,8 +155,46 @@ def score(
         false_reasons=tuple(sorted(Counter(false["reason"].to_list()).items()))
         if "reason" in false.columns
         else (),
+        false_when=_whose_and_when(false, demo.users(seed)),
         missed_stories=tuple(missed),
     )
+
+
+def _whose_and_when(findings: pl.DataFrame, people: pl.DataFrame) -> tuple[tuple[str, int], ...]:
+    """Findings counted by their actor's kind and the home time of their first event: a
+    service account; an on-call night; before, inside or after the person's working day."""
+    if findings.is_empty():
+        return ()
+    actor = pl.col("actor") if "actor" in findings.columns else pl.col("accounts").list.first()
+    rows = findings.select(actor.alias("actor"), "first").join(
+        people.select("username", "time_zone", "service", "on_call", "day_start", "day_hours"),
+        left_on="actor",
+        right_on="username",
+        how="left",
+    )
+    home = pl.concat(
+        rows.filter(pl.col("time_zone") == zone).with_columns(
+            local=pl.col("first").dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        )
+        for zone in demo.HOME_TIME_ZONES
+    ).with_columns(hour=pl.col("local").dt.hour() + pl.col("local").dt.minute() / 60)
+    kind = (
+        pl.when(pl.col("service"))
+        .then(pl.lit("service account"))
+        .when(pl.col("hour") < 6)
+        .then(
+            pl.when(pl.col("on_call").is_not_null()).then(pl.lit("on-call night")).otherwise(pl.lit("night"))
+        )
+        .when(pl.col("hour") < pl.col("day_start"))
+        .then(pl.lit("early, before their day"))
+        .when(pl.col("hour") > pl.col("day_start") + pl.col("day_hours"))
+        .then(pl.lit("evening, after their day"))
+        .otherwise(pl.lit("inside their working day"))
+        .alias("kind")
+    )
+    counts = Counter(home.select(kind)["kind"].to_list())
+    counts["unknown actor"] = rows.height - home.height
+    return tuple(sorted((k, v) for k, v in counts.items() if v))
 
 
 def measure(
@@ -248,14 +288,25 @@ def render(scores: list[Score], *, now: datetime, days: int, zone: str, meta: di
                 f"| {rule} | {s.events:,} | {s.seed} | {s.stories} | {s.found} | {s.missed} | "
                 f"{s.findings:,} | {s.false:,} | {s.false_per_10k:.2f} | {s.per_day:.2f} | {s.seconds:.2f} |"
             )
-    details = [s for s in scores if s.false and (s.false_reasons or s.false_flagged is not None)]
+    details = [s for s in scores if s.false]
     if details:
-        lines += ["", "## What the false findings are", ""]
+        lines += [
+            "",
+            "## What the false findings are",
+            "",
+            "Per run: the findings' reasons (or risk flags), then whose they are and when, in the "
+            "actor's home time (the demo's own people: their working day, on-call turns, service "
+            "accounts).",
+            "",
+        ]
         for s in details:
             parts = [f"{reason}: {count:,}" for reason, count in s.false_reasons]
             if s.false_flagged is not None:
                 parts.append(f"with a risk flag: {s.false_flagged:,} of {s.false:,}")
-            lines.append(f"- {s.rule}, {s.events:,} events, seed {s.seed}: " + "; ".join(parts))
+            when = ", ".join(f"{kind} {count:,}" for kind, count in s.false_when)
+            lines.append(
+                f"- {s.rule}, {s.events:,} events, seed {s.seed}: " + "; ".join(parts) + f" ({when})"
+            )
     missed = [s for s in scores if s.missed_stories]
     if missed:
         lines += ["", "## Missed stories", ""]
