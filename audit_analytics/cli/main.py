@@ -86,10 +86,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-empty", action="store_true", help="do nothing when the database already holds events"
     )
 
-    p = sub.add_parser("import", help="import CSV, JSON Lines, JSON or Parquet files")
+    p = sub.add_parser(
+        "import",
+        help="import audit logs: ours (CSV, JSON Lines, JSON, Parquet) or another's (auth.log, CloudTrail, …)",
+        description="Import files into the audit log. Each file's format is recognised by its content "
+        "(see `audit-analytics formats`); .gz files are decompressed as they stream; - reads standard input.",
+    )
     add_db(p)
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="files to import (- for standard input)")
     p.add_argument("--rejects", metavar="PATH", help="where rejected rows go (default: FILE.rejects.jsonl)")
+    p.add_argument(
+        "--format",
+        metavar="NAME",
+        choices=_import_formats(),
+        help="read every file as this format instead of recognising it: " + ", ".join(_import_formats()),
+    )
+    p.add_argument(
+        "--year",
+        type=_year,
+        metavar="YYYY",
+        help="the year of syslog lines, which have none (default: the file's modification time)",
+    )
+
+    p = sub.add_parser(
+        "formats",
+        help="list the formats import reads and the fields each maps",
+        description="The formats `import` reads: our own schema's, and the source formats it maps.",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="show one format's mapping in full")
 
     p = sub.add_parser("query", help="print the events that match a filter")
     add_filter_arguments(p)
@@ -157,11 +181,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import_formats() -> list[str]:
+    from audit_analytics.io.ingest import OWN_FORMATS
+    from audit_analytics.io.sources import SOURCES
+
+    return [*OWN_FORMATS, *SOURCES]
+
+
+def _year(text: str) -> int:
+    try:
+        year = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
+    if not 1970 <= year <= 9999:
+        raise argparse.ArgumentTypeError(f"{year} is not a year between 1970 and 9999")
+    return year
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from audit_analytics.io.ingest import import_files
+    from audit_analytics.io.sources import SOURCES
 
     store = open_store(args)
-    summary = import_files(store, args.files, rejects=args.rejects)
+    summary = import_files(store, args.files, rejects=args.rejects, format=args.format, year=args.year)
+    for path, name in summary.formats.items():
+        if name in SOURCES:
+            print(f"note: {path}: read as {SOURCES[name].title} ({name})", file=sys.stderr)
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(str(summary))
     for path, cols in summary.ignored_columns.items():
         print(
@@ -172,6 +219,41 @@ def cmd_import(args: argparse.Namespace) -> int:
     if summary.rejected and summary.imported + summary.duplicates == 0:
         return EXIT_USAGE
     return EXIT_REJECTED if summary.rejected else EXIT_OK
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    from audit_analytics.io.ingest import OWN_FORMATS
+    from audit_analytics.io.sources import SOURCES
+
+    if args.name:
+        source = SOURCES.get(args.name)
+        if source is None:
+            if args.name in OWN_FORMATS:
+                print(f"{args.name}: our own schema (README: Importing files)")
+                return EXIT_OK
+            print(
+                f"error: unknown format {args.name!r}; formats: {', '.join(_import_formats())}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(f"{source.name}: {source.title}")
+        print(f"recognised by: {source.detected_by}")
+        width = max(len(column) for column, _ in source.fields)
+        for column, rule in source.fields:
+            print(f"  {column:<{width}}  <- {rule}")
+        if source.actions:
+            print("actions (source -> type/action):")
+            for name, (kind, action) in source.actions.items():
+                print(f"  {name} -> {kind}/{action}")
+        if source.caveats:
+            print(f"caveats: {source.caveats}")
+        return EXIT_OK
+    print("our own schema: " + ", ".join(OWN_FORMATS) + " (by extension; .gz too)")
+    for source in SOURCES.values():
+        mapped = ", ".join(column for column, _ in source.fields)
+        print(f"{source.name:<11} {source.title}\n{'':<11} maps: {mapped}")
+    print("`audit-analytics formats NAME` shows one format's mapping; docs/sources.md has them all.")
+    return EXIT_OK
 
 
 def _with_archive(args: argparse.Namespace, store: Store, flt: Filter) -> pl.DataFrame:
@@ -308,6 +390,7 @@ def cmd_activity(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": cmd_demo,
     "import": cmd_import,
+    "formats": cmd_formats,
     "query": cmd_query,
     "export": cmd_export,
     "activity": cmd_activity,

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import hashlib
 import io
 import ipaddress
@@ -55,7 +56,11 @@ import math
 import os
 import random
 import re
+import shutil
+import sys
+import tempfile
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,6 +72,7 @@ import sqlalchemy as sa
 
 from audit_analytics.engines import chain
 from audit_analytics.errors import IngestError, StoreError
+from audit_analytics.io import sources
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
 
 if TYPE_CHECKING:
@@ -81,6 +87,7 @@ __all__ = [
     "BATCH_ROWS",
     "FORMATS",
     "ImportSummary",
+    "OWN_FORMATS",
     "LoadedFile",
     "Reject",
     "check_file",
@@ -90,6 +97,9 @@ __all__ = [
 ]
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
+OWN_FORMATS: tuple[Format, ...] = ("csv", "jsonl", "json", "parquet")
+"""Our own schema's formats; every other ``--format`` name is a source of :data:`sources.SOURCES`."""
+STDIN = "-"
 FORMATS: dict[str, Format] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
@@ -205,6 +215,8 @@ class ImportSummary:
     files: list[str] = field(default_factory=list)
     rejects_paths: list[str] = field(default_factory=list)
     ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)  # file -> the format it was read as
+    notes: list[str] = field(default_factory=list)  # what the reading assumed (a syslog year)
 
     @property
     def balanced(self) -> bool:
@@ -223,29 +235,60 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class CheckedFile:
-    """A file that passed :func:`check_file`: its format and (CSV) header keys."""
+    """A file that passed :func:`check_file`: its format and (CSV) header keys, or the source
+    format (:mod:`audit_analytics.io.sources`) its records are mapped from.
+
+    ``origin`` is what the file is called in summaries and rejects (``stdin`` for ``-``).
+    """
 
     path: Path
     format: Format
     header: tuple[str, ...] = ()
+    source: str | None = None
+    origin: Path | None = None
+    context: sources.Context | None = None
+
+    @property
+    def named(self) -> Path:
+        return self.origin or self.path
+
+    @property
+    def format_name(self) -> str:
+        return self.source or self.format
+
+
+def _gzipped(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _inner_suffix(path: Path) -> str:
+    name = path.name.lower()
+    return Path(name[:-3]).suffix if name.endswith(".gz") else path.suffix.lower()
+
+
+def _formats_listed() -> str:
+    return ", ".join((*OWN_FORMATS, *sources.SOURCES))
 
 
 def _detect_format(path: Path, fmt: str | None) -> Format:
     if fmt:
-        if fmt not in ("csv", "jsonl", "json", "parquet"):
-            raise IngestError(path, f"unknown format {fmt!r}; formats: csv, jsonl, json, parquet")
-        return fmt  # type: ignore[return-value]
-    suffix = path.suffix.lower()
+        for own in OWN_FORMATS:
+            if fmt == own:
+                return own
+        raise IngestError(path, f"unknown format {fmt!r}; formats: {_formats_listed()}")
+    suffix = _inner_suffix(path)
     if suffix not in FORMATS:
         raise IngestError(
             path,
-            f"cannot tell the format from {suffix or 'no extension'!r}; use .csv, .jsonl, .json or .parquet",
+            f"cannot tell the format from {suffix or 'no extension'!r} and the content is none of the "
+            f"source formats ({', '.join(sources.SOURCES)}); use .csv, .jsonl, .json or .parquet, or --format",
         )
     return FORMATS[suffix]
 
 
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[IO[bytes]]:
+    """The file's bytes; a ``.gz`` file's decompressed bytes, streamed."""
     try:
         fh = path.open("rb")
     except FileNotFoundError:
@@ -255,7 +298,44 @@ def _open(path: Path) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise IngestError(path, f"cannot be read: {exc.strerror or exc}") from None
     with fh:
-        yield fh
+        if not _gzipped(path):
+            yield fh
+            return
+        with gzip.GzipFile(fileobj=fh, mode="rb") as unzipped:
+            try:
+                yield unzipped  # type: ignore[misc]
+            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                raise IngestError(
+                    path, f"is not a readable gzip file ({exc or type(exc).__name__})"
+                ) from None
+
+
+def _head(path: Path) -> bytes:
+    with _open(path) as fh:
+        return fh.read(sources.SNIFF_BYTES)
+
+
+def _sniff_source(path: Path) -> str | None:
+    """The source format of the file's content, or None (then it is one of ours)."""
+    if _inner_suffix(path) in (".parquet", ".pq"):
+        return None
+    head = _head(path)
+    if head[:4] == b"PAR1":
+        return None
+    return sources.detect(head)
+
+
+def _context(path: Path, origin: Path | None, year: int | None) -> sources.Context:
+    if year is not None:
+        return sources.Context(str(origin or path), year=year, year_from="--year")
+    if origin is not None and origin.name == "stdin":
+        return sources.Context(
+            str(origin), year=datetime.now(UTC).year, year_from="the clock (standard input)"
+        )
+    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    return sources.Context(
+        str(path), year=modified.year, year_from="the file's modification time", modified=modified
+    )
 
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
@@ -330,19 +410,46 @@ def _check_text(path: Path, fmt: Format) -> None:
         )
 
 
-def check_file(path: str | Path, *, format: Format | None = None) -> CheckedFile:
+def check_file(
+    path: str | Path, *, format: str | None = None, year: int | None = None, origin: Path | None = None
+) -> CheckedFile:
     """Stream ``path`` once and raise :class:`IngestError` when it cannot be read at all.
 
-    Memory stays bounded (one line at a time), except for a JSON array, which is parsed whole
-    and so is capped at :data:`MAX_JSON_ARRAY_BYTES`.
+    The format is ``format`` when given (one of :data:`OWN_FORMATS` or a source's name),
+    else the source whose records the file starts with (:func:`audit_analytics.io.sources.detect`),
+    else ours by the extension (``.gz`` is decompressed as it streams). Memory stays bounded
+    (one line at a time), except for a JSON array, which is parsed whole and so is capped at
+    :data:`MAX_JSON_ARRAY_BYTES`.
     """
     path = Path(path)
-    fmt = _detect_format(path, format)
+    try:
+        return _check(path, format, year, origin)
+    except IngestError as exc:
+        if origin is None or exc.path == str(origin):
+            raise
+        raise IngestError(origin, exc.problem) from None
+
+
+def _check(path: Path, format: str | None, year: int | None, origin: Path | None) -> CheckedFile:
+    named = origin or path
+    source = format if format in sources.SOURCES else None
+    if format is None:
+        source = _sniff_source(path)
+        if source is None and origin is not None:  # standard input has no extension to go by
+            first = _head(path).lstrip()[:1]
+            format = "jsonl" if first == b"{" else "json" if first == b"[" else "csv"
+    if source is not None:
+        _check_text(path, source)  # type: ignore[arg-type]
+        own: Format = "csv" if sources.SOURCES[source].shape == "csv" else "jsonl"
+        return CheckedFile(path, own, source=source, origin=origin, context=_context(path, origin, year))
+    if _gzipped(path) and _inner_suffix(path) in (".parquet", ".pq"):
+        raise IngestError(named, "a gzip-compressed Parquet file: decompress it first")
+    fmt = _detect_format(named, format)
     if fmt == "parquet":
-        return CheckedFile(path, fmt, tuple(_parquet_check(path)))
+        return CheckedFile(path, fmt, tuple(_parquet_check(path)), origin=origin)
     _check_text(path, fmt)
     if fmt == "csv":
-        return CheckedFile(path, fmt, tuple(_csv_header(path)))
+        return CheckedFile(path, fmt, tuple(_csv_header(path)), origin=origin)
     if fmt == "json":
         size = path.stat().st_size
         if size > MAX_JSON_ARRAY_BYTES:
@@ -352,7 +459,7 @@ def check_file(path: str | Path, *, format: Format | None = None) -> CheckedFile
                 "must be parsed whole, so write JSON Lines (.jsonl, one event per line), which streams",
             )
         _json_array(path)
-    return CheckedFile(path, fmt)
+    return CheckedFile(path, fmt, origin=origin)
 
 
 def _canonical_key(name: object) -> str:
@@ -588,7 +695,16 @@ def _parquet_rows(path: Path) -> Iterator[RawRow]:
         raise IngestError(path, f"is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
 
 
+def _source_rows(checked: CheckedFile) -> Iterator[RawRow]:
+    source = sources.SOURCES[checked.source or ""]
+    context = checked.context or sources.Context(str(checked.named))
+    with _open(checked.path) as fh:
+        yield from source.read(_lines(fh), context)
+
+
 def _raw_rows(checked: CheckedFile) -> Iterator[RawRow]:
+    if checked.source is not None:
+        return _source_rows(checked)
     if checked.format == "parquet":
         return _parquet_rows(checked.path)
     if checked.format == "csv":
@@ -831,7 +947,7 @@ def _frame(events: list[dict[str, Any]]) -> pl.DataFrame:
 def iter_batches(
     path: str | Path,
     *,
-    format: Format | None = None,
+    format: str | None = None,
     batch_rows: int = BATCH_ROWS,
     now: datetime | None = None,
 ) -> Iterator[Batch]:
@@ -853,7 +969,9 @@ def iter_batches(
 # public entry points
 
 
-def load_file(path: str | Path, *, format: Format | None = None, now: datetime | None = None) -> LoadedFile:
+def load_file(
+    path: str | Path, *, format: str | None = None, now: datetime | None = None, year: int | None = None
+) -> LoadedFile:
     """Read and validate one file, all of it in memory (use :func:`import_files` for big files).
 
     Raises
@@ -862,7 +980,7 @@ def load_file(path: str | Path, *, format: Format | None = None, now: datetime |
         When the file cannot be read at all (missing, empty, binary, not UTF-8, a JSON array
         that does not parse, a CSV header without the required columns).
     """
-    checked = check_file(path, format=format)
+    checked = check_file(path, format=format, year=year)
     reading = _Reading(checked)
     frames: list[pl.DataFrame] = []
     lines: list[int] = []
@@ -1073,6 +1191,8 @@ def import_files(
     batch_rows: int = BATCH_ROWS,
     now: datetime | None = None,
     attempts: int = 5,
+    format: str | None = None,
+    year: int | None = None,
 ) -> ImportSummary:
     """Validate and append files to ``store`` in one transaction; write rejects next to each
     input (or to ``rejects``).
@@ -1082,8 +1202,30 @@ def import_files(
     into one transaction, so a failure part-way (the database going away, a file changing
     under us) writes nothing either. Memory is bounded by the batch. A deadlock with a
     concurrent import is retried (up to ``attempts`` times) from the start.
+
+    ``format`` forces one format for every file (else each is recognised by its content);
+    ``year`` is the year of syslog lines, which have none. ``-`` reads standard input (copied
+    to a temporary file as it arrives, since the import reads every file twice).
     """
-    checked = [check_file(p) for p in _expand(paths)]
+    with tempfile.TemporaryDirectory(prefix="aa-import-") as spool:
+        checked = [
+            check_file(p, format=format, year=year, origin=origin)
+            for p, origin in _expand(paths, Path(spool))
+        ]
+        return _import_checked(
+            store, checked, rejects=rejects, batch_rows=batch_rows, now=now, attempts=attempts
+        )
+
+
+def _import_checked(
+    store: Store,
+    checked: list[CheckedFile],
+    *,
+    rejects: str | Path | None,
+    batch_rows: int,
+    now: datetime | None,
+    attempts: int,
+) -> ImportSummary:
     now = now or datetime.now(UTC)
     for attempt in range(1, attempts + 1):
         files = _RejectsFiles(Path(rejects) if rejects is not None else None)
@@ -1118,11 +1260,12 @@ def _import_in(
     now: datetime,
 ) -> ImportSummary:
     summary = ImportSummary()
-    names = ", ".join(item.path.name for item in checked)
+    names = ", ".join(item.named.name for item in checked)
     writer = _Writer(store, conn, source=f"import {names}"[:500])
     for item in checked:
         reading = _Reading(item)
-        summary.files.append(str(item.path))
+        summary.files.append(str(item.named))
+        summary.formats[str(item.named)] = item.format_name
         for batch in _batches(item, reading, batch_rows=batch_rows, now=now):
             inserted = writer.append(batch.events)
             conflicts = writer.conflicts(batch.events, batch.lines, inserted)
@@ -1131,9 +1274,12 @@ def _import_in(
             summary.duplicates += batch.events.height - len(inserted)
             summary.rejected += len(batch.rejects)
             summary.conflicts += len(conflicts)
-            files.write(item.path, batch.rejects + conflicts)
+            files.write(item.named, batch.rejects + conflicts)
         if reading.ignored:
-            summary.ignored_columns[str(item.path)] = reading.ignored
+            summary.ignored_columns[str(item.named)] = reading.ignored
+        if item.context is not None:
+            summary.notes.extend(f"{item.named}: {note}" for note in item.context.notes)
+            item.context.notes.clear()  # a retried attempt says it once
     writer.finish()
     return summary
 
@@ -1143,6 +1289,17 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
+def _expand(paths: Iterable[str | Path], spool: Path) -> Iterator[tuple[Path, Path | None]]:
+    """(path to read, what to call it): ``-`` is standard input, copied to ``spool`` in
+    pieces (named ``stdin.gz`` when it is gzip-compressed)."""
     for p in paths:
-        yield Path(p)
+        if str(p) != STDIN:
+            yield Path(p), None
+            continue
+        stream = sys.stdin.buffer
+        first = stream.read(2)
+        target = spool / ("stdin.gz" if first == b"\x1f\x8b" else "stdin")
+        with target.open("wb") as out:
+            out.write(first)
+            shutil.copyfileobj(stream, out, 1 << 20)
+        yield target, Path("stdin")
