@@ -1054,8 +1054,10 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
     span_days = (now_us - start_us) // _DAY_US
     # Five distinct whole days inside the period (never today, so nothing lands after now),
     # at least _STORY_MIN_DAYS days after its start when the period is long enough (>= 13 days).
-    latest = span_days - _STORY_MIN_DAYS if span_days - _STORY_MIN_DAYS >= 5 else span_days - 1
+    long_enough = span_days - _STORY_MIN_DAYS >= 5
+    latest = span_days - _STORY_MIN_DAYS if long_enough else span_days - 1
     days_ago = rng.choice(np.arange(1, latest + 1), size=5, replace=False)
+    earliest_us = start_us + (_STORY_MIN_DAYS - 1) * _DAY_US if long_enough else start_us
 
     def at(days: int, hour: float) -> int:
         return now_us - int(days) * _DAY_US - (now_us % _DAY_US) + int(hour * _HOUR_US)
@@ -1139,10 +1141,8 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
     day = drawn
     while day.weekday() not in (1, 2, 3, 4):  # the night after Monday-Thursday
         day -= timedelta(days=1)
-    if _to_us(datetime(day.year, day.month, day.day, 3, tzinfo=zone)) < start_us + (
-        _STORY_MIN_DAYS - 1
-    ) * _DAY_US * (latest == span_days - _STORY_MIN_DAYS):
-        day = drawn
+    if _to_us(datetime(day.year, day.month, day.day, 3, tzinfo=zone)) < earliest_us:
+        day = drawn  # too early: the next such night instead
         while day.weekday() not in (1, 2, 3, 4):
             day += timedelta(days=1)
     t0 = _to_us(datetime(day.year, day.month, day.day, 3, tzinfo=zone)) + int(
