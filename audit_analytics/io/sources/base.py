@@ -255,6 +255,7 @@ def json_records(lines: Lines, *, wrappers: bool = True) -> Iterator[JsonItem]:
     pending: list[bytes] = []
     pending_start = 0
     size = 0
+    first = True
     for number, line in lines:
         if pending:
             if line is None:
@@ -272,6 +273,7 @@ def json_records(lines: Lines, *, wrappers: bool = True) -> Iterator[JsonItem]:
         if not line.strip():
             continue
         text, why = _decoded(line)
+        was_first, first = first, False
         if text is None:
             yield number, line.decode("utf-8", "backslashreplace")[:MAX_RAW_CHARS], None, why
             continue
@@ -279,7 +281,8 @@ def json_records(lines: Lines, *, wrappers: bool = True) -> Iterator[JsonItem]:
             obj = json.loads(text)
         except (json.JSONDecodeError, RecursionError, ValueError) as exc:
             stripped = text.lstrip()
-            if stripped[:1] in ("{", "[") and not _complete_looking(stripped):
+            # a pretty-printed document starts the file; a broken line later is one bad record
+            if was_first and stripped[:1] in ("{", "[") and not _complete_looking(stripped):
                 pending, pending_start, size = [line], number, len(line)
                 continue
             yield number, cut(text), None, _why_json(exc)

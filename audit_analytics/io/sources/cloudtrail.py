@@ -194,15 +194,19 @@ def _actor(identity: Any) -> str | None:
         arn = identity.get("arn")
         if isinstance(arn, str) and "assumed-role/" in arn:
             return arn.split("assumed-role/", 1)[1]
+    if kind == "FederatedUser":
+        arn = identity.get("arn")
+        if isinstance(arn, str) and "federated-user/" in arn:
+            return arn.split("federated-user/", 1)[1]
     if kind == "AWSService":
         return first_text(identity.get("invokedBy"))
     if kind == "Root":
         return "root"
     return first_text(
         identity.get("userName"),
-        dig(identity, "sessionContext", "sessionIssuer", "userName"),
         identity.get("arn"),
         identity.get("principalId"),
+        identity.get("invokedBy"),
     )
 
 
@@ -295,7 +299,8 @@ SOURCE = Source(
     fields=(
         ("id", "aws-<eventID> (else a hash of the record)"),
         ("time", "eventTime"),
-        ("actor", "userIdentity.userName; assumed-role/<role>/<session>; invokedBy; arn; principalId"),
+        ("actor", "userIdentity.userName; <role>/<session> of an assumed role; the federated user; arn; "
+         "principalId; invokedBy (a service)"),
         ("email", "actor or principalId when it is an address"),
         ("type", "eventName (table), else the service of eventSource (table)"),
         ("action", "eventName (table), else its verb (Describe -> read, Delete -> delete, …)"),
