@@ -25,6 +25,7 @@ set_view(view)
 filter_panel(actors_of(shared))
 st.title("Audit Log")
 search_bar()
+ui.presets(view)
 if notice:
     st.info(notice, icon=":material/info:")
 

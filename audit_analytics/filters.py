@@ -36,7 +36,15 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from audit_analytics.dates import MAX_YEAR, MIN_YEAR, in_date_range, zone
 from audit_analytics.errors import QueryError
 from audit_analytics.query import Qualified, Query, parse, parse_date_value
-from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS, TEXT_SEARCH_COLUMNS
+from audit_analytics.schema import (
+    PERMISSION,
+    PERMISSION_ACTIONS,
+    PERMISSION_CATEGORIES,
+    RESULTS,
+    SORTABLE_COLUMNS,
+    TEXT_SEARCH_COLUMNS,
+    TYPE_CHOICES,
+)
 
 _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -130,9 +138,9 @@ class Filter:
             if isinstance(value, str):
                 value = (value,)
             object.__setattr__(self, name, tuple(value))
-        bad = [t for t in self.types if t not in CATEGORY_CODES]
+        bad = [t for t in self.types if t not in TYPE_CHOICES]
         if bad:
-            raise ValueError(f"unknown type {bad[0]!r}; types: {', '.join(CATEGORY_CODES)}")
+            raise ValueError(f"unknown type {bad[0]!r}; types: {', '.join(TYPE_CHOICES)}")
         bad = [r for r in self.results if r not in RESULTS]
         if bad:
             raise ValueError(f"unknown result {bad[0]!r}; results: {', '.join(RESULTS)}")
@@ -148,6 +156,27 @@ class Filter:
     # -- plain data helpers -------------------------------------------------------------
     def replace(self, **changes: object) -> Filter:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def with_history(
+        self, lookback: timedelta, *, now: datetime | None = None
+    ) -> tuple[Filter, datetime | None]:
+        """This filter reaching ``lookback`` further back, and where its own period starts
+        (``None`` when it has no start: the history is already in it). For detections that
+        learn an actor's habits from the time before each event.
+
+        >>> from datetime import timedelta
+        >>> wide, since = Filter(period="custom", start=date(2026, 3, 10), end=date(2026, 3, 10)).with_history(timedelta(days=30))
+        >>> wide.bounds()[0].isoformat(), since.isoformat()
+        ('2026-02-08T00:00:00+00:00', '2026-03-10T00:00:00+00:00')
+        """
+        lo, hi = self.bounds(now=now)
+        if lo is None:
+            return self, None
+        tz = self.zoneinfo
+        wide = self.replace(
+            period="custom", start=(lo - lookback).astimezone(tz), end=hi.astimezone(tz) if hi else None
+        )
+        return wide, lo
 
     @property
     def parsed(self) -> Query:
@@ -260,7 +289,7 @@ class Filter:
         for op, instant in self._query_bounds():
             conds.append(pl.col("time") >= instant if op == ">=" else pl.col("time") < instant)
         if self.types:
-            conds.append(pl.col("type").is_in(list(self.types)))
+            conds.append(polars_types(self.types))
         if self.results:
             conds.append(pl.col("result").is_in(list(self.results)))
         if self.users:
@@ -338,8 +367,44 @@ def _polars_cidr(
     return pl.col("ip").map_batches(_in, return_dtype=pl.Boolean)
 
 
+def is_permission_change(actions: Callable[[list[str]], pl.Expr] | None = None) -> pl.Expr:
+    """A role or permission change (:data:`audit_analytics.schema.PERMISSION`): the one
+    definition the Type filter, ``type:permission`` and the Permission changes detection use.
+    ``actions(values)`` tests the action column against values (an engine may test codes)."""
+    in_actions = actions or (lambda values: pl.col("action").is_in(values))
+    return (
+        pl.col("type").cast(pl.String).is_in(list(PERMISSION_CATEGORIES))
+        & in_actions(sorted(PERMISSION_ACTIONS))
+    ).fill_null(False)
+
+
+def polars_types(types: Sequence[str], actions: Callable[[list[str]], pl.Expr] | None = None) -> pl.Expr:
+    """The Type filter in polars: any of the categories in ``types``, or a permission change
+    when ``types`` holds ``permission``."""
+    categories = [t for t in types if t != PERMISSION]
+    parts = [pl.col("type").is_in(categories)] if categories else []
+    if PERMISSION in types:
+        parts.append(is_permission_change(actions))
+    return pl.any_horizontal(parts)
+
+
+def sql_types(
+    types: Sequence[str], c: ReadOnlyColumnCollection[str, sa.Column[Any]]
+) -> sa.ColumnElement[bool]:
+    """The Type filter in SQL (as :func:`polars_types`)."""
+    categories = [t for t in types if t != PERMISSION]
+    parts: list[sa.ColumnElement[bool]] = [c.type.in_(categories)] if categories else []
+    if PERMISSION in types:
+        parts.append(
+            sa.and_(c.type.in_(list(PERMISSION_CATEGORIES)), c.action.in_(sorted(PERMISSION_ACTIONS)))
+        )
+    return sa.or_(*parts)
+
+
 def polars_term(term: Qualified, ips: list[str] | None = None) -> pl.Expr:
     f, v = term.field, term.value
+    if f == "type" and v == PERMISSION:
+        return is_permission_change()
     if f == "user":
         return _polars_field_match("actor", v) | _polars_field_match("email", v)
     if f == "ip":
@@ -532,7 +597,7 @@ def sql_where(
     for op, instant in flt._query_bounds():
         conds.append(c.time >= instant if op == ">=" else c.time < instant)
     if flt.types:
-        conds.append(c.type.in_(list(flt.types)))
+        conds.append(sql_types(flt.types, c))
     if flt.results:
         conds.append(c.result.in_(list(flt.results)))
     if flt.users:
@@ -571,6 +636,8 @@ def _sql_term(
     distinct_ips: Callable[[], Sequence[str]] | None,
 ) -> sa.ColumnElement[bool]:
     f, v = term.field, term.value
+    if f == "type" and v == PERMISSION:
+        return sql_types((PERMISSION,), c)
     if f == "user":
         return sa.or_(_sql_field_match(c.actor, v), _sql_field_match(c.email, v))
     if f == "ip":

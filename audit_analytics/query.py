@@ -40,7 +40,7 @@ from datetime import date, datetime
 
 from audit_analytics.dates import in_date_range, parse_when
 from audit_analytics.errors import QueryError
-from audit_analytics.schema import CATEGORY_CODES, RESULTS
+from audit_analytics.schema import RESULTS, TYPE_CHOICES
 
 __all__ = ["QueryError", "Query", "Word", "Qualified", "parse", "QUALIFIERS", "KEYWORDS", "in_date_range"]
 
@@ -313,9 +313,9 @@ def _qualified(field: str, value: str, negated: bool, written: str, text: str, v
     where = vpos + 1
     if field == "type":
         v = value.lower()
-        if "*" not in v and v not in CATEGORY_CODES:
+        if "*" not in v and v not in TYPE_CHOICES:
             raise QueryError(
-                f"unknown type '{value}'; types: {', '.join(CATEGORY_CODES)}", position=where, query=text
+                f"unknown type '{value}'; types: {', '.join(TYPE_CHOICES)}", position=where, query=text
             )
         value = v
     elif field == "result":

@@ -64,6 +64,25 @@ CATEGORIES: dict[str, Category] = {row[0]: Category(*row) for row in _CATEGORY_R
 
 CATEGORY_CODES: tuple[str, ...] = tuple(CATEGORIES)
 
+PERMISSION = "permission"
+"""The Type filter's and the search's ``type:permission``: role and permission changes, not a
+category of its own (a ``user`` or ``organization`` event whose action is one of
+:data:`PERMISSION_ACTIONS`). The Permission changes detection uses the same definition."""
+
+PERMISSION_CATEGORIES: tuple[str, ...] = ("user", "organization")
+
+PERMISSION_ACTIONS: frozenset[str] = frozenset(
+    {
+        "role_change", "permission_change", "grant", "revoke", "member_role_update",
+        "role_update", "update_role", "add_role", "remove_role", "assign_role", "unassign_role",
+        "member_update", "add_member", "invite",
+    }
+)  # fmt: skip
+"""Actions that change who may do what (in the :data:`PERMISSION_CATEGORIES`)."""
+
+TYPE_CHOICES: tuple[str, ...] = (*CATEGORY_CODES, PERMISSION)
+"""What the Type filter and ``type:`` accept: the 16 categories and ``permission``."""
+
 RESULTS: tuple[str, ...] = ("done", "failed", "pending", "processing")
 """The four results. Asynchronous work goes pending -> processing -> done/failed."""
 

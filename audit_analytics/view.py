@@ -27,7 +27,7 @@ import polars as pl
 
 from audit_analytics.dates import parse_when
 from audit_analytics.filters import Filter, Period, Sort, is_period
-from audit_analytics.schema import CATEGORY_CODES, RESULTS, SORTABLE_COLUMNS
+from audit_analytics.schema import RESULTS, SORTABLE_COLUMNS, TYPE_CHOICES
 
 if TYPE_CHECKING:
     from audit_analytics.engines.contract import AuditEngine, Selected
@@ -134,7 +134,7 @@ class View:
             period=period,
             start=start,
             end=end,
-            types=csv_list("type", CATEGORY_CODES),
+            types=csv_list("type", TYPE_CHOICES),
             users=csv_list("user"),
             results=csv_list("result", RESULTS),
             tz="UTC" if utc else tz,

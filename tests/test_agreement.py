@@ -57,7 +57,7 @@ def make_events() -> pl.DataFrame:
                 "time": t,
                 "actor": actor,
                 "email": EMAILS.get(actor) if rng.random() < 0.8 else None,
-                "type": rng.choice(CATEGORY_CODES[:6]),
+                "type": rng.choice(CATEGORY_CODES[:8]),  # up to user, organization
                 "action": rng.choice(ACTIONS),
                 "target": rng.choice(TARGETS),
                 "result": rng.choice(RESULTS),
@@ -115,6 +115,12 @@ FILTERS = {
     "action-and-result": Filter(query="action:delete result:failed"),
     "result-or": Filter(query="result:failed result:pending"),
     "type-negated": Filter(query="-type:auth -type:device"),
+    # role and permission changes: user/organization events with a permission action
+    "type-permission": Filter(types=("permission",)),
+    "type-permission-or-auth": Filter(types=("auth", "permission")),
+    "query-type-permission": Filter(query="type:permission"),
+    "query-type-permission-or-device": Filter(query="type:permission type:device"),
+    "query-not-permission": Filter(query="-type:permission"),
     "ip-exact": Filter(query="ip:10.0.0.1"),
     "ip-cidr-v4": Filter(query="ip:10.0.0.0/8"),
     "ip-cidr-v6": Filter(query="ip:2001:db8::/32"),
@@ -178,6 +184,21 @@ def test_engines_return_the_same_rows(store, flt):
     assert store.count(flt, now=NOW) == len(expected)
 
 
+def test_permission_type_is_the_detections_definition():
+    from audit_analytics.analysis import security
+    from audit_analytics.schema import PERMISSION_ACTIONS
+
+    expected = {
+        r["id"]
+        for r in EVENTS.iter_rows(named=True)
+        if r["type"] in ("user", "organization") and r["action"] in PERMISSION_ACTIONS
+    }
+    assert expected and set(polars_ids(Filter(types=("permission",)))) == expected
+    assert set(polars_ids(Filter(query="type:permission"))) == expected
+    # the Permission changes detection lists exactly these events
+    assert set(security.permission_changes(EVENTS)["id"]) == expected
+
+
 def test_cases_are_not_trivial():
     # a case that selects nothing or everything proves little: most must cut somewhere
     sizes = [len(polars_ids(f)) for f in FILTERS.values()]
@@ -216,6 +237,8 @@ QUALIFIED = [
     "action:delete",
     "-action:login",
     "type:auth",
+    "type:permission",
+    "-type:permission",
     "result:failed",
     "-result:done",
     "ip:10.0.0.0/8",
@@ -232,7 +255,7 @@ QUALIFIED = [
     terms=st.lists(st.sampled_from(WORDS + QUALIFIED), max_size=4),
     period=st.sampled_from(["all", "today", "7d", "30d"]),
     tz=st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"]),
-    types=st.lists(st.sampled_from(CATEGORY_CODES[:6]), max_size=2, unique=True),
+    types=st.lists(st.sampled_from([*CATEGORY_CODES[:8], "permission"]), max_size=2, unique=True),
     results=st.lists(st.sampled_from(RESULTS), max_size=2, unique=True),
 )
 def test_generated_filters_agree_on_sqlite(sqlite_events, terms, period, tz, types, results):
@@ -298,7 +321,7 @@ def test_memory_engine_accepts_unsorted_frames():
     terms=st.lists(st.sampled_from(WORDS + QUALIFIED), max_size=4),
     period=st.sampled_from(["all", "today", "7d", "30d"]),
     tz=st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]),
-    types=st.lists(st.sampled_from(CATEGORY_CODES[:6]), max_size=2, unique=True),
+    types=st.lists(st.sampled_from([*CATEGORY_CODES[:8], "permission"]), max_size=2, unique=True),
     users=st.lists(st.sampled_from(["root", "ALICE@corp.com", "élodie", "nobody"]), max_size=2, unique=True),
 )
 def test_generated_filters_agree_in_memory(terms, period, tz, types, users):
@@ -310,3 +333,13 @@ def test_generated_filters_agree_in_memory(terms, period, tz, types, users):
 
 
 _INDEX: dict = {}
+
+
+def test_the_permission_type_travels_in_the_address():
+    from audit_analytics.view import View
+
+    view = View(filter=Filter(types=("auth", "permission"), results=("failed",)))
+    assert view.to_params()["type"] == "auth,permission"
+    assert View.from_params(view.to_params()).filter.types == ("auth", "permission")
+    # an unknown type in a hand-edited link is dropped, not an error
+    assert View.from_params({"type": "permission,nonsense"}).filter.types == ("permission",)

@@ -246,8 +246,8 @@ def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
         ("Source IP", "Most in one window"),
         ("Source IP", "Most accounts in one window"),
         ("Account", "Most IPs in one window"),
-        ("Actor", "Reason"),
-        ("Granted by", "Role before → after", "Self-grant", "Grants admin"),
+        ("Actor", "Why"),
+        ("Granted by", "Role before → after", "Flags", "Risk"),
         ("Operation", "State", "Minutes in this state"),
     ]:
         assert len(table_with(page, *columns)) > 0
@@ -257,7 +257,13 @@ def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
         == security.thresholds_of("brute_force")["threshold"]
     )
     assert page.number_input(key="th_password_spray_window").value == 300
-    assert page.slider(key="th_off_hours_hours").value[0].strftime("%H:%M") == "08:30"
+    assert page.slider(key="th_off_hours_hours").value[0].strftime("%H:%M") == "08:00"
+    # the organisation's zone starts at the zone the page shows
+    assert page.selectbox(key="th_off_hours_org_tz").value == page.session_state["view"].filter.tz
+    # each detection says what it means
+    captions = [c.value for c in page.caption]
+    for rule, d in security.DETECTIONS.items():
+        assert any(d.technique in c and d.rule in c for c in captions), rule
 
 
 def test_the_demo_stories_appear(page, db):
@@ -272,11 +278,12 @@ def test_the_demo_stories_appear(page, db):
     victim = stories["account_takeover"]["actor"]
     assert victim in set(table_with(page, "Most IPs in one window")["Account"])
     assert list(table_with(page, "Signed in at")["Account"]) == [victim]
-    grants = table_with(page, "Granted by", "Grants admin")
+    grants = table_with(page, "Granted by", "Flags")
     for story in ("account_takeover", "permission_escalation"):
         who = stories[story]["actor"]
         mine = grants[(grants["Granted by"] == who) & (grants["Target"] == who)]
-        assert len(mine) >= 1 and mine["Self-grant"].all() and mine["Grants admin"].any()
+        assert len(mine) >= 1 and mine["Flags"].str.contains("self-grant").all()
+        assert mine["Flags"].str.contains("grants admin").any()
     stuck = table_with(page, "Operation", "State")
     expected_stuck = db[2].filter(pl.col("story") == "stuck_operation")["key"].to_list()
     assert set(expected_stuck) <= set(stuck["Target"])
@@ -293,9 +300,10 @@ def test_the_demo_stories_appear(page, db):
     )
     page.run()
     no_exceptions(page)
-    off = table_with(page, "Actor", "Reason")
+    off = table_with(page, "Actor", "Why")
     deleted = off[(off["Actor"] == admin) & (off["Action"] == "delete") & (off["Type"] == "backup")]
-    assert len(deleted) == len(story["event_ids"]) and set(deleted["Reason"]) == {"outside working hours"}
+    assert len(deleted) == len(story["event_ids"])
+    assert deleted["Why"].str.contains("backup delete").all() and deleted["Why"].str.contains(admin).all()
 
 
 def test_changing_a_threshold_changes_the_findings(page, db):
@@ -331,7 +339,7 @@ def test_off_hours_controls(page):
     assert findings_count(page, "Off-hours activity") < before  # weekends now count as working days
     page.selectbox(key="th_off_hours_org_tz").set_value("Asia/Tokyo").run()
     no_exceptions(page)
-    assert any(c == "Time (Asia/Tokyo)" for c in table_with(page, "Actor", "Reason").columns)
+    assert any(c == "Time (Asia/Tokyo)" for c in table_with(page, "Actor", "Why").columns)
 
 
 def test_charts_have_titles_axes_and_the_top_ips(page, db):
@@ -522,29 +530,43 @@ def test_a_long_table_shows_its_newest_findings_and_says_of_how_many(page):
     exact total, and the toggle shows up to 500."""
     page.query_params["period"] = "all"
     page.run()
+    page.number_input(key="th_brute_force_threshold").set_value(1).run()  # every failing IP
     no_exceptions(page)
-    n = findings_count(page, "Off-hours activity")
-    assert n > 50, "the demo has many off-hours findings"
-    off = table_with(page, "Actor", "Reason")
-    assert len(off) == 50
+    n = findings_count(page, "Brute force")
+    assert n > 50, "more than 50 windows of failures"
+    table = table_with(page, "Source IP", "Most in one window")
+    assert len(table) == 50
     assert any(c.value.startswith(f"Showing the 50 newest of {n:,} findings") for c in page.caption)
-    toggle = page.toggle(key="more_off_hours")
-    assert toggle.label == (f"Show all {n:,}" if n <= 500 else "Show the 500 newest")
+    toggle = page.toggle(key="more_brute_force")
+    assert toggle.label == (f"Show all {n:,} findings" if n <= 500 else "Show the 500 newest findings")
     toggle.set_value(True).run()
     no_exceptions(page)
-    assert len(table_with(page, "Actor", "Reason")) == min(n, 500)
-    assert findings_count(page, "Off-hours activity") == n  # the count never depends on the rows shown
+    assert len(table_with(page, "Source IP", "Most in one window")) == min(n, 500)
+    assert findings_count(page, "Brute force") == n  # the count never depends on the rows shown
     if n <= 500:
         assert not any(c.value.startswith("Showing the") and f"of {n:,}" in c.value for c in page.caption)
 
 
-def test_the_permission_table_flags_self_grants_and_admin_grants_in_a_column(page, db):
+def test_the_permission_table_lists_every_flagged_change_first(page, db):
     page.query_params["period"] = "all"
     page.run()
-    grants = table_with(page, "Granted by", "Grants admin")
+    no_exceptions(page)
+    grants = table_with(page, "Granted by", "Flags")
     assert all(isinstance(df.value, pd.DataFrame) for df in page.dataframe)  # no pandas Styler
-    assert list(grants.columns)[0] == "Flag"
-    for _, row in grants.iterrows():
-        words = [w for w, on in (("self-grant", row["Self-grant"]), ("admin", row["Grants admin"])) if on]
-        assert row["Flag"] == ("⚠ " + " · ".join(words) if words else "")
-    assert (grants["Flag"] != "").any()
+    assert list(grants.columns)[0] == "Flags"
+    flagged = grants["Risk"] > 0
+    assert ((grants["Flags"] != "") == flagged).all()
+    # flagged first, riskiest first; a cap never hides one
+    assert list(flagged) == sorted(flagged, reverse=True)
+    risks = list(grants.loc[flagged, "Risk"])
+    assert risks == sorted(risks, reverse=True)
+    n = findings_count(page, "Permission changes")
+    found = security.permission_changes(pl.DataFrame(db[1], schema=SCHEMA))
+    assert n == found.height
+    assert int(flagged.sum()) == int((found["risk"] > 0).sum())
+    assert grants["Flags"].iloc[0].startswith("⚠ self-grant")
+    # the rest is one click away, in the Audit Log's Permission changes type
+    assert page.button(key="open_permission_changes").label == f"Open all {n:,} in the Audit Log"
+    shown = [c.value for c in page.caption if "flagged change" in c.value]
+    assert shown and shown[0].startswith(f"All {int(flagged.sum()):,} flagged change")
+    assert not any("raise the thresholds" in c.value for c in page.caption)

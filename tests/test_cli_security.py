@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import need
 
+from audit_analytics.analysis import security
 from audit_analytics.cli.main import main
 from audit_analytics.cli.security import DETECTION_REPORTS, REPORTS, parse_duration
 from audit_analytics.demo.generate import generate
@@ -322,3 +323,29 @@ def test_csv_neutralises_formulas_and_json_keeps_them(tmp_path, capsys):
     assert row["first"] == "2026-01-01T00:00:00+00:00"
     (record,) = as_json(capsys, "by-account", "--db", url)
     assert record["account"] == hostile and record["failures"] == 3
+
+
+# ---------------------------------------------------------------------------------------
+# what a detection means, and the permission type
+
+
+@pytest.mark.parametrize("report", ["brute-force", "permission-changes", "off-hours"])
+def test_json_findings_say_which_technique_and_rule(demo_db, capsys, report):
+    detection = security.DETECTIONS[DETECTION_REPORTS[report]]
+    records = as_json(capsys, report, "--db", demo_db[0])
+    assert records, report
+    assert {r["technique"] for r in records} == {detection.technique}
+    assert {r["definition"] for r in records} == {detection.rule}
+    assert detection.technique.startswith("T1") and detection.source
+
+
+def test_the_permission_type_selects_what_the_detection_lists(demo_db, capsys):
+    code, out, err = run(
+        capsys, "query", "--db", demo_db[0], "--type", "permission", "--format", "json", "--limit", "0"
+    )
+    assert code == 0, err
+    listed = {r["id"] for r in json.loads(out)}
+    found = {r["id"] for r in as_json(capsys, "permission-changes", "--db", demo_db[0])}
+    assert listed and listed == found
+    code, out, err = run(capsys, "query", "--db", demo_db[0], "--search", "type:permision")
+    assert code == 2 and "types: device" in err and "permission" in err

@@ -426,11 +426,11 @@ def test_success_after_failures_rejects_unknown_key():
 # --------------------------------------------------------------------------- off hours
 
 OFF_HOURS_CASES = [
-    pytest.param(datetime(2025, 1, 6, 8, 29, tzinfo=UTC), "UTC", "outside working hours", id="before-start"),
-    pytest.param(datetime(2025, 1, 6, 8, 30, tzinfo=UTC), "UTC", None, id="at-start-is-inside"),
-    pytest.param(datetime(2025, 1, 6, 17, 59, tzinfo=UTC), "UTC", None, id="just-before-end"),
+    pytest.param(datetime(2025, 1, 6, 7, 59, tzinfo=UTC), "UTC", "outside working hours", id="before-start"),
+    pytest.param(datetime(2025, 1, 6, 8, 0, tzinfo=UTC), "UTC", None, id="at-start-is-inside"),
+    pytest.param(datetime(2025, 1, 6, 18, 59, tzinfo=UTC), "UTC", None, id="just-before-end"),
     pytest.param(
-        datetime(2025, 1, 6, 18, 0, tzinfo=UTC), "UTC", "outside working hours", id="at-end-is-outside"
+        datetime(2025, 1, 6, 19, 0, tzinfo=UTC), "UTC", "outside working hours", id="at-end-is-outside"
     ),
     pytest.param(datetime(2025, 1, 11, 12, 0, tzinfo=UTC), "UTC", "outside working hours", id="saturday"),
     # 07:45 UTC in July is 09:45 in Paris (inside); in January it would be 08:45.
@@ -448,9 +448,12 @@ OFF_HOURS_CASES = [
 
 @pytest.mark.parametrize(("moment", "tz", "reason"), OFF_HOURS_CASES)
 def test_off_hours_working_hours(moment, tz, reason):
+    # one event: no history either side, so a person is judged by the organisation's hours
     frame = events({"time": moment, "result": "done", "action": "delete", "type": "backup"})
     result = security.off_hours(frame, org_tz=tz)
     assert result["reason"].to_list() == ([] if reason is None else [reason])
+    if reason:
+        assert "outside working hours (08:00–19:00 Mon–Fri, " + tz + ")" in result["why"].item()
 
 
 def test_off_hours_looks_only_at_successes_and_changes():
@@ -465,15 +468,104 @@ def test_off_hours_looks_only_at_successes_and_changes():
     assert security.off_hours(frame)["id"].to_list() == ["e0", "e4"]
 
 
+def _days_at(actor: str, hour: int, days: range, **extra) -> list[dict]:
+    base = T0.replace(hour=0)
+    return [
+        {"time": base + timedelta(days=d, hours=hour), "result": "done", "actor": actor, **extra}
+        for d in days
+    ]
+
+
 def test_off_hours_unusual_hour_for_user():
-    # 12 working days of logins at 10:00, then one at 16:00 (inside working hours, new hour).
-    days = [T0 + timedelta(days=d, hours=1) for d in range(12)]
-    rows = [{"time": t, "result": "done", "actor": "ann"} for t in days]
-    rows.append({"time": T0 + timedelta(days=14, hours=7), "result": "done", "actor": "ann"})
-    # bob has too little history for a verdict.
-    rows.append({"time": T0 + timedelta(days=14, hours=7), "result": "done", "actor": "bob"})
-    result = security.off_hours(events(*rows), weekdays=(1, 2, 3, 4, 5, 6, 7))
-    assert result.select("key", "reason").rows() == [("ann", "unusual hour for this user")]
+    everyday = (1, 2, 3, 4, 5, 6, 7)
+    # 12 days of logins at 10:00, then one at 21:00: outside hours and new for ann
+    rows = _days_at("ann", 10, range(12))
+    rows.append({"time": T0.replace(hour=21) + timedelta(days=14), "result": "done", "actor": "ann"})
+    # at 16:00 the hour is new for ann too, but inside working hours: not flagged
+    rows.append({"time": T0.replace(hour=16) + timedelta(days=15), "result": "done", "actor": "ann"})
+    # bob has too little history either side: judged by the organisation's hours
+    rows.append({"time": T0.replace(hour=21) + timedelta(days=14), "result": "done", "actor": "bob"})
+    result = security.off_hours(events(*rows), weekdays=everyday)
+    assert result.select("key", "reason").rows() == [
+        ("ann", "unusual hour for this user"),
+        ("bob", "outside working hours"),
+    ]
+    assert result["why"][0] == (
+        "first login at 21:00 (UTC) with nothing else between 19:00–00:00 in 30 days for ann; "
+        "usual hours 10–11, 16–17, 21–22"
+    )
+
+
+def test_off_hours_night_worker_is_not_flagged_at_their_usual_hour():
+    # an on-call engineer who worked at 02:00 three weeks ago: 02:00 again is theirs
+    rows = _days_at("oncall", 10, range(20)) + _days_at("oncall", 2, range(3))
+    rows.append({"time": T0.replace(hour=2) + timedelta(days=24), "result": "done", "actor": "oncall"})
+    result = security.off_hours(events(*rows))
+    assert result.filter(pl.col("first") >= T0 + timedelta(days=8)).height == 0
+    # ... but a first night after 40 days of days is
+    rows = _days_at("ann", 10, range(40))
+    rows.append({"time": T0.replace(hour=2) + timedelta(days=41), "result": "done", "actor": "ann"})
+    assert security.off_hours(events(*rows))["reason"].to_list() == ["unusual hour for this user"]
+
+
+def test_off_hours_a_burst_does_not_vouch_for_itself():
+    # six deletions at 03:00 within ten minutes after a month of days: all six flagged
+    rows = _days_at("admin", 10, range(30))
+    night = T0.replace(hour=3) + timedelta(days=31)
+    rows += [
+        {"time": night + timedelta(minutes=2 * i), "result": "done", "actor": "admin", "type": "backup",
+         "action": "delete"}
+        for i in range(6)
+    ]  # fmt: skip
+    result = security.off_hours(events(*rows))
+    assert result.height == 6 and set(result["reason"]) == {"unusual hour for this user"}
+    assert result["why"][0].startswith(
+        "first backup delete at 03:00 (UTC) with nothing else between 01:00–06:00 in 30 days for admin"
+    )
+
+
+def test_off_hours_service_accounts_are_judged_by_their_own_profile():
+    everyday = (1, 2, 3, 4, 5, 6, 7)
+    # svc-ci (by its name) works 01:00 every night: not flagged, though outside office hours
+    rows = _days_at("svc-ci", 1, range(20))
+    # a 24/7 account without a service name: judged by its own hours too
+    rows += [r for h in range(24) for r in _days_at("backup-runner", h, range(0, 20, 2))]
+    result = security.off_hours(events(*rows), weekdays=everyday)
+    assert result.height == 0
+    # the nightly job suddenly at 14:00 (inside office hours) is unusual for it
+    rows.append({"time": T0.replace(hour=14) + timedelta(days=21), "result": "done", "actor": "svc-ci"})
+    result = security.off_hours(events(*rows), weekdays=everyday)
+    assert result.select("key", "reason", "service").rows() == [
+        ("svc-ci", "unusual hour for this service account", True)
+    ]
+    # the pattern is a setting
+    renamed = [{**r, "actor": "nightly"} for r in rows if r["actor"] == "svc-ci"]
+    found = security.off_hours(events(*renamed), weekdays=everyday, service_accounts="^nightly$")
+    assert found["reason"].to_list() == ["unusual hour for this service account"]
+    with pytest.raises(DetectionError, match="regular expression"):
+        security.off_hours(events(*renamed), service_accounts="(")
+
+
+def test_off_hours_new_actor_is_judged_by_the_days_after():
+    # dana's first event is a night login; her next 20 days are at 10:00: the night stands out
+    rows = [{"time": T0.replace(hour=2), "result": "done", "actor": "dana"}] + _days_at(
+        "dana", 10, range(1, 21)
+    )
+    result = security.off_hours(events(*rows))
+    assert result["reason"].to_list() == ["unusual hour for this user"]
+    assert "on no other day in the 30 days after it did dana work between 00:00–05:00" in result["why"].item()
+    # a Tokyo colleague whose days fall at night in UTC is not flagged from her first day
+    rows = _days_at("kenji", 1, range(21))
+    assert security.off_hours(events(*rows)).height == 0
+
+
+def test_off_hours_since_keeps_history_out_of_the_findings():
+    rows = (
+        _days_at("ann", 10, range(30)) + _days_at("ann", 2, range(31, 32)) + _days_at("ann", 5, range(33, 34))
+    )
+    assert security.off_hours(events(*rows)).height == 2
+    found = security.off_hours(events(*rows), since=T0.replace(hour=0) + timedelta(days=32))
+    assert found["first"].to_list() == [T0.replace(hour=5) + timedelta(days=33)]
 
 
 def test_off_hours_lookback_edge():
@@ -533,7 +625,7 @@ PERMISSION_CASES = [
     ),
     pytest.param(
         {
-            "action": "update",
+            "action": "member_update",
             "type": "organization",
             "before": '{"role": "viewer"}',
             "after": '{"role": "admin"}',
@@ -922,7 +1014,7 @@ def test_demo_off_hours_story_found(demo_data):
     found = security.off_hours(demo_data.events, org_tz=zone)
     flagged = found.filter(pl.col("id").is_in(planted["event_ids"]))
     assert flagged.height == len(planted["event_ids"])
-    assert set(flagged["reason"]) == {"outside working hours"}
+    assert set(flagged["reason"]) == {"unusual hour for this user"}
 
 
 def test_demo_stuck_stories_are_exactly_the_stuck_operations(demo_data):
@@ -938,3 +1030,43 @@ def test_demo_ordinary_traffic_raises_nothing(demo_data, name):
     assert found.height >= 1
     stray = {i for ids in found["event_ids"] for i in ids} - planted
     assert stray == set()
+
+
+# --------------------------------------------------------------------------- history before the period
+
+
+@pytest.mark.parametrize("mode", ["memory", "pushdown"])
+def test_the_review_learns_habits_from_before_the_period(tmp_path, mode):
+    """Off-hours on "last 7 days" judges each event against the 30 days before it, which lie
+    mostly outside the period: the engines read them, and report only the period's findings."""
+    from audit_analytics.analysis.review import security_review
+    from audit_analytics.engines.sql import open_engine
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.filters import Filter
+
+    now = datetime(2025, 3, 3, 12, tzinfo=UTC)
+    start = now.replace(hour=0) - timedelta(days=40)
+    rows = [
+        # an on-call engineer who logs in at 02:00 every night for 40 days
+        {"time": start + timedelta(days=d, hours=2), "result": "done", "actor": "oncall"}
+        for d in range(41)
+    ] + [
+        # a first 03:00 deletion after 40 days of office hours
+        {"time": start + timedelta(days=d, hours=10), "result": "done", "actor": "ann"}
+        for d in range(41)
+    ]
+    night = {"time": now.replace(hour=3) - timedelta(days=1), "result": "done", "actor": "ann",
+             "type": "backup", "action": "delete"}  # fmt: skip
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    store.append(events(*rows, night))
+    engine = open_engine(store, mode=mode)
+    review = security_review(engine, Filter(period="7d"), now=now)
+    found = review.detect("off_hours", {})
+    assert found.select("key", "action").rows() == [("ann", "delete")]
+    assert found["why"].item().startswith("first backup delete at 03:00 (UTC) with nothing else between")
+    # the period alone holds too little of the on-call engineer's nights to know them
+    alone = security.off_hours(engine.frame_for(Filter(period="7d"), now=now))
+    assert "oncall" in set(alone["key"])
+    # the organisation's zone is the review's when not given
+    paris = security_review(engine, Filter(period="7d", tz="Europe/Paris"), now=now).detect("off_hours", {})
+    assert "(Europe/Paris)" in paris["why"].item()

@@ -110,10 +110,14 @@ class SecurityReview:
     def detect(
         self, rule: str, thresholds: Mapping[str, Any], extra: Mapping[str, Any] | None = None
     ) -> pl.DataFrame:
-        """Findings of one detection (raises NeedsMemory when it cannot run on this period)."""
+        """Findings of one detection (raises NeedsMemory when it cannot run on this period).
+        The off-hours rule's organisation zone, when not given, is the zone the review shows."""
         extra = dict(extra or {})
+        thresholds = dict(thresholds)
         if rule == "stuck_operations":
             extra.setdefault("now", self.now)
+        if rule == "off_hours" and not thresholds.get("org_tz"):
+            thresholds["org_tz"] = self.tz
         return self.engine.detect(rule, self.filter, thresholds, extra, now=self.now)
 
     def span(self) -> tuple[datetime, datetime] | None:

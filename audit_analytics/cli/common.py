@@ -27,7 +27,7 @@ import polars as pl
 from audit_analytics.dates import parse_when, zone
 from audit_analytics.filters import PERIODS, Filter, Period
 from audit_analytics.io import tabular
-from audit_analytics.schema import CATEGORY_CODES, RESULTS
+from audit_analytics.schema import RESULTS, TYPE_CHOICES
 
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
@@ -138,9 +138,9 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
         dest="types",
         action="append",
         default=[],
-        choices=CATEGORY_CODES,
+        choices=TYPE_CHOICES,
         metavar="T",
-        help=f"category, repeatable: {', '.join(CATEGORY_CODES)}",
+        help=f"category, repeatable: {', '.join(TYPE_CHOICES)} (permission: role and permission changes)",
     )
     g.add_argument(
         "--user", dest="users", action="append", default=[], metavar="U", help="username or email, repeatable"

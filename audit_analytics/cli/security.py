@@ -143,10 +143,17 @@ THRESHOLD_FLAGS: tuple[_Flag, ...] = (
     _Flag("--hours", "hours", parse_hours, "HH:MM-HH:MM", "off-hours: working hours, e.g. 08:30-18:00"),
     _Flag("--weekdays", "weekdays", _weekdays, "1,2,..", "off-hours: working days, 1 = Monday"),
     _Flag("--org-tz", "org_tz", parse_zone, "ZONE", "off-hours: the organisation's time zone"),
-    _Flag("--lookback", "lookback", parse_duration, "DURATION", "off-hours: history per user, e.g. 30d"),
+    _Flag(
+        "--lookback",
+        "lookback",
+        parse_duration,
+        "DURATION",
+        "off-hours, permission-changes: history per actor, e.g. 30d",
+    ),
     _Flag(
         "--min-history", "min_history", at_least_one, "N", "off-hours: events before a user's habits count"
     ),
+    _Flag("--service-accounts", "service_accounts", str, "REGEX", "off-hours: names of service accounts"),
     _Flag("--older-than", "older_than", parse_duration, "DURATION", "stuck: pending/processing this long"),
 )
 """Every threshold flag and the detection field it sets (the report decides which apply)."""
@@ -162,7 +169,7 @@ def add_parser(
     reports = "\n".join(
         [f"  {name:<22} {what}" for name, what in AGGREGATE_REPORTS.items()]
         + [
-            f"  {name:<22} {security.DETECTIONS[rule].description}"
+            f"  {name:<22} {security.DETECTIONS[rule].description} [{security.DETECTIONS[rule].technique}]"
             for name, rule in DETECTION_REPORTS.items()
         ]
     )
@@ -326,7 +333,13 @@ def report_rows(result: pl.DataFrame, *, report: str | None = None, fmt: str = "
     ]
     rows = result.select(exprs)
     if fmt in ("json", "jsonl") and report in DETECTION_REPORTS and "rule" not in rows.columns:
-        rows = rows.select(pl.lit(report).alias("rule"), pl.all())
+        detection = security.DETECTIONS[DETECTION_REPORTS[report]]
+        rows = rows.select(
+            pl.lit(report).alias("rule"),
+            pl.lit(detection.technique).alias("technique"),
+            pl.lit(detection.rule).alias("definition"),
+            pl.all(),
+        )
     return rows
 
 

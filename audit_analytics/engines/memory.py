@@ -39,9 +39,24 @@ from typing import Any
 import polars as pl
 
 from audit_analytics.engines.contract import NEWEST_FIRST, Signature
-from audit_analytics.filters import Filter, Sort, ip_matches, polars_sort, polars_term, wildcard_regex
+from audit_analytics.filters import (
+    Filter,
+    Sort,
+    ip_matches,
+    is_permission_change,
+    polars_sort,
+    polars_term,
+    polars_types,
+    wildcard_regex,
+)
 from audit_analytics.query import Qualified
-from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, TEXT_SEARCH_COLUMNS
+from audit_analytics.schema import (
+    COLUMNS,
+    DETAIL_COLUMNS,
+    PERMISSION,
+    PERMISSION_CATEGORIES,
+    TEXT_SEARCH_COLUMNS,
+)
 
 Details = Callable[..., pl.DataFrame]
 """``details(ids, between=(first, last))`` -> a frame of ``id`` and the detail columns
@@ -111,7 +126,7 @@ class Selection:
         return self.slice()
 
 
-PERMISSION_TYPES = ("user", "organization")
+PERMISSION_TYPES = PERMISSION_CATEGORIES
 """The categories the permission-changes detection reads (it needs their before/after)."""
 
 
@@ -210,17 +225,23 @@ class Engine:
         *,
         now: datetime | None = None,
     ) -> pl.DataFrame:
-        """Findings of one detection over the filtered events."""
+        """Findings of one detection over the filtered events. A rule that learns from history
+        (``Detection.history``) also reads that much before the period, and reports only the
+        period's findings."""
         from audit_analytics.analysis import security
 
-        function = security.DETECTIONS[rule].function
-        if rule == "permission_changes":  # reads before/after: fetch them for its categories only
-            frame = self._analysis_details(
-                self.frame_for(flt, now=now).filter(pl.col("type").cast(pl.String).is_in(PERMISSION_TYPES))
-            )
-        else:
-            frame = self.frame_for(flt, now=now)
-        return function(frame, **dict(thresholds), **dict(extra or {}))
+        detection = security.DETECTIONS[rule]
+        extra = dict(extra or {})
+        if detection.history:
+            lookback = thresholds.get(detection.history, getattr(detection.defaults, detection.history))
+            flt, since = flt.with_history(lookback, now=now)
+            if since is not None:
+                extra.setdefault("since", since)
+        frame = self.frame_for(flt, now=now)
+        if rule == "permission_changes":  # reads before/after: fetch them for its events only
+            extra.setdefault("activity", frame)
+            frame = self._analysis_details(frame.filter(is_permission_change()))
+        return detection.function(frame, **dict(thresholds), **extra)
 
     def retention_summary(self) -> pl.DataFrame:
         from audit_analytics.analysis import activity
@@ -414,6 +435,8 @@ class EventIndex(Engine):
 
     def _term(self, term: Qualified) -> pl.Expr:
         f, v = term.field, term.value
+        if f == "type" and v == PERMISSION:
+            return polars_types((PERMISSION,), self._actions_in)
         if f == "user":
             return self._field_match("actor", v) | self._field_match("email", v)
         if f == "ip" and term.network is not None:
@@ -427,10 +450,15 @@ class EventIndex(Engine):
             return self._field_match(QUALIFIER_COLUMNS[f], v)
         return polars_term(term).fill_null(False)  # type, result: small enums
 
+    def _actions_in(self, values: list[str]) -> pl.Expr:
+        if "action" in self._dicts:
+            return self._codes_where("action", self._dicts["action"].values.is_in(values).fill_null(False))
+        return pl.col("action").is_in(values)
+
     def _mask(self, flt: Filter) -> list[pl.Expr]:
         conds: list[pl.Expr] = []
         if flt.types:
-            conds.append(pl.col("type").is_in(list(flt.types)))
+            conds.append(polars_types(flt.types, self._actions_in))
         if flt.results:
             conds.append(pl.col("result").is_in(list(flt.results)))
         if flt.users:

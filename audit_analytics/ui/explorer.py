@@ -23,10 +23,10 @@ from audit_analytics.dates import zone
 from audit_analytics.diff import diff_json
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
+from audit_analytics.schema import CATEGORIES, PERMISSION, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for, selection_for
-from audit_analytics.ui.state import period_label, seed_widgets, set_view
+from audit_analytics.ui.state import open_security_review, period_label, seed_widgets, set_view
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
 
 if TYPE_CHECKING:
@@ -654,6 +654,44 @@ def open_export() -> None:
 def close_export() -> None:
     st.session_state["export_dialog_open"] = False
     st.session_state.pop("export_ready", None)
+
+
+PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Login failures": {"types": ("auth",), "results": ("failed",)},
+    "Permission changes": {"types": (PERMISSION,), "results": ()},
+}
+"""One-click views of the Audit Log (the users' guide's security steps): the period, users and
+search stay; Type and Result are set."""
+
+
+def apply_preset(name: str) -> None:
+    view: View = st.session_state["view"]
+    preset = view.replace(filter=view.filter.replace(**PRESETS[name]), page=1, event=None)
+    set_view(preset)
+    seed_widgets(preset)
+
+
+def presets(view: View) -> None:
+    """The preset buttons, and the way to the failure patterns on the Security review page."""
+    row = st.container(horizontal=True, vertical_alignment="center")  # wraps on narrow screens
+    for name in PRESETS:
+        row.button(
+            name,
+            key=f"preset_{name.lower().replace(' ', '_')}",
+            on_click=apply_preset,
+            args=(name,),
+            width="content",
+            help=f"Type and Result for {name.lower()}, keeping the period, users and search",
+        )
+    if row.button(
+        "Failure patterns",
+        key="open_security_review",
+        icon=":material/shield:",
+        width="content",
+        help="Login failures by IP, account and hour, and the detections, on the Security review "
+        "of this period, users and search",
+    ):
+        open_security_review(view)
 
 
 def show_all_time() -> None:

@@ -29,8 +29,10 @@ from audit_analytics.dates import zone
 from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
+from audit_analytics.schema import PERMISSION
 from audit_analytics.ui import charts
 from audit_analytics.ui.data import SharedFrame, cached
+from audit_analytics.ui.state import open_explorer
 from audit_analytics.view import View, explorer_link
 
 __all__ = [
@@ -83,6 +85,7 @@ THRESHOLD_LABELS: dict[str, str] = {
     "org_tz": "Organisation time zone",
     "lookback": "History",
     "min_history": "Events before habits count",
+    "service_accounts": "Service accounts (pattern)",
     "older_than": "Older than",
 }
 THRESHOLD_HELP: dict[str, str] = {
@@ -92,8 +95,12 @@ THRESHOLD_HELP: dict[str, str] = {
     "window": "Windows are half-open: two failures exactly one window apart are not in the same window.",
     "within": "Failures count when they happened at most this long before the success.",
     "by": "Count failures of the same account, the same IP, or the same account from the same IP.",
-    "lookback": "A user's usual hours are learnt from this much history before each event.",
-    "min_history": "Users with fewer events in the history get no 'unusual hour' verdict.",
+    "lookback": "An actor's usual hours (and, for permission changes, whether they granted before) "
+    "are learnt from this much history before each event.",
+    "min_history": "Actors with fewer events in the history are judged by the working hours instead.",
+    "service_accounts": "A regular expression for the names of service accounts: they are judged by "
+    "their own hours, never by office hours (accounts active around the clock are recognised too).",
+    "hours": "A person's event outside these hours is flagged when the hour is also unusual for them.",
     "older_than": "Operations still pending or processing after this long.",
 }
 
@@ -398,13 +405,13 @@ def _widget_key(rule: str, name: str) -> str:
     return f"th_{rule}_{name}"
 
 
-def threshold_controls(rule: str) -> dict[str, Any]:
-    """One keyed control per threshold of ``rule`` (defaults from the registry); returns the
-    values as the detection takes them."""
+def threshold_controls(rule: str, *, tz: str = "UTC") -> dict[str, Any]:
+    """One keyed control per threshold of ``rule`` (defaults from the registry; the
+    organisation's zone defaults to ``tz``, the zone the page shows); returns the values as the
+    detection takes them."""
     defaults = security.DETECTIONS[rule].defaults
     names = [f.name for f in dataclasses.fields(defaults) if f.name != "now"]
     if not names:
-        st.caption("No thresholds: every role or permission change is listed.")
         return {}
     values: dict[str, Any] = {}
     columns = st.columns(min(len(names), 4))
@@ -435,7 +442,8 @@ def threshold_controls(rule: str) -> dict[str, Any]:
                     step=timedelta(minutes=15),
                     format="HH:mm",
                     key=key,
-                    help="Events from the first time (included) to the second (excluded) are in hours.",
+                    help="Events from the first time (included) to the second (excluded) are in hours. "
+                    + THRESHOLD_HELP["hours"],
                 )
                 values[name] = tuple(t.strftime("%H:%M") for t in chosen)
             elif name == "weekdays":
@@ -449,7 +457,15 @@ def threshold_controls(rule: str) -> dict[str, Any]:
                 values[name] = tuple(sorted(days))
             elif name == "org_tz":
                 zones = sorted(available_timezones())
-                values[name] = st.selectbox(label, zones, index=zones.index(default), key=key)
+                values[name] = st.selectbox(
+                    label,
+                    zones,
+                    index=zones.index(default or tz),
+                    key=key,
+                    help="Where the working hours are",
+                )
+            elif name == "service_accounts":
+                values[name] = st.text_input(label, value=default, key=key, help=help_text)
             elif name == "by":
                 values[name] = st.selectbox(
                     label, ["account", "ip", "both"], index=0, key=key, help=help_text
@@ -572,19 +588,25 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
             pl.Series("Success event", [_event_link(r["success_id"]) for r in rows], dtype=pl.String),
         )
     if rule == "off_hours":
-        org_tz = thresholds.get("org_tz", "UTC")
+        org_tz = thresholds.get("org_tz") or tz
         shown = found.select(
             pl.col("key").alias("Actor"),
             pl.col("local_time").dt.strftime("%a %Y-%m-%d %H:%M").alias(f"Time ({org_tz})"),
+            pl.col("why").alias("Why"),
             pl.col("type").cast(pl.String).alias("Type"),
             pl.col("action").alias("Action"),
             pl.col("target").alias("Target"),
-            pl.col("reason").alias("Reason"),
             _joined("ips").alias("IP"),
         )
         return shown.with_columns(pl.Series("Event", [_event_link(r["id"]) for r in rows], dtype=pl.String))
     if rule == "permission_changes":
+        # the flags a reviewer scans for, as text first in the row (a styled table cost half
+        # of the page's rerun and its bytes); rows come riskiest first
         shown = found.select(
+            pl.when(pl.col("risk") > 0)
+            .then(pl.lit("⚠ ") + pl.col("flags").list.join(" · "))
+            .otherwise(pl.lit(""))
+            .alias("Flags"),
             _fmt_time("first", tz).alias("Time"),
             pl.col("actor").alias("Granted by"),
             pl.col("target").alias("Target"),
@@ -595,19 +617,7 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
             ).alias("Role before → after"),
             _joined("permissions_added").alias("Permissions added"),
             _joined("permissions_removed").alias("Permissions removed"),
-            pl.col("self_grant").alias("Self-grant"),
-            pl.col("grants_admin").alias("Grants admin"),
-        )
-        # the flag a reviewer scans for, as text first in the row (a styled table cost half
-        # of the page's rerun and its bytes)
-        flag = pl.concat_str(
-            pl.when(pl.col("Self-grant")).then(pl.lit("self-grant")),
-            pl.when(pl.col("Grants admin")).then(pl.lit("admin")),
-            separator=" · ",
-            ignore_nulls=True,
-        )
-        shown = shown.select(
-            pl.when(flag != "").then(pl.lit("⚠ ") + flag).otherwise(pl.lit("")).alias("Flag"), pl.all()
+            pl.col("risk").alias("Risk"),
         )
         return shown.with_columns(pl.Series("Event", [_event_link(r["id"]) for r in rows], dtype=pl.String))
     if rule == "stuck_operations":
@@ -643,24 +653,42 @@ def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
             config[name] = st.column_config.LinkColumn(
                 name, display_text="open" if name != "Events" else "open in Audit Log", width="small"
             )
-        elif name in ("Self-grant", "Grants admin"):
-            config[name] = st.column_config.CheckboxColumn(name, width="small")
-        elif name == "Flag":
+        elif name == "Flags":
             config[name] = st.column_config.TextColumn(
-                name, width="small", help="Self-grants and grants of admin rights"
+                name,
+                width="medium",
+                help="Self-grant, grants admin, first grant by this actor, outside the actor's hours, failed",
             )
+        elif name == "Risk":
+            config[name] = st.column_config.NumberColumn(
+                name,
+                width="small",
+                help="The sum of the flags' weights: "
+                + ", ".join(f"{words} {weight}" for weight, words in security.RISKS.values()),
+            )
+        elif name == "Why":
+            config[name] = st.column_config.TextColumn(name, width="large")
     return config
 
 
+def explain(rule: str) -> str:
+    """What a detection means, in one line for the page: its ATT&CK technique, the rule and
+    where its thresholds come from (plain text: the registry's, never user input)."""
+    d = security.DETECTIONS[rule]
+    return f"MITRE ATT&CK {d.technique} · {d.rule} Thresholds: {d.source}"
+
+
 def detection(review: Review, rule: str) -> pl.DataFrame:
-    """One detection: its title and findings count, threshold controls, and findings table.
-    Returns the findings (for the headline and the backtest)."""
+    """One detection: its title and findings count, what it means, threshold controls, and
+    findings table. Returns the findings (for the headline and the backtest)."""
     urgent = rule == "success_after_failures"
+    ranked = rule == "permission_changes"
     box = st.container(border=True, key=f"detection_{rule}")
     with box:
         heading = st.empty()
         st.caption(security.DETECTIONS[rule].description)
-        thresholds = threshold_controls(rule)
+        st.caption(explain(rule))
+        thresholds = threshold_controls(rule, tz=review.tz)
         try:
             found = findings(review, rule, thresholds)
         except NeedsMemory as exc:
@@ -683,29 +711,48 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
         if n == 0:
             st.caption("Nothing found in this period with these thresholds.")
             return found
+        always = int((found["risk"] > 0).sum()) if ranked else 0
+        rest = n - always
         limit = SHOWN_ROWS
-        if n > SHOWN_ROWS:
-            more = min(n, MAX_TABLE_ROWS)
+        if rest > SHOWN_ROWS:
+            more = min(rest, MAX_TABLE_ROWS)
+            what = "unflagged changes" if ranked else "findings"
             if st.toggle(
-                f"Show all {n:,}" if n <= MAX_TABLE_ROWS else f"Show the {more:,} newest",
+                f"Show all {rest:,} {what}" if rest <= MAX_TABLE_ROWS else f"Show the {more:,} newest {what}",
                 key=f"more_{rule}",
-                help="The table shows the newest findings first; the count in the title is all of them.",
+                help="The table shows the newest findings first; the count in the title is all of them."
+                if not ranked
+                else "Flagged changes are always listed, riskiest first; this shows more of the others.",
             ):
                 limit = MAX_TABLE_ROWS
         # only the rows shown are formatted and linked (cached per limit and thresholds)
         shown = review.cached(
             f"table:{rule}",
-            lambda: table_frame(review, rule, newest(found, limit), thresholds),
+            lambda: table_frame(review, rule, shown_findings(found, limit, ranked=ranked), thresholds),
             _frozen(thresholds),
             limit,
         )
-        if n > shown.height:
-            rest = (
+        hidden = n - shown.height
+        if ranked:
+            left, right = st.columns([3, 2], vertical_alignment="center")
+            left.caption(
+                f"All {always:,} flagged change{'' if always == 1 else 's'} listed first, riskiest first"
+                + (f"; {hidden:,} unflagged not shown." if hidden else ".")
+            )
+            if right.button(
+                f"Open all {n:,} in the Audit Log",
+                key="open_permission_changes",
+                icon=":material/list:",
+                help="The Audit Log's Type: Permission changes, for this period, users and search",
+            ):
+                open_explorer(_explorer_view(review, types=(PERMISSION,)))
+        elif hidden:
+            more_text = (
                 "switch on the toggle above to see more"
                 if shown.height < min(n, MAX_TABLE_ROWS)
                 else "narrow the period or raise the thresholds to see the rest"
             )
-            st.caption(f"Showing the {shown.height:,} newest of {n:,} findings: {rest}.")
+            st.caption(f"Showing the {shown.height:,} newest of {n:,} findings: {more_text}.")
         st.dataframe(
             shown,
             key=f"table_{rule}",
@@ -717,8 +764,21 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
     return found
 
 
+def shown_findings(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS, *, ranked: bool = False) -> pl.DataFrame:
+    """The findings a table shows: the ``limit`` newest, newest first (what a reviewer reads
+    first); ``ranked`` (findings with a ``risk``): every flagged one, riskiest first, then the
+    ``limit`` newest of the others (a cap never hides a flagged finding)."""
+    if ranked:
+        flagged = found.filter(pl.col("risk") > 0).sort(
+            ["risk", "first"], descending=True, maintain_order=True
+        )
+        others = found.filter(pl.col("risk") == 0)
+        return pl.concat([flagged, newest(others, limit)])
+    return newest(found, limit)
+
+
 def newest(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS) -> pl.DataFrame:
-    """The ``limit`` newest findings, newest first (what a reviewer reads first)."""
+    """The ``limit`` newest findings, newest first."""
     order = ["first", "last"] if "last" in found.columns else ["first"]
     return found.sort(order, descending=True, maintain_order=True).head(limit)
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from audit_analytics.errors import QueryError
 from audit_analytics.filters import PERIODS, Filter
-from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULT_LABELS
+from audit_analytics.schema import CATEGORIES, PERMISSION, RESULT_LABELS, TYPE_CHOICES
 from audit_analytics.view import View
 
 PANEL_PERIODS = ["today", "7d", "30d", "all", "custom"]
@@ -203,6 +203,14 @@ TYPE_RESULT_NOT_APPLIED = (
 )
 
 
+def type_label(code: str) -> str:
+    """A Type choice as the panel shows it: ``Authentication (auth)``; the permission changes
+    (``type:permission``, not a category) as ``Permission changes (user, organization)``."""
+    if code == PERMISSION:
+        return "Permission changes (role and permission actions of user, organization)"
+    return f"{CATEGORIES[code].label} ({code})"
+
+
 def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True) -> None:
     """The sidebar: period, type, user, result; Apply and Reset; the time-zone switch.
     ``type_and_result=False`` (the Security review) shows Type and Result disabled, with a
@@ -216,9 +224,9 @@ def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True) -> None:
         st.date_input("To", key="f_end", value=None, help="Custom period: last day (included)")
         st.multiselect(
             "Type",
-            CATEGORY_CODES,
+            TYPE_CHOICES,
             key="f_types",
-            format_func=lambda c: f"{CATEGORIES[c].label} ({c})",
+            format_func=type_label,
             placeholder="All types",
             disabled=not type_and_result,
         )
@@ -341,6 +349,15 @@ def period_label(flt: Filter) -> str:
 
 
 EXPLORER_PAGE = "app_pages/explorer.py"
+SECURITY_PAGE = "app_pages/security.py"
+
+
+def open_security_review(view: View) -> None:
+    """Go to the Security review on ``view``'s period, users and search (Type and Result do
+    not apply there)."""
+    st.session_state.pop("view", None)  # the page re-reads the URL
+    wide = View(filter=view.filter.replace(types=(), results=()), utc=view.utc)
+    st.switch_page(SECURITY_PAGE, query_params=wide.to_params())
 
 
 def open_explorer(view: View) -> None:
