@@ -155,6 +155,9 @@ _BINARY_MAGIC = {
 }
 _UTF8_BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""A dotted-quad IPv4 address in its canonical form (what ``ipaddress`` would print)."""
 _KNOWN = frozenset(COLUMNS)
 
 
@@ -796,6 +799,7 @@ def validate_row(
     """
     reasons: list[str] = []
     row: dict[str, Any] = {c: None for c in COLUMNS}
+    serialised: set[str] = set()  # JSON columns written here from objects: valid JSON already
     for column in COLUMNS:
         if column == "time" or column not in mapping:
             continue
@@ -807,6 +811,7 @@ def validate_row(
             except (TypeError, ValueError, RecursionError) as exc:
                 reasons.append(f"{column}: cannot be stored as JSON ({type(exc).__name__})")
                 continue
+            serialised.add(column)
         else:
             text = _as_text(value)
         if text is None:
@@ -855,12 +860,16 @@ def validate_row(
         else:
             reasons.append(f"result: {row['result'][:40]!r} is not one of {', '.join(RESULTS)}")
     if row["ip"] is not None:
-        try:
-            row["ip"] = str(ipaddress.ip_address(row["ip"].strip()))
-        except ValueError:
-            reasons.append(f"ip: {row['ip'][:60]!r} is not an IPv4 or IPv6 address")
+        plain_v4 = row["ip"].strip()
+        if _IPV4.fullmatch(plain_v4):  # already canonical (no leading zeros): skip ipaddress
+            row["ip"] = plain_v4
+        else:
+            try:
+                row["ip"] = str(ipaddress.ip_address(plain_v4))
+            except ValueError:
+                reasons.append(f"ip: {row['ip'][:60]!r} is not an IPv4 or IPv6 address")
     for column in JSON_COLUMNS:
-        if row[column] is not None:
+        if row[column] is not None and column not in serialised:
             try:
                 json.loads(row[column])
             except json.JSONDecodeError as exc:

@@ -129,10 +129,16 @@ def ip_or_none(value: object) -> str | None:
         text = text[1 : text.index("]")]
     elif text.count(":") == 1 and "." in text:  # 1.2.3.4:5678
         text = text.split(":", 1)[0]
+    if _IPV4.fullmatch(text):  # canonical already: ipaddress would print it unchanged
+        return text
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 def as_dict(value: Any) -> dict[str, Any]:

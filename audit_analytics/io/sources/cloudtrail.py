@@ -299,8 +299,11 @@ SOURCE = Source(
     fields=(
         ("id", "aws-<eventID> (else a hash of the record)"),
         ("time", "eventTime"),
-        ("actor", "userIdentity.userName; <role>/<session> of an assumed role; the federated user; arn; "
-         "principalId; invokedBy (a service)"),
+        (
+            "actor",
+            "userIdentity.userName; <role>/<session> of an assumed role; the federated user; arn; "
+            "principalId; invokedBy (a service)",
+        ),
         ("email", "actor or principalId when it is an address"),
         ("type", "eventName (table), else the service of eventSource (table)"),
         ("action", "eventName (table), else its verb (Describe -> read, Delete -> delete, …)"),

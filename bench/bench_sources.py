@@ -1,0 +1,256 @@
+"""Importing CloudTrail: records per second through ``audit-analytics import`` into SQLite.
+
+Usage::
+
+    .venv/bin/python bench/bench_sources.py                       # 1,000,000 records, 3 runs
+    .venv/bin/python bench/bench_sources.py --records 20000 --repeat 1 --output /tmp/s.json
+    .venv/bin/python bench/bench_sources.py --profile              # + where one import's time goes
+
+The data: synthetic CloudTrail records (the fields and sizes of the Stratus Red Team
+detonation records in ../shared/data/sources: IAM users and assumed roles, ~60 event names,
+17% denied calls with an errorCode and errorMessage, request parameters, TLS details), one
+record per line, written to a temporary file as they are generated (never held in memory),
+so it is the import that is measured: the file is sniffed, read, each record mapped to our
+schema, validated, deduplicated, stored and chained, exactly as
+``audit-analytics import FILE`` does (``import_files``). Each run imports into a fresh SQLite
+file in a process of its own (its wall clock, CPU time and peak RSS reported). Goal: 100,000
+records/s.
+
+Results: ``bench/results/sources.json`` (``--output``) and the table in ``sources.md`` is
+written from it by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL = 100_000
+
+NAMES = (
+    [
+        ("ec2.amazonaws.com", n)
+        for n in (
+            "DescribeInstances",
+            "DescribeInstanceAttribute",
+            "RunInstances",
+            "TerminateInstances",
+            "GetPasswordData",
+        )
+    ]
+    + [
+        ("iam.amazonaws.com", n)
+        for n in (
+            "AttachUserPolicy",
+            "CreateUser",
+            "CreateAccessKey",
+            "ListUsers",
+            "GetUser",
+            "DetachRolePolicy",
+        )
+    ]
+    + [
+        ("sts.amazonaws.com", "AssumeRole"),
+        ("sts.amazonaws.com", "GetCallerIdentity"),
+        ("signin.amazonaws.com", "ConsoleLogin"),
+        ("secretsmanager.amazonaws.com", "GetSecretValue"),
+        ("ssm.amazonaws.com", "DescribeInstanceInformation"),
+        ("s3.amazonaws.com", "GetObject"),
+        ("s3.amazonaws.com", "PutObject"),
+        ("cloudtrail.amazonaws.com", "StopLogging"),
+        ("lambda.amazonaws.com", "UpdateFunctionCode20150331v2"),
+    ]
+)
+
+
+def record(rng: random.Random, when: datetime) -> dict[str, Any]:
+    source, name = rng.choice(NAMES)
+    user = f"user{rng.randrange(500)}"
+    if rng.random() < 0.3:
+        identity = {
+            "type": "AssumedRole",
+            "principalId": f"AROA{rng.randrange(10**12):012d}:session-{rng.randrange(99)}",
+            "arn": f"arn:aws:sts::123456789012:assumed-role/role-{rng.randrange(40)}/session-{rng.randrange(99)}",
+            "accountId": "123456789012",
+            "accessKeyId": f"ASIA{rng.randrange(10**12):012d}",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "userName": f"role-{rng.randrange(40)}"},
+                "attributes": {"creationDate": when.isoformat(), "mfaAuthenticated": "false"},
+            },
+        }
+    else:
+        identity = {
+            "type": "IAMUser",
+            "principalId": f"AIDA{rng.randrange(10**12):012d}",
+            "arn": f"arn:aws:iam::123456789012:user/{user}",
+            "accountId": "123456789012",
+            "accessKeyId": f"AKIA{rng.randrange(10**12):012d}",
+            "userName": user,
+        }
+    out: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": rng.choice(("us-east-1", "eu-west-1", "ap-southeast-2")),
+        "sourceIPAddress": f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 botocore/2.4.5",
+        "requestParameters": {"instanceId": f"i-{rng.randrange(16**12):012x}", "userName": user},
+        "responseElements": None,
+        "requestID": str(uuid.UUID(int=rng.getrandbits(128))),
+        "eventID": str(uuid.UUID(int=rng.getrandbits(128))),
+        "readOnly": name.startswith(("Describe", "Get", "List")),
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": "123456789012",
+        "eventCategory": "Management",
+        "tlsDetails": {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": source,
+        },
+    }
+    if rng.random() < 0.17:
+        out["errorCode"] = "AccessDenied"
+        out["errorMessage"] = (
+            f"User: {identity['arn']} is not authorized to perform: {source.split('.')[0]}:{name} "
+            "because no identity-based policy allows the action"
+        )
+    return out
+
+
+def write_records(path: Path, n: int, *, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    with path.open("w") as out:
+        for i in range(n):
+            out.write(json.dumps(record(rng, start + timedelta(milliseconds=37 * i))) + "\n")
+    return path.stat().st_size
+
+
+_CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter(); c0 = time.process_time()
+from audit_analytics.engines.store import open_store
+from audit_analytics.io.ingest import import_files
+store = open_store(sys.argv[1])
+summary = import_files(store, [sys.argv[2]])
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+    "imported": summary.imported, "rejected": summary.rejected, "formats": summary.formats,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_once(data: Path, folder: Path, index: int) -> dict[str, Any]:
+    db = folder / f"run{index}.db"
+    db.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, f"sqlite:///{db}", str(data)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    db.unlink(missing_ok=True)
+    return result
+
+
+def profile(data: Path, folder: Path, top: int = 25) -> list[dict[str, Any]]:
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.io.ingest import import_files
+
+    store = open_store(f"sqlite:///{folder / 'profile.db'}")
+    prof = cProfile.Profile()
+    prof.enable()
+    import_files(store, [data])
+    prof.disable()
+    stats = pstats.Stats(prof)
+    rows = []
+    for (filename, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "function": f"{Path(filename).name}:{line}({name})",
+                "calls": calls,
+                "own_s": round(own, 2),
+                "cumulative_s": round(cumulative, 2),
+            }
+        )
+    rows.sort(key=lambda r: r["cumulative_s"], reverse=True)
+    return rows[:top]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="also profile one import in this process")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "sources.json")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="aa-bench-sources-") as tmp:
+        folder = Path(tmp)
+        data = folder / "cloudtrail.jsonl"
+        t0 = time.perf_counter()
+        size = write_records(data, args.records)
+        print(
+            f"wrote {args.records:,} records ({size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+        runs = []
+        for i in range(args.repeat):
+            result = run_once(data, folder, i)
+            if result["imported"] != args.records or result["formats"] != {str(data): "cloudtrail"}:
+                raise SystemExit(f"the import did not read every record as CloudTrail: {result}")
+            result["records_per_s"] = args.records / result["seconds"]
+            runs.append(result)
+            print(
+                f"run {i + 1}: {result['seconds']:.1f} s, {result['records_per_s']:,.0f} records/s",
+                file=sys.stderr,
+            )
+        rates = [r["records_per_s"] for r in runs]
+        report: dict[str, Any] = {
+            "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_before": os.getloadavg(),
+            },
+            "records": args.records,
+            "file_mib": round(size / 2**20, 1),
+            "runs": runs,
+            "records_per_s": {"median": statistics.median(rates), "min": min(rates), "max": max(rates)},
+            "seconds": {
+                "median": statistics.median(r["seconds"] for r in runs),
+                "min": min(r["seconds"] for r in runs),
+                "max": max(r["seconds"] for r in runs),
+            },
+            "goal_records_per_s": GOAL,
+            "goal_met": statistics.median(rates) >= GOAL,
+        }
+        if args.profile:
+            report["profile"] = profile(data, folder)
+        report["machine"]["load_after"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["records_per_s"]), file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    main()
