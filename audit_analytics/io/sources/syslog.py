@@ -364,5 +364,7 @@ SOURCE = Source(
     "attempt: both are failures, as sshd's own brute-force tools count them. Identical lines are "
     "told apart by their repeat number, so an overlapping file adds nothing only when its "
     "repeats are whole.",
-    actions={f"{p or '*'}: {pat.pattern[:60]}": (k, a) for p, pat, k, a, _, _ in MESSAGES},
+    actions={
+        f"{p or 'any program'}: {t}" + (" (failed)" if f else ""): (k, a) for p, _, k, a, f, t in MESSAGES
+    },
 )
