@@ -9,6 +9,7 @@ Every bar, cell and table row opens the Audit Log on the events behind it.
 import streamlit as st
 
 from audit_analytics.engines.sql import TooLargeForMemory
+from audit_analytics.errors import DetectionError
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui import security_widgets as sw
@@ -34,7 +35,11 @@ filter_panel(actors_of(shared), type_and_result=False)
 
 st.title("Security review")
 stop_on_link_search_error()  # a link whose search does not parse reviews nothing
-review = sw.review(shared, view)
+try:
+    review = sw.review(shared, view)
+except DetectionError as exc:  # the organisation's security policy file cannot be used
+    st.error(f"The security policy cannot be used: {md_escape(str(exc))}", icon=":material/error:")
+    st.stop()
 try:
     count = review.count
 except TooLargeForMemory as exc:

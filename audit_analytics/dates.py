@@ -24,7 +24,8 @@ ValueError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Eu
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["MAX_YEAR", "MIN_YEAR", "in_date_range", "parse_when", "zone"]
@@ -70,3 +71,31 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(
             f"unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris"
         ) from None
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d|w)")
+
+
+def duration(text: str) -> timedelta:
+    """A positive duration such as ``120s``, ``5m``, ``1h``, ``1h30m``, ``2d`` (units us, ms,
+    s, m, h, d, w): the one duration parser (the CLI's flags, the security policy file).
+    Raises ValueError with the accepted forms.
+
+    >>> duration("1h30m"), duration("30d")
+    (datetime.timedelta(seconds=5400), datetime.timedelta(days=30))
+    """
+    cleaned = str(text).strip().lower().replace(" ", "")
+    pos, seconds = 0, 0.0
+    for match in _DURATION.finditer(cleaned):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not cleaned or pos != len(cleaned):
+        raise ValueError(
+            f"{text!r} is not a duration; write a number and a unit, e.g. 120s, 5m, 1h, 1h30m, 2d"
+        )
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: a duration must be longer than zero")
+    return timedelta(seconds=seconds)

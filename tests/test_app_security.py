@@ -570,3 +570,22 @@ def test_the_permission_table_lists_every_flagged_change_first(page, db):
     shown = [c.value for c in page.caption if "flagged change" in c.value]
     assert shown and shown[0].startswith(f"All {int(flagged.sum()):,} flagged change")
     assert not any("raise the thresholds" in c.value for c in page.caption)
+
+
+def test_the_policy_file_sets_the_controls_defaults(db, monkeypatch, as_role, tmp_path):
+    policy = tmp_path / "security.toml"
+    policy.write_text('[off-hours]\norg_tz = "Asia/Tokyo"\nhours = ["09:00", "17:30"]\n')
+    monkeypatch.setenv("AUDIT_DB_URL", db[0])
+    monkeypatch.setenv("AUDIT_SECURITY_POLICY", str(policy))
+    at = as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")
+    at.query_params["period"] = "all"
+    at.run()
+    no_exceptions(at)
+    assert at.selectbox(key="th_off_hours_org_tz").value == "Asia/Tokyo"
+    assert [t.strftime("%H:%M") for t in at.slider(key="th_off_hours_hours").value] == ["09:00", "17:30"]
+    assert any(c == "Time (Asia/Tokyo)" for c in table_with(at, "Actor", "Why").columns)
+    # a policy that cannot be used says so instead of reviewing with other settings
+    policy.write_text("[off-hours]\ncolour = 1\n")
+    at = as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")
+    at.run()
+    assert any("security policy cannot be used" in e.value and "colour" in e.value for e in at.error)

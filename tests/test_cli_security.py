@@ -349,3 +349,23 @@ def test_the_permission_type_selects_what_the_detection_lists(demo_db, capsys):
     assert listed and listed == found
     code, out, err = run(capsys, "query", "--db", demo_db[0], "--search", "type:permision")
     assert code == 2 and "types: device" in err and "permission" in err
+
+
+def test_the_policy_file_sets_defaults_and_flags_win(demo_db, capsys, tmp_path):
+    url = demo_db[0]
+    policy = tmp_path / "security.toml"
+    policy.write_text('[brute-force]\nthreshold = 2\nwindow = "10m"\n')
+    shipped = as_json(capsys, "brute-force", "--db", url)
+    loose = as_json(capsys, "brute-force", "--db", url, "--policy", policy)
+    assert len(loose) > len(shipped)
+    code, _, err = run(capsys, "security", "brute-force", "--db", url, "--policy", policy, "--threshold", "8")
+    assert code == 0 and "threshold 8" in err and "window 10m" in err
+    assert (
+        as_json(
+            capsys, "brute-force", "--db", url, "--policy", policy, "--threshold", "8", "--window", "120s"
+        )
+        == shipped
+    )
+    policy.write_text("[brute-force]\ncolour = 1\n")
+    code, _, err = run(capsys, "security", "brute-force", "--db", url, "--policy", policy)
+    assert code == 2 and f"{policy}: [brute-force] has no setting 'colour'" in err

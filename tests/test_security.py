@@ -1070,3 +1070,78 @@ def test_the_review_learns_habits_from_before_the_period(tmp_path, mode):
     # the organisation's zone is the review's when not given
     paris = security_review(engine, Filter(period="7d", tz="Europe/Paris"), now=now).detect("off_hours", {})
     assert "(Europe/Paris)" in paris["why"].item()
+
+
+# --------------------------------------------------------------------------- the policy file
+
+POLICY = """
+[off-hours]
+org_tz = "Asia/Tokyo"
+hours = ["09:00", "18:00"]
+weekdays = [1, 2, 3, 4, 5, 6]
+service_accounts = "^robot-"
+lookback = "14d"
+
+[brute_force]
+threshold = 3
+window = "1m"
+"""
+
+
+def test_the_policy_file_sets_the_organisations_defaults(tmp_path, monkeypatch):
+    path = tmp_path / "security.toml"
+    path.write_text(POLICY)
+    policy = security.load_policy(path)
+    assert policy["off_hours"] == {
+        "org_tz": "Asia/Tokyo",
+        "hours": ("09:00", "18:00"),
+        "weekdays": (1, 2, 3, 4, 5, 6),
+        "service_accounts": "^robot-",
+        "lookback": timedelta(days=14),
+    }
+    assert policy["brute_force"] == {"threshold": 3, "window": timedelta(minutes=1)}
+    monkeypatch.setenv(security.POLICY_ENV, str(path))
+    assert security.load_policy() == policy
+    monkeypatch.delenv(security.POLICY_ENV)
+    monkeypatch.chdir(tmp_path)  # no data/security.toml here
+    assert security.load_policy() == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[nonsense]\nx = 1\n", "[nonsense] is not a detection"),
+        ("[off-hours]\ncolour = 1\n", "[off-hours] has no setting 'colour'"),
+        ('[off-hours]\nlookback = "soon"\n', "[off-hours] lookback: 'soon' is not a duration"),
+        ('[off-hours]\norg_tz = "Mars/Olympus"\n', "[off-hours] org_tz: unknown time zone"),
+        ('[off-hours]\nservice_accounts = "("\n', "[off-hours] service_accounts"),
+        ('[off-hours]\nhours = ["8h", "18:00"]\n', "[off-hours] hours"),
+        ("[off-hours]\nweekdays = [0]\n", "[off-hours] weekdays"),
+        ('[brute-force]\nthreshold = "many"\n', "[brute-force] threshold: expected a whole number"),
+        ("[brute-force\n", "not valid TOML"),
+    ],
+)
+def test_a_policy_that_cannot_be_used_says_where(tmp_path, text, message):
+    path = tmp_path / "security.toml"
+    path.write_text(text)
+    with pytest.raises(DetectionError) as caught:
+        security.load_policy(path)
+    assert str(path) in str(caught.value) and message in str(caught.value)
+    with pytest.raises(DetectionError, match="no security policy file"):
+        security.load_policy(tmp_path / "absent.toml")
+
+
+def test_the_review_applies_the_policy_and_given_thresholds_win(tmp_path):
+    from audit_analytics.analysis.review import security_review
+    from audit_analytics.engines.sql import open_engine
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.filters import Filter
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.append(events(*(fail(i) for i in range(4))))  # four failures from one IP in 3 seconds
+    engine = open_engine(store, mode="memory")
+    policy = {"brute_force": {"threshold": 3}}
+    review = security_review(engine, Filter(), policy=policy)
+    assert review.detect("brute_force", {}).height == 1  # the policy's 3, not the shipped 8
+    assert review.detect("brute_force", {"threshold": 5}).height == 0  # a control or flag wins
+    assert security_review(engine, Filter(), policy={}).detect("brute_force", {}).height == 0

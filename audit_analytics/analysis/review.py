@@ -56,6 +56,9 @@ class SecurityReview:
     filter: Filter
     now: datetime
     memo: Memo = field(default=_no_memo, repr=False)
+    policy: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The organisation's detection settings (:func:`audit_analytics.analysis.security.load_policy`):
+    they replace a rule's shipped defaults; the thresholds given to :meth:`detect` replace them."""
 
     @property
     def tz(self) -> str:
@@ -113,7 +116,7 @@ class SecurityReview:
         """Findings of one detection (raises NeedsMemory when it cannot run on this period).
         The off-hours rule's organisation zone, when not given, is the zone the review shows."""
         extra = dict(extra or {})
-        thresholds = dict(thresholds)
+        thresholds = {**self.policy.get(rule, {}), **thresholds}
         if rule == "stuck_operations":
             extra.setdefault("now", self.now)
         if rule == "off_hours" and not thresholds.get("org_tz"):
@@ -138,13 +141,22 @@ class SecurityReview:
 
 
 def security_review(
-    engine: AuditEngine, flt: Filter, *, now: datetime | None = None, memo: Memo | None = None
+    engine: AuditEngine,
+    flt: Filter,
+    *,
+    now: datetime | None = None,
+    memo: Memo | None = None,
+    policy: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SecurityReview:
     """The review of ``flt``'s period, users and search over every type and result (the
     failure charts pick the login failures themselves; the detections need the rest).
-    ``now`` is taken to the minute, so a review's cache holds for a minute."""
+    ``now`` is taken to the minute, so a review's cache holds for a minute. ``policy``
+    defaults to the organisation's security policy file (raises DetectionError when it
+    cannot be read)."""
     now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
-    return SecurityReview(engine, flt.replace(types=(), results=()), now, memo or _no_memo)
+    if policy is None:
+        policy = security.load_policy()
+    return SecurityReview(engine, flt.replace(types=(), results=()), now, memo or _no_memo, policy)
 
 
 def activity_summary(

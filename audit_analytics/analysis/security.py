@@ -43,16 +43,20 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import polars as pl
 
 from audit_analytics.analysis.activity import fill_buckets
+from audit_analytics.dates import duration, zone
 from audit_analytics.errors import DetectionError
 from audit_analytics.filters import is_permission_change
 from audit_analytics.schema import PERMISSION_ACTIONS, WRITE_ACTIONS
@@ -87,6 +91,8 @@ __all__ = [
     "permission_changes",
     "stuck_operations",
     "success_after_failures",
+    "load_policy",
+    "policy_file",
     "thresholds_of",
 ]
 
@@ -1660,6 +1666,105 @@ DETECTIONS: dict[str, Detection] = {
 }
 """Rule name -> :class:`Detection`: the one registry of detections (the page, the CLI and the
 engines read it). ``dataclasses.fields(entry.defaults)`` lists the controls."""
+
+
+POLICY_ENV = "AUDIT_SECURITY_POLICY"
+DEFAULT_POLICY_FILE = "data/security.toml"
+
+
+def policy_file(path: str | Path | None = None) -> Path | None:
+    """The security policy file in use: ``path``, else ``AUDIT_SECURITY_POLICY``, else
+    ``data/security.toml`` when it exists."""
+    if path:
+        return Path(path)
+    env = os.environ.get(POLICY_ENV)
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_POLICY_FILE)
+    return default if default.is_file() else None
+
+
+def _policy_value(rule: str, name: str, value: Any, default: Any, where: str) -> Any:
+    """One policy value as the detection takes it, or a DetectionError naming where."""
+    problem = f"{where}: [{rule}] {name}"
+    try:
+        if isinstance(default, timedelta):
+            return duration(value)
+        if name == "hours":
+            if not (isinstance(value, list) and len(value) == 2):
+                raise ValueError('write two times of day, e.g. ["08:00", "19:00"]')
+            for v in value:
+                _minutes_of_day(str(v), name)
+            return tuple(str(v) for v in value)
+        if name == "weekdays":
+            days = tuple(int(v) for v in value)
+            if not days or any(d not in range(1, 8) for d in days):
+                raise ValueError("weekdays are 1 (Monday) .. 7 (Sunday)")
+            return days
+        if name == "org_tz":
+            return zone(str(value)).key
+        if name == "service_accounts":
+            re.compile(str(value))
+            return str(value)
+        if isinstance(default, bool) or isinstance(value, bool):
+            raise ValueError(f"expected {type(default).__name__}, got {value!r}")
+        if isinstance(default, int):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"expected a whole number >= 0, got {value!r}")
+            return value
+        if isinstance(default, str):
+            return str(value)
+    except (TypeError, ValueError, re.error, DetectionError) as exc:
+        raise DetectionError(f"{problem}: {exc}") from None
+    raise DetectionError(f"{problem}: cannot be set in the policy file")
+
+
+def load_policy(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The organisation's detection settings: rule -> thresholds, from a TOML file
+    (:func:`policy_file`) whose tables are named by rule or report name, e.g.::
+
+        [off-hours]
+        org_tz = "Europe/Paris"
+        hours = ["08:00", "19:00"]
+        weekdays = [1, 2, 3, 4, 5]
+        service_accounts = "^(svc|bot)-"
+
+        [brute-force]
+        threshold = 10
+        window = "2m"
+
+    They replace the shipped defaults on the Security review page and in ``audit-analytics
+    security``; a page's controls and the CLI's flags still override them. No file: ``{}``.
+    An unknown rule or setting, or a value that cannot be used, raises DetectionError saying
+    where."""
+    found = policy_file(path)
+    if found is None:
+        return {}
+    try:
+        data = tomllib.loads(found.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if path:
+            raise DetectionError(f"no security policy file at {found}") from None
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise DetectionError(f"{found}: not valid TOML: {exc}") from None
+    names = {**{rule: rule for rule in DETECTIONS}, **{d.cli_name: rule for rule, d in DETECTIONS.items()}}
+    policy: dict[str, dict[str, Any]] = {}
+    for table, values in data.items():
+        rule = names.get(table)
+        if rule is None or not isinstance(values, dict):
+            raise DetectionError(
+                f"{found}: [{table}] is not a detection; use one of {', '.join(d.cli_name for d in DETECTIONS.values())}"
+            )
+        defaults = thresholds_of(rule)
+        settings: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in defaults or name == "now":
+                known = ", ".join(k for k in defaults if k != "now") or "none"
+                raise DetectionError(f"{found}: [{table}] has no setting {name!r}; settings: {known}")
+            settings[name] = _policy_value(table, name, value, defaults[name], str(found))
+        policy[rule] = settings
+    return policy
 
 
 def thresholds_of(rule: str) -> dict[str, Any]:

@@ -16,9 +16,8 @@ Examples
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
@@ -40,6 +39,7 @@ from audit_analytics.cli.common import (
     parse_zone,
     print_frame,
 )
+from audit_analytics.dates import duration
 from audit_analytics.engines.contract import AuditEngine
 from audit_analytics.engines.sql import engine_mode, open_engine
 from audit_analytics.errors import NeedsMemory, UsageError
@@ -72,27 +72,14 @@ _LOGIN_ONLY = {
     "success-after-failure",
 }
 
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d|w)")
-
 
 def parse_duration(text: str) -> timedelta:
-    """A positive duration such as ``120s``, ``5m``, ``1h``, ``1h30m``, ``2d`` (units us, ms,
-    s, m, h, d, w). Raises :class:`argparse.ArgumentTypeError` with the accepted forms."""
-    cleaned = text.strip().lower().replace(" ", "")
-    pos, seconds = 0, 0.0
-    for match in _DURATION.finditer(cleaned):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not cleaned or pos != len(cleaned):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration; write a number and a unit, e.g. 120s, 5m, 1h, 1h30m, 2d"
-        )
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be longer than zero")
-    return timedelta(seconds=seconds)
+    """A positive duration such as ``120s``, ``5m``, ``1h``, ``1h30m``, ``2d``
+    (:func:`audit_analytics.dates.duration`), as an argparse type."""
+    try:
+        return duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _hhmm(text: str) -> str:
@@ -204,6 +191,12 @@ def add_parser(
     o.add_argument(
         "--fail-on-findings", action="store_true", help="exit 4 when a detection finds something (cron)"
     )
+    o.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="security policy TOML: the organisation's zone, hours, service accounts and thresholds "
+        f"(default: ${security.POLICY_ENV}, {security.DEFAULT_POLICY_FILE} if present)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -242,15 +235,23 @@ def run(args: argparse.Namespace) -> int:
     flt = filter_from_args(args)
     loaded = flt.replace(types=("auth",)) if report in _LOGIN_ONLY and not flt.types else flt
     try:
+        policy = security.load_policy(args.policy)
         result = compute(
-            report, engine_for(open_store(args)), loaded, thresholds=thresholds, top=args.top or None
+            report,
+            engine_for(open_store(args)),
+            loaded,
+            thresholds=thresholds,
+            top=args.top or None,
+            policy=policy,
         )
-    except NeedsMemory as exc:  # a detection that reads every event of a period too large to hold
+    except (NeedsMemory, security.DetectionError) as exc:  # a period too large to hold; a bad policy
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     write(result, report=report, fmt=args.format, tz=flt.tz)
     if args.format == "table":
-        print(_summary(report, result.height, thresholds, flt), file=sys.stderr)
+        rule = DETECTION_REPORTS.get(report)
+        settings = {**policy.get(rule, {}), **thresholds} if rule else thresholds
+        print(_summary(report, result.height, settings, flt), file=sys.stderr)
     if args.fail_on_findings and result.height:
         return EXIT_FINDINGS
     return EXIT_OK
@@ -272,10 +273,15 @@ def compute(
     thresholds: dict[str, Any] | None = None,
     top: int | None = 10,
     now: datetime | None = None,
+    policy: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pl.DataFrame:
     """The rows of ``report`` on the events ``flt`` selects, through the engine contract
-    (:class:`audit_analytics.analysis.review.SecurityReview`, as the Security review page)."""
-    review = SecurityReview(engine, flt, now or datetime.now(UTC))
+    (:class:`audit_analytics.analysis.review.SecurityReview`, as the Security review page);
+    ``policy`` (default: the organisation's policy file) replaces the shipped defaults and
+    ``thresholds`` replace both."""
+    if policy is None:
+        policy = security.load_policy()
+    review = SecurityReview(engine, flt, now or datetime.now(UTC), policy=policy)
     if report == "by-ip":
         return review.failures_by("ip", top)
     if report == "by-account":

@@ -14,7 +14,7 @@ moving one threshold recomputes that one detection only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import available_timezones
@@ -132,7 +132,7 @@ def review(shared: SharedFrame, view: View, *, now: datetime | None = None) -> R
     base = security_review(
         shared.index, view.filter, now=now, memo=lambda key, compute: cached(shared, key, compute)
     )
-    return Review(base.engine, base.filter, base.now, base.memo, view=view)
+    return Review(base.engine, base.filter, base.now, base.memo, base.policy, view=view)
 
 
 # ---------------------------------------------------------------------------------------
@@ -405,10 +405,12 @@ def _widget_key(rule: str, name: str) -> str:
     return f"th_{rule}_{name}"
 
 
-def threshold_controls(rule: str, *, tz: str = "UTC") -> dict[str, Any]:
-    """One keyed control per threshold of ``rule`` (defaults from the registry; the
-    organisation's zone defaults to ``tz``, the zone the page shows); returns the values as the
-    detection takes them."""
+def threshold_controls(
+    rule: str, *, tz: str = "UTC", policy: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One keyed control per threshold of ``rule`` (defaults from the organisation's
+    ``policy``, else the registry; the organisation's zone defaults to ``tz``, the zone the
+    page shows); returns the values as the detection takes them."""
     defaults = security.DETECTIONS[rule].defaults
     names = [f.name for f in dataclasses.fields(defaults) if f.name != "now"]
     if not names:
@@ -416,7 +418,7 @@ def threshold_controls(rule: str, *, tz: str = "UTC") -> dict[str, Any]:
     values: dict[str, Any] = {}
     columns = st.columns(min(len(names), 4))
     for i, name in enumerate(names):
-        default = getattr(defaults, name)
+        default = (policy or {}).get(name, getattr(defaults, name))
         key = _widget_key(rule, name)
         label = THRESHOLD_LABELS.get(name, name.replace("_", " ").capitalize())
         help_text = THRESHOLD_HELP.get(name)
@@ -688,7 +690,7 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
         heading = st.empty()
         st.caption(security.DETECTIONS[rule].description)
         st.caption(explain(rule))
-        thresholds = threshold_controls(rule, tz=review.tz)
+        thresholds = threshold_controls(rule, tz=review.tz, policy=review.policy.get(rule))
         try:
             found = findings(review, rule, thresholds)
         except NeedsMemory as exc:
