@@ -351,6 +351,12 @@ def test_auditd_samples_group_records_by_serial(samples, sqlite_store, tmp_path)
             "kubernetes",
             {"events": 3, "failures": 1, "actors": 2, "permission_changes": 1},
         ),
+        ("entra_signins.json", "azure", {"events": 3, "failures": 2, "actors": 2, "permission_changes": 0}),
+        (
+            "gitlab_audit_json.log",
+            "gitlab",
+            {"events": 3, "failures": 1, "actors": 2, "permission_changes": 1},
+        ),
     ],
 )
 def test_documented_shapes_without_a_public_sample(sqlite_store, tmp_path, name, fmt, expected):
@@ -360,6 +366,16 @@ def test_documented_shapes_without_a_public_sample(sqlite_store, tmp_path, name,
     summary = import_files(sqlite_store, [path], now=NOW, rejects=tmp_path / "r.jsonl")
     assert summary.rejected == 0
     assert stored_figures(sqlite_store) == expected
+    # every failed sign-in is a login failure the security review counts
+    events = sqlite_store.load()
+    failed_logins = events.filter((pl.col("action") == "login") & (pl.col("result") == "failed"))
+    assert failed_logins.filter(pl.col("type") != "auth").height == 0
+    raw = path.read_text().lower()
+    if any(
+        word in raw
+        for word in ("failed_login", "login_failure", "invalid_credentials", "50126", "failed to login")
+    ):
+        assert failed_logins.height >= 1
 
 
 def test_kubernetes_keeps_one_event_per_request_from_its_completing_stage(sqlite_store, tmp_path):

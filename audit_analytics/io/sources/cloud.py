@@ -303,10 +303,15 @@ def map_azure(record: dict[str, Any]) -> Row:
         record.get("resultDescription"),
         _value(record.get("subStatus")) or _value(record.get("sub_status")),
     )
-    text = f"{who or 'an unknown caller'} {'signed in' if sign_in else operation}"
-    text += f" to {target.rsplit('/', 1)[-1]}" if target else ""
-    text += f" ({status})" if status and not sign_in else ""
-    text += f"; it failed: {reason or error_code or status}" if failed else ""
+    if sign_in:
+        text = f"sign-in of {who or 'an unknown user'}" + (f" to {target}" if target else "")
+        text += f" failed: {reason or error_code}" if failed else ""
+    else:
+        text = f"{who or 'an unknown caller'}: {operation}" + (
+            f" on {target.rsplit('/', 1)[-1]}" if target else ""
+        )
+        text += f" ({status})" if status else ""
+        text += f"; it failed: {reason or error_code or status}" if failed else ""
     return {
         "id": stable_id("azure", own) if own else raw_id("azure", json.dumps(record, sort_keys=True)),
         "time": when,

@@ -262,6 +262,7 @@ GITLAB_ACTIONS: dict[str, ActionRule] = {
 """event_name (audit_json) -> (type, action); production_json sign-in requests are auth/login."""
 
 _SIGN_IN_PATHS = ("/users/sign_in", "/users/auth/")
+_GITLAB_ENTITIES = {"project": "service", "group": "organization", "user": "user", "instance": "system"}
 
 
 def map_gitlab(record: dict[str, Any]) -> Row | None:
@@ -320,8 +321,8 @@ def map_gitlab(record: dict[str, Any]) -> Row | None:
     elif change:
         kind, action = (
             ("organization", "member_role_update")
-            if "access level" in change.lower()
-            else ("system", "update")
+            if "access level" in change.lower().replace("_", " ")
+            else (_GITLAB_ENTITIES.get(str(record.get("entity_type", "")).lower(), "system"), "update")
         )
     elif custom:
         kind, action = (
