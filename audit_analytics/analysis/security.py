@@ -956,43 +956,90 @@ def _is_change() -> pl.Expr:
     )
 
 
-def _count_in(done: pl.DataFrame, rows: pl.DataFrame, start: int, end: int) -> pl.Series:
-    """For each of ``rows`` (``actor``, ``time``): how many events of ``done`` the actor had in
-    ``[t + start, t + end]`` (offsets in microseconds)."""
-    us = pl.col("time").dt.epoch("us")
-    right = (
-        done.filter(pl.col("actor").is_not_null())
-        .select("actor", us.alias("__at"))
-        .sort("__at")
-        .with_columns(pl.int_range(1, pl.len() + 1).over("actor").alias("__n"))
-    )
-    base = rows.select("actor", us.alias("__us")).with_row_index("__row")
+NEAR_HOURS = 2
+"""An hour is an actor's when they worked within this many hours of it on another day (a person
+who stays until 21:00 now and then is not flagged at 22:30; one who never works after 19:00 is
+at 02:00). On the demo's ordinary traffic, 1 hour raised 35 false findings per 10,000 events at
+50,000 events and 2 raised 16; at 1,000,000, 0.01-0.02 and 0 (bench/results/scorecard.md)."""
 
-    def upto(offset: int) -> pl.Series:  # the actor's events at or before t + offset
-        return (
-            base.with_columns((pl.col("__us") + offset).alias("__key"))
-            .sort("__key")
-            .join_asof(right, left_on="__key", right_on="__at", by="actor", check_sortedness=False)
-            .sort("__row")["__n"]
-            .fill_null(0)
-        )
+_RANK_BITS = 32  # a key is (actor or actor-hour slot) << 32 | rank of the instant
 
-    return upto(end) - upto(start - 1)
+
+def _search(haystack: np.ndarray, needles: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+    """``np.searchsorted`` with the needles sorted first (each search then starts near the
+    last), answers in the needles' order."""
+    order = np.argsort(needles, kind="stable")
+    found = np.empty(needles.shape[0], dtype=np.int64)
+    found[order] = np.searchsorted(haystack, needles[order], side=side)
+    return found
 
 
 def _habits(done: pl.DataFrame, rows: pl.DataFrame, lookback: int, need: int) -> tuple[pl.Series, pl.Series]:
     """Whether each of ``rows`` (``actor``, ``time``, ``__hour``) is at an hour unusual for
-    its actor, judged against ``done`` (their successful events), and against which side:
-    the ``lookback`` before when the actor's history covers it, else the side with more of
-    their events (after: the first weeks of an actor or of the log), when it holds at least
-    ``need`` events of other days; ``None`` when neither does. Returns (profile, unusual)."""
+    its actor, judged against ``done`` (their successful events, with ``__hour``), and against
+    which side: the ``lookback`` before when the actor's history covers it, else the side with
+    more of their events (after: the first weeks of an actor or of the log), when it holds at
+    least ``need`` events of other days (at least 12 hours away); ``None`` when neither does.
+    An hour is the actor's when they worked within :data:`NEAR_HOURS` of it on another day on
+    that side. Returns (profile, unusual).
+
+    All of it is binary search on sorted int64 keys: an instant is replaced by its rank among
+    every instant involved (events and the query bounds), so (actor, rank) and (actor, hour,
+    rank) fit one integer each."""
     gap = _HALF_DAY_US
-    history = _count_in(done, rows, -lookback, -gap)
-    future = _count_in(done, rows, gap, lookback)
-    since = done.group_by("actor").agg(pl.col("time").min().alias("__since"))
+    known = done.filter(pl.col("actor").is_not_null())
+    m = rows.height
+    actors = pl.concat([known["actor"], rows["actor"]])
+    names = actors.unique().drop_nulls()
+    codes = (
+        actors.replace_strict(
+            names, pl.int_range(1, names.len() + 1, eager=True), default=0, return_dtype=pl.Int64
+        )
+        .fill_null(0)
+        .to_numpy()
+    )
+    d_actor, r_actor = codes[: known.height], codes[known.height :]
+    d_t = known["time"].dt.epoch("us").to_numpy()
+    r_t = rows["time"].dt.epoch("us").to_numpy()
+    d_h = known["__hour"].cast(pl.Int64).to_numpy()
+    r_h = rows["__hour"].cast(pl.Int64).to_numpy()
+    offsets = (-lookback, -gap, gap, lookback)
+    instants = np.concatenate([d_t, *(r_t + off for off in offsets)])
+    rank = pl.Series(instants).rank("dense").cast(pl.Int64).to_numpy()
+    d_rank = rank[: d_t.shape[0]]
+    q_rank = dict(zip(offsets, np.split(rank[d_t.shape[0] :], len(offsets)), strict=True))
+
+    by_actor = np.sort((d_actor << _RANK_BITS) | d_rank)
+    base = r_actor << _RANK_BITS
+    history = _search(by_actor, base | q_rank[-gap], "right") - _search(
+        by_actor, base | q_rank[-lookback], "left"
+    )
+    future = _search(by_actor, base | q_rank[lookback], "right") - _search(
+        by_actor, base | q_rank[gap], "left"
+    )
+
+    slot_key = ((d_actor * 24 + d_h) << _RANK_BITS) | d_rank
+    order = np.argsort(slot_key, kind="stable")
+    by_slot, slot_t = slot_key[order], d_t[order]
+    slot_of = by_slot >> _RANK_BITS
+    seen_before = np.zeros(m, dtype=bool)
+    seen_after = np.zeros(m, dtype=bool)
+    n = by_slot.shape[0]
+    if n:
+        for shift in range(-NEAR_HOURS, NEAR_HOURS + 1):
+            slot = r_actor * 24 + (r_h + shift) % 24
+            i = _search(by_slot, (slot << _RANK_BITS) | q_rank[-gap], "right") - 1
+            ok = i >= 0
+            i = np.maximum(i, 0)
+            seen_before |= ok & (slot_of[i] == slot) & (r_t - slot_t[i] <= lookback)
+            j = _search(by_slot, (slot << _RANK_BITS) | q_rank[gap], "left")
+            ok = j < n
+            j = np.minimum(j, n - 1)
+            seen_after |= ok & (slot_of[j] == slot) & (slot_t[j] - r_t <= lookback)
+
+    since = known.group_by("actor").agg(pl.col("time").min().alias("__since"))
     first = rows.select("actor", "time").join(since, on="actor", how="left", maintain_order="left")
     covered = ((first["time"] - first["__since"]).dt.total_microseconds() >= lookback).fill_null(False)
-    seen_before, seen_after = _seen_near(done, rows, lookback, gap)
     frame = pl.DataFrame(
         {"h": history, "f": future, "covered": covered, "before": seen_before, "after": seen_after}
     )
@@ -1006,58 +1053,24 @@ def _habits(done: pl.DataFrame, rows: pl.DataFrame, lookback: int, need: int) ->
     return judged["profile"], judged["unusual"]
 
 
-NEAR_HOURS = 2
-"""An hour is an actor's when they worked within this many hours of it on another day (a person
-who stays until 21:00 now and then is not flagged at 22:30; one who never works after 19:00 is
-at 02:00). On the demo's ordinary traffic, 1 hour raised 35 false findings per 10,000 events at
-50,000 events and 2 raised 16; at 1,000,000, 0.01-0.02 and 0 (bench/results/scorecard.md)."""
-
-
-def _seen_near(
-    done: pl.DataFrame, rows: pl.DataFrame, lookback: int, gap: int
-) -> tuple[pl.Series, pl.Series]:
-    """For each of ``rows`` (``actor``, ``time``, ``__hour``): did the actor have an event of
-    ``done`` within :data:`NEAR_HOURS` of that hour of the day, on another day (at least
-    ``gap`` away, so a burst does not vouch for itself), in the ``lookback`` before it, and
-    in the ``lookback`` after it?"""
-    us = pl.col("time").dt.epoch("us")
-    right = (
-        done.filter(pl.col("actor").is_not_null())
-        .select("actor", pl.col("__hour").cast(pl.Int32).alias("__h"), us.alias("__seen"))
-        .sort("__seen")
+def around_the_clock_counts(counts: np.ndarray, *, min_events: int = 48) -> np.ndarray:
+    """Per row of ``counts`` (an actor's events per local hour of the day, 24 columns): a 24/7
+    profile, where no 12 consecutive hours hold three quarters of them (a person's working day
+    holds nearly all; an account working around the clock spreads them). Too few events say
+    nothing."""
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1, 24)
+    total = counts.sum(axis=1)
+    running = np.concatenate(
+        [np.zeros((counts.shape[0], 1), dtype=np.int64), np.cumsum(np.hstack([counts, counts]), axis=1)],
+        axis=1,
     )
-    base = rows.select("actor", pl.col("__hour").cast(pl.Int32), us.alias("__us")).with_row_index("__row")
-    before = np.zeros(rows.height, dtype=bool)
-    after = np.zeros(rows.height, dtype=bool)
-    for shift in range(-NEAR_HOURS, NEAR_HOURS + 1):
-        left = base.with_columns(((pl.col("__hour") + shift) % 24).alias("__h"))
-        sides: tuple[tuple[Literal["backward", "forward"], np.ndarray], ...] = (
-            ("backward", before),
-            ("forward", after),
-        )
-        for direction, found in sides:
-            sign = -1 if direction == "backward" else 1
-            hits = (
-                left.with_columns((pl.col("__us") + sign * gap).alias("__t"))
-                .sort("__t")
-                .join_asof(
-                    right,
-                    left_on="__t",
-                    right_on="__seen",
-                    by=["actor", "__h"],
-                    strategy=direction,
-                    check_sortedness=False,
-                )
-                .filter(sign * (pl.col("__seen") - pl.col("__us")) <= lookback)
-            )
-            found[hits["__row"].to_numpy()] = True
-    return pl.Series("__seen", before), pl.Series("__seen_later", after)
+    busiest = (running[:, 12:36] - running[:, 0:24]).max(axis=1, initial=0)
+    return np.asarray((total >= min_events) & (busiest < 0.75 * total), dtype=bool)
 
 
 def around_the_clock(hours: Iterable[int] | pl.Series, *, min_events: int = 48) -> bool:
-    """Whether an actor's events (their local hours of the day) look like a 24/7 profile: no
-    12 consecutive hours hold three quarters of them (a person's working day holds nearly all;
-    an account working around the clock spreads them). Too few events say nothing.
+    """Whether an actor's events (their local hours of the day) look like a 24/7 profile
+    (:func:`around_the_clock_counts`).
 
     >>> around_the_clock([h for h in range(24) for _ in range(3)])
     True
@@ -1065,12 +1078,7 @@ def around_the_clock(hours: Iterable[int] | pl.Series, *, min_events: int = 48) 
     False
     """
     values = np.asarray(list(hours), dtype=np.int64)
-    if values.shape[0] < min_events:
-        return False
-    counts = np.bincount(values, minlength=24)[:24]
-    twice = np.concatenate([counts, counts])
-    busiest = max(int(twice[i : i + 12].sum()) for i in range(24))
-    return bool(busiest < 0.75 * values.shape[0])
+    return bool(around_the_clock_counts(np.bincount(values, minlength=24)[:24], min_events=min_events)[0])
 
 
 def usual_hours(hours: Iterable[int], *, share: float = 0.02) -> str:
@@ -1218,14 +1226,20 @@ def off_hours(
         ).alias("__outside"),
     )
     need = max(min_history, 1)
-    actors = done.filter(pl.col("actor").is_not_null()).group_by("actor").agg(pl.col("__hour"))
-    by_name = [bool(pattern.search(a)) for a in actors["actor"].to_list()]
-    actors = actors.with_columns(
-        pl.Series(
-            "service",
-            [n or around_the_clock(h) for n, h in zip(by_name, actors["__hour"], strict=True)],
-            dtype=pl.Boolean,
-        )
+    per_hour = (
+        done.filter(pl.col("actor").is_not_null())
+        .group_by("actor", "__hour")
+        .len()
+        .pivot(on="__hour", index="actor", values="len")
+        .fill_null(0)
+    )
+    counts = per_hour.select(
+        [pl.col(str(h)) if str(h) in per_hour.columns else pl.lit(0).alias(str(h)) for h in range(24)]
+    ).to_numpy()
+    by_name = np.array([bool(pattern.search(a)) for a in per_hour["actor"].to_list()], dtype=bool)
+    actors = pl.DataFrame(
+        {"actor": per_hour["actor"], "service": by_name | around_the_clock_counts(counts)},
+        schema={"actor": per_hour.schema["actor"], "service": pl.Boolean},
     )
     judged = done.join(
         actors.select("actor", "service"), on="actor", how="left", maintain_order="left"
