@@ -685,3 +685,14 @@ def test_github_csv_export_keeps_the_row_as_read(sqlite_store, tmp_path):
         assert event["time"] == datetime.fromtimestamp(int(row["@timestamp"]) / 1000, tz=UTC)
         kept = json.loads(event["params"])["record"]
         assert kept == {k: v for k, v in row.items() if v != ""}
+
+
+def test_a_broken_gzip_file_is_one_clear_error_and_writes_nothing(tmp_path, sqlite_store):
+    whole = gzip.compress(
+        b"Mar 11 22:55:32 web sshd[3]: Failed password for root from 192.0.2.1 port 22 ssh2\n" * 5000
+    )
+    broken = tmp_path / "auth.log.gz"
+    broken.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(IngestError, match=r"auth\.log\.gz: is not a readable gzip file"):
+        import_files(sqlite_store, [broken], now=NOW)
+    assert sqlite_store.count() == 0

@@ -1,0 +1,37 @@
+"""The source-import benchmark (bench/bench_sources.py) runs at a tiny size so it never breaks.
+
+2,000 synthetic CloudTrail records, one run, with the profile: every record is read as
+CloudTrail and imported, the report has its figures. It checks no timings; the real run is
+``bench/bench_sources.py`` (1,000,000 records, 3 runs).
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import bench_module
+
+
+def test_the_benchmark_imports_every_synthetic_record_as_cloudtrail(tmp_path):
+    bench = bench_module("bench_sources")
+    output = tmp_path / "sources.json"
+    report = bench.main(["--records", "2000", "--repeat", "1", "--profile", "--output", str(output)])
+    assert json.loads(output.read_text()) == json.loads(json.dumps(report))
+    (run,) = report["runs"]
+    assert run["imported"] == 2000 and run["rejected"] == 0
+    assert list(run["formats"].values()) == ["cloudtrail"]
+    rates = report["records_per_s"]
+    assert 0 < rates["min"] <= rates["median"] <= rates["max"]
+    assert any("map_record" in row["function"] for row in report["profile"])
+
+
+def test_synthetic_records_look_like_cloudtrail_with_denied_calls(tmp_path):
+    bench = bench_module("bench_sources")
+    path = tmp_path / "ct.jsonl"
+    bench.write_records(path, 1000)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 1000
+    assert {"eventTime", "eventSource", "eventName", "eventID", "userIdentity"} <= set(records[0])
+    denied = sum(1 for r in records if r.get("errorCode") == "AccessDenied")
+    assert 100 <= denied <= 250  # about 17%
+    assert len({r["eventID"] for r in records}) == 1000
