@@ -1145,3 +1145,30 @@ def test_the_review_applies_the_policy_and_given_thresholds_win(tmp_path):
     assert review.detect("brute_force", {}).height == 1  # the policy's 3, not the shipped 8
     assert review.detect("brute_force", {"threshold": 5}).height == 0  # a control or flag wins
     assert security_review(engine, Filter(), policy={}).detect("brute_force", {}).height == 0
+
+
+def test_permission_changes_rank_by_risk():
+    base = T0.replace(hour=10)
+    day = lambda d, **kw: {"time": base + timedelta(days=d), "result": "done", "type": "user", **kw}  # noqa: E731
+    rows = [day(d, actor="boss", action="login", type="auth") for d in range(60)]  # boss's office days
+    rows += [
+        day(10, actor="boss", target="eve", action="role_change"),  # the log's first weeks: no verdict
+        day(35, actor="boss", target="eve", action="role_change"),  # boss granted at day 10: not first
+        day(40, actor="carol", target="dan", action="role_change"),  # carol's first grant
+        day(41, actor="mallory", target="mallory", action="role_change", after='{"role": "admin"}'),
+        day(42, actor="boss", target="eve", action="grant", result="failed"),
+        {**day(43, actor="boss", target="eve", action="grant"), "time": base + timedelta(days=43, hours=-7)},
+    ]
+    found = security.permission_changes(events(*rows))
+    flags = {(r["actor"], r["first"].day): r["flags"] for r in found.iter_rows(named=True)}
+    assert found["risk"].to_list() == sorted(found["risk"].to_list(), reverse=True)
+    top = found.row(0, named=True)
+    assert top["actor"] == "mallory" and top["flags"][:2] == ["self-grant", "grants admin"]
+    by_time = {r["first"]: r for r in found.iter_rows(named=True)}
+    assert by_time[base + timedelta(days=10)]["flags"] == []  # the log is younger than the lookback
+    assert by_time[base + timedelta(days=35)]["flags"] == []
+    assert by_time[base + timedelta(days=40)]["flags"] == ["first grant by this actor"]
+    assert by_time[base + timedelta(days=42)]["flags"] == ["failed"]
+    assert by_time[base + timedelta(days=43, hours=-7)]["flags"] == ["outside the actor's hours"]
+    assert flags  # every change is listed
+    assert found.height == 6

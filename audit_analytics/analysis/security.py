@@ -1358,7 +1358,8 @@ def permission_changes(
 
     * ``self_grant``: actor == target; ``grants_admin``: the role after is one of
       :data:`ADMIN_ROLES` and the role before was not (from ``before``/``after`` JSON);
-    * ``first_grant``: the actor made no permission change in the ``lookback`` before;
+    * ``first_grant``: the actor made no permission change in the ``lookback`` before (judged
+      once the log holds that much history, so a log's first weeks do not flag everyone);
     * ``unusual_hour``: the actor, with at least 10 successful events in the lookback, had
       none in that hour of the day (UTC hours: the same partition in any whole-hour zone);
     * ``failed``: the change was refused.
@@ -1385,7 +1386,7 @@ def permission_changes(
     ...     "before": ['{"role": "viewer"}'], "after": ['{"role": "admin"}'],
     ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
     >>> permission_changes(ev).select("before_role", "after_role", "self_grant", "grants_admin", "risk").rows()
-    [('viewer', 'admin', True, True, 28)]
+    [('viewer', 'admin', True, True, 24)]
     """
     look = to_micros(lookback, "lookback")
     events = _time_ordered(
@@ -1400,19 +1401,27 @@ def permission_changes(
         _permissions("before").alias("__before_perms"),
         _permissions("after").alias("__after_perms"),
     )
-    # the actor's earlier change: no earlier one (or none inside the lookback) is a first grant
-    previous = pl.col("time").shift(1).over("actor")
-    events = events.with_columns(
-        (previous.is_null() | ((pl.col("time") - previous).dt.total_microseconds() > look))
-        .and_(pl.col("actor").is_not_null())
-        .alias("first_grant")
-    )
     # the actor's hours: did they work near this hour of the day in the lookback before it?
     done = _time_ordered(
         _select(
             activity if activity is not None else frame, pl.col("result") == "done", ["id", "time", "actor"]
         )
     ).with_columns(pl.col("time").dt.hour().alias("__hour"))
+    # the actor's earlier change: none inside the lookback is a first grant, once the log
+    # covers the lookback (in its first weeks, every grant would be someone's first)
+    log_start = done["time"].min() if done.height else None
+    previous = pl.col("time").shift(1).over("actor")
+    covered = (
+        (pl.col("time") - pl.lit(log_start).cast(UTC_US)).dt.total_microseconds() >= look
+        if log_start is not None
+        else pl.lit(False)
+    )
+    events = events.with_columns(
+        ((previous.is_null() | ((pl.col("time") - previous).dt.total_microseconds() > look)) & covered)
+        .and_(pl.col("actor").is_not_null())
+        .fill_null(False)
+        .alias("first_grant")
+    )
     events = events.with_columns(pl.col("time").dt.hour().alias("__hour"))
     _, unusual = _habits(done, events, look, 10)
     events = events.with_columns(unusual.fill_null(False).alias("__unusual"))
@@ -1662,7 +1671,7 @@ DETECTIONS: dict[str, Detection] = {
         cli_name="permission-changes",
         technique="T1098 Account Manipulation",
         rule="Every role or permission change (type:permission), flagged and ranked by risk.",
-        source="No threshold: every change is listed; the flags are what MITRE's T1098 "
+        source="None decides what is listed (every change is); the flags are what MITRE's T1098 "
         "detection notes ask a reviewer to look at (privilege grants, unusual actors and times).",
         history="lookback",
     ),

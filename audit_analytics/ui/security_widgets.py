@@ -658,7 +658,7 @@ def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
         elif name == "Flags":
             config[name] = st.column_config.TextColumn(
                 name,
-                width="medium",
+                width="large",
                 help="Self-grant, grants admin, first grant by this actor, outside the actor's hours, failed",
             )
         elif name == "Risk":
