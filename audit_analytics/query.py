@@ -33,6 +33,7 @@ audit_analytics.errors.QueryError: at 4: '999.1.1.1' is not an IPv4 or IPv6 addr
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -314,8 +315,10 @@ def _qualified(field: str, value: str, negated: bool, written: str, text: str, v
     if field == "type":
         v = value.lower()
         if "*" not in v and v not in TYPE_CHOICES:
+            close = difflib.get_close_matches(v, TYPE_CHOICES, n=1)
+            hint = f" (did you mean type:{close[0]}?)" if close else ""
             raise QueryError(
-                f"unknown type '{value}'; types: {', '.join(TYPE_CHOICES)}", position=where, query=text
+                f"unknown type '{value}'{hint}; types: {', '.join(TYPE_CHOICES)}", position=where, query=text
             )
         value = v
     elif field == "result":

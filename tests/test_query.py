@@ -88,6 +88,7 @@ ERROR_CASES = [
     ("user:", 5, "needs a value"),
     ("user: alice", 6, "needs a value"),
     ("type:nope", 6, "unknown type 'nope'"),
+    ("type:permision", 6, "unknown type 'permision' (did you mean type:permission?)"),
     ("result:maybe", 8, "unknown result 'maybe'"),
     ("ip:10.0.0.0/99", 4, "not a CIDR block"),
     ("ip:10.0.0.0/33", 4, "prefix length from 0 to 32 for IPv4"),
