@@ -211,6 +211,7 @@ def syslog_expected(paths: list[Path]) -> dict[str, int]:
             r"sudo: +(\S+) : .*COMMAND=",
             r"pam_tally2?\(\S+\): user (\S+) ",
             r"authentication failure;.* user=(\S+)",
+            r"session opened for user \S+ by ([^\s(]+)",  # who opened it acted
             r"session (?:opened|closed) for user ([^\s(]+)",
         ):
             found = re.search(pattern, line)
@@ -696,3 +697,70 @@ def test_a_broken_gzip_file_is_one_clear_error_and_writes_nothing(tmp_path, sqli
     with pytest.raises(IngestError, match=r"auth\.log\.gz: is not a readable gzip file"):
         import_files(sqlite_store, [broken], now=NOW)
     assert sqlite_store.count() == 0
+
+
+AUTH_LINES = [
+    (
+        "Mar  2 10:00:00 web sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx",
+        ("alice", "auth", "sudo", "done", "root", None),
+    ),
+    (
+        "Mar  2 10:00:05 web sudo:      bob : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/bin/sh",
+        ("bob", "auth", "sudo", "failed", "root", None),
+    ),
+    (
+        "Mar  2 10:01:00 web su[77]: Successful su for root by alice",
+        ("alice", "auth", "su", "done", "root", None),
+    ),
+    ("Mar  2 10:01:09 web su[78]: FAILED su for root by bob", ("bob", "auth", "su", "failed", "root", None)),
+    (
+        "Mar  2 10:02:00 web useradd[90]: new user: name=eve, UID=1001, GID=1001, home=/home/eve, shell=/bin/bash",
+        (None, "user", "create", "done", "eve", None),
+    ),
+    (
+        "Mar  2 10:02:30 web usermod[91]: add 'eve' to group 'sudo'",
+        (None, "user", "add_member", "done", "eve", None),
+    ),
+    (
+        "Mar  2 10:03:00 web sshd[95]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh "
+        "ruser= rhost=198.51.100.4  user=root",
+        ("root", "auth", "authenticate", "failed", "web", "198.51.100.4"),
+    ),
+    (
+        "2026-03-02T10:04:00.123456+01:00 web sshd[96]: Accepted publickey for deploy from 2001:db8::7 port 50022 ssh2",
+        ("deploy", "auth", "login", "done", "web", "2001:db8::7"),
+    ),
+    (
+        "Mar  2 10:05:00 web cron[99]: (root) CMD (run-parts /etc/cron.hourly)",
+        (None, "system", "log", "done", "web", None),
+    ),
+    (
+        "Mar  2 10:06:00 web sudo: pam_unix(sudo:session): session opened for user root(uid=0) by alice(uid=1000)",
+        ("alice", "auth", "session_open", "done", "root", None),
+    ),
+    (
+        "Mar  2 10:07:00 web sshd[97]: pam_unix(sshd:session): session opened for user deploy(uid=1001) by (uid=0)",
+        ("deploy", "auth", "session_open", "done", "web", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), AUTH_LINES, ids=[f"line{i}" for i in range(len(AUTH_LINES))])
+def test_auth_log_lines_map_to_our_columns(tmp_path, line, expected):
+    path = tmp_path / "auth.log"
+    path.write_text(line + "\n")
+    loaded = load_file(path, now=NOW, year=2026)
+    assert not loaded.rejects
+    row = loaded.events.row(0, named=True)
+    assert (row["actor"], row["type"], row["action"], row["result"], row["target"], row["ip"]) == expected
+    assert json.loads(row["params"])["line"] == line
+    if line.startswith("2026"):  # an ISO stamp keeps its own year and zone
+        assert row["time"] == datetime(2026, 3, 2, 9, 4, 0, 123456, tzinfo=UTC)
+
+
+def test_adding_someone_to_a_group_is_a_permission_change(tmp_path):
+    path = tmp_path / "auth.log"
+    path.write_text("Mar  2 10:02:30 web usermod[91]: add 'eve' to group 'sudo'\n")
+    row = load_file(path, now=NOW, year=2026).events.row(0, named=True)
+    assert is_permission(row["type"], row["action"])
+    assert "sudo" in row["description"]

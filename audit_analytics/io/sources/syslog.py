@@ -265,6 +265,9 @@ def map_line(match: re.Match[str], when: datetime | str) -> Row:
         if prog == "sudo" and values.get("why") and _SUDO_FAILED.search(values["why"] or ""):
             failed = True
         user = values.get("user")
+        by = values.get("by")
+        if by and not by.startswith("("):  # "session opened for user root by alice": alice acted on root
+            values["to"], user = user, by
         actor = user if user and user not in ("?", "(unknown)") else None
         target = values.get("to") or values.get("cmd") or match["host"]
         sentence = _fill(text, dict(values)) + f" on {match['host']}"
