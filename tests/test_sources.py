@@ -764,3 +764,13 @@ def test_adding_someone_to_a_group_is_a_permission_change(tmp_path):
     row = load_file(path, now=NOW, year=2026).events.row(0, named=True)
     assert is_permission(row["type"], row["action"])
     assert "sudo" in row["description"]
+
+
+def test_docs_show_every_format_and_its_mapping():
+    doc = (ROOT / "docs" / "sources.md").read_text()
+    for source in SOURCES.values():
+        assert f"### {source.title} (`{source.name}`)" in doc
+        for column, rule in source.fields:
+            assert f"| `{column}` | {rule.replace('|', chr(92) + '|')} |" in doc, (source.name, column)
+        for name, (kind, action) in source.actions.items():
+            assert f"| `{name.replace('|', chr(92) + '|')}` | {kind} | {action} |" in doc, (source.name, name)

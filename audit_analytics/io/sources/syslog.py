@@ -352,7 +352,10 @@ SOURCE = Source(
     fields=(
         ("id", "hash of the time, the line and its repeat number"),
         ("time", "the line's stamp; the year from --year or the file's time; read as UTC"),
-        ("actor", "the user the message names (Accepted/Failed … for USER, sudo's user, su's by)"),
+        (
+            "actor",
+            "the user the message names (Accepted/Failed … for USER, sudo's user, su's by, who opened a session)",
+        ),
         ("type", "message pattern (table); others system"),
         ("action", "message pattern (table): login, authenticate, sudo, su, session_open, …; others log"),
         ("target", "the account switched to or created, sudo's command, else the host"),
