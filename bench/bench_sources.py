@@ -172,6 +172,58 @@ def run_once(data: Path, folder: Path, index: int) -> dict[str, Any]:
     return result
 
 
+def write_ceiling(folder: Path, n: int = 200_000) -> dict[str, Any]:
+    """The fastest any import through SQLite could go here: ``n`` rows already mapped and
+    serialised (tuples, the CloudTrail record as params) inserted by one ``executemany``
+    straight into the events table with its indexes; no reading, mapping, validation,
+    staging or chain."""
+    import sqlite3
+
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.schema import COLUMNS
+
+    db = folder / "ceiling.db"
+    open_store(f"sqlite:///{db}").engine.dispose()
+    rng = random.Random(11)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    rows = []
+    for i in range(n):
+        when = start + timedelta(milliseconds=37 * i)
+        r = record(rng, when)
+        rows.append(
+            (
+                f"aws-{r['eventID']}",
+                when.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                r["userIdentity"].get("userName"),
+                None,
+                "infra",
+                "read",
+                r["requestParameters"]["instanceId"],
+                "done",
+                r["sourceIPAddress"],
+                r["requestID"],
+                f"someone called {r['eventSource']}:{r['eventName']}",
+                json.dumps({"source": "aws.cloudtrail", "record": r}, sort_keys=True),
+                None,
+                None,
+                r.get("errorCode"),
+            )
+        )
+    names = ", ".join(f'"{c}"' for c in COLUMNS)
+    marks = ", ".join("?" for _ in COLUMNS)
+    con = sqlite3.connect(db)
+    t0 = time.perf_counter()
+    with con:
+        con.executemany(
+            f"INSERT INTO audit_events ({names}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",  # noqa: S608
+            rows,
+        )
+    seconds = time.perf_counter() - t0
+    indexes = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
+    con.close()
+    return {"rows": n, "seconds": seconds, "rows_per_s": n / seconds, "indexes": indexes}
+
+
 def profile(data: Path, folder: Path, top: int = 25) -> list[dict[str, Any]]:
     from audit_analytics.engines.store import open_store
     from audit_analytics.io.ingest import import_files
@@ -201,6 +253,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also profile one import in this process")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also time a bare executemany of mapped rows into the table"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "sources.json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aa-bench-sources-") as tmp:
@@ -245,6 +300,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         if args.profile:
             report["profile"] = profile(data, folder)
+        if args.ceiling:
+            report["ceiling"] = write_ceiling(folder)
+            print(f"ceiling: {report['ceiling']['rows_per_s']:,.0f} rows/s", file=sys.stderr)
         report["machine"]["load_after"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

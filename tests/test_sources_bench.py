@@ -35,3 +35,10 @@ def test_synthetic_records_look_like_cloudtrail_with_denied_calls(tmp_path):
     denied = sum(1 for r in records if r.get("errorCode") == "AccessDenied")
     assert 100 <= denied <= 250  # about 17%
     assert len({r["eventID"] for r in records}) == 1000
+
+
+def test_the_write_ceiling_inserts_every_row_into_the_indexed_table(tmp_path):
+    bench = bench_module("bench_sources")
+    ceiling = bench.write_ceiling(tmp_path, n=500)
+    assert ceiling["rows"] == 500 and ceiling["rows_per_s"] > 0
+    assert "ix_audit_events_time" in ceiling["indexes"]
