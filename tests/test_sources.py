@@ -238,7 +238,32 @@ def auditd_expected(paths: list[Path]) -> dict[str, int]:
         for lines in groups.values()
         if any(re.search(r"res=fail|success=no|apparmor=\"DENIED\"|avc: +denied", line) for line in lines)
     )
-    return {"events": len(groups), "failures": failed}
+    roles = ("GRP_MGMT", "ROLE_ASSIGN", "ROLE_REMOVE", "ROLE_MODIFY", "USER_ROLE_CHANGE")
+    accounts, uids = set(), set()
+    for lines in groups.values():
+        for line in lines:
+            kind = line.split("type=", 1)[1].split(" ", 1)[0]
+            for value in re.findall(r"acct=(\"[^\"]*\"|\S+)", line):
+                name = value.strip('"')
+                if not value.startswith('"') and re.fullmatch(r"(?:[0-9A-F]{2})+", value):
+                    name = bytes.fromhex(value).decode()
+                if not name.startswith("(") and kind not in (
+                    "ADD_USER",
+                    "ADD_GROUP",
+                    "GRP_MGMT",
+                    "USER_MGMT",
+                ):
+                    accounts.add(name)
+            uids.update(f"uid:{n}" for n in re.findall(r"\b(?:au)?id=(\d+)", line) if n != "4294967295")
+    return {
+        "events": len(groups),
+        "failures": failed,
+        "named_actors": accounts,
+        "uid_actors": uids,
+        "permission_changes": sum(
+            1 for lines in groups.values() if any(f"type={r} " in line for line in lines for r in roles)
+        ),
+    }
 
 
 def auditd_files(folder: Path) -> list[Path]:
@@ -317,6 +342,12 @@ def test_auditd_samples_group_records_by_serial(samples, sqlite_store, tmp_path)
     assert summary.rejected == 1  # 'type=UNKNOWN[1329] msg=?' in audit-rhel7.log has no stamp
     assert result["events"] == wanted["events"]
     assert result["failures"] == wanted["failures"]
+    # audit-rhel7.log: a GRP_MGMT (groupadd) and a USER_ROLE_CHANGE (SELinux role at sign-in)
+    assert result["permission_changes"] == wanted["permission_changes"] == 2
+    actors = set(sqlite_store.load()["actor"].drop_nulls())
+    assert {a for a in actors if not a.startswith("uid:")} == wanted["named_actors"]
+    assert {a for a in actors if a.startswith("uid:")} <= wanted["uid_actors"]
+    assert result["actors"] == len(actors) > len(wanted["named_actors"])
     logins = sqlite_store.load().filter(pl.col("action") == "login")
     # audit-ubuntu16.log: sshd's USER_LOGIN of an invalid user (hex acct) from 179.38.151.221 failed
     failed = logins.filter(pl.col("ip") == "179.38.151.221")

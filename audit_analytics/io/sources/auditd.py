@@ -86,6 +86,11 @@ ACTIONS: dict[str, ActionRule] = {
 }
 """Record type -> (type, action); other types become ``system`` and their name in snake case."""
 
+_MANAGED = frozenset(
+    {"ADD_USER", "DEL_USER", "USER_MGMT", "ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "USER_CHAUTHTOK", "CHUSER_ID"}
+)
+"""Record types whose acct/id is the account acted on, not the one acting."""
+
 # which record names the event when several share a serial (first listed wins)
 _PRIORITY = (*[t for t in ACTIONS if t not in ("SYSCALL", "EXECVE")], "EXECVE", "SYSCALL")
 _LINE = re.compile(
@@ -145,14 +150,17 @@ def _event(key: str, node: str | None, records: list[tuple[str, str, dict[str, s
         or " denied " in f" {fields.get('seresult', '')} {fields.get('avc', '')} ".lower()
         or (main in ("AVC", "USER_AVC") and "denied" in " ".join(r for _, r, _ in records).lower()[:2000])
     )
-    acct = fields.get("acct") or fields.get("id")
-    actor = None if acct is None or acct in _UNSET or acct.startswith("(") else acct
-    if actor is None and fields.get("auid") not in _UNSET and fields.get("auid") is not None:
-        actor = f"uid:{fields['auid']}"
+    acct = fields.get("acct")
+    managed = main in _MANAGED  # acct/id name the account changed; the login uid changed it
+    actor = None if managed or acct is None or acct in _UNSET or acct.startswith("(") else acct
+    if actor is None and (managed or acct is None):  # a numeric user: the id, else the login uid
+        keys = ("auid",) if managed else ("id", "auid")
+        uid = next((fields[k] for k in keys if k in fields and fields[k] not in _UNSET), None)
+        actor = f"uid:{uid}" if uid is not None else None
     exe = fields.get("exe") or fields.get("comm")
     target = fields.get("cmd") if main == "USER_CMD" else None
-    if main in ("ADD_USER", "DEL_USER", "USER_MGMT", "ADD_GROUP", "DEL_GROUP", "GRP_MGMT"):
-        target = fields.get("id") or fields.get("acct")
+    if managed:
+        target = fields.get("acct") or fields.get("id")
     host = fields.get("hostname") if fields.get("hostname") not in _UNSET else None
     target = target or node or host or exe
     who = actor or ("an invalid user" if acct and acct.startswith("(") else "someone")
@@ -237,7 +245,11 @@ SOURCE = Source(
     fields=(
         ("id", "hash of the event's records"),
         ("time", "EPOCH.MS of msg=audit(…) (UTC)"),
-        ("actor", "acct (hex decoded; '(invalid user)' stays empty), else uid:<auid>"),
+        (
+            "actor",
+            "acct (hex decoded; '(invalid user)' stays empty), else uid:<id>, else uid:<auid>; "
+            "for account changes (ADD_USER, GRP_MGMT, …) uid:<auid>",
+        ),
         ("type", "the naming record's type (table); others system"),
         ("action", "the naming record's type (table): USER_LOGIN -> login, ADD_USER -> create, …"),
         ("target", "USER_CMD's cmd; the account of ADD_USER/DEL_USER; node or hostname; exe"),
