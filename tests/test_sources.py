@@ -247,11 +247,16 @@ def auditd_expected(paths: list[Path]) -> dict[str, int]:
                 name = value.strip('"')
                 if not value.startswith('"') and re.fullmatch(r"(?:[0-9A-F]{2})+", value):
                     name = bytes.fromhex(value).decode()
-                if not name.startswith("(") and kind not in (
-                    "ADD_USER",
-                    "ADD_GROUP",
-                    "GRP_MGMT",
-                    "USER_MGMT",
+                if (
+                    name not in ("?", "")
+                    and not name.startswith("(")
+                    and kind
+                    not in (
+                        "ADD_USER",
+                        "ADD_GROUP",
+                        "GRP_MGMT",
+                        "USER_MGMT",
+                    )
                 ):
                     accounts.add(name)
             uids.update(f"uid:{n}" for n in re.findall(r"\b(?:au)?id=(\d+)", line) if n != "4294967295")
