@@ -390,6 +390,11 @@ def test_auditd_samples_group_records_by_serial(samples, sqlite_store, tmp_path)
         ),
         ("entra_signins.json", "azure", {"events": 3, "failures": 2, "actors": 2, "permission_changes": 0}),
         (
+            "azure_activity_export.json",
+            "azure",
+            {"events": 2, "failures": 1, "actors": 2, "permission_changes": 1},
+        ),
+        (
             "gitlab_audit_json.log",
             "gitlab",
             {"events": 3, "failures": 1, "actors": 2, "permission_changes": 1},
@@ -810,3 +815,29 @@ def test_docs_show_every_format_and_its_mapping():
             assert f"| `{column}` | {rule.replace('|', chr(92) + '|')} |" in doc, (source.name, column)
         for name, (kind, action) in source.actions.items():
             assert f"| `{name.replace('|', chr(92) + '|')}` | {kind} | {action} |" in doc, (source.name, name)
+
+
+def test_cloudtrail_through_eventbridge_is_the_same_event(samples, tmp_path, sqlite_store):
+    records = cloudtrail_records(samples)[:20]
+    wrapped = tmp_path / "eventbridge.jsonl"
+    wrapped.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "version": "0",
+                    "detail-type": "AWS API Call via CloudTrail",
+                    "source": "aws.iam",
+                    "detail": r,
+                }
+            )
+            + "\n"
+            for r in records
+        )
+    )
+    assert check_file(wrapped).source == "cloudtrail"
+    first = import_files(sqlite_store, [wrapped], now=NOW, rejects=tmp_path / "r.jsonl")
+    assert first.imported == 20
+    records_file = tmp_path / "records.json"
+    records_file.write_text(json.dumps({"Records": records}))
+    again = import_files(sqlite_store, [records_file], now=NOW, rejects=tmp_path / "r.jsonl")
+    assert (again.imported, again.duplicates, again.conflicts) == (0, 20, 0)

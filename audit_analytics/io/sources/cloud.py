@@ -218,6 +218,7 @@ AZURE_ACTIONS: dict[str, ActionRule] = {
 }
 """operationName (lower case) -> (type, action); others: the provider's type and the verb."""
 
+_UPN_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _AZURE_VERBS = {"write": "update", "delete": "delete", "read": "read", "action": "execute"}
 
 
@@ -264,11 +265,16 @@ def map_azure(record: dict[str, Any]) -> Row:
         failed = str(status or result_type or "").lower() in ("failed", "failure", "error") or (
             str(result_type or "").lower() in ("failed", "failure")
         )
+    claims = as_dict(dig(record, "identity", "claims")) or as_dict(record.get("claims"))
     who = first_text(
         record.get("userPrincipalName"),
         props.get("userPrincipalName"),
         record.get("caller"),
         record.get("identity") if isinstance(record.get("identity"), str) else None,
+        claims.get(_UPN_CLAIM),
+        claims.get("upn"),
+        claims.get("name"),
+        claims.get("appid"),
     )
     when = first_text(
         record.get("eventTimestamp"),
@@ -302,6 +308,8 @@ def map_azure(record: dict[str, Any]) -> Row:
         dig(props, "status", "failureReason"),
         record.get("resultDescription"),
         _value(record.get("subStatus")) or _value(record.get("sub_status")),
+        props.get("statusCode"),
+        record.get("resultSignature") if failed else None,
     )
     if sign_in:
         text = f"sign-in of {who or 'an unknown user'}" + (f" to {target}" if target else "")
@@ -311,7 +319,7 @@ def map_azure(record: dict[str, Any]) -> Row:
             f" on {target.rsplit('/', 1)[-1]}" if target else ""
         )
         text += f" ({status})" if status else ""
-        text += f"; it failed: {reason or error_code or status}" if failed else ""
+        text += f"; it failed: {reason or error_code or status or result_type}" if failed else ""
     return {
         "id": stable_id("azure", own) if own else raw_id("azure", json.dumps(record, sort_keys=True)),
         "time": when,
@@ -357,7 +365,7 @@ AZURE_SOURCE = Source(
     fields=(
         ("id", "azure-<eventDataId> (sign-ins: azure-<id>)"),
         ("time", "eventTimestamp / event_timestamp / time / createdDateTime"),
-        ("actor", "caller; sign-ins: userPrincipalName"),
+        ("actor", "caller, else identity.claims' upn, name or appid; sign-ins: userPrincipalName"),
         ("email", "the actor when it is an address"),
         ("type", "operationName (table), else its resource provider (table); sign-ins auth"),
         ("action", "operationName (table: roleAssignments/write -> assign_role), else write/delete/read"),

@@ -238,6 +238,8 @@ def map_record(record: dict[str, Any]) -> Row:
         if not isinstance(inner, dict):
             raise ValueError("CloudTrailEvent does not hold a JSON object")
         record = inner
+    if isinstance(record.get("detail"), dict) and "eventName" in record["detail"]:
+        record = record["detail"]  # an EventBridge event: "AWS API Call via CloudTrail"
     name = record.get("eventName")
     source = record.get("eventSource")
     if not isinstance(name, str) or not name:
@@ -283,6 +285,8 @@ def map_record(record: dict[str, Any]) -> Row:
 
 def _sniff(obj: Any) -> bool:
     keys = keys_of(obj)
+    if "detail" in keys and "detail-type" in keys:  # EventBridge
+        keys = keys_of(obj["detail"])
     return {"eventName", "eventSource", "eventTime"} <= keys or "CloudTrailEvent" in keys
 
 
@@ -295,7 +299,8 @@ SOURCE = Source(
     title="AWS CloudTrail",
     shape="json",
     detected_by="records with eventName, eventSource and eventTime (a Records object, an array, "
-    "one per line), or lookup-events items with CloudTrailEvent",
+    "one per line), lookup-events items with CloudTrailEvent, or EventBridge events holding a record "
+    "in detail",
     fields=(
         ("id", "aws-<eventID> (else a hash of the record)"),
         ("time", "eventTime"),
