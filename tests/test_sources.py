@@ -841,3 +841,19 @@ def test_cloudtrail_through_eventbridge_is_the_same_event(samples, tmp_path, sql
     records_file.write_text(json.dumps({"Records": records}))
     again = import_files(sqlite_store, [records_file], now=NOW, rejects=tmp_path / "r.jsonl")
     assert (again.imported, again.duplicates, again.conflicts) == (0, 20, 0)
+
+
+def test_a_source_imports_into_postgresql_as_into_sqlite(pg_store, sqlite_store, tmp_path):
+    paths = [
+        FIXTURES / "okta_system_log.jsonl",
+        FIXTURES / "k8s_stages.jsonl",
+        FIXTURES / "github_audit_log.csv",
+    ]
+    for store in (pg_store, sqlite_store):
+        summary = import_files(store, paths, now=NOW, rejects=tmp_path / "r.jsonl")
+        assert (summary.imported, summary.rejected) == (13, 0)
+        assert import_files(store, paths, now=NOW, rejects=tmp_path / "r.jsonl").duplicates == 13
+    columns = ["id", "actor", "type", "action", "target", "result", "ip", "request_id", "error"]
+    on_pg = pg_store.load().sort("id").select(columns)
+    on_sqlite = sqlite_store.load().sort("id").select(columns)
+    assert on_pg.rows() == on_sqlite.rows()
