@@ -857,3 +857,17 @@ def test_a_source_imports_into_postgresql_as_into_sqlite(pg_store, sqlite_store,
     on_pg = pg_store.load().sort("id").select(columns)
     on_sqlite = sqlite_store.load().sort("id").select(columns)
     assert on_pg.rows() == on_sqlite.rows()
+
+
+def test_records_that_are_not_audit_events_are_rejected_and_the_exit_code_says_so(samples, tmp_path, capsys):
+    log = tmp_path / "gcp.jsonl"  # a copy, so the rejects file is written beside it, not in ../shared
+    log.write_bytes((samples / "gcp_audit" / "plaso_gcp_logging.jsonl").read_bytes())
+    entries = json_lines(log)
+    not_audit = [i for i, e in enumerate(entries, start=1) if "protoPayload" not in e]
+    code, out, err = run(capsys, "import", "--db", f"sqlite:///{tmp_path / 'g.db'}", log)
+    assert code == 3
+    assert f"imported {len(entries) - len(not_audit)}, rejected {len(not_audit)}," in out
+    rejects = [json.loads(line) for line in (tmp_path / "gcp.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == not_audit
+    assert {r["reasons"][0] for r in rejects} == {"not a Cloud Audit Logs entry (no AuditLog protoPayload)"}
+    assert "gcp.jsonl.rejects.jsonl" in err
