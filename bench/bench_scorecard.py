@@ -15,7 +15,9 @@ must find each story):
 
 * a story is **found** by a detection when one of its findings' ``event_ids`` holds one of the
   story's events; **recall** is found / stories the detection must find;
-* a **false finding** is a finding whose ``event_ids`` hold no story event at all.
+* a **false finding** is a finding whose ``event_ids`` hold no story event at all. A ranked
+  detection (permission changes: every change is listed, with a ``risk``) raises only its
+  flagged findings (``risk > 0``): recall and false findings count those.
 
 Goals (issue 17): recall 100 % for every detection; ordinary traffic raises at most 1 finding
 per 10,000 events for any detection, and none for brute force, spray, account attack and
@@ -122,6 +124,9 @@ def score(
 ) -> Score:
     """Recall and false findings of ``rule``'s ``findings`` against ``data``'s stories."""
     rules = rule_of_story_detection()
+    listed = findings.height
+    if "risk" in findings.columns:  # a ranked detection lists everything and raises the flagged
+        findings = findings.filter(pl.col("risk") > 0)
     stories = data.stories.with_row_index("n")
     story_of_event = stories.select("n", "event_ids").explode("event_ids").rename({"event_ids": "id"})
     hits = (
@@ -148,7 +153,7 @@ def score(
         days=days,
         stories=expected.height,
         found=expected.height - len(missed),
-        findings=findings.height,
+        findings=listed,
         false=false.height,
         seconds=seconds,
         false_flagged=int((false["risk"] > 0).sum()) if "risk" in false.columns else None,

@@ -1358,8 +1358,9 @@ def permission_changes(
 
     * ``self_grant``: actor == target; ``grants_admin``: the role after is one of
       :data:`ADMIN_ROLES` and the role before was not (from ``before``/``after`` JSON);
-    * ``first_grant``: the actor made no permission change in the ``lookback`` before (judged
-      once the log holds that much history, so a log's first weeks do not flag everyone);
+    * ``first_grant``: the actor made no permission change before, in everything read (the
+      engines read the ``lookback`` before the period too); judged once the log holds the
+      lookback, so a log's first weeks do not flag everyone;
     * ``unusual_hour``: the actor, with at least 10 successful events in the lookback, had
       none in that hour of the day (UTC hours: the same partition in any whole-hour zone);
     * ``failed``: the change was refused.
@@ -1407,8 +1408,9 @@ def permission_changes(
             activity if activity is not None else frame, pl.col("result") == "done", ["id", "time", "actor"]
         )
     ).with_columns(pl.col("time").dt.hour().alias("__hour"))
-    # the actor's earlier change: none inside the lookback is a first grant, once the log
-    # covers the lookback (in its first weeks, every grant would be someone's first)
+    # the actor's earlier change: none in the history read (the period and the lookback before
+    # it) is a first grant, once the log covers the lookback (in its first weeks, every grant
+    # would be someone's first)
     log_start = done["time"].min() if done.height else None
     previous = pl.col("time").shift(1).over("actor")
     covered = (
@@ -1417,7 +1419,7 @@ def permission_changes(
         else pl.lit(False)
     )
     events = events.with_columns(
-        ((previous.is_null() | ((pl.col("time") - previous).dt.total_microseconds() > look)) & covered)
+        (previous.is_null() & covered)
         .and_(pl.col("actor").is_not_null())
         .fill_null(False)
         .alias("first_grant")

@@ -152,6 +152,8 @@ _RECENT_ASYNC_US = 50 * _MINUTE_US
 # failures per 10 minutes.
 _FAILURE_SPACING_US = 15 * _MINUTE_US
 _TZ_WEIGHTS = (0.4, 0.3, 0.15, 0.15)
+# The role a role change gives (ROLES order): admin rights are granted seldom.
+_ROLE_TO_WEIGHTS = np.array([0.35, 0.35, 0.2, 0.07, 0.03])
 _WEEKDAY_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.97, 0.9, 0.1, 0.08])
 
 _FIRST_NAMES = (
@@ -354,7 +356,7 @@ _ACTIONS: tuple[_Action, ...] = (
        params='{"fields":["display_name","locale"]}',
        before='{"username":"<target>","profile":{"locale":"en","timezone":"UTC"},"active":true}',
        after='{"username":"<target>","profile":{"locale":"fr","timezone":"Europe/Paris"},"active":true}'),
-    _a("user", "role_change", "changed", "change", "", 0.25, admin_only=True,
+    _a("user", "role_change", "changed", "change", "", 0.03, admin_only=True, fail_rate=0.005,
        text="<actor> <did> the role of <target>" + _ROLE_CHANGE_SUFFIX,
        params='{"reason":"<ticket>"}', before='{"role":"<role_from>"}', after='{"role":"<role_to>"}'),
     _a("user", "disable", "disabled", "disable", "user", 0.08, admin_only=True,
@@ -364,11 +366,13 @@ _ACTIONS: tuple[_Action, ...] = (
        params='{"fields":["session_timeout_min"]}',
        before='{"session_timeout_min":<ttl_min>,"sso":{"enforced":true,"provider":"okta"}}',
        after='{"session_timeout_min":<ttl_min2>,"sso":{"enforced":true,"provider":"okta"}}'),
-    _a("organization", "permission_change", "changed permissions on", "change permissions on", "", 0.2, admin_only=True,
+    _a("organization", "permission_change", "changed permissions on", "change permissions on", "", 0.03, admin_only=True,
+       fail_rate=0.005,
        params='{"member":"<member>"}',
        before='{"member":"<member>","permissions":{"deploy":false,"billing":false}}',
        after='{"member":"<member>","permissions":{"deploy":true,"billing":false}}'),
-    _a("organization", "add_member", "added", "add", "", 0.3, admin_only=True, text="<actor> <did> <member> to <target>",
+    _a("organization", "add_member", "added", "add", "", 0.05, admin_only=True, fail_rate=0.005,
+       text="<actor> <did> <member> to <target>",
        params='{"member":"<member>"}', after='{"member":"<member>","team_role":"member"}'),
     _a("organization", "remove_member", "removed", "remove", "", 0.1, admin_only=True,
        text="<actor> <did> <member> from <target>",
@@ -964,7 +968,12 @@ def _ordinary(n_rows: int, people: pl.DataFrame, seed: int, start_us: int, now_u
     ) % n_people
     role_index = np.array([ROLES.index(r) for r in people["role"][:n_people]])
     role_from = role_index[other_person]
-    role_to = (role_from + 1 + op_r2[op] % (len(ROLES) - 1)) % len(ROLES)
+    # a role change moves someone to another role, seldom to admin (_ROLE_TO_WEIGHTS)
+    weights = np.tile(_ROLE_TO_WEIGHTS, (role_from.shape[0], 1))
+    weights[np.arange(role_from.shape[0]), role_from] = 0.0
+    cumulative = weights.cumsum(axis=1) / weights.sum(axis=1, keepdims=True)
+    draw = (op_r2[op] % 1_000_000) / 1_000_000
+    role_to = np.minimum((draw[:, None] >= cumulative).sum(axis=1), len(ROLES) - 1)
 
     ip_lists = people["ips"]
     ip_count = ip_lists.list.len().to_numpy()
