@@ -236,6 +236,7 @@ def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
         "Brute force",
         "Password spray",
         "Account under attack",
+        "Denied calls",
         "Off-hours activity",
         "Permission changes",
         "Stuck operations",
@@ -246,6 +247,7 @@ def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
         ("Source IP", "Most in one window"),
         ("Source IP", "Most accounts in one window"),
         ("Account", "Most IPs in one window"),
+        ("Actor", "Refused", "Most in one window"),
         ("Actor", "Why"),
         ("Granted by", "Role before → after", "Flags", "Risk"),
         ("Operation", "State", "Minutes in this state"),
@@ -530,7 +532,8 @@ def test_a_long_table_shows_its_newest_findings_and_says_of_how_many(page):
     exact total, and the toggle shows up to 500."""
     page.query_params["period"] = "all"
     page.run()
-    page.number_input(key="th_brute_force_threshold").set_value(1).run()  # every failing IP
+    page.number_input(key="th_brute_force_threshold").set_value(1).run()
+    page.number_input(key="th_brute_force_window").set_value(1).run()  # every failure on its own
     no_exceptions(page)
     n = findings_count(page, "Brute force")
     assert n > 50, "more than 50 windows of failures"

@@ -1172,3 +1172,54 @@ def test_permission_changes_rank_by_risk():
     assert by_time[base + timedelta(days=43, hours=-7)]["flags"] == ["outside the actor's hours"]
     assert flags  # every change is listed
     assert found.height == 6
+
+
+# --------------------------------------------------------------------------- denied calls
+
+
+def test_denied_calls_counts_refusals_of_one_actor_in_a_window():
+    refused = {
+        "result": "failed",
+        "type": "secret",
+        "action": "read",
+        "actor": "key-1",
+        "error": "AccessDenied",
+    }
+    rows = [{"time": at(i * 30), **refused} for i in range(10)]  # 10 in 4.5 minutes
+    assert security.denied_calls(events(*rows)).select("key", "count", "max_in_window").rows() == [
+        ("key-1", 10, 10)
+    ]
+    # one fewer is nothing; spread over more than the window is nothing
+    assert security.denied_calls(events(*rows[:9])).height == 0
+    spread = [{"time": at(i * 70), **refused} for i in range(10)]  # 10 over 10.5 minutes
+    assert security.denied_calls(events(*spread)).height == 0
+    # not refusals: login failures, other errors, successes, no actor
+    others = [
+        {
+            "time": at(i),
+            "result": "failed",
+            "type": "auth",
+            "action": "login",
+            "actor": "key-1",
+            "error": "denied",
+        }
+        for i in range(12)
+    ] + [{"time": at(i), **refused, "error": "timeout"} for i in range(12)]
+    others += [{"time": at(i), **refused, "result": "done"} for i in range(12)]
+    others += [{"time": at(i), **refused, "actor": None} for i in range(12)]
+    assert security.denied_calls(events(*others)).height == 0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "AccessDenied: not authorized",
+        "Client.UnauthorizedOperation",
+        "Forbidden",
+        "HTTP 403",
+        "permission denied",
+    ],
+)
+def test_what_a_refusal_says(error):
+    frame = events({"time": at(0), "result": "failed", "type": "infra", "action": "read", "error": error})
+    assert frame.filter(security.is_denied_call()).height == 1

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -535,6 +535,24 @@ def test_security_review_sees_the_denied_cloudtrail_calls(samples, tmp_path, cap
     code, out, _ = run(capsys, "activity", "results", "--db", db, "--period", "all", "--format", "json")
     assert code == 0
     assert sum(row.get("failed", 0) for row in json.loads(out)) == len(denied)
+    # and the review's Denied calls detection: each identity refused 10 times or more in 10
+    # minutes, counted here from the raw records (errorCode, userIdentity ARN, eventTime)
+    refused: dict[str, list[datetime]] = {}
+    for r in records:
+        if r.get("errorCode") and r["eventName"] not in ("ConsoleLogin",):
+            refused.setdefault(r["userIdentity"].get("arn", ""), []).append(
+                datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00"))
+            )
+    bursts = {
+        arn for arn, times in refused.items()
+        if any(sum(t <= u < t + timedelta(minutes=10) for u in times) >= 10 for t in times)
+    }  # fmt: skip
+    code, out, _ = run(capsys, "security", "denied-calls", "--db", db, "--period", "all", "--format", "json")
+    assert code == 0
+    found = json.loads(out)
+    assert len(found) == len(bursts) == 2
+    assert sum(f["count"] for f in found) == sum(len(refused[a]) for a in bursts)
+    assert all(f["technique"].startswith("T1580") for f in found)
 
 
 # ---------------------------------------------------------------------------------------

@@ -64,6 +64,9 @@ from audit_analytics.schema import PERMISSION_ACTIONS, WRITE_ACTIONS
 __all__ = [
     "ADMIN_ROLES",
     "DETECTIONS",
+    "DENIED",
+    "denied_calls",
+    "is_denied_call",
     "PERMISSION_ACTIONS",
     "AccountUnderAttackThresholds",
     "BruteForceThresholds",
@@ -114,6 +117,26 @@ def is_login_failure() -> pl.Expr:
     1
     """
     return (pl.col("type") == "auth") & (pl.col("action") == "login") & (pl.col("result") == "failed")
+
+
+DENIED = r"(?i)denied|unauthori[sz]ed|not authori[sz]ed|forbidden|permission|\b403\b"
+"""What a refusal's error says (AWS ``AccessDenied``/``UnauthorizedOperation``, Kubernetes
+``Forbidden``, HTTP 403, "permission denied")."""
+
+
+def is_denied_call() -> pl.Expr:
+    """A refused action: a failed event other than a login whose error says it was not allowed.
+
+    >>> import polars as pl
+    >>> pl.DataFrame({"type": ["secret", "auth"], "action": ["read", "login"], "result": ["failed"] * 2,
+    ...               "error": ["AccessDenied: not authorized", "permission denied"]}).filter(is_denied_call()).height
+    1
+    """
+    return (
+        (pl.col("result") == "failed")
+        & ~((pl.col("type") == "auth") & (pl.col("action") == "login"))
+        & pl.col("error").str.contains(DENIED).fill_null(False)
+    )
 
 
 def is_login_success() -> pl.Expr:
@@ -596,11 +619,19 @@ def _runs(
 
 
 def _sliding(
-    frame: Frame, key: str, window: timedelta, *, distinct: str | None = None
+    frame: Frame,
+    key: str,
+    window: timedelta,
+    *,
+    distinct: str | None = None,
+    which: pl.Expr | None = None,
 ) -> tuple[_Grouped, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Failures grouped by key with each event's window bounds (and distinct counts)."""
+    """Login failures (or the events ``which`` selects) grouped by key with each event's
+    window bounds (and distinct counts)."""
     micros = to_micros(window, "window")
-    failures = _time_ordered(_failures(frame, ["id", "time", "actor", "ip"]))
+    failures = _time_ordered(
+        _select(frame, which if which is not None else is_login_failure(), ["id", "time", "actor", "ip"])
+    )
     grouped = _group(failures, [key])
     axis = _axis(grouped.new_key, grouped.times(), micros)
     # Window [t, t + W) of each event: it starts at the first event of the same time (ties
@@ -674,6 +705,14 @@ class PermissionChangesThresholds:
     and which hours are theirs."""
 
     lookback: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class DeniedCallsThresholds:
+    """Thresholds of :func:`denied_calls`."""
+
+    threshold: int = 10
+    window: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -1482,6 +1521,43 @@ def permission_changes(
     ).sort(["risk", "first", "id"], descending=[True, True, True])
 
 
+def denied_calls(
+    frame: Frame,
+    *,
+    threshold: int = DeniedCallsThresholds.threshold,
+    window: timedelta = DeniedCallsThresholds.window,
+) -> pl.DataFrame:
+    """Actors with at least ``threshold`` refused actions (:func:`is_denied_call`) inside a
+    sliding ``window``: credentials trying what they may do (a stolen key's first minutes, a
+    misconfigured job). Windows are evaluated as in :func:`brute_force`; refusals without an
+    actor are not considered.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``key`` (actor), ``first``, ``last``, ``count`` (refusals in the run),
+        ``max_in_window``, ``peak_start``, ``accounts``, ``ips``, ``event_ids``; sorted by ``first``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> import polars as pl
+    >>> from audit_analytics import schema
+    >>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "id": [f"e{i}" for i in range(3)], "time": [t0 + timedelta(seconds=i) for i in range(3)],
+    ...     "actor": ["key-1"] * 3, "type": ["secret"] * 3, "action": ["read"] * 3, "result": ["failed"] * 3,
+    ...     "error": ["AccessDenied"] * 3,
+    ... }))
+    >>> denied_calls(ev, threshold=3).select("key", "count").rows()
+    [('key-1', 3)]
+    """
+    threshold = positive_int(threshold, "threshold")
+    grouped, start, end, _ = _sliding(frame, "actor", window, which=is_denied_call())
+    counts = end - start
+    return _runs(grouped, "actor", start, end, counts >= threshold, {"max_in_window": counts})
+
+
 _PROGRESS = {"pending": 0, "processing": 1, "done": 2, "failed": 2}
 
 
@@ -1676,6 +1752,18 @@ DETECTIONS: dict[str, Detection] = {
         source="None decides what is listed (every change is); the flags are what MITRE's T1098 "
         "detection notes ask a reviewer to look at (privilege grants, unusual actors and times).",
         history="lookback",
+    ),
+    "denied_calls": Detection(
+        denied_calls,
+        DeniedCallsThresholds(),
+        "One actor refused again and again inside a short window: credentials probing what they may do.",
+        title="Denied calls",
+        cli_name="denied-calls",
+        technique="T1580 Cloud Infrastructure Discovery, T1087 Account Discovery (with stolen or limited credentials)",
+        rule="An actor with at least 10 refused actions (access denied, unauthorised, forbidden, 403) "
+        "inside any 10-minute window.",
+        source="The shape of CloudTrail AccessDenied-burst detections (GuardDuty's and Sentinel's "
+        "unusual-denied-calls content); 10 in 10 minutes are this project's defaults.",
     ),
     "stuck_operations": Detection(
         stuck_operations,

@@ -88,6 +88,7 @@ STORIES: dict[str, tuple[str, ...]] = {
     "account_takeover": ("account_attack", "success_after_failure", "permission_changes"),
     "off_hours_backup_deletion": ("off_hours",),
     "permission_escalation": ("permission_changes",),
+    "credential_probing": ("denied_calls",),
     "stuck_operation": ("stuck",),
 }
 """Story name -> the detections that must find it (the first one is the story's ``detection``)."""
@@ -98,6 +99,7 @@ STORY_NETWORKS: dict[str, str] = {
     "password_spray": "192.0.2.0/25",
     "permission_escalation": "192.0.2.128/25",
     "account_takeover": "198.51.100.0/24",
+    "credential_probing": "2001:db8:bad::/48",
 }
 """Where story IPs come from: the RFC 5737 documentation blocks, never given to ordinary users."""
 
@@ -1181,7 +1183,36 @@ def _stories(people: pl.DataFrame, seed: int, start_us: int, now_us: int) -> lis
         )
     )  # fmt: skip
 
-    # 6. stuck operations: asynchronous work still pending/processing more than an hour after it started.
+    # 6. credential probing: a developer's stolen token tries what it may do from an unknown
+    # address, 20-40 calls in about four minutes, every one refused. Drawn from its own random
+    # stream, so the other stories stay where they were.
+    probe_rng = np.random.default_rng([seed, 8])
+    developers = [n for n in non_admins if n not in (victim, climber)]
+    owner = developers[int(probe_rng.integers(0, len(developers)))]
+    ip = f"2001:db8:bad::{int(probe_rng.integers(1, 0xFFFF)):x}"
+    probe_day = int(probe_rng.integers(1, latest + 1))
+    n = int(probe_rng.integers(20, 41))
+    t = at(probe_day, probe_rng.uniform(0, 23)) + np.cumsum(probe_rng.integers(2_000_000, 12_000_000, n))
+    # (action, r3): r3 // 3 picks the category's "permission denied" error text
+    tries = (("audit/export", 3), ("user/update", 3), ("organization/update", 0), ("device/remove", 6))
+    rows = []
+    for i in range(n):
+        action, r3 = tries[int(probe_rng.integers(0, len(tries)))]
+        category = action.split("/")[0]
+        choices = _TARGETS[category] or tuple(names)  # a user's target is a person
+        target = str(choices[int(probe_rng.integers(0, len(choices)))])
+        extra = {"member": target} if category == "user" else {}
+        rows.append(_row(t[i], owner, action, target, ip, "failed", r3=r3, **extra))
+    stories.append(
+        _StoryEvents(
+            "credential_probing", owner, owner, ip,
+            f"{owner}'s credentials tried {n} actions from {ip} within {int((t[-1] - t[0]) / 60e6) + 1} "
+            "minutes; every one was refused.",
+            rows,
+        )
+    )  # fmt: skip
+
+    # 7. stuck operations: asynchronous work still pending/processing more than an hour after it started.
     usual_ip = dict(zip(people["username"], people["ips"].list.first(), strict=True))
     stuck = (("svc-backup", "backup/create"), ("svc-ci", "service/deploy"), (names[0], "db_backup/create"))
     for i, (who_, action) in enumerate(stuck):

@@ -55,6 +55,7 @@ DEFAULT_MEMORY_LIMIT = 5_000_000
 PARTS: dict[str, dict[str, Any]] = {
     "success_after_failures": {"types": ("auth",)},
     "permission_changes": {"types": PERMISSION_TYPES},
+    "denied_calls": {"results": ("failed",)},
 }
 """What the other detections read, when the period is too large for memory: they run on
 that part when it fits (off-hours and stuck operations read every event)."""

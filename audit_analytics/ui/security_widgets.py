@@ -61,6 +61,7 @@ RULE_ORDER: tuple[str, ...] = (
     "brute_force",
     "password_spray",
     "account_under_attack",
+    "denied_calls",
     "off_hours",
     "permission_changes",
     "stuck_operations",
@@ -89,7 +90,7 @@ THRESHOLD_LABELS: dict[str, str] = {
     "older_than": "Older than",
 }
 THRESHOLD_HELP: dict[str, str] = {
-    "threshold": "A finding needs at least this many login failures inside one window.",
+    "threshold": "A finding needs at least this many failures (refusals, for denied calls) inside one window.",
     "min_accounts": "A finding needs failures against at least this many different accounts in one window.",
     "min_ips": "A finding needs failures from at least this many different IPs in one window.",
     "window": "Windows are half-open: two failures exactly one window apart are not in the same window.",
@@ -564,6 +565,24 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
             pl.col("count").alias("Failures"),
             pl.col("max_in_window").alias("Most in one window"),
             pl.col("max_ips").alias("Most IPs in one window"),
+            _joined("ips").alias("Source IPs"),
+        )
+        return _with_links(shown, links, [_event_link(i) for i in first_ids])
+    if rule == "denied_calls":
+        links = [
+            explorer_link(
+                _finding_view(
+                    review, r["first"], r["last"], results=("failed",), query=_qualified("user", r["key"])
+                )
+            )
+            for r in rows
+        ]
+        shown = found.select(
+            pl.col("key").alias("Actor"),
+            _fmt_time("first", tz).alias("First"),
+            _fmt_time("last", tz).alias("Last"),
+            pl.col("count").alias("Refused"),
+            pl.col("max_in_window").alias("Most in one window"),
             _joined("ips").alias("Source IPs"),
         )
         return _with_links(shown, links, [_event_link(i) for i in first_ids])
