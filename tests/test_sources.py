@@ -655,11 +655,11 @@ def test_syslog_year_comes_from_the_option_or_the_file_and_is_said(tmp_path, cap
     db = f"sqlite:///{tmp_path / 'y.db'}"
     code, _, err = run(capsys, "import", "--db", db, "--year", "2023", log)
     assert code == 0
-    assert "took 2023 from --year" in err
+    assert "took 2023 from --year; times read as UTC" in err  # no hint to use what was used
     times = open_store(db).load().sort("time")["time"].to_list()
     assert [t.year for t in times] == [2023, 2023]
     code, _, err = run(capsys, "import", "--db", f"sqlite:///{tmp_path / 'z.db'}", log)
-    assert "took 2026 from the file's modification time" in err
+    assert "took 2026 from the file's modification time (use --year to set it)" in err
 
 
 def test_format_can_be_forced_and_a_wrong_one_is_a_clear_error(tmp_path, capsys, samples):

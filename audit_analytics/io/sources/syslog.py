@@ -305,9 +305,11 @@ def _read(lines: Lines, context: Context) -> Iterator[RawRow]:
             when = _when_classic(match, context)
             if not said:
                 said = True
+                source = context.year_from or "the clock"
+                hint = "" if source == "--year" else " (use --year to set it)"
                 context.note(
                     f"syslog lines have no year: took {context.year or datetime.now(UTC).year} from "
-                    f"{context.year_from or 'the clock'} (use --year to set it); times read as UTC"
+                    f"{source}{hint}; times read as UTC"
                 )
         else:
             match = ISO.match(text)
