@@ -89,6 +89,8 @@ THRESHOLD_LABELS: dict[str, str] = {
     "service_accounts": "Service accounts (pattern)",
     "older_than": "Older than",
 }
+RULE_LABELS: dict[tuple[str, str], str] = {("denied_calls", "threshold"): "Refusals"}
+"""A threshold's label where one rule means something else by it."""
 THRESHOLD_HELP: dict[str, str] = {
     "threshold": "A finding needs at least this many failures (refusals, for denied calls) inside one window.",
     "min_accounts": "A finding needs failures against at least this many different accounts in one window.",
@@ -421,7 +423,9 @@ def threshold_controls(
     for i, name in enumerate(names):
         default = (policy or {}).get(name, getattr(defaults, name))
         key = _widget_key(rule, name)
-        label = THRESHOLD_LABELS.get(name, name.replace("_", " ").capitalize())
+        label = RULE_LABELS.get((rule, name)) or THRESHOLD_LABELS.get(
+            name, name.replace("_", " ").capitalize()
+        )
         help_text = THRESHOLD_HELP.get(name)
         with columns[i % len(columns)]:
             if isinstance(default, timedelta):
@@ -689,6 +693,9 @@ def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
             )
         elif name == "Why":
             config[name] = st.column_config.TextColumn(name, width="large")
+        elif name in ("Actor", "Account", "Granted by", "Target"):
+            # imported logs name actors by long ARNs: the rest of the row stays in view
+            config[name] = st.column_config.TextColumn(name, width="medium")
     return config
 
 
