@@ -1014,6 +1014,21 @@ def _search(haystack: np.ndarray, needles: np.ndarray, side: Literal["left", "ri
 
 
 def _habits(done: pl.DataFrame, rows: pl.DataFrame, lookback: int, need: int) -> tuple[pl.Series, pl.Series]:
+    """:func:`_habits_of`, asked once per actor and clock hour: every event of an actor inside
+    one hour (a burst, a service account's batch) has the verdict of that hour's start."""
+    keyed = rows.select("actor", "__hour", pl.col("time").dt.truncate("1h").alias("time")).with_row_index(
+        "__row"
+    )
+    hours = keyed.unique(["actor", "time"], keep="first", maintain_order=True)
+    profile, unusual = _habits_of(done, hours, lookback, need)
+    verdicts = hours.select("actor", "time", profile.alias("profile"), unusual.alias("unusual"))
+    back = keyed.join(verdicts, on=["actor", "time"], how="left", nulls_equal=True).sort("__row")
+    return back["profile"], back["unusual"]
+
+
+def _habits_of(
+    done: pl.DataFrame, rows: pl.DataFrame, lookback: int, need: int
+) -> tuple[pl.Series, pl.Series]:
     """Whether each of ``rows`` (``actor``, ``time``, ``__hour``) is at an hour unusual for
     its actor, judged against ``done`` (their successful events, with ``__hour``), and against
     which side: the ``lookback`` before when the actor's history covers it, else the side with
@@ -1442,15 +1457,20 @@ def permission_changes(
         _permissions("after").alias("__after_perms"),
     )
     # the actor's hours: did they work near this hour of the day in the lookback before it?
+    granters = events["actor"].drop_nulls().unique().implode()
     done = _time_ordered(
         _select(
-            activity if activity is not None else frame, pl.col("result") == "done", ["id", "time", "actor"]
+            activity if activity is not None else frame,
+            (pl.col("result") == "done") & pl.col("actor").is_in(granters),
+            ["id", "time", "actor"],
         )
     ).with_columns(pl.col("time").dt.hour().alias("__hour"))
     # the actor's earlier change: none in the history read (the period and the lookback before
     # it) is a first grant, once the log covers the lookback (in its first weeks, every grant
     # would be someone's first)
-    log_start = done["time"].min() if done.height else None
+    log_start = (
+        (activity if activity is not None else frame).lazy().select(pl.col("time").min()).collect().item()
+    )
     previous = pl.col("time").shift(1).over("actor")
     covered = (
         (pl.col("time") - pl.lit(log_start).cast(UTC_US)).dt.total_microseconds() >= look
