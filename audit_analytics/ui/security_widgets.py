@@ -671,6 +671,16 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
     raise ValueError(f"unknown rule {rule!r}")
 
 
+LONG_NAME = 24  # characters: a longer actor or target gets a fixed width, the rest stays in view
+
+
+def _longest(shown: pl.DataFrame, name: str) -> int:
+    if shown.height == 0 or shown.schema[name] != pl.String:
+        return 0
+    longest = shown.select(pl.col(name).str.len_chars().max()).item()
+    return int(longest or 0)
+
+
 def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name in shown.columns:
@@ -693,7 +703,7 @@ def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
             )
         elif name == "Why":
             config[name] = st.column_config.TextColumn(name, width="large")
-        elif name in ("Actor", "Account", "Granted by", "Target"):
+        elif name in ("Actor", "Account", "Granted by", "Target") and _longest(shown, name) > LONG_NAME:
             # imported logs name actors by long ARNs: the rest of the row stays in view
             config[name] = st.column_config.TextColumn(name, width="medium")
     return config
