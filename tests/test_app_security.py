@@ -262,6 +262,9 @@ def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
     assert page.slider(key="th_off_hours_hours").value[0].strftime("%H:%M") == "08:00"
     # the organisation's zone starts at the zone the page shows
     assert page.selectbox(key="th_off_hours_org_tz").value == page.session_state["view"].filter.tz
+    # the organisation's zone, hours and days are in the sidebar (they are the organisation's)
+    assert page.sidebar.selectbox(key="th_off_hours_org_tz").value == page.session_state["view"].filter.tz
+    assert page.sidebar.slider(key="th_off_hours_hours").value[1].strftime("%H:%M") == "19:00"
     # each detection says what it means
     captions = [c.value for c in page.caption]
     for rule, d in security.DETECTIONS.items():

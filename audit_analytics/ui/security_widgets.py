@@ -89,6 +89,8 @@ THRESHOLD_LABELS: dict[str, str] = {
     "service_accounts": "Service accounts (pattern)",
     "older_than": "Older than",
 }
+ORGANISATION = ("org_tz", "hours", "weekdays")
+"""Settings of the organisation rather than of a rule: the Security review's sidebar holds them."""
 RULE_LABELS: dict[tuple[str, str], str] = {("denied_calls", "threshold"): "Refusals"}
 """A threshold's label where one rule means something else by it."""
 THRESHOLD_HELP: dict[str, str] = {
@@ -419,15 +421,26 @@ def threshold_controls(
     if not names:
         return {}
     values: dict[str, Any] = {}
-    columns = st.columns(min(len(names), 4))
-    for i, name in enumerate(names):
+    # the organisation's zone, hours and days belong to the organisation: in the sidebar
+    here = [n for n in names if n not in ORGANISATION]
+    there = [n for n in names if n in ORGANISATION]
+    columns = st.columns(min(len(here), 4)) if here else []
+    places: dict[str, Any] = {n: columns[i % len(columns)] for i, n in enumerate(here)}
+    if there:
+        side = st.sidebar.container(border=True, key=f"organisation_{rule}")
+        side.markdown("**Organisation**")
+        side.caption(
+            "Where and when people work: off-hours judges people against these and their own habits."
+        )
+        places.update({n: side for n in there})
+    for name in names:
         default = (policy or {}).get(name, getattr(defaults, name))
         key = _widget_key(rule, name)
         label = RULE_LABELS.get((rule, name)) or THRESHOLD_LABELS.get(
             name, name.replace("_", " ").capitalize()
         )
         help_text = THRESHOLD_HELP.get(name)
-        with columns[i % len(columns)]:
+        with places[name]:
             if isinstance(default, timedelta):
                 unit, seconds = DURATION_UNITS.get(name, ("seconds", 1))
                 number = st.number_input(
