@@ -1107,11 +1107,15 @@ def _habits_of(
     return judged["profile"], judged["unusual"]
 
 
-def around_the_clock_counts(counts: np.ndarray, *, min_events: int = 48) -> np.ndarray:
+def around_the_clock(counts: np.ndarray, *, min_events: int = 48) -> np.ndarray:
     """Per row of ``counts`` (an actor's events per local hour of the day, 24 columns): a 24/7
     profile, where no 12 consecutive hours hold three quarters of them (a person's working day
     holds nearly all; an account working around the clock spreads them). Too few events say
-    nothing."""
+    nothing.
+
+    >>> around_the_clock(np.array([[3] * 24, [0] * 8 + [10] * 11 + [0] * 5]))
+    array([ True, False])
+    """
     counts = np.asarray(counts, dtype=np.int64).reshape(-1, 24)
     total = counts.sum(axis=1)
     running = np.concatenate(
@@ -1122,29 +1126,17 @@ def around_the_clock_counts(counts: np.ndarray, *, min_events: int = 48) -> np.n
     return np.asarray((total >= min_events) & (busiest < 0.75 * total), dtype=bool)
 
 
-def around_the_clock(hours: Iterable[int] | pl.Series, *, min_events: int = 48) -> bool:
-    """Whether an actor's events (their local hours of the day) look like a 24/7 profile
-    (:func:`around_the_clock_counts`).
+def usual_hours(counts: np.ndarray, *, share: float = 0.02) -> str:
+    """The hours of the day holding at least ``share`` of an actor's events (``counts``: their
+    events per local hour, 24 numbers), as ranges: ``"08–19"`` means from 08:00 to 19:00;
+    ranges may wrap midnight.
 
-    >>> around_the_clock([h for h in range(24) for _ in range(3)])
-    True
-    >>> around_the_clock([h for h in range(8, 19) for _ in range(10)] + [2, 23])
-    False
-    """
-    values = np.asarray(list(hours), dtype=np.int64)
-    return bool(around_the_clock_counts(np.bincount(values, minlength=24)[:24], min_events=min_events)[0])
-
-
-def usual_hours(hours: Iterable[int], *, share: float = 0.02) -> str:
-    """The hours of the day holding at least ``share`` of ``hours`` (local hours of one
-    actor's events), as ranges: ``"08–19"`` means from 08:00 to 19:00; ranges may wrap midnight.
-
-    >>> usual_hours([8, 9, 9, 10, 17, 18])
+    >>> usual_hours(np.bincount([8, 9, 9, 10, 17, 18], minlength=24))
     '08–11, 17–19'
-    >>> usual_hours([22, 23, 0, 1, 12])
+    >>> usual_hours(np.bincount([22, 23, 0, 1, 12], minlength=24))
     '12–13, 22–02'
     """
-    counts = np.bincount(np.asarray(list(hours), dtype=np.int64), minlength=24)[:24]
+    counts = np.asarray(counts, dtype=np.int64)[:24]
     total = counts.sum()
     if total == 0:
         return "none yet"
@@ -1292,7 +1284,7 @@ def off_hours(
     ).to_numpy()
     by_name = np.array([bool(pattern.search(a)) for a in per_hour["actor"].to_list()], dtype=bool)
     actors = pl.DataFrame(
-        {"actor": per_hour["actor"], "service": by_name | around_the_clock_counts(counts)},
+        {"actor": per_hour["actor"], "service": by_name | around_the_clock(counts)},
         schema={"actor": per_hour.schema["actor"], "service": pl.Boolean},
     )
     judged = done.join(
@@ -1315,13 +1307,8 @@ def off_hours(
     )
     if since is not None:
         judged = judged.filter(pl.col("time") >= since)
-    usual = {
-        actor: usual_hours(hours_)
-        for actor, hours_ in done.filter(pl.col("actor").is_in(judged["actor"].unique().implode()))
-        .group_by("actor")
-        .agg("__hour")
-        .iter_rows()
-    }
+    row_of = {actor: i for i, actor in enumerate(per_hour["actor"].to_list())}
+    usual = {actor: usual_hours(counts[row_of[actor]]) for actor in judged["actor"].unique().to_list()}
     days = max(1, round(look / _DAY_US))
     office = _working_hours_text(begin, finish, tuple(weekdays), tz)
     why = []
