@@ -54,7 +54,6 @@ from audit_analytics.schema import (
     COLUMNS,
     DETAIL_COLUMNS,
     PERMISSION,
-    PERMISSION_CATEGORIES,
     TEXT_SEARCH_COLUMNS,
 )
 
@@ -124,10 +123,6 @@ class Selection:
     @property
     def rows(self) -> pl.Series:
         return self.slice()
-
-
-PERMISSION_TYPES = PERMISSION_CATEGORIES
-"""The categories the permission-changes detection reads (it needs their before/after)."""
 
 
 class Engine:

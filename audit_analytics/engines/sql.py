@@ -36,7 +36,6 @@ from audit_analytics.analysis import security_sql as pushdown
 from audit_analytics.engines.contract import NEWEST_FIRST, Signature
 from audit_analytics.engines.memory import (
     CODE_ONLY_COLUMNS,
-    PERMISSION_TYPES,
     Engine,
     EventIndex,
     RememberedDetails,
@@ -44,7 +43,7 @@ from audit_analytics.engines.memory import (
 from audit_analytics.engines.store import Store
 from audit_analytics.errors import NeedsMemory, TooLargeForMemory
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.schema import SUMMARY_COLUMNS
+from audit_analytics.schema import PERMISSION_CATEGORIES, SUMMARY_COLUMNS
 
 __all__ = ["SqlIndex", "SqlSelection", "open_engine", "memory_limit", "NeedsMemory", "TooLargeForMemory"]
 
@@ -54,7 +53,7 @@ DEFAULT_MEMORY_LIMIT = 5_000_000
 
 PARTS: dict[str, dict[str, Any]] = {
     "success_after_failures": {"types": ("auth",)},
-    "permission_changes": {"types": PERMISSION_TYPES},
+    "permission_changes": {"types": PERMISSION_CATEGORIES},
     "denied_calls": {"results": ("failed",)},
 }
 """What the other detections read, when the period is too large for memory: they run on
