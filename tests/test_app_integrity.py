@@ -8,7 +8,9 @@ import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
+import pandas as pd
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -137,7 +139,7 @@ def test_a_tampered_event_fails_and_is_named(store, as_role):
     assert not at.success
     assert len(at.error) == 1 and at.error[0].value.startswith("NOT verified")
     problems = at.dataframe[0].value
-    assert problems.columns.tolist() == ["Kind", "Batch", "Events", "First ids", "Message"]
+    assert problems.columns.tolist() == ["Kind", "Batch", "Events", "First ids", "Message", "Open"]
     assert problems.to_dict("records") == [
         {
             "Kind": "edited",
@@ -145,6 +147,7 @@ def test_a_tampered_event_fails_and_is_named(store, as_role):
             "Events": 1,
             "First ids": victim,
             "Message": f"batch 1: 1 event(s) changed since they were stored: {victim}",
+            "Open": f"./?period=all&event={victim}",
         }
     ]
     recorded = verifications(store)
@@ -166,6 +169,9 @@ def test_a_hostile_id_is_shown_as_plain_text(store, as_role):
     assert sorted(problems["Kind"]) == ["deleted", "edited"]
     edited = problems[problems["Kind"] == "edited"].iloc[0]
     assert edited["First ids"] == HOSTILE_ID
+    # the link carries the id URL-encoded: it opens that event, and nothing else of the URL
+    assert edited["Open"] == "./?" + urlencode({"period": "all", "event": HOSTILE_ID})
+    assert pd.isna(problems[problems["Kind"] == "deleted"].iloc[0]["Open"])
     assert HOSTILE_ID in edited["Message"]
     # nothing the page drew as markdown carries the id (it would become a link and bold text)
     drawn = rendered(at)
@@ -247,12 +253,12 @@ def test_a_database_failure_during_the_run_is_a_message_not_a_traceback(store, a
     [
         pytest.param(
             {"kind": "edited", "batch": 3, "count": 1, "ids": ["e1"], "message": "m"},
-            ("edited", 3, 1, "e1", "m"),
+            ("edited", 3, 1, "e1", "m", "./?period=all&event=e1"),
             id="one-id",
         ),
         pytest.param(
             {"kind": "deleted", "batch": 1, "count": 7, "ids": [f"e{i}" for i in range(7)], "message": "m"},
-            ("deleted", 1, 7, "e0, e1, e2, e3, e4 and 2 more", "m"),
+            ("deleted", 1, 7, "e0, e1, e2, e3, e4 and 2 more", "m", None),
             id="more-ids-than-shown",
         ),
         pytest.param(
@@ -264,22 +270,29 @@ def test_a_database_failure_during_the_run_is_a_message_not_a_traceback(store, a
                 "ids": [f"e{i}" for i in range(20)],
                 "message": "m",
             },
-            ("inserted", None, 500, "e0, e1, e2, e3, e4 and 495 more", "m"),
+            ("inserted", None, 500, "e0, e1, e2, e3, e4 and 495 more", "m", "./?period=all&event=e0"),
             id="recorded-ids-cut",
         ),
         pytest.param(
             {"kind": "truncated", "batch": 9, "count": 0, "ids": [], "message": "tail removed"},
-            ("truncated", 9, 0, "", "tail removed"),
+            ("truncated", 9, 0, "", "tail removed", None),
             id="no-ids",
         ),
         pytest.param(
             {"kind": "edited", "batch": 1, "count": 1, "ids": ["e\x1b[31m\u202e"], "message": "x\ny"},
-            ("edited", 1, 1, "e\\x1b[31m\\u202e", "x\\ny"),
+            (
+                "edited",
+                1,
+                1,
+                "e\\x1b[31m\\u202e",
+                "x\\ny",
+                "./?" + urlencode({"period": "all", "event": "e\x1b[31m\u202e"}),
+            ),
             id="controls-made-visible",
         ),
     ],
 )
 def test_problems_table(problem, expected):
     result = problems_table([problem])
-    assert result.columns == ["Kind", "Batch", "Events", "First ids", "Message"]
+    assert result.columns == ["Kind", "Batch", "Events", "First ids", "Message", "Open"]
     assert result.row(0) == expected

@@ -14,7 +14,16 @@ from pathlib import Path
 import browser_support
 import polars as pl
 import pytest
-from browser_support import dataframe_with_columns, demo_database, grid, open_app, running_app, wait_idle
+from browser_support import (
+    HEADER_PX,
+    ROW_PX,
+    dataframe_with_columns,
+    demo_database,
+    grid,
+    open_app,
+    running_app,
+    wait_idle,
+)
 
 from audit_analytics.engines.store import open_store
 from audit_analytics.integrity import VERIFY_ACTION
@@ -159,7 +168,7 @@ def test_a_tampered_event_is_named(app, page):
     open_integrity(page, app, WIDTHS[0])
     verify_now(page)
     expect(main(page).get_by_test_id("stAlertContentError")).to_contain_text("NOT verified")
-    table = dataframe_with_columns(page, "Kind", "Batch", "Message", "Events", "First ids")
+    table = dataframe_with_columns(page, "Kind", "Batch", "Message", "Events", "First ids", "Open")
     rows = grid(table)
     assert [(r["Kind"], r["First ids"]) for r in rows] == [("edited", victim)]
     shot(page, "failed-1440")
@@ -167,3 +176,33 @@ def test_a_tampered_event_is_named(app, page):
     shot(page, "failed-800")
     assert verifications(app)[-1]["result"] == "failed"
     no_errors(page)
+    # the next thing an admin does: open the edited event, as it is stored now, in the Audit Log
+    page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
+    shown = browser_support.grid_until(table, lambda rows: bool(rows) and "Open" in rows[0])
+    assert shown[0]["Open"] == f"./?period=all&event={victim}"  # the accessible table holds the URL
+    box = table.bounding_box()
+    assert box is not None
+    # the link cell is the last column of the first row (the grid draws on a canvas); a link
+    # column opens its target in a new tab
+    # on the link's words, in the middle of the one row (tall enough to wrap its message); the
+    # grid makes a link cell clickable once the pointer is over it
+    x, y = box["x"] + box["width"] - 70, box["y"] + (box["height"] + HEADER_PX) / 2
+    page.mouse.move(x, y)
+    page.wait_for_timeout(500)
+    with page.context.expect_page() as opened:
+        page.mouse.click(x, y)
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert f"event={victim}" in tab.url
+    # a new tab is a new session: the sign-in form first, then the event, as it is stored now
+    browser_support.sign_in(tab, "browser-admin")
+    expect(tab.get_by_role("heading", name="Event detail")).to_be_visible()
+    fields = browser_support.read_until(
+        lambda: {r["Field"]: r["Value"] for r in grid(dataframe_with_columns(tab, "Field", "Value"))},
+        lambda got: got.get("Event ID") == victim,
+    )
+    assert (fields["Event ID"], fields["Actor"]) == (victim, "mallory")
+    if SHOTS:
+        tab.screenshot(path=str(Path(SHOTS) / "integrity-opened-1440.png"))
+    no_errors(tab)
+    tab.close()

@@ -16,7 +16,7 @@ Examples
 >>> run.ok, run.recorded, last_recorded(store).actor
 (True, True, 'ada')
 >>> problems_table([{"kind": "edited", "batch": 1, "count": 1, "ids": ["e1"], "message": "m"}]).row(0)
-('edited', 1, 1, 'e1', 'm')
+('edited', 1, 1, 'e1', 'm', './?period=all&event=e1')
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ import streamlit as st
 
 from audit_analytics import integrity
 from audit_analytics.errors import StoreError
+from audit_analytics.filters import Filter
 from audit_analytics.textsafe import md_escape, plain
+from audit_analytics.view import View, explorer_link
 
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
@@ -54,6 +56,7 @@ CHECKPOINT_COMMANDS = (
     "audit-analytics integrity verify --checkpoint FILE",
 )
 SHOWN_IDS = 5  # ids per problem in the table (the count is always exact)
+OPENABLE = ("edited", "inserted")  # problems whose events are still in the table to be opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +151,22 @@ def _first_ids(ids: Sequence[object], count: int) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
+def _open_link(kind: object, ids: Sequence[object]) -> str | None:
+    """The Audit Log's deep link to the first event of an edited or inserted problem (a
+    deleted event has nothing left to open)."""
+    if kind not in OPENABLE or not ids:
+        return None
+    return explorer_link(View(filter=Filter(period="all"), event=str(ids[0])))
+
+
 def problems_table(problems: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """One row per problem: kind, batch, how many events, the first ids, the message (all
-    plain text: control and bidi characters made visible)."""
+    plain text: control and bidi characters made visible), and a link that opens the first
+    event in the Audit Log when it is still stored.
+
+    >>> problems_table([{"kind": "edited", "batch": 1, "ids": ["evt-1"], "message": "m"}])["Open"][0]
+    './?period=all&event=evt-1'
+    """
     rows = []
     for p in problems:
         ids = p.get("ids") or []
@@ -163,6 +179,7 @@ def problems_table(problems: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
                 "Events": count,
                 "First ids": _first_ids(list(ids), count),
                 "Message": plain(p.get("message")),
+                "Open": _open_link(p.get("kind"), ids),
             }
         )
     schema = {
@@ -171,6 +188,7 @@ def problems_table(problems: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         "Events": pl.Int64,
         "First ids": pl.String,
         "Message": pl.String,
+        "Open": pl.String,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -241,13 +259,20 @@ def draw_verification(shown: Shown) -> None:
             key="integrity_problems",
             # tall enough rows that the longest message wraps whole in its column, at any width
             row_height=_row_height(table),
-            column_order=["Kind", "Batch", "Message", "Events", "First ids"],
+            column_order=["Kind", "Batch", "Message", "Events", "First ids", "Open"],
             column_config={
                 "Kind": st.column_config.TextColumn("Kind", width="small"),
                 "Batch": st.column_config.NumberColumn("Batch", width="small", format="%d"),
                 "Message": st.column_config.TextColumn("Message", width="medium"),
                 "Events": st.column_config.NumberColumn("Events", width="small", format="%d"),
                 "First ids": st.column_config.TextColumn("First ids", width="medium"),
+                "Open": st.column_config.LinkColumn(
+                    "Open",
+                    display_text="open first event",
+                    width="small",
+                    help="The first event of this problem in the Audit Log (an edited or inserted "
+                    "event is still stored; a deleted one is not)",
+                ),
             },
         )
     for note in shown.notes:
