@@ -75,6 +75,38 @@ def test_an_index_grows_at_its_end_like_a_rebuilt_one(split):
             assert grown.count(flt, now=NOW) == rebuilt.count(flt, now=NOW)
 
 
+def test_growth_merges_only_its_own_chunks_and_never_copies_the_loaded_rows(monkeypatch):
+    """A loaded or restored index is in many chunks (the store's batches, the snapshot's
+    record batches): growing it must not merge them (at 10M events that copied 1.5 GB at the
+    first sign-in). Past MAX_CHUNKS appends only the appended tail is merged."""
+    import polars as pl
+
+    from audit_analytics.engines import memory
+
+    monkeypatch.setattr(memory, "MAX_CHUNKS", 4)
+    base_rows = 3_000
+    events = EVENTS.sort("time", "id")
+    loaded = pl.concat([events.slice(i, 300) for i in range(0, base_rows, 300)], rechunk=False)
+    index = EventIndex(loaded)
+    loaded_chunks = index.frame.n_chunks()
+    assert loaded_chunks > memory.MAX_CHUNKS  # else the test shows nothing
+    rest = events.slice(base_rows)
+    for step, start in enumerate(range(0, 700, 70), start=1):
+        index = index.extended(rest.slice(start, 70))
+        assert index is not None
+        appended = step if step <= memory.MAX_CHUNKS else (step - 1) % memory.MAX_CHUNKS + 1
+        assert index.frame.n_chunks() == loaded_chunks + appended, step
+        for column, codes in index._codes.items():
+            assert codes.n_chunks() <= loaded_chunks + memory.MAX_CHUNKS, column
+    rebuilt = EventIndex(events.head(base_rows + 700))
+    assert index.materialised().equals(rebuilt.materialised())
+    for flt in FILTERS + [Filter(query="root")]:
+        assert index.page(flt, Sort("actor", False), limit=50, now=NOW).equals(
+            rebuilt.page(flt, Sort("actor", False), limit=50, now=NOW)
+        )
+        assert index.count(flt, now=NOW) == rebuilt.count(flt, now=NOW)
+
+
 def test_late_arrivals_are_merged_into_the_tail_like_a_rebuilt_index(monkeypatch):
     """Two events written at once may commit out of order: the later-committed one lands
     among the last rows, and the index puts the tail in order instead of reloading."""
