@@ -15,6 +15,9 @@ seed=42)``, cached) is copied once to a work folder; then ``--repeat`` times, al
 * **warm**: the same with that snapshot in place: the app restores it, and takes in the
   sign-in events stored since.
 
+The run also times the same steps on a Streamlit app of a few lines that holds no data
+(``FLOOR_APP``): Streamlit's and Chromium's own share, which no app can go below.
+
 Each run reports: process start to health check (``server_up_s``), to the sign-in form drawn
 (``form_s``), to the first data drawn after sign-in (``first_data_s``, the goal's figure:
 ≤ 1 s at 1,000,000 and ≤ 3 s at 10,000,000 warm), the sign-in click to the table
@@ -119,6 +122,76 @@ def one_run(db: Path, variant: str, *, timeout_s: float) -> dict:
     }
 
 
+FLOOR_APP = """
+import streamlit as st
+
+if st.session_state.get("in"):
+    st.title("Audit Log")
+    st.dataframe({"n": list(range(100))}, key="t")
+else:
+    st.text_input("User name")
+    st.text_input("Password", type="password")
+    if st.button("Sign in"):
+        st.session_state["in"] = True
+        st.rerun()
+"""
+
+
+def floor_run(*, timeout_s: float) -> dict:
+    """The same steps on a Streamlit app that holds no data and imports nothing of ours (a
+    sign-in form, then a 100-row table): what Streamlit and Chromium take on this machine
+    whatever an app does. The app's own figures cannot go below these."""
+    import subprocess
+    import urllib.request
+
+    from browser_support import _free_port, chromium_executable
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix="aa-floor-"))
+    (folder / "app.py").write_text(FLOOR_APP)
+    port = _free_port()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_executable(), args=bench_pages.LAUNCH_ARGS)
+        spawned = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):  # noqa: S310
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            up = time.perf_counter() - spawned
+            page = browser.new_context().new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("textbox", name="User name").wait_for()
+            form = time.perf_counter() - spawned
+            clicked = time.perf_counter()
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_test_id("stDataFrame").locator("table[role=grid] td").first.wait_for(state="attached")
+            drawn = time.perf_counter()
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            browser.close()
+            shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "variant": "floor",
+        "server_up_s": round(up, 3),
+        "form_s": round(form, 3),
+        "first_data_s": round(drawn - spawned, 3),
+        "after_sign_in_s": round(drawn - clicked, 3),
+    }
+
+
 def _stats(values: list[float]) -> dict:
     return {
         "median": round(statistics.median(values), 3),
@@ -182,9 +255,18 @@ def render_md(result: dict) -> str:
                 f"{cell(s['form_s'])} | {cell(s['after_sign_in_s'])} | {s['peak_rss_mb']['max']:.0f} | "
                 f"{size['snapshot_mb'] if variant == 'warm' else '–'} |"
             )
+    floor = result.get("floor")
+    if floor:
+        s = floor["summary"]
+        lines.append(
+            f"| (none) | Streamlit alone | {cell(s['first_data_s'])} | {cell(s['server_up_s'])} | "
+            f"{cell(s['form_s'])} | {cell(s['after_sign_in_s'])} | – | – |"
+        )
     lines += [
         "",
         "Times in seconds from the app's process start, except *sign-in → table* (from the click).",
+        "*Streamlit alone* is the floor: the same steps on an app of a few lines that holds no data"
+        " (a sign-in form, then a 100-row table; `FLOOR_APP`), measured in the same run.",
         "",
     ]
     for size in result["sizes"]:
@@ -220,6 +302,14 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop("AUDIT_ENGINE", None)
         else:
             os.environ["AUDIT_ENGINE"] = engine
+    floor_runs = [floor_run(timeout_s=args.timeout) for _ in range(args.repeat)]
+    floor = {
+        "runs": floor_runs,
+        "summary": {
+            key: _stats([r[key] for r in floor_runs])
+            for key in ("first_data_s", "server_up_s", "form_s", "after_sign_in_s")
+        },
+    }
     if args.output.is_file():  # a run of some sizes keeps the others' results
         measured = {size["rows"] for size in sizes}
         earlier = json.loads(args.output.read_text()).get("sizes", [])
@@ -232,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.machine(),
         },
         "repeat": args.repeat,
+        "floor": floor,
         "sizes": sizes,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

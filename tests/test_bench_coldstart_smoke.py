@@ -47,3 +47,7 @@ def test_a_cold_start_writes_the_snapshot_a_warm_start_restores(tmp_path):
     assert any("restored" in note and "from the snapshot" in note for note in warm["server_notes"])
     assert size["snapshot_mb"] > 0
     assert "| 2,000 | warm |" in output.with_suffix(".md").read_text()
+    # the floor: the same steps on a Streamlit app of a few lines, drawn to its table
+    (floor,) = result["floor"]["runs"]
+    assert floor["first_data_s"] > floor["form_s"] > floor["server_up_s"] > 0
+    assert "| (none) | Streamlit alone |" in output.with_suffix(".md").read_text()

@@ -43,7 +43,9 @@ __all__ = ["Store", "open_store", "default_url", "event_row", "AppendResult", "T
 TABLE_NAME = "audit_events"
 DEFAULT_URL = "sqlite:///data/audit.db"
 DETAIL_CHUNK = 500  # ids per query when fetching detail columns (SQLite binds at most 999)
-SQLITE_BUSY_SECONDS = 30  # a write waits this long for readers (a whole-table load: 9 s at 5M)
+# a write waits this long for readers: a whole-table load holds a read lock (9 s at 5M, 30-60 s
+# at 10M in memory mode on 2 busy cores); at 30 s a sign-in during the first load at 10M failed
+SQLITE_BUSY_SECONDS = 120
 CONNECTORX_ATTEMPTS = 2  # reads through connectorx before the generic path
 LOAD_BATCH_ROWS = 200_000  # rows per Arrow batch when loading the whole table
 DETAIL_RANGE_MIN = 1_000  # ids from which reading their time range may beat reading by id
