@@ -16,7 +16,6 @@ import polars as pl
 import pytest
 from browser_support import (
     HEADER_PX,
-    ROW_PX,
     dataframe_with_columns,
     demo_database,
     grid,
