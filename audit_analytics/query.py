@@ -332,6 +332,12 @@ def _qualified(field: str, value: str, negated: bool, written: str, text: str, v
         value = v
     elif field == "ip" and "*" not in value:
         value = _ip_value(value, where, text)
+    elif field == "ip" and "/" in value:
+        raise QueryError(
+            f"'{value}' mixes a wildcard with a CIDR block; write one of them, e.g. 10.0.* or 10.0.0.0/16",
+            position=where,
+            query=text,
+        )
     elif field in ("after", "before"):
         parse_date_value(value, position=where, query=text)
     return Qualified(field, value, negated, written)

@@ -339,6 +339,9 @@ REFUSED = [
     ("ip:2001:db8::/129", 4, "prefix length from 0 to 128 for IPv6"),
     ("ip:10.0.0.0/x", 4, "not a CIDR block"),
     ("ip:999.0.0.0/8", 4, "'999.0.0.0' is not an address"),
+    # a wildcard and a block together (hypothesis found `IP:/*` reaching ipaddress unchecked)
+    ("IP:/*", 4, "mixes a wildcard with a CIDR block"),
+    ("x ip:10.0.*/16", 6, "mixes a wildcard with a CIDR block"),
     ("user:root OR x", 11, "OR joins two values of one qualifier"),
     ("user:root OR type:auth", 11, "OR joins two values of one qualifier"),
     ("-user:root OR user:alice", 12, "OR joins two values of one qualifier"),
