@@ -34,12 +34,12 @@ import atexit
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -47,20 +47,23 @@ from sqlalchemy.engine import default
 from sqlalchemy.sql import compiler
 
 from audit_analytics.analysis import security_sql as pushdown
+from audit_analytics.engines import chain
 from audit_analytics.engines.contract import NEWEST_FIRST
 from audit_analytics.engines.store import (
     DETAIL_CHUNK,
     DETAILS_SCHEMA,
+    LOAD_BATCH_ROWS,
     TABLE_NAME,
-    AppendResult,
+    Store,
+    _sqlite_on_connect,
     make_table,
     schema_columns,
 )
 from audit_analytics.errors import StoreError
-from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
+from audit_analytics.filters import Filter, Sort, sql_order_by
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
-__all__ = ["ClickHouseDialect", "ClickHouseStore", "compile_clickhouse", "CREATE_TABLE"]
+__all__ = ["ClickHouseDialect", "ClickHouseStore", "compile_clickhouse", "open_chdb", "CREATE_TABLE"]
 
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
@@ -78,11 +81,16 @@ CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
     params Nullable(String),
     before Nullable(String),
     after Nullable(String),
-    error Nullable(String)
-) ENGINE = MergeTree ORDER BY (time, id)
+    error Nullable(String),
+    INDEX ix_id id TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (time, id)
 """
-"""The table: sorted by ``(time, id)`` so a time range and the newest page read little;
-dictionary-encoded (LowCardinality) where values repeat (5x faster failures_by_ip at 10M)."""
+"""The table: sorted by ``(time, id)`` so a time range and the newest page read little (the
+sort key's first column is its own min-max index: a ``minmax`` skip index on ``time`` would
+add nothing); one partition a month, so retention drops whole months and a period reads
+only its months; dictionary-encoded (LowCardinality) where values repeat (5x faster
+failures_by_ip at 10M); a bloom filter on ``id`` finds the granules holding given ids (the
+duplicate check of every write, and reading an event by id)."""
 
 
 # --------------------------------------------------------------------------- dialect
@@ -205,8 +213,16 @@ def _import_session() -> ModuleType:
     return session
 
 
-class ClickHouseStore:
-    """The audit table in ClickHouse (in-process through chDB), with the Store's reading API.
+class ClickHouseStore(Store):
+    """The audit table in ClickHouse (in-process through chDB): a :class:`Store` whose events
+    live in ClickHouse, so import, the engines (both modes), the CLI and the pushdown
+    analyses run on it unchanged.
+
+    ClickHouse has no transactions, so the hash chain (``audit_chain``, ``audit_batches``:
+    :mod:`~audit_analytics.engines.chain`) is kept in a small SQLite file beside the data,
+    ``<database>-chain.sqlite``, and :attr:`engine` is that file's engine: a write inserts
+    the new events into ClickHouse inside the chain's transaction, and a rollback of that
+    transaction deletes them again (see :meth:`insert_new`).
 
     Parameters
     ----------
@@ -229,8 +245,6 @@ class ClickHouseStore:
     >>> store.drop()
     """
 
-    dialect = "clickhouse"
-
     def __init__(self, path: str | Path | None = None, *, database: str = "audit") -> None:
         if not _IDENTIFIER.fullmatch(database):
             raise StoreError(f"not a ClickHouse database name: {database!r}")
@@ -242,23 +256,42 @@ class ClickHouseStore:
         except Exception as exc:
             raise StoreError(f"cannot open chDB at {self.path}: {_short(exc)}") from exc
         self.table = make_table(sa.MetaData(schema=database))
+        self._target = f"`{database}`.{TABLE_NAME}"
         self._execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        self._execute(CREATE_TABLE.replace(f"EXISTS {TABLE_NAME}", f"EXISTS `{database}`.{TABLE_NAME}"))
+        self._execute(CREATE_TABLE.replace(f"EXISTS {TABLE_NAME}", f"EXISTS {self._target}"))
+        # the hash chain, in SQLite beside the data (ClickHouse has no transactions)
+        self.chain_path = Path(self.path) / f"{database}-chain.sqlite"
+        self.engine = sa.create_engine(f"sqlite:///{self.chain_path}")
+        sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+        self.metadata = sa.MetaData()
+        self.chain, self.batches = chain.make_tables(self.metadata)
+        try:
+            self.metadata.create_all(self.engine)
+            self._seal_existing()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the hash chain at {self.chain_path}: {_short(exc)}") from exc
 
     def __repr__(self) -> str:
         return f"ClickHouseStore({self.path!r}, database={self.database!r})"
 
     @property
+    def dialect(self) -> str:
+        return "clickhouse"
+
+    @property
     def safe_url(self) -> str:
-        return f"chdb://{self.path}/{self.database}"
+        """The URL that opens this store (``chdb://FOLDER``; the database when not ``audit``)."""
+        return f"chdb://{self.path}" + ("" if self.database == "audit" else f" (database {self.database})")
 
     def close(self) -> None:
         self.session.close()
+        self.engine.dispose()
 
     def drop(self) -> None:
-        """Drop this store's database and close the session."""
+        """Drop this store's database and its hash chain, and close the session."""
         self._execute(f"DROP DATABASE IF EXISTS `{self.database}`")
         self.close()
+        self.chain_path.unlink(missing_ok=True)
 
     # -- running statements ----------------------------------------------------------------
     def _execute(self, sql: str, params: dict[str, str] | None = None, fmt: str = "CSV") -> Any:
@@ -271,7 +304,7 @@ class ClickHouseStore:
         """The ClickHouse SQL and parameters of a SQLAlchemy statement (for logs and tests)."""
         return compile_clickhouse(stmt)
 
-    def frame(self, stmt: sa.ClauseElement, schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    def frame(self, stmt: sa.ClauseElement, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run a SQLAlchemy statement; the rows as a frame (columns renamed and cast to
         ``schema`` in select order when given)."""
         sql, params = compile_clickhouse(stmt)
@@ -282,50 +315,132 @@ class ClickHouseStore:
             frame = frame.rename(dict(zip(frame.columns, schema, strict=True))).cast(dict(schema))  # type: ignore[arg-type]
         return frame
 
-    def scalar(self, stmt: sa.ClauseElement) -> Any:
-        frame = self.frame(stmt)
+    def scalar(self, stmt: sa.Executable) -> Any:
+        frame = self.frame(cast(sa.ClauseElement, stmt))
         return frame.item() if frame.height else None
 
     # -- writing ---------------------------------------------------------------------------
-    def append(self, frame: pl.DataFrame) -> AppendResult:
-        """Insert events idempotently by ``id`` (rows already stored are duplicates).
+    def insert_new(self, conn: sa.Connection, unique: pl.DataFrame, *, chunk_size: int = 2_000) -> list[str]:
+        """Insert the rows (distinct ids) whose id is not stored yet; -> the ids inserted.
 
-        The batch goes through a Parquet file (ClickHouse reads it columnar); ids are checked
-        against the stored events of the batch's time span, which the table's order finds fast.
+        ``conn`` is the hash chain's transaction: its lock is taken first (writers take turns,
+        as on SQLite), and when it rolls back the rows inserted here are deleted again. The
+        batch goes to ClickHouse as a Parquet file; the stored ids are found by the table's
+        bloom filter on ``id`` (an id is a duplicate whatever its time), and only the others
+        are inserted (``ReplacingMergeTree`` would merge duplicates some time later, so counts
+        would not be exact meanwhile).
         """
-        frame = conform(frame)
-        offered = frame.height
-        unique = frame.unique(subset="id", keep="first", maintain_order=True)
         if unique.height == 0:
-            return AppendResult(offered, 0, offered)
-        lo, hi = unique["time"].min(), unique["time"].max()
-        before = self.count()
-        with _parquet(unique.with_columns(pl.col("type", "result").cast(pl.String))) as path:
-            cols = ", ".join(COLUMNS)
-            target = f"`{self.database}`.{TABLE_NAME}"
-            self._execute(
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet) "  # noqa: S608 - fixed names
-                f"WHERE id NOT IN (SELECT id FROM {target} "
-                "WHERE time >= {lo:DateTime64(6, 'UTC')} AND time <= {hi:DateTime64(6, 'UTC')})",
-                {"path": _parameter(str(path))[1], "lo": _parameter(lo)[1], "hi": _parameter(hi)[1]},
+            return []
+        chain.lock(conn)
+        rows = unique.with_columns(pl.col("type", "result").cast(pl.String))
+        cols = ", ".join(COLUMNS)
+        with _parquet(rows) as path:
+            param = {"path": _parameter(str(path))[1]}
+            stored = self._execute(
+                f"SELECT id FROM {self._target} WHERE id IN (SELECT id FROM file({{path:String}}, Parquet))",  # noqa: S608 - fixed names
+                param,
+                fmt="ArrowTable",
             )
-        inserted = self.count() - before
-        return AppendResult(offered, inserted, offered - inserted)
+            if stored.num_rows:
+                rows = rows.filter(~pl.col("id").is_in(stored.column(0).to_pylist()))
+                if rows.height == 0:
+                    return []
+                rows.write_parquet(path, compression="lz4")
+            self._execute(
+                f"INSERT INTO {self._target} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
+                param,
+            )
+        ids: list[str] = rows["id"].to_list()
+        sa.event.listen(conn, "rollback", lambda _conn: self._delete(ids))
+        return ids
+
+    def _delete(self, ids: list[str]) -> None:
+        """Delete these events (a write whose chain transaction rolled back)."""
+        with _parquet(pl.DataFrame({"id": ids}, schema={"id": pl.String})) as path:
+            self._execute(
+                f"DELETE FROM {self._target} WHERE id IN (SELECT id FROM file({{path:String}}, Parquet))",  # noqa: S608 - fixed names
+                {"path": _parameter(str(path))[1]},
+            )
 
     # -- reading ---------------------------------------------------------------------------
-    def _where(self, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
-        if flt is None:
-            return sa.true()
-        return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
-
     def load(
-        self, flt: Filter | None = None, *, now: datetime | None = None, columns: Sequence[str] | None = None
+        self,
+        flt: Filter | None = None,
+        *,
+        now: datetime | None = None,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
     ) -> pl.DataFrame:
-        """The (filtered) events with the schema's dtypes, oldest first (``columns``: only those)."""
+        """The (filtered) events with the schema's dtypes, oldest first (``columns``: only
+        those; ``categorical``: those text columns as ``pl.Categorical``)."""
         t = self.table
         names = schema_columns(columns)
         stmt = sa.select(*(t.c[c] for c in names)).where(self._where(flt, now)).order_by(t.c.time, t.c.id)
-        return _conform(self.frame(stmt), names)
+        wanted = tuple(c for c in categorical if c in names)
+        frame = self.select_frame(stmt, names)
+        return conform(frame, columns=names, categorical=wanted) if wanted else frame
+
+    def select_frame(
+        self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS, *, conn: sa.Connection | None = None
+    ) -> pl.DataFrame:
+        """The rows of a SELECT of the ``names`` columns as an event frame (``conn``, the
+        chain's transaction, plays no part: ClickHouse sees every insert at once)."""
+        return _conform(self.frame(cast(sa.ClauseElement, stmt)), names)
+
+    def _frames_in(
+        self, conn: sa.Connection | None = None, rows: int = 50_000, *, ordered: bool = True
+    ) -> Iterator[pl.DataFrame]:
+        """Every stored event, oldest first, ``rows`` at a time (by the table's ``(time, id)``
+        order, each query starting after the last row of the one before)."""
+        t = self.table
+        after: tuple[datetime, str] | None = None
+        while True:
+            stmt = sa.select(t).order_by(t.c.time, t.c.id).limit(rows)
+            if after is not None:
+                stmt = stmt.where(
+                    sa.or_(t.c.time > after[0], sa.and_(t.c.time == after[0], t.c.id > after[1]))
+                )
+            frame = self.select_frame(stmt)
+            if frame.height == 0:
+                return
+            yield frame
+            after = (frame["time"][-1], frame["id"][-1])
+
+    def iter_frames(self, rows: int = LOAD_BATCH_ROWS) -> Iterator[pl.DataFrame]:
+        """Every stored event with all its columns, at most ``rows`` at a time."""
+        return self._frames_in(None, rows)
+
+    def chain_rows(self) -> pl.DataFrame:
+        """The whole ``audit_chain`` table (``seq``, ``id``, ``hash``, ``archived``), by ``seq``."""
+        c = self.chain.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.seq, c.id, c.hash, c.archived).order_by(c.seq)).all()
+        return pl.DataFrame(
+            rows,
+            schema={"seq": pl.Int64, "id": pl.String, "hash": pl.String, "archived": pl.String},
+            orient="row",
+        )
+
+    def category_counts(self) -> pl.DataFrame:
+        """Events, oldest and newest time per category over the whole table (one GROUP BY)."""
+        t = self.table.c
+        stmt = sa.select(t.type, sa.func.count(), sa.func.min(t.time), sa.func.max(t.time)).group_by(t.type)
+        utc = pl.Datetime("us", "UTC")
+        frame = self.frame(stmt, {"type": pl.String, "events": pl.Int64, "oldest": utc, "newest": utc})
+        return frame.sort("type")
+
+    def actors(self) -> pl.DataFrame:
+        """Distinct actors with their email and event count, most active first."""
+        t = self.table.c
+        n = sa.func.count()
+        stmt = (
+            sa.select(t.actor, sa.func.max(t.email), n)
+            .where(t.actor.is_not(None))
+            .group_by(t.actor)
+            .order_by(n.desc(), t.actor)
+        )
+        return self.frame(stmt, {"actor": pl.String, "email": pl.String, "events": pl.Int64})
 
     def details(
         self, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
@@ -411,6 +526,30 @@ class ClickHouseStore:
         return pushdown.account_under_attack(self, flt, **kw)
 
 
+def open_chdb(url: str) -> ClickHouseStore:
+    """The store at ``chdb://FOLDER``: ClickHouse embedded (chDB) with its data in ``FOLDER``
+    (created when missing), the hash chain in ``FOLDER/audit-chain.sqlite``.
+
+    The folder is everything after ``chdb://``: ``chdb:///srv/audit`` is ``/srv/audit``,
+    ``chdb://data/clickhouse`` is ``data/clickhouse`` under the working folder. chDB serves
+    one folder per process, and one process at a time.
+    """
+    folder = url.removeprefix("chdb://") if url.startswith("chdb://") else ""
+    if not folder or "?" in folder or "#" in folder:
+        raise StoreError(
+            f"not a chDB URL: {url!r}; give the folder after chdb://, e.g. chdb:///srv/audit/clickhouse "
+            "(absolute) or chdb://data/clickhouse (relative to the working folder)"
+        )
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"cannot open {url!r}: {path} is a file, and chDB keeps its data in a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot open {url!r}: cannot create the folder {path}: {exc.strerror}") from exc
+    return ClickHouseStore(path.resolve())
+
+
 @contextmanager
 def _parquet(frame: pl.DataFrame) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
@@ -422,9 +561,9 @@ def _parquet(frame: pl.DataFrame) -> Iterator[Path]:
 def _conform(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
     if frame.height == 0:
         return conform(pl.DataFrame(schema=SCHEMA), columns=names)
-    return conform(
-        frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us")), columns=names
-    )
+    if "time" in frame.columns:
+        frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    return conform(frame, columns=names)
 
 
 def _short(exc: BaseException) -> str:
