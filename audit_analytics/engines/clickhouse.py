@@ -55,9 +55,9 @@ from audit_analytics.engines.store import (
     LOAD_BATCH_ROWS,
     TABLE_NAME,
     Store,
-    _sqlite_on_connect,
     make_table,
     schema_columns,
+    sqlite_on_connect,
 )
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by
@@ -99,6 +99,12 @@ duplicate check of every write, and reading an event by id)."""
 class ClickHouseCompiler(compiler.SQLCompiler):
     """SQLAlchemy's compiler with ClickHouse's spelling of the few things that differ."""
 
+    @property
+    def _like_percent_literal(self) -> sa.ColumnElement[str]:
+        # startswith()/contains() add a '%' to the pattern: spelt without a quote, so that
+        # the only quotes a statement may hold are none (see compile_clickhouse)
+        return sa.literal_column("char(37)", type_=sa.String())
+
     def visit_lower_func(self, fn: sa.Function[Any], **kw: Any) -> str:
         # lower() folds ASCII only in ClickHouse; polars folds all of Unicode.
         return "lowerUTF8" + self.function_argspec(fn, **kw)
@@ -107,11 +113,13 @@ class ClickHouseCompiler(compiler.SQLCompiler):
         self, binary: sa.BinaryExpression[Any], operator: Any, kw: dict[str, Any], negated: bool
     ) -> str:
         escape = binary.modifiers.get("escape")
-        if escape not in (None, "\\"):
-            raise StoreError(f"ClickHouse LIKE escapes with a backslash only, not {escape!r}")
-        # ClickHouse's LIKE already treats "\\" as its escape character.
+        if escape not in (None, "\\", "/"):
+            raise StoreError(f"ClickHouse LIKE escapes with a backslash or '/' only, not {escape!r}")
+        # ClickHouse's LIKE already treats "\\" as its escape character; "/" is what
+        # SQLAlchemy's autoescape=True uses, a fixed character (never a value)
         op = " NOT LIKE " if negated else " LIKE "
-        return binary.left._compiler_dispatch(self, **kw) + op + binary.right._compiler_dispatch(self, **kw)
+        text = binary.left._compiler_dispatch(self, **kw) + op + binary.right._compiler_dispatch(self, **kw)
+        return text + _ESCAPE_SLASH if escape == "/" else text
 
     def visit_like_op_binary(self, binary: sa.BinaryExpression[Any], operator: Any, **kw: Any) -> str:
         return self._like(binary, operator, kw, negated=False)
@@ -134,6 +142,7 @@ class ClickHouseDialect(default.DefaultDialect):
 
 
 _DIALECT = ClickHouseDialect()
+_ESCAPE_SLASH = " ESCAPE '/'"  # the one quoted text a statement may hold (see _like)
 _MARKER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
@@ -173,7 +182,7 @@ def compile_clickhouse(stmt: sa.ClauseElement) -> tuple[str, dict[str, str]]:
     text = compiled.string
     # No value is ever in the text, so no quote may appear; this also makes the marker
     # substitution below unambiguous (":name" cannot sit inside a string literal).
-    if "'" in text:
+    if "'" in text.replace(_ESCAPE_SLASH, ""):
         raise StoreError("refusing ClickHouse SQL with an inline literal (values must be parameters)")
     values = compiled.params
     params: dict[str, str] = {}
@@ -262,7 +271,7 @@ class ClickHouseStore(Store):
         # the hash chain, in SQLite beside the data (ClickHouse has no transactions)
         self.chain_path = Path(self.path) / f"{database}-chain.sqlite"
         self.engine = sa.create_engine(f"sqlite:///{self.chain_path}")
-        sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+        sa.event.listen(self.engine, "connect", sqlite_on_connect)
         self.metadata = sa.MetaData()
         self.chain, self.batches = chain.make_tables(self.metadata)
         try:

@@ -779,11 +779,13 @@ def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
     except Exception as exc:  # driver missing, bad options
         raise StoreError(f"cannot open {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "connect", sqlite_on_connect)
     return Store(engine)
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    """What every SQLite connection of the package is set up with (the store's file, and
+    the hash chain beside a ClickHouse store)."""
     # SQLite's lower() folds ASCII only; polars folds all of Unicode. One definition for both.
     dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
     # No WAL: connectorx (the fast whole-table read) opening a WAL-mode file left this

@@ -505,7 +505,7 @@ def _note_export_event(store: Store, claim: _Claim, check: ExportCheck) -> None:
     """Say whether the log's own record of the export carries this manifest's digest."""
     t = store.table
     stmt = (
-        sa.select(t.c.id, t.c.actor, t.c.time)
+        sa.select(t.c.id, t.c.time, t.c.actor)
         .where(
             t.c.type == "audit",  # on the (type, time) index: the app and command line record exports so
             t.c.action == "export",
@@ -513,16 +513,16 @@ def _note_export_event(store: Store, claim: _Claim, check: ExportCheck) -> None:
         )
         .limit(1)
     )
-    with store.engine.connect() as conn:
-        row = conn.execute(stmt).first()
-    if row is None:
+    found = store.select_frame(stmt, ("id", "time", "actor"))
+    if found.height == 0:
         check.notes.append(
             "the log holds no export event carrying this rows_sha256 (an export made outside the app and "
             "command line, or a manifest rewritten along with the file)"
         )
     else:
         check.notes.append(
-            f"the log records this export: event {row.id} by {row.actor} at {row.time:%Y-%m-%d %H:%M:%S} UTC"
+            f"the log records this export: event {found['id'][0]} by {found['actor'][0]} "
+            f"at {found['time'][0]:%Y-%m-%d %H:%M:%S} UTC"
         )
 
 
