@@ -313,10 +313,10 @@ class ClickHouseStore(Store):
         """The ClickHouse SQL and parameters of a SQLAlchemy statement (for logs and tests)."""
         return compile_clickhouse(stmt)
 
-    def frame(self, stmt: sa.ClauseElement, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    def frame(self, stmt: sa.Executable, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run a SQLAlchemy statement; the rows as a frame (columns renamed and cast to
         ``schema`` in select order when given)."""
-        sql, params = compile_clickhouse(stmt)
+        sql, params = compile_clickhouse(cast(sa.ClauseElement, stmt))
         table = self._execute(sql, params, fmt="ArrowTable")
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
@@ -325,7 +325,7 @@ class ClickHouseStore(Store):
         return frame
 
     def scalar(self, stmt: sa.Executable) -> Any:
-        frame = self.frame(cast(sa.ClauseElement, stmt))
+        frame = self.frame(stmt)
         return frame.item() if frame.height else None
 
     # -- writing ---------------------------------------------------------------------------
@@ -342,35 +342,48 @@ class ClickHouseStore(Store):
         if unique.height == 0:
             return []
         chain.lock(conn)
-        rows = unique.with_columns(pl.col("type", "result").cast(pl.String))
-        cols = ", ".join(COLUMNS)
-        with _parquet(rows) as path:
-            param = {"path": _parameter(str(path))[1]}
-            stored = self._execute(
-                f"SELECT id FROM {self._target} WHERE id IN (SELECT id FROM file({{path:String}}, Parquet))",  # noqa: S608 - fixed names
-                param,
-                fmt="ArrowTable",
-            )
-            if stored.num_rows:
-                rows = rows.filter(~pl.col("id").is_in(stored.column(0).to_pylist()))
-                if rows.height == 0:
-                    return []
-                rows.write_parquet(path, compression="lz4")
-            self._execute(
-                f"INSERT INTO {self._target} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
-                param,
-            )
+        stored = set(self._by_ids("SELECT id", unique["id"])["id"].to_list())
+        rows = unique.filter(~pl.col("id").is_in(stored)) if stored else unique
+        if rows.height == 0:
+            return []
+        self._insert(rows)
         ids: list[str] = rows["id"].to_list()
-        sa.event.listen(conn, "rollback", lambda _conn: self._delete(ids))
+        sa.event.listen(conn, "rollback", lambda _conn: self._by_ids("DELETE", pl.Series(ids)))
         return ids
 
-    def _delete(self, ids: list[str]) -> None:
-        """Delete these events (a write whose chain transaction rolled back)."""
-        with _parquet(pl.DataFrame({"id": ids}, schema={"id": pl.String})) as path:
+    def delete_ids(self, conn: sa.Connection, ids: Sequence[str]) -> int:
+        """Delete the events with these ids; -> how many were deleted. ``conn`` is the hash
+        chain's transaction (retention marks the chain rows in it): its lock is taken first,
+        and when it rolls back the deleted events are inserted again."""
+        if not ids:
+            return 0
+        chain.lock(conn)
+        doomed = _conform(self._by_ids("SELECT *", pl.Series(ids)))
+        if doomed.height:
+            self._by_ids("DELETE", doomed["id"])
+            sa.event.listen(conn, "rollback", lambda _conn: self._insert(doomed))
+        return doomed.height
+
+    def _insert(self, rows: pl.DataFrame) -> None:
+        """Insert events as they are (through a Parquet file, which ClickHouse reads by column)."""
+        cols = ", ".join(COLUMNS)
+        with _parquet(rows.with_columns(pl.col("type", "result").cast(pl.String))) as path:
             self._execute(
-                f"DELETE FROM {self._target} WHERE id IN (SELECT id FROM file({{path:String}}, Parquet))",  # noqa: S608 - fixed names
+                f"INSERT INTO {self._target} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
                 {"path": _parameter(str(path))[1]},
             )
+
+    def _by_ids(self, verb: str, ids: pl.Series) -> pl.DataFrame:
+        """``{verb} FROM audit_events WHERE id IN (ids)`` (verb: ``SELECT …`` or ``DELETE``),
+        the ids going in as a Parquet file (any number of them, found by the bloom filter)."""
+        with _parquet(ids.cast(pl.String).rename("id").to_frame()) as path:
+            result = self._execute(
+                f"{verb} FROM {self._target} WHERE id IN (SELECT id FROM file({{path:String}}, Parquet))",  # noqa: S608 - fixed text
+                {"path": _parameter(str(path))[1]},
+                fmt="ArrowTable",
+            )
+        frame = pl.from_arrow(result) if verb.startswith("SELECT") else None
+        return frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(schema={"id": pl.String})
 
     # -- reading ---------------------------------------------------------------------------
     def load(
@@ -395,7 +408,7 @@ class ClickHouseStore(Store):
     ) -> pl.DataFrame:
         """The rows of a SELECT of the ``names`` columns as an event frame (``conn``, the
         chain's transaction, plays no part: ClickHouse sees every insert at once)."""
-        return _conform(self.frame(cast(sa.ClauseElement, stmt)), names)
+        return _conform(self.frame(stmt), names)
 
     def _frames_in(
         self, conn: sa.Connection | None = None, rows: int = 50_000, *, ordered: bool = True

@@ -223,6 +223,16 @@ class Store:
             return self._append_staged(conn, unique)
         return self._append_rows(conn, unique, chunk_size)
 
+    def delete_ids(self, conn: sa.Connection, ids: Sequence[str]) -> int:
+        """Delete the events with these ids inside ``conn``'s transaction (the chain's: see
+        :mod:`audit_analytics.io.retention`); -> how many were deleted."""
+        t = self.table
+        deleted = 0
+        for start in range(0, len(ids), DETAIL_CHUNK):
+            chunk = list(ids[start : start + DETAIL_CHUNK])
+            deleted += conn.execute(sa.delete(t).where(t.c.id.in_(chunk))).rowcount
+        return deleted
+
     def _append_rows(self, conn: sa.Connection, unique: pl.DataFrame, chunk_size: int) -> list[str]:
         insert = self._insert_ignore()
         inserted: list[str] = []
@@ -558,6 +568,14 @@ class Store:
         if not rows:
             return conform(pl.DataFrame(schema=SCHEMA), columns=names)
         return _rows_frame(rows, names)
+
+    def frame(self, stmt: sa.Executable, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """The rows of any SELECT as a frame: ``schema`` names and types its columns in
+        select order (else the statement's own names, types as the driver gives them)."""
+        with self._connect() as conn:
+            result = conn.execute(stmt)
+            names = list(schema.items()) if schema is not None else list(result.keys())
+            return pl.DataFrame(result.all(), schema=names, orient="row")
 
     def scalar(self, stmt: sa.Executable) -> Any:
         """The one value of a one-row, one-column SELECT (None: no row)."""
