@@ -118,8 +118,31 @@ def test_chdb_takes_no_engine_options(tmp_path):
 
 
 def test_a_second_folder_in_one_process_is_refused_clearly(stores, tmp_path):
-    with pytest.raises(StoreError, match="cannot open chDB at .*already initialized"):
+    with pytest.raises(StoreError, match="cannot open chDB at .*already has another chDB folder open"):
         open_store(f"chdb://{tmp_path / 'other'}")
+
+
+def test_a_folder_another_process_holds_is_refused_clearly(tmp_path):
+    folder = tmp_path / "held"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from audit_analytics import open_store; s = open_store('chdb://{folder}'); "
+            "print('open', flush=True); input()",
+        ],
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        second = _cli("query", "--count", "--db", f"chdb://{folder}", cwd=tmp_path)
+        assert second.returncode == 2
+        assert f"cannot open chDB at {folder}: another process" in second.stderr
+    finally:
+        holder.communicate("\n", timeout=60)
 
 
 # --------------------------------------------------------------------------- import

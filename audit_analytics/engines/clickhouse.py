@@ -263,7 +263,7 @@ class ClickHouseStore(Store):
         try:
             self.session = session.Session(self.path)
         except Exception as exc:
-            raise StoreError(f"cannot open chDB at {self.path}: {_short(exc)}") from exc
+            raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
         self.table = make_table(sa.MetaData(schema=database))
         self._target = f"`{database}`.{TABLE_NAME}"
         self._execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
@@ -586,6 +586,24 @@ def _conform(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFr
     if "time" in frame.columns:
         frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
     return conform(frame, columns=names)
+
+
+def _why_not(path: str, exc: BaseException) -> str:
+    """Why chDB could not open ``path``, in words (its own message says little)."""
+    text = _short(exc)
+    if "already initialized with path" in text:
+        return f"this process already has another chDB folder open, and chDB serves one per process ({text})"
+    status = Path(path) / "status"
+    if status.is_file():
+        import fcntl
+
+        with status.open("rb") as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return "another process (the app, or a command) has it open; chDB serves a folder to one process at a time"
+            fcntl.flock(held, fcntl.LOCK_UN)
+    return text
 
 
 def _short(exc: BaseException) -> str:
