@@ -375,3 +375,40 @@ def test_autoescaped_like_matches_literally(stores, text, prefix, part, expected
         value.contains(part, autoescape=True).label("has"),
     )
     assert ch.frame(stmt).row(0) == expected
+
+
+# --------------------------------------------------------------------------- the app (last: it may write)
+
+PAGES = {
+    "app_pages/explorer.py": "Audit Log",
+    "app_pages/activity.py": "Activity",
+    "app_pages/security.py": "Security review",
+    "app_pages/retention.py": "Retention",
+    "app_pages/integrity.py": "Integrity",
+}
+
+
+@pytest.mark.parametrize("mode", ["memory", "pushdown"])
+def test_every_page_runs_on_chdb(stores, monkeypatch, as_role, tmp_path, mode):
+    """The app on the chDB folder (the one this process has open: chDB serves one)."""
+    import gc
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    _, ch, _, _ = stores
+    monkeypatch.setenv("AUDIT_DB_URL", f"chdb://{ch.path}")
+    monkeypatch.setenv("AUDIT_ENGINE", mode)
+    monkeypatch.setenv("AUDIT_SNAPSHOT", "off")
+    monkeypatch.setenv("AUDIT_RETENTION_POLICY", str(tmp_path / "retention.toml"))
+    try:
+        for page, title in PAGES.items():
+            at = as_role(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), "admin")
+            at.switch_page(page)
+            at.query_params["period"] = "all"
+            at.run()
+            assert not at.exception, (page, [e.value for e in at.exception])
+            assert [t.value for t in at.title] == [title]
+    finally:
+        st.cache_resource.clear()  # the app's store: chDB's session closes with it
+        gc.collect()
