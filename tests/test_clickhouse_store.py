@@ -79,7 +79,7 @@ def test_chdb_url_opens_a_clickhouse_table_on_disk(stores):
     assert ch.dialect == "clickhouse"
     assert ch.safe_url == f"chdb://{ch.path}"
     assert (Path(ch.path) / "audit-chain.sqlite").is_file()
-    ddl = ch._execute("SHOW CREATE TABLE audit.audit_events", fmt="TSVRaw").bytes().decode()
+    ddl = ch._query("SHOW CREATE TABLE audit.audit_events").column(0)[0].as_py()
     assert "PARTITION BY toYYYYMM(time)" in ddl and "ORDER BY (time, id)" in ddl
     assert "bloom_filter" in ddl
     # another store on the same folder sees the same events
@@ -288,7 +288,7 @@ def test_the_hash_chain_verifies_and_catches_an_edit(scratch):
     integrity.record_verification(scratch, report, actor="tester", via="test")
     assert integrity.last_verification(scratch)["actor"] == "tester"
     victim = scratch.page(Filter(types=("auth",)), limit=1)["id"][0]
-    scratch._execute(
+    scratch._command(
         "ALTER TABLE scratch.audit_events UPDATE action = {a:String} WHERE id = {id:String} "
         "SETTINGS mutations_sync = 1",
         {"id": victim, "a": "edited"},
@@ -307,6 +307,116 @@ def test_accounts_sign_in_against_a_chdb_store(scratch, tmp_path):
     logins = scratch.load(Filter(types=("auth",), users=("carol",)))
     assert sorted(logins["result"].cast(pl.String).to_list()) == ["done", "failed"]
     assert integrity.verify(scratch).ok  # each recorded event is a batch of the chain
+
+
+# --------------------------------------------------------------------------- a server (clickhouse://)
+
+HAVE_CONNECT = importlib.util.find_spec("clickhouse_connect") is not None
+
+
+class ChdbAsServer:
+    """clickhouse-connect's client as far as ServerConnection uses it, answered by chDB: every
+    parameter goes through clickhouse-connect's own binding, i.e. exactly the ``param_*``
+    text it would send a server over HTTP."""
+
+    def __init__(self, chdb):
+        self.chdb = chdb
+        self.sent: list[dict[str, str]] = []
+
+    def _bound(self, sql, parameters):
+        from clickhouse_connect.driver.binding import bind_query
+
+        final, bound = bind_query(sql, parameters)
+        self.sent.append(bound)
+        return final, {k.removeprefix("param_"): v for k, v in bound.items()}
+
+    def query_arrow(self, sql, parameters=None):
+        return self.chdb.query(*self._bound(sql, parameters))
+
+    def command(self, sql, parameters=None):
+        self.chdb.command(*self._bound(sql, parameters))
+
+    def insert_arrow(self, table, arrow, database=None):
+        self.chdb.insert(database, table, arrow)
+
+    def close(self):
+        self.chdb.close()
+
+
+@pytest.fixture
+def via_server(stores, tmp_path):
+    """A store through ServerConnection (its statements and parameters as a server gets
+    them), on chDB, with the demo file imported and the chain in a SQLite file of its own."""
+    need(HAVE_CONNECT, "clickhouse-connect is not installed (pip install clickhouse-connect)")
+    from audit_analytics.engines.clickhouse import ChdbConnection, ClickHouseStore, ServerConnection
+
+    _, ch, demo, _ = stores
+    client = ChdbAsServer(ChdbConnection(ch.path))
+    store = ClickHouseStore(
+        database="viaserver",
+        connection=ServerConnection(client, "clickhouse://default@server:8123/viaserver"),
+        chain_url=f"sqlite:///{tmp_path / 'chain.sqlite'}",
+    )
+    summary = ingest.import_files(store, [demo], rejects=tmp_path / "rejects.jsonl")
+    assert (summary.imported, summary.rejected) == (EVENTS, len(BAD_LINES))
+    yield store, client
+    store.drop()
+
+
+def test_a_server_connection_gives_the_same_answers(stores, via_server, tmp_path):
+    sqlite, _, demo, _ = stores
+    store, client = via_server
+    assert store.safe_url == "clickhouse://default@server:8123/viaserver"
+    for flt in FILTERS.values():
+        assert store.count(flt) == sqlite.count(flt)
+        assert store.page(flt, limit=30)["id"].to_list() == sqlite.page(flt, limit=30)["id"].to_list()
+    on_server, on_sqlite = (
+        open_engine(store, mode="pushdown", limit=10),
+        open_engine(sqlite, mode="pushdown", limit=10),
+    )
+    assert on_server.failure_summary(Filter()) == on_sqlite.failure_summary(Filter())
+    thresholds = {"threshold": 5, "window": timedelta(minutes=10)}
+    assert on_server.detect("brute_force", Filter(), thresholds).equals(
+        on_sqlite.detect("brute_force", Filter(), thresholds)
+    )
+    again = ingest.import_files(store, [demo], rejects=tmp_path / "again.jsonl")
+    assert (again.imported, again.duplicates) == (0, EVENTS)
+    assert integrity.verify(store).ok
+    assert any("param_ids" in sent for sent in client.sent)  # the duplicate check's ids
+
+
+@pytest.mark.parametrize(
+    "value", ["", "it's", "back\\slash", "tab\there", "new\nline", "\\N", "{x:String}", "é\u2028😀"]
+)
+def test_values_reach_a_server_unchanged(via_server, value):
+    import sqlalchemy as sa
+
+    store, client = via_server
+    assert store.frame(sa.select(sa.literal(value, sa.String).label("v"))).item() == value
+    assert store._by_ids("SELECT id", pl.Series([value, "x"])).height == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("clickhouse://", "not a ClickHouse server URL"),
+        ("clickhouse:///audit", "not a ClickHouse server URL"),
+        ("clickhouse://u:secret@host:8123/audit?database=x", "unknown options \\['database'\\]"),
+    ],
+)
+def test_bad_server_urls_say_what_and_hide_the_password(url, words):
+    with pytest.raises(StoreError, match=words) as info:
+        open_store(url)
+    assert "secret" not in str(info.value)
+
+
+def test_an_unreachable_server_is_named_without_its_password():
+    need(HAVE_CONNECT, "clickhouse-connect is not installed (pip install clickhouse-connect)")
+    with pytest.raises(
+        StoreError, match="cannot reach ClickHouse at clickhouse://u:\\*\\*\\*@127.0.0.1:9/audit"
+    ) as info:
+        open_store("clickhouse://u:secret@127.0.0.1:9/audit")
+    assert "secret" not in str(info.value)
 
 
 # --------------------------------------------------------------------------- the command line

@@ -35,13 +35,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import default
 from sqlalchemy.sql import compiler
@@ -57,13 +57,24 @@ from audit_analytics.engines.store import (
     Store,
     make_table,
     schema_columns,
-    sqlite_on_connect,
+    sql_engine,
 )
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
-__all__ = ["ClickHouseDialect", "ClickHouseStore", "compile_clickhouse", "open_chdb", "CREATE_TABLE"]
+__all__ = [
+    "ChdbConnection",
+    "ClickHouseDialect",
+    "ClickHouseStore",
+    "Connection",
+    "CREATE_TABLE",
+    "ServerConnection",
+    "compile_clickhouse",
+    "open_chdb",
+    "open_clickhouse",
+    "open_server",
+]
 
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
@@ -145,6 +156,8 @@ _DIALECT = ClickHouseDialect()
 _ESCAPE_SLASH = " ESCAPE '/'"  # the one quoted text a statement may hold (see _like)
 _MARKER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_QUOTED = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+ID_CHUNK = 10_000  # ids per statement (a server takes parameters in the URL: about 300 kB)
 
 
 def _parameter(value: object) -> tuple[str, str]:
@@ -169,6 +182,9 @@ def _parameter(value: object) -> tuple[str, str]:
         # Parameter values are read in ClickHouse's escaped text format: a backslash starts an
         # escape sequence, a raw tab or newline ends the value.
         return "String", value.translate(_ESCAPES)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        # an array's elements are quoted strings, with the same backslash escapes
+        return "Array(String)", "[" + ",".join("'" + v.translate(_QUOTED) + "'" for v in value) + "]"
     raise StoreError(f"cannot pass {type(value).__name__} values to ClickHouse")
 
 
@@ -214,24 +230,111 @@ def _default_path() -> str:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-def _import_session() -> ModuleType:
-    try:
-        from chdb import session
-    except ImportError:  # pragma: no cover - exercised when chdb is absent
-        raise StoreError("ClickHouseStore needs chDB: pip install chdb") from None
-    return session
+class Connection(Protocol):
+    """What :class:`ClickHouseStore` needs of ClickHouse, and all it needs: statement text
+    with server-side parameters (``{name:Type}``, values in ClickHouse's escaped text) in,
+    Arrow out; and Arrow rows into a table. :class:`ChdbConnection` is ClickHouse in this
+    process; :class:`ServerConnection` a server or cluster. Every statement is the same."""
+
+    where: str
+    """Where the data is, for messages (a URL without its password)."""
+
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table: ...
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None) -> None: ...
+
+    def insert(self, database: str, table: str, rows: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ChdbConnection:
+    """ClickHouse in this process (chDB), its data in ``path``. chDB serves one folder per
+    process (sessions on the same folder share it) and a folder to one process at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            from chdb import session as chdb_session
+        except ImportError:  # pragma: no cover - exercised when chdb is absent
+            raise StoreError("a chdb:// store needs chDB: pip install chdb") from None
+        session: Any = chdb_session  # chDB has no type hints
+        self.path = str(path)
+        self.where = f"chdb://{self.path}"
+        try:
+            self.session: Any = session.Session(self.path)
+        except Exception as exc:
+            raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
+
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
+        return self.session.query(sql, "ArrowTable", params=dict(params) if params else None)
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
+        self.session.query(sql, "CSV", params=dict(params) if params else None)
+
+    def insert(self, database: str, table: str, rows: pa.Table) -> None:
+        """Through a Parquet file, which ClickHouse reads by column."""
+        cols = ", ".join(rows.column_names)
+        with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
+            path = Path(folder) / "batch.parquet"
+            pq.write_table(rows, path, compression="lz4")
+            self.command(
+                f"INSERT INTO `{database}`.{table} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
+                {"path": _parameter(str(path))[1]},
+            )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class _Verbatim:
+    """A parameter value already in ClickHouse's escaped text: clickhouse-connect sends what
+    ``str()`` gives for a type it does not know, unchanged (a ``str`` it would escape again)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ServerConnection:
+    """A ClickHouse server or cluster through clickhouse-connect (HTTP): the thin end of the
+    store, statement text and parameters in, Arrow out (no test here runs one; the
+    statements are those every chDB test runs)."""
+
+    def __init__(self, client: Any, where: str) -> None:
+        self.client = client
+        self.where = where
+
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
+        return self.client.query_arrow(sql, parameters=_verbatim(params))
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
+        self.client.command(sql, parameters=_verbatim(params))
+
+    def insert(self, database: str, table: str, rows: pa.Table) -> None:
+        self.client.insert_arrow(table, rows, database=database)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _verbatim(params: Mapping[str, str] | None) -> dict[str, _Verbatim] | None:
+    return {k: _Verbatim(v) for k, v in params.items()} if params else None
 
 
 class ClickHouseStore(Store):
-    """The audit table in ClickHouse (in-process through chDB): a :class:`Store` whose events
-    live in ClickHouse, so import, the engines (both modes), the CLI and the pushdown
-    analyses run on it unchanged.
+    """The audit table in ClickHouse: a :class:`Store` whose events live in ClickHouse, so
+    import, the engines (both modes), the CLI and the pushdown analyses run on it unchanged.
 
     ClickHouse has no transactions, so the hash chain (``audit_chain``, ``audit_batches``:
-    :mod:`~audit_analytics.engines.chain`) is kept in a small SQLite file beside the data,
-    ``<database>-chain.sqlite``, and :attr:`engine` is that file's engine: a write inserts
-    the new events into ClickHouse inside the chain's transaction, and a rollback of that
-    transaction deletes them again (see :meth:`insert_new`).
+    :mod:`~audit_analytics.engines.chain`) is kept in a SQL database of its own (by default
+    a SQLite file beside chDB's data, ``<database>-chain.sqlite``), and :attr:`engine` is
+    that database's engine: a write inserts the new events into ClickHouse inside the
+    chain's transaction, and a rollback of that transaction undoes it (see
+    :meth:`insert_new`, :meth:`delete_ids`).
 
     Parameters
     ----------
@@ -242,6 +345,10 @@ class ClickHouseStore(Store):
     database
         The ClickHouse database holding ``audit_events`` (created when missing), so several
         stores can share the one embedded server.
+    connection
+        Another :class:`Connection` (a server) instead of chDB at ``path``.
+    chain_url
+        SQLAlchemy URL of the chain's database (required with ``connection``).
 
     Examples
     --------
@@ -254,34 +361,46 @@ class ClickHouseStore(Store):
     >>> store.drop()
     """
 
-    def __init__(self, path: str | Path | None = None, *, database: str = "audit") -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        database: str = "audit",
+        connection: Connection | None = None,
+        chain_url: str | None = None,
+    ) -> None:
         if not _IDENTIFIER.fullmatch(database):
             raise StoreError(f"not a ClickHouse database name: {database!r}")
-        session = _import_session()
-        self.path = str(path) if path is not None else _default_path()
+        self.chain_path: Path | None = None
+        if connection is None:
+            chdb = ChdbConnection(path if path is not None else _default_path())
+            self.path: str | None = chdb.path
+            self.chain_path = Path(chdb.path) / f"{database}-chain.sqlite"
+            connection = chdb
+        else:
+            self.path = None
+        self.connection = connection
         self.database = database
-        try:
-            self.session = session.Session(self.path)
-        except Exception as exc:
-            raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
         self.table = make_table(sa.MetaData(schema=database))
         self._target = f"`{database}`.{TABLE_NAME}"
-        self._execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        self._execute(CREATE_TABLE.replace(f"EXISTS {TABLE_NAME}", f"EXISTS {self._target}"))
-        # the hash chain, in SQLite beside the data (ClickHouse has no transactions)
-        self.chain_path = Path(self.path) / f"{database}-chain.sqlite"
-        self.engine = sa.create_engine(f"sqlite:///{self.chain_path}")
-        sa.event.listen(self.engine, "connect", sqlite_on_connect)
+        self._command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        self._command(CREATE_TABLE.replace(f"EXISTS {TABLE_NAME}", f"EXISTS {self._target}"))
+        if chain_url is None:
+            if self.chain_path is None:
+                raise StoreError(f"{connection.where}: say where the hash chain is kept (chain_url)")
+            chain_url = f"sqlite:///{self.chain_path}"
+        self.engine = sql_engine(chain_url)
         self.metadata = sa.MetaData()
         self.chain, self.batches = chain.make_tables(self.metadata)
         try:
             self.metadata.create_all(self.engine)
             self._seal_existing()
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the hash chain at {self.chain_path}: {_short(exc)}") from exc
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot open the hash chain at {where}: {_short(exc)}") from exc
 
     def __repr__(self) -> str:
-        return f"ClickHouseStore({self.path!r}, database={self.database!r})"
+        return f"ClickHouseStore({self.connection.where!r}, database={self.database!r})"
 
     @property
     def dialect(self) -> str:
@@ -289,25 +408,37 @@ class ClickHouseStore(Store):
 
     @property
     def safe_url(self) -> str:
-        """The URL that opens this store (``chdb://FOLDER``; the database when not ``audit``)."""
-        return f"chdb://{self.path}" + ("" if self.database == "audit" else f" (database {self.database})")
+        """The URL that opens this store (the database named when chDB's is not ``audit``)."""
+        other = self.path is not None and self.database != "audit"
+        return self.connection.where + (f" (database {self.database})" if other else "")
 
     def close(self) -> None:
-        self.session.close()
+        self.connection.close()
         self.engine.dispose()
 
     def drop(self) -> None:
-        """Drop this store's database and its hash chain, and close the session."""
-        self._execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+        """Drop this store's database and its hash chain file, and close the connection."""
+        self._command(f"DROP DATABASE IF EXISTS `{self.database}`")
         self.close()
-        self.chain_path.unlink(missing_ok=True)
+        if self.chain_path is not None:
+            self.chain_path.unlink(missing_ok=True)
 
     # -- running statements ----------------------------------------------------------------
-    def _execute(self, sql: str, params: dict[str, str] | None = None, fmt: str = "CSV") -> Any:
+    def _query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
         try:
-            return self.session.query(sql, fmt, params=params or None)
+            return self.connection.query(sql, params)
         except Exception as exc:
-            raise StoreError(f"ClickHouse could not run the query: {_short(exc)}") from exc
+            raise StoreError(
+                f"ClickHouse ({self.connection.where}) could not run the query: {_short(exc)}"
+            ) from exc
+
+    def _command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
+        try:
+            self.connection.command(sql, params)
+        except Exception as exc:
+            raise StoreError(
+                f"ClickHouse ({self.connection.where}) could not run the statement: {_short(exc)}"
+            ) from exc
 
     def sql(self, stmt: sa.ClauseElement) -> tuple[str, dict[str, str]]:
         """The ClickHouse SQL and parameters of a SQLAlchemy statement (for logs and tests)."""
@@ -317,8 +448,7 @@ class ClickHouseStore(Store):
         """Run a SQLAlchemy statement; the rows as a frame (columns renamed and cast to
         ``schema`` in select order when given)."""
         sql, params = compile_clickhouse(cast(sa.ClauseElement, stmt))
-        table = self._execute(sql, params, fmt="ArrowTable")
-        frame = pl.from_arrow(table)
+        frame = pl.from_arrow(self._query(sql, params))
         assert isinstance(frame, pl.DataFrame)
         if schema is not None:
             frame = frame.rename(dict(zip(frame.columns, schema, strict=True))).cast(dict(schema))  # type: ignore[arg-type]
@@ -365,25 +495,28 @@ class ClickHouseStore(Store):
         return doomed.height
 
     def _insert(self, rows: pl.DataFrame) -> None:
-        """Insert events as they are (through a Parquet file, which ClickHouse reads by column)."""
-        cols = ", ".join(COLUMNS)
-        with _parquet(rows.with_columns(pl.col("type", "result").cast(pl.String))) as path:
-            self._execute(
-                f"INSERT INTO {self._target} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
-                {"path": _parameter(str(path))[1]},
-            )
+        """Insert events as they are."""
+        arrow = rows.select(COLUMNS).with_columns(pl.col("type", "result").cast(pl.String)).to_arrow()
+        try:
+            self.connection.insert(self.database, TABLE_NAME, arrow)
+        except Exception as exc:
+            raise StoreError(f"ClickHouse ({self.connection.where}) could not insert: {_short(exc)}") from exc
 
     def _by_ids(self, verb: str, ids: pl.Series) -> pl.DataFrame:
-        """``{verb} FROM audit_events WHERE id IN (ids)`` (verb: ``SELECT …`` or ``DELETE``),
-        the ids going in as a Parquet file (any number of them, found by the bloom filter)."""
-        with _parquet(ids.cast(pl.String).rename("id").to_frame()) as path:
-            result = self._execute(
-                f"{verb} FROM {self._target} WHERE id IN (SELECT id FROM file({{path:String}}, Parquet))",  # noqa: S608 - fixed text
-                {"path": _parameter(str(path))[1]},
-                fmt="ArrowTable",
-            )
-        frame = pl.from_arrow(result) if verb.startswith("SELECT") else None
-        return frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(schema={"id": pl.String})
+        """``{verb} FROM audit_events WHERE id IN {ids:Array(String)}`` (verb: ``SELECT …``
+        or ``DELETE``), :data:`ID_CHUNK` ids a statement (found by the bloom filter)."""
+        parts = []
+        values = ids.cast(pl.String).to_list()
+        sql = f"{verb} FROM {self._target} WHERE id IN {{ids:Array(String)}}"  # noqa: S608 - fixed text
+        for start in range(0, len(values), ID_CHUNK):
+            params = {"ids": _parameter(values[start : start + ID_CHUNK])[1]}
+            if verb == "DELETE":
+                self._command(sql, params)
+            else:
+                part = pl.from_arrow(self._query(sql, params))
+                if isinstance(part, pl.DataFrame):
+                    parts.append(part)
+        return pl.concat(parts) if parts else pl.DataFrame(schema={"id": pl.String})
 
     # -- reading ---------------------------------------------------------------------------
     def load(
@@ -548,6 +681,61 @@ class ClickHouseStore(Store):
         return pushdown.account_under_attack(self, flt, **kw)
 
 
+def open_clickhouse(url: str) -> ClickHouseStore:
+    """The store at a ``chdb://`` (:func:`open_chdb`) or ``clickhouse://`` /
+    ``clickhouses://`` (:func:`open_server`) URL."""
+    return open_chdb(url) if url.startswith("chdb:") else open_server(url)
+
+
+def open_server(url: str) -> ClickHouseStore:
+    """The store on a ClickHouse server: ``clickhouse://user:password@host:8123/database``
+    (HTTP; ``clickhouses://`` is HTTPS, port 8443 by default), through clickhouse-connect.
+
+    The hash chain needs transactions, so it lives in a SQL database named by the ``chain``
+    query parameter (a SQLAlchemy URL, URL-encoded; by default
+    ``sqlite:///data/audit-chain.sqlite`` on the host that runs the command or the app). With
+    several writing hosts, name one PostgreSQL database for all of them.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None
+    if parsed is None or parsed.drivername not in ("clickhouse", "clickhouses") or not parsed.host:
+        raise StoreError(
+            f"not a ClickHouse server URL: {url!r}; e.g. clickhouse://user:password@host:8123/audit "
+            "(clickhouses:// for HTTPS)"
+        )
+    unknown = sorted(set(parsed.query) - {"chain"})
+    if unknown:
+        raise StoreError(
+            f"{parsed.render_as_string(hide_password=True)!r}: unknown options {unknown} (only chain=)"
+        )
+    chain_url = parsed.query.get("chain", "sqlite:///data/audit-chain.sqlite")
+    if not isinstance(chain_url, str):
+        raise StoreError(f"{parsed.render_as_string(hide_password=True)!r}: give chain= once")
+    secure = parsed.drivername == "clickhouses"
+    where = parsed.set(query={}).render_as_string(hide_password=True)
+    try:
+        import clickhouse_connect
+    except ImportError:
+        raise StoreError(
+            f"{where}: a ClickHouse server needs clickhouse-connect: pip install clickhouse-connect"
+        ) from None
+    try:
+        client = clickhouse_connect.get_client(
+            host=parsed.host,
+            port=parsed.port or (8443 if secure else 8123),
+            username=parsed.username or "default",
+            password=parsed.password or "",
+            secure=secure,
+        )
+    except Exception as exc:
+        raise StoreError(f"cannot reach ClickHouse at {where}: {_short(exc)}") from exc
+    return ClickHouseStore(
+        database=parsed.database or "audit", connection=ServerConnection(client, where), chain_url=chain_url
+    )
+
+
 def open_chdb(url: str) -> ClickHouseStore:
     """The store at ``chdb://FOLDER``: ClickHouse embedded (chDB) with its data in ``FOLDER``
     (created when missing), the hash chain in ``FOLDER/audit-chain.sqlite``.
@@ -570,14 +758,6 @@ def open_chdb(url: str) -> ClickHouseStore:
     except OSError as exc:
         raise StoreError(f"cannot open {url!r}: cannot create the folder {path}: {exc.strerror}") from exc
     return ClickHouseStore(path.resolve())
-
-
-@contextmanager
-def _parquet(frame: pl.DataFrame) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
-        path = Path(folder) / "batch.parquet"
-        frame.write_parquet(path, compression="lz4")
-        yield path
 
 
 def _conform(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:

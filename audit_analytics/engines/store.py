@@ -771,15 +771,25 @@ def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
     A PostgreSQL URL such as ``postgresql://user@host/db`` uses psycopg 3. ``chdb://FOLDER``
     is ClickHouse embedded (chDB) with its data in ``FOLDER`` (everything after ``chdb://``:
     ``chdb:///srv/audit`` is absolute, ``chdb://data/ch`` relative to the working folder);
-    see :func:`audit_analytics.engines.clickhouse.open_chdb`.
+    ``clickhouse://user:pw@host:8123/db`` (``clickhouses://`` for TLS) is a ClickHouse server;
+    see :mod:`audit_analytics.engines.clickhouse`.
     """
     url = url or default_url()
-    if url.startswith("chdb:"):
-        from audit_analytics.engines.clickhouse import open_chdb
+    if url.startswith(("chdb:", "clickhouse:", "clickhouses:")):
+        from audit_analytics.engines.clickhouse import open_clickhouse
 
         if engine_kwargs:
-            raise StoreError(f"{url!r}: chDB takes no engine options ({', '.join(sorted(engine_kwargs))})")
-        return open_chdb(url)
+            raise StoreError(
+                f"{url!r}: ClickHouse takes no engine options ({', '.join(sorted(engine_kwargs))})"
+            )
+        return open_clickhouse(url)
+    return Store(sql_engine(url, **engine_kwargs))
+
+
+def sql_engine(url: str, **engine_kwargs: Any) -> Engine:
+    """The SQLAlchemy engine for a SQLite or PostgreSQL URL, set up as the package uses it
+    (psycopg 3; SQLite's folder created, one connection for an in-memory database, Unicode
+    ``lower()``): the store's, and the hash chain's beside a ClickHouse store."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
@@ -797,13 +807,11 @@ def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
     except Exception as exc:  # driver missing, bad options
         raise StoreError(f"cannot open {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", sqlite_on_connect)
-    return Store(engine)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
 
 
-def sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    """What every SQLite connection of the package is set up with (the store's file, and
-    the hash chain beside a ClickHouse store)."""
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # SQLite's lower() folds ASCII only; polars folds all of Unicode. One definition for both.
     dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
     # No WAL: connectorx (the fast whole-table read) opening a WAL-mode file left this
