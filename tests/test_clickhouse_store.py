@@ -266,6 +266,33 @@ def test_pushdown_above_the_memory_limit_agrees(stores):
     )
 
 
+@pytest.mark.postgres
+def test_postgres_gives_the_same_figures(stores, pg_store, tmp_path):
+    """The demo file imported into PostgreSQL too: the same counts, pages and security figures."""
+    _, ch, demo, (_, on_ch) = stores
+    on_pg = ingest.import_files(pg_store, [demo], rejects=tmp_path / "pg-rejects.jsonl")
+    assert (on_pg.imported, on_pg.rejected, on_pg.duplicates) == (
+        on_ch.imported,
+        on_ch.rejected,
+        on_ch.duplicates,
+    )
+    for flt in FILTERS.values():
+        assert pg_store.count(flt) == ch.count(flt)
+        for sort in SORTS:
+            assert (
+                pg_store.page(flt, sort, limit=25)["id"].to_list()
+                == ch.page(flt, sort, limit=25)["id"].to_list()
+            )
+    on_ch_engine = open_engine(ch, mode="pushdown", limit=10)
+    on_pg_engine = open_engine(pg_store, mode="pushdown", limit=10)
+    assert on_ch_engine.failure_summary(Filter()) == on_pg_engine.failure_summary(Filter())
+    assert on_ch_engine.failures_by_ip(Filter(), top=10).equals(on_pg_engine.failures_by_ip(Filter(), top=10))
+    thresholds = {"threshold": 5, "window": timedelta(minutes=10)}
+    assert on_ch_engine.detect("brute_force", Filter(), thresholds).equals(
+        on_pg_engine.detect("brute_force", Filter(), thresholds)
+    )
+
+
 # --------------------------------------------------------------------------- the chain, accounts
 
 
