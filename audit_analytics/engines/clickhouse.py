@@ -101,7 +101,8 @@ sort key's first column is its own min-max index: a ``minmax`` skip index on ``t
 add nothing); one partition a month, so retention drops whole months and a period reads
 only its months; dictionary-encoded (LowCardinality) where values repeat (5x faster
 failures_by_ip at 10M); a bloom filter on ``id`` finds the granules holding given ids (the
-duplicate check of every write, and reading an event by id)."""
+duplicate check of every write, and reading an event by id). No text skip index: a search is
+an OR over six Nullable columns, which ngram/token bloom filters cannot prune (docs/deploy.md)."""
 
 
 # --------------------------------------------------------------------------- dialect
