@@ -489,7 +489,7 @@ class ClickHouseStore(Store):
         if not ids:
             return 0
         chain.lock(conn)
-        doomed = _conform(self._by_ids("SELECT *", pl.Series(ids)))
+        doomed = self.events_by_id(ids)
         if doomed.height:
             self._by_ids("DELETE", doomed["id"])
             sa.event.listen(conn, "rollback", lambda _conn: self._insert(doomed))
@@ -543,6 +543,11 @@ class ClickHouseStore(Store):
         """The rows of a SELECT of the ``names`` columns as an event frame (``conn``, the
         chain's transaction, plays no part: ClickHouse sees every insert at once)."""
         return _conform(self.frame(stmt), names)
+
+    def events_by_id(self, ids: Sequence[str], *, conn: sa.Connection | None = None) -> pl.DataFrame:
+        """The stored events with these ids, every column (unknown ids absent), found by the
+        bloom filter :data:`ID_CHUNK` at a time (``conn`` plays no part, as in :meth:`select_frame`)."""
+        return _conform(self._by_ids("SELECT *", pl.Series(list(dict.fromkeys(ids)), dtype=pl.String)))
 
     def _frames_in(
         self, conn: sa.Connection | None = None, rows: int = 50_000, *, ordered: bool = True

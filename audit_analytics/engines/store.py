@@ -577,6 +577,18 @@ class Store:
             names = list(schema.items()) if schema is not None else list(result.keys())
             return pl.DataFrame(result.all(), schema=names, orient="row")
 
+    def events_by_id(self, ids: Sequence[str], *, conn: sa.Connection | None = None) -> pl.DataFrame:
+        """The stored events with these ids, every column, in no particular order (unknown ids
+        absent), :data:`DETAIL_CHUNK` ids a query; read on ``conn`` when given (see
+        :meth:`select_frame`)."""
+        t = self.table
+        unique = list(dict.fromkeys(ids))
+        parts = [
+            self.select_frame(sa.select(t).where(t.c.id.in_(unique[start : start + DETAIL_CHUNK])), conn=conn)
+            for start in range(0, len(unique), DETAIL_CHUNK)
+        ]
+        return pl.concat(parts) if parts else conform(pl.DataFrame(schema=SCHEMA))
+
     def scalar(self, stmt: sa.Executable) -> Any:
         """The one value of a one-row, one-column SELECT (None: no row)."""
         with self._connect() as conn:

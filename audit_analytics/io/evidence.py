@@ -398,7 +398,7 @@ def _check_against_log(store: Store, claim: _Claim, rows: _FileRows, check: Expo
             f"{len(blank):,} rows have no id, so they cannot be found in the log: rows {_named(blank)}"
         )
     wanted = [event_id for event_id in file_ids if event_id]
-    found = _events_by_id(store, wanted)
+    found = store.events_by_id(wanted)
     by_id = {event_id: index for index, event_id in enumerate(found.get_column("id").to_list())}
     missing = [event_id for event_id in wanted if event_id not in by_id]
     if missing:
@@ -462,18 +462,6 @@ def _check_chain_position(store: Store, claim: _Claim, check: ExportCheck) -> No
         check.problems.append(
             f"batch {position.batch:,} now ends at event {batch.last_seq:,}; at export time {position.events:,}"
         )
-
-
-def _events_by_id(store: Store, ids: Sequence[str]) -> pl.DataFrame:
-    table = store.table
-    unique = list(dict.fromkeys(ids))
-    parts = [
-        store.select_frame(sa.select(table).where(table.c.id.in_(unique[start : start + _FETCH_IDS])))
-        for start in range(0, len(unique), _FETCH_IDS)
-    ]
-    if not parts:
-        return store.select_frame(sa.select(table).where(sa.false()))
-    return pl.concat(parts)
 
 
 def _edited_since_stored(store: Store, ids: Sequence[str], hashes: Sequence[str]) -> list[str]:

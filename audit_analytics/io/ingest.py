@@ -1058,7 +1058,6 @@ class _Writer:
         self.store = store
         self.conn = conn
         self.chained = chain.ChainWriter(conn, store.chain, store.batches, source=source)
-        self.table = store.table
 
     def append(self, frame: pl.DataFrame) -> set[str]:
         """Offer ``frame``'s rows and chain those inserted; -> the ids that were inserted."""
@@ -1086,14 +1085,11 @@ class _Writer:
         # a row was inserted when it is the first of its id in the batch and its id came back
         was_inserted = frame["id"].is_first_distinct() & frame["id"].is_in(list(inserted))
         offered = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64)).filter(~was_inserted)
-        stored: dict[str, dict[str, Any]] = {}
-        ids = offered["id"].unique().to_list()
-        t = self.table
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            found = self.store.select_frame(sa.select(t).where(t.c.id.in_(chunk)), conn=self.conn)
-            for row in found.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True):
-                stored[row["id"]] = row
+        found = self.store.events_by_id(offered["id"].unique().to_list(), conn=self.conn)
+        stored = {
+            row["id"]: row
+            for row in found.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True)
+        }
         out = []
         for row in offered.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True):
             old = stored.get(row["id"])
