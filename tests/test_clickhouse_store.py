@@ -324,6 +324,34 @@ def test_the_hash_chain_verifies_and_catches_an_edit(scratch):
     assert [(p.kind, victim in p.ids) for p in edited.problems] == [("edited", True)]
 
 
+def test_threads_share_a_store(scratch):
+    """The app's sessions are threads on one store: reads and writes at once stay exact."""
+    import threading
+
+    errors: list[str] = []
+    expected = scratch.count(Filter(types=("auth",)))
+
+    def work(i: int) -> None:
+        try:
+            for k in range(15):
+                if i % 2:
+                    assert scratch.count(Filter(types=("auth",))) == expected
+                    assert scratch.page(Filter(query="root"), limit=20).height > 0
+                else:
+                    scratch.record(actor=f"t{i}", type="audit", action="view", target=str(k))
+        except Exception as exc:  # noqa: BLE001 - collected for the assert below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert scratch.count() == EVENTS + 3 * 15
+    assert integrity.verify(scratch).ok
+
+
 def test_accounts_sign_in_against_a_chdb_store(scratch, tmp_path):
     from audit_analytics import accounts
 

@@ -34,6 +34,7 @@ import atexit
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -251,7 +252,13 @@ class Connection(Protocol):
 
 class ChdbConnection:
     """ClickHouse in this process (chDB), its data in ``path``. chDB serves one folder per
-    process (sessions on the same folder share it) and a folder to one process at a time."""
+    process (sessions on the same folder share it) and a folder to one process at a time.
+
+    A session's query parameters are its connection's state, so two threads querying one
+    session at once swapped each other's values (seen: "Substitution `lower_1` is not set");
+    the app's sessions are threads, so statements take turns on a lock (each one is still
+    run in parallel by ClickHouse itself).
+    """
 
     def __init__(self, path: str | Path) -> None:
         try:
@@ -261,16 +268,19 @@ class ChdbConnection:
         session: Any = chdb_session  # chDB has no type hints
         self.path = str(path)
         self.where = f"chdb://{self.path}"
+        self.turns = threading.Lock()
         try:
             self.session: Any = session.Session(self.path)
         except Exception as exc:
             raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
 
     def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
-        return self.session.query(sql, "ArrowTable", params=dict(params) if params else None)
+        with self.turns:
+            return self.session.query(sql, "ArrowTable", params=dict(params) if params else None)
 
     def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
-        self.session.query(sql, "CSV", params=dict(params) if params else None)
+        with self.turns:
+            self.session.query(sql, "CSV", params=dict(params) if params else None)
 
     def insert(self, database: str, table: str, rows: pa.Table) -> None:
         """Through a Parquet file, which ClickHouse reads by column."""
