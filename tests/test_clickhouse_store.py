@@ -385,7 +385,8 @@ class ChdbAsServer:
         self.sent.append(bound)
         return final, {k.removeprefix("param_"): v for k, v in bound.items()}
 
-    def query_arrow(self, sql, parameters=None):
+    def query_arrow(self, sql, parameters=None, use_strings=None):
+        assert use_strings  # text as Arrow strings, not bytes, whatever the server's default
         return self.chdb.query(*self._bound(sql, parameters))
 
     def command(self, sql, parameters=None):

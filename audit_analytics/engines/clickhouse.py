@@ -320,7 +320,7 @@ class ServerConnection:
         self.where = where
 
     def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
-        return self.client.query_arrow(sql, parameters=_verbatim(params))
+        return self.client.query_arrow(sql, parameters=_verbatim(params), use_strings=True)
 
     def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
         self.client.command(sql, parameters=_verbatim(params))
