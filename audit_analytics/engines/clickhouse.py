@@ -1,10 +1,13 @@
 """ClickHouse: the engine for logs that outgrow one machine, tested in-process with chDB.
 
-:class:`ClickHouseStore` keeps the events in a MergeTree table ``audit_events`` ordered by
-``(time, id)`` and answers the reading API of :class:`~audit_analytics.engines.store.Store`
-(``count``, ``page``, ``load``) and the pushdown aggregates of
-:mod:`audit_analytics.analysis.security_sql` in ClickHouse SQL. chDB is ClickHouse's engine as a Python
-library; the statements are the ones a ClickHouse server or cluster runs.
+:class:`ClickHouseStore` is a :class:`~audit_analytics.engines.store.Store` whose events
+live in a MergeTree table ``audit_events`` ordered by ``(time, id)``: ``open_store`` returns
+one for ``chdb://FOLDER`` (chDB, ClickHouse's engine as a Python library, data in FOLDER) and
+``clickhouse://`` / ``clickhouses://`` (a server, through clickhouse-connect). Import, both
+engines, the CLI, retention and the pushdown aggregates of
+:mod:`audit_analytics.analysis.security_sql` run on it through the Store's methods; the
+statements are the same on chDB and on a server (a :class:`Connection` runs them), and the
+hash chain lives in a SQL database beside the events (ClickHouse has no transactions).
 
 The SQL comes from the same place as the SQLite and PostgreSQL SQL:
 :func:`~audit_analytics.filters.sql_where` and :func:`~audit_analytics.filters.sql_order_by`
