@@ -759,14 +759,14 @@ def last_verification(store: Store, *, now: datetime | None = None) -> dict[str,
         .order_by(t.c.time.desc(), t.c.id.desc())
         .limit(1)
     )
-    with store.engine.connect() as conn:
-        row = conn.execute(stmt).first()
-    if row is None:
+    found = store.select_frame(stmt, ("time", "actor", "result", "params"))
+    if found.height == 0:
         return None
+    row = found.row(0, named=True)
     try:
-        params = json.loads(row.params) if row.params else {}
+        params = json.loads(row["params"]) if row["params"] else {}
     except ValueError:
         params = {}
     if not isinstance(params, dict):
         params = {}
-    return {**params, "time": row.time, "actor": row.actor, "result": row.result}
+    return {**params, "time": row["time"], "actor": row["actor"], "result": row["result"]}

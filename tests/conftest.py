@@ -89,6 +89,23 @@ def sqlite_store(tmp_path):
     store.engine.dispose()
 
 
+STORE_FIXTURES = {"sqlite": "sqlite_store", "chdb": "chdb_store"}
+"""Store fixture by a parametrised test's store name (any other name: ``pg_store``)."""
+
+
+@pytest.fixture
+def chdb_store(tmp_path):
+    """An empty audit table in a real chDB folder (ClickHouse embedded: ``chdb://``)."""
+    import importlib.util
+
+    from audit_analytics.engines.store import open_store
+
+    need(importlib.util.find_spec("chdb") is not None, "chdb is not installed (pip install chdb)")
+    store = open_store(f"chdb://{tmp_path / 'chdb'}")
+    yield store
+    store.close()
+
+
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

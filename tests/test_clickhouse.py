@@ -39,7 +39,7 @@ def _store(database: str, events: pl.DataFrame | None):
     from audit_analytics.engines.clickhouse import ClickHouseStore
 
     store = ClickHouseStore(database=database)
-    store.session.query(f"TRUNCATE TABLE `{database}`.audit_events")
+    store._command(f"TRUNCATE TABLE `{database}`.audit_events")
     if events is not None:
         store.append(events)
     return store

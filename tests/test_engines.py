@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from conftest import STORE_FIXTURES
 
 from audit_analytics.demo.generate import generate
 from audit_analytics.engines.memory import EventIndex
@@ -21,9 +22,9 @@ FILTERS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "chdb"])
 def engines(request):
-    store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    store = request.getfixturevalue(STORE_FIXTURES.get(request.param, "pg_store"))
     store.append(EVENTS)
     return open_engine(store, mode="memory"), open_engine(store, mode="pushdown")
 
@@ -241,8 +242,8 @@ def test_code_only_columns_come_back_for_pages_events_actors_and_the_archive_vie
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def filled_store(request):
-    store = request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+def filled_store(request):  # the SQL stores' range read (ClickHouse reads details by id)
+    store = request.getfixturevalue(STORE_FIXTURES.get(request.param, "pg_store"))
     store.append(EVENTS)
     return store
 

@@ -9,12 +9,14 @@ something.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from conftest import STORE_FIXTURES
 
 from audit_analytics import accounts, integrity
 from audit_analytics.cli.main import main as cli
@@ -30,9 +32,9 @@ EVENTS = generate(3_000, seed=11, now=NOW, days=200).events
 FIRST, SECOND = EVENTS.head(2_000), EVENTS.tail(1_000)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "chdb"])
 def store(request):
-    return request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    return request.getfixturevalue(STORE_FIXTURES.get(request.param, "pg_store"))
 
 
 @pytest.fixture
@@ -45,8 +47,51 @@ def filled(store):
 
 
 def sql(store, statement: str, **params) -> int:
+    """Tamper with the database behind the package's back. On ClickHouse the chain's tables
+    are in the store's SQL database as everywhere; a statement on ``audit_events`` is done
+    there by :func:`tamper`."""
+    if store.dialect == "clickhouse" and "audit_events" in statement:
+        return _tamper_clickhouse(store, statement, params)
     with store.engine.begin() as conn:
         return conn.execute(sa.text(statement), params).rowcount
+
+
+def tamper(store, ids: list[str], **values) -> int:
+    """Change these events' columns to ``values`` (none given: delete them); -> rows hit.
+    ClickHouse cannot update a sort-key column (``time``), so there the rows are deleted and
+    inserted again changed, as someone with write access could."""
+    t = store.table
+    if store.dialect != "clickhouse":
+        stmt = sa.update(t).values(**values) if values else sa.delete(t)
+        with store.engine.begin() as conn:
+            return conn.execute(stmt.where(t.c.id.in_(ids))).rowcount
+    rows = store.events_by_id(ids)
+    store._by_ids("DELETE", rows["id"])
+    if values:
+        store._insert(rows.with_columns(pl.lit(v, dtype=rows.schema[c]).alias(c) for c, v in values.items()))
+    return rows.height
+
+
+_EDIT = re.compile(r"UPDATE audit_events SET (\w+) = (:v|'[^']*') WHERE id = :id")
+
+
+def _tamper_clickhouse(store, statement: str, params) -> int:
+    if statement == "DELETE FROM audit_events WHERE id = :id":
+        return tamper(store, [params["id"]])
+    chained = re.fullmatch(
+        r"DELETE FROM audit_events WHERE id IN \((SELECT id FROM audit_chain WHERE .+)\)", statement
+    )
+    if chained is not None:
+        with store.engine.connect() as conn:
+            return tamper(store, [r[0] for r in conn.execute(sa.text(chained.group(1)))])
+    copied = re.search(r"SELECT '([^']+)', time, .* FROM audit_events WHERE id = :id$", statement)
+    if statement.startswith("INSERT INTO audit_events ") and copied is not None:
+        store._insert(store.events_by_id([params["id"]]).with_columns(id=pl.lit(copied.group(1))))
+        return 1
+    edit = _EDIT.fullmatch(statement)
+    assert edit is not None, f"no ClickHouse spelling for {statement!r}"
+    column, value = edit.groups()
+    return tamper(store, [params["id"]], **{column: params["v"] if value == ":v" else value.strip("'")})
 
 
 def only(report: integrity.Verification, kind: str) -> integrity.Problem:
@@ -220,10 +265,7 @@ def test_an_edited_field_names_its_event_and_batch(filled, column, value):
 
 def test_an_edited_time_is_found(filled):
     victim = FIRST["id"][5]
-    with filled.engine.begin() as conn:
-        t = filled.table
-        old = conn.execute(sa.select(t.c.time).where(t.c.id == victim)).scalar_one()
-        conn.execute(sa.update(t).where(t.c.id == victim).values(time=old + timedelta(microseconds=1)))
+    assert tamper(filled, [victim], time=filled.get(victim)["time"] + timedelta(microseconds=1)) == 1
     problem = only(integrity.verify(filled), "edited")
     assert (problem.batch, problem.ids) == (1, (victim,))
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
+from conftest import STORE_FIXTURES
 from polars.testing import assert_frame_equal
 
 from audit_analytics.cli import admin as admin_cli
@@ -32,9 +33,9 @@ def events() -> pl.DataFrame:
     return generate(6_000, seed=11, now=NOW, days=240).events
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "chdb"])
 def store(request):
-    return request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    return request.getfixturevalue(STORE_FIXTURES.get(request.param, "pg_store"))
 
 
 def policy_for(tmp_path, events, **changes) -> Policy:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from conftest import STORE_FIXTURES
 
 from audit_analytics.demo.generate import generate
 from audit_analytics.engines.store import open_store
@@ -17,9 +18,9 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EVENTS = generate(3_000, seed=9, now=NOW).events
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "chdb"])
 def store(request):
-    return request.getfixturevalue("sqlite_store" if request.param == "sqlite" else "pg_store")
+    return request.getfixturevalue(STORE_FIXTURES.get(request.param, "pg_store"))
 
 
 @pytest.mark.parametrize("chunk_size", [100_000, 500], ids=["row-path", "staged-path"])
@@ -42,25 +43,31 @@ def test_load_round_trips_every_value(store):
     assert times == sorted(times)
 
 
-def test_the_whole_table_streams_in_batches_with_code_columns_as_categoricals(store, monkeypatch):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sql_store(request):
+    """SQLite or PostgreSQL: the stores connectorx reads."""
+    return request.getfixturevalue(STORE_FIXTURES.get(request.param, "pg_store"))
+
+
+def test_the_whole_table_streams_in_batches_with_code_columns_as_categoricals(sql_store, monkeypatch):
     """The whole-table load reads Arrow batches through connectorx (tested here, not just
     allowed to fall back) and gives the same frame as the generic path, batch edges too."""
     from audit_analytics.engines import store as store_module
     from audit_analytics.schema import SUMMARY_COLUMNS
 
-    store.append(EVENTS)
+    sql_store.append(EVENTS)
     monkeypatch.setattr(store_module, "LOAD_BATCH_ROWS", 700)  # 3,000 rows: 5 batches
-    streamed = store._load_connectorx(SUMMARY_COLUMNS, ("email", "description"))
+    streamed = sql_store._load_connectorx(SUMMARY_COLUMNS, ("email", "description"))
     assert streamed is not None  # the fast path ran
     assert streamed.height == 3_000
     assert isinstance(streamed.schema["email"], pl.Categorical)
     assert isinstance(streamed.schema["description"], pl.Categorical)
     # one set of categories per column across all batches: codes are comparable
     assert streamed["email"].dtype == streamed.slice(2_900)["email"].dtype
-    loaded = store.load(columns=SUMMARY_COLUMNS, categorical=("email", "description"))
-    generic = store.select_frame(
-        store_module.sa.select(*(store.table.c[c] for c in SUMMARY_COLUMNS)).order_by(
-            store.table.c.time, store.table.c.id
+    loaded = sql_store.load(columns=SUMMARY_COLUMNS, categorical=("email", "description"))
+    generic = sql_store.select_frame(
+        store_module.sa.select(*(sql_store.table.c[c] for c in SUMMARY_COLUMNS)).order_by(
+            sql_store.table.c.time, sql_store.table.c.id
         ),
         SUMMARY_COLUMNS,
     )
@@ -68,7 +75,7 @@ def test_the_whole_table_streams_in_batches_with_code_columns_as_categoricals(st
     assert as_text.equals(generic)
     assert as_text.equals(EVENTS.sort("time", "id").select(SUMMARY_COLUMNS))
     # a filtered load takes the generic path and still gives the categoricals
-    some = store.load(Filter(types=("auth",)), columns=SUMMARY_COLUMNS, categorical=("email",))
+    some = sql_store.load(Filter(types=("auth",)), columns=SUMMARY_COLUMNS, categorical=("email",))
     assert (
         isinstance(some.schema["email"], pl.Categorical)
         and some.height == EVENTS.filter(pl.col("type") == "auth").height

@@ -50,7 +50,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -76,7 +76,6 @@ from audit_analytics.filters import Filter, sql_where, zone
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from audit_analytics.engines.store import Store
 
 __all__ = [
     "PushdownError",
@@ -107,6 +106,8 @@ class SqlStore(Protocol):
     def dialect(self) -> str: ...
 
     def distinct_ips(self) -> list[str]: ...
+
+    def frame(self, stmt: sa.Executable, schema: Mapping[str, Any] | None = None) -> pl.DataFrame: ...
 
 
 _LIST_STR = pl.List(pl.String)
@@ -249,12 +250,7 @@ def _where(store: SqlStore, flt: Filter | None, now: datetime | None) -> sa.Colu
 
 def _frame(store: SqlStore, stmt: sa.Select[*tuple[Any, ...]], schema: Mapping[str, Any]) -> pl.DataFrame:
     """Run ``stmt`` on the store, rows into a frame of ``schema`` (names in select order)."""
-    run = getattr(store, "frame", None)
-    if run is not None:  # ClickHouseStore and any store that reads into frames itself
-        return cast(pl.DataFrame, run(stmt, schema))
-    with cast("Store", store).engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return store.frame(stmt, schema)
 
 
 def _from_us(name: str) -> pl.Expr:

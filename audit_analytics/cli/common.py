@@ -118,7 +118,10 @@ def at_least_one(text: str) -> int:
 
 def add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", metavar="URL", help="SQLAlchemy URL (default: $AUDIT_DB_URL or sqlite:///data/audit.db)"
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy URL, or chdb://FOLDER for ClickHouse embedded (default: $AUDIT_DB_URL or "
+        "sqlite:///data/audit.db)",
     )
 
 

@@ -1,10 +1,13 @@
 """ClickHouse: the engine for logs that outgrow one machine, tested in-process with chDB.
 
-:class:`ClickHouseStore` keeps the events in a MergeTree table ``audit_events`` ordered by
-``(time, id)`` and answers the reading API of :class:`~audit_analytics.engines.store.Store`
-(``count``, ``page``, ``load``) and the pushdown aggregates of
-:mod:`audit_analytics.analysis.security_sql` in ClickHouse SQL. chDB is ClickHouse's engine as a Python
-library; the statements are the ones a ClickHouse server or cluster runs.
+:class:`ClickHouseStore` is a :class:`~audit_analytics.engines.store.Store` whose events
+live in a MergeTree table ``audit_events`` ordered by ``(time, id)``: ``open_store`` returns
+one for ``chdb://FOLDER`` (chDB, ClickHouse's engine as a Python library, data in FOLDER) and
+``clickhouse://`` / ``clickhouses://`` (a server, through clickhouse-connect). Import, both
+engines, the CLI, retention and the pushdown aggregates of
+:mod:`audit_analytics.analysis.security_sql` run on it through the Store's methods; the
+statements are the same on chDB and on a server (a :class:`Connection` runs them), and the
+hash chain lives in a SQL database beside the events (ClickHouse has no transactions).
 
 The SQL comes from the same place as the SQLite and PostgreSQL SQL:
 :func:`~audit_analytics.filters.sql_where` and :func:`~audit_analytics.filters.sql_order_by`
@@ -34,33 +37,48 @@ import atexit
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, cast
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import default
 from sqlalchemy.sql import compiler
 
 from audit_analytics.analysis import security_sql as pushdown
+from audit_analytics.engines import chain
 from audit_analytics.engines.contract import NEWEST_FIRST
 from audit_analytics.engines.store import (
     DETAIL_CHUNK,
     DETAILS_SCHEMA,
+    LOAD_BATCH_ROWS,
     TABLE_NAME,
-    AppendResult,
+    Store,
     make_table,
     schema_columns,
+    sql_engine,
 )
 from audit_analytics.errors import StoreError
-from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
+from audit_analytics.filters import Filter, Sort, sql_order_by
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
-__all__ = ["ClickHouseDialect", "ClickHouseStore", "compile_clickhouse", "CREATE_TABLE"]
+__all__ = [
+    "ChdbConnection",
+    "ClickHouseDialect",
+    "ClickHouseStore",
+    "Connection",
+    "CREATE_TABLE",
+    "ServerConnection",
+    "compile_clickhouse",
+    "open_chdb",
+    "open_clickhouse",
+    "open_server",
+]
 
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
@@ -78,11 +96,17 @@ CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
     params Nullable(String),
     before Nullable(String),
     after Nullable(String),
-    error Nullable(String)
-) ENGINE = MergeTree ORDER BY (time, id)
+    error Nullable(String),
+    INDEX ix_id id TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (time, id)
 """
-"""The table: sorted by ``(time, id)`` so a time range and the newest page read little;
-dictionary-encoded (LowCardinality) where values repeat (5x faster failures_by_ip at 10M)."""
+"""The table: sorted by ``(time, id)`` so a time range and the newest page read little (the
+sort key's first column is its own min-max index: a ``minmax`` skip index on ``time`` would
+add nothing); one partition a month, so retention drops whole months and a period reads
+only its months; dictionary-encoded (LowCardinality) where values repeat (5x faster
+failures_by_ip at 10M); a bloom filter on ``id`` finds the granules holding given ids (the
+duplicate check of every write, and reading an event by id). No text skip index: a search is
+an OR over six Nullable columns, which ngram/token bloom filters cannot prune (docs/deploy.md)."""
 
 
 # --------------------------------------------------------------------------- dialect
@@ -90,6 +114,12 @@ dictionary-encoded (LowCardinality) where values repeat (5x faster failures_by_i
 
 class ClickHouseCompiler(compiler.SQLCompiler):
     """SQLAlchemy's compiler with ClickHouse's spelling of the few things that differ."""
+
+    @property
+    def _like_percent_literal(self) -> sa.ColumnElement[str]:
+        # startswith()/contains() add a '%' to the pattern: spelt without a quote, so that
+        # the only quotes a statement may hold are none (see compile_clickhouse)
+        return sa.literal_column("char(37)", type_=sa.String())
 
     def visit_lower_func(self, fn: sa.Function[Any], **kw: Any) -> str:
         # lower() folds ASCII only in ClickHouse; polars folds all of Unicode.
@@ -99,11 +129,13 @@ class ClickHouseCompiler(compiler.SQLCompiler):
         self, binary: sa.BinaryExpression[Any], operator: Any, kw: dict[str, Any], negated: bool
     ) -> str:
         escape = binary.modifiers.get("escape")
-        if escape not in (None, "\\"):
-            raise StoreError(f"ClickHouse LIKE escapes with a backslash only, not {escape!r}")
-        # ClickHouse's LIKE already treats "\\" as its escape character.
+        if escape not in (None, "\\", "/"):
+            raise StoreError(f"ClickHouse LIKE escapes with a backslash or '/' only, not {escape!r}")
+        # ClickHouse's LIKE already treats "\\" as its escape character; "/" is what
+        # SQLAlchemy's autoescape=True uses, a fixed character (never a value)
         op = " NOT LIKE " if negated else " LIKE "
-        return binary.left._compiler_dispatch(self, **kw) + op + binary.right._compiler_dispatch(self, **kw)
+        text = binary.left._compiler_dispatch(self, **kw) + op + binary.right._compiler_dispatch(self, **kw)
+        return text + _ESCAPE_SLASH if escape == "/" else text
 
     def visit_like_op_binary(self, binary: sa.BinaryExpression[Any], operator: Any, **kw: Any) -> str:
         return self._like(binary, operator, kw, negated=False)
@@ -126,8 +158,11 @@ class ClickHouseDialect(default.DefaultDialect):
 
 
 _DIALECT = ClickHouseDialect()
+_ESCAPE_SLASH = " ESCAPE '/'"  # the one quoted text a statement may hold (see _like)
 _MARKER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_QUOTED = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+ID_CHUNK = 10_000  # ids per statement (a server takes parameters in the URL: about 300 kB)
 
 
 def _parameter(value: object) -> tuple[str, str]:
@@ -152,6 +187,9 @@ def _parameter(value: object) -> tuple[str, str]:
         # Parameter values are read in ClickHouse's escaped text format: a backslash starts an
         # escape sequence, a raw tab or newline ends the value.
         return "String", value.translate(_ESCAPES)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        # an array's elements are quoted strings, with the same backslash escapes
+        return "Array(String)", "[" + ",".join("'" + v.translate(_QUOTED) + "'" for v in value) + "]"
     raise StoreError(f"cannot pass {type(value).__name__} values to ClickHouse")
 
 
@@ -165,7 +203,7 @@ def compile_clickhouse(stmt: sa.ClauseElement) -> tuple[str, dict[str, str]]:
     text = compiled.string
     # No value is ever in the text, so no quote may appear; this also makes the marker
     # substitution below unambiguous (":name" cannot sit inside a string literal).
-    if "'" in text:
+    if "'" in text.replace(_ESCAPE_SLASH, ""):
         raise StoreError("refusing ClickHouse SQL with an inline literal (values must be parameters)")
     values = compiled.params
     params: dict[str, str] = {}
@@ -197,16 +235,120 @@ def _default_path() -> str:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-def _import_session() -> ModuleType:
-    try:
-        from chdb import session
-    except ImportError:  # pragma: no cover - exercised when chdb is absent
-        raise StoreError("ClickHouseStore needs chDB: pip install chdb") from None
-    return session
+class Connection(Protocol):
+    """What :class:`ClickHouseStore` needs of ClickHouse, and all it needs: statement text
+    with server-side parameters (``{name:Type}``, values in ClickHouse's escaped text) in,
+    Arrow out; and Arrow rows into a table. :class:`ChdbConnection` is ClickHouse in this
+    process; :class:`ServerConnection` a server or cluster. Every statement is the same."""
+
+    where: str
+    """Where the data is, for messages (a URL without its password)."""
+
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table: ...
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None) -> None: ...
+
+    def insert(self, database: str, table: str, rows: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
 
 
-class ClickHouseStore:
-    """The audit table in ClickHouse (in-process through chDB), with the Store's reading API.
+class ChdbConnection:
+    """ClickHouse in this process (chDB), its data in ``path``. chDB serves one folder per
+    process (sessions on the same folder share it) and a folder to one process at a time.
+
+    A session's query parameters are its connection's state, so two threads querying one
+    session at once swapped each other's values (seen: "Substitution `lower_1` is not set");
+    the app's sessions are threads, so statements take turns on a lock (each one is still
+    run in parallel by ClickHouse itself).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            from chdb import session as chdb_session
+        except ImportError:  # pragma: no cover - exercised when chdb is absent
+            raise StoreError("a chdb:// store needs chDB: pip install chdb") from None
+        session: Any = chdb_session  # chDB has no type hints
+        self.path = str(path)
+        self.where = f"chdb://{self.path}"
+        self.turns = threading.Lock()
+        try:
+            self.session: Any = session.Session(self.path)
+        except Exception as exc:
+            raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
+
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
+        with self.turns:
+            return self.session.query(sql, "ArrowTable", params=dict(params) if params else None)
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
+        with self.turns:
+            self.session.query(sql, "CSV", params=dict(params) if params else None)
+
+    def insert(self, database: str, table: str, rows: pa.Table) -> None:
+        """Through a Parquet file, which ClickHouse reads by column."""
+        cols = ", ".join(rows.column_names)
+        with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
+            path = Path(folder) / "batch.parquet"
+            pq.write_table(rows, path, compression="lz4")
+            self.command(
+                f"INSERT INTO `{database}`.{table} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
+                {"path": _parameter(str(path))[1]},
+            )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class _Verbatim:
+    """A parameter value already in ClickHouse's escaped text: clickhouse-connect sends what
+    ``str()`` gives for a type it does not know, unchanged (a ``str`` it would escape again)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ServerConnection:
+    """A ClickHouse server or cluster through clickhouse-connect (HTTP): the thin end of the
+    store, statement text and parameters in, Arrow out (no test here runs one; the
+    statements are those every chDB test runs)."""
+
+    def __init__(self, client: Any, where: str) -> None:
+        self.client = client
+        self.where = where
+
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
+        return self.client.query_arrow(sql, parameters=_verbatim(params), use_strings=True)
+
+    def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
+        self.client.command(sql, parameters=_verbatim(params))
+
+    def insert(self, database: str, table: str, rows: pa.Table) -> None:
+        self.client.insert_arrow(table, rows, database=database)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _verbatim(params: Mapping[str, str] | None) -> dict[str, _Verbatim] | None:
+    return {k: _Verbatim(v) for k, v in params.items()} if params else None
+
+
+class ClickHouseStore(Store):
+    """The audit table in ClickHouse: a :class:`Store` whose events live in ClickHouse, so
+    import, the engines (both modes), the CLI and the pushdown analyses run on it unchanged.
+
+    ClickHouse has no transactions, so the hash chain (``audit_chain``, ``audit_batches``:
+    :mod:`~audit_analytics.engines.chain`) is kept in a SQL database of its own (by default
+    a SQLite file beside chDB's data, ``<database>-chain.sqlite``), and :attr:`engine` is
+    that database's engine: a write inserts the new events into ClickHouse inside the
+    chain's transaction, and a rollback of that transaction undoes it (see
+    :meth:`insert_new`, :meth:`delete_ids`).
 
     Parameters
     ----------
@@ -217,6 +359,10 @@ class ClickHouseStore:
     database
         The ClickHouse database holding ``audit_events`` (created when missing), so several
         stores can share the one embedded server.
+    connection
+        Another :class:`Connection` (a server) instead of chDB at ``path``.
+    chain_url
+        SQLAlchemy URL of the chain's database (required with ``connection``).
 
     Examples
     --------
@@ -229,103 +375,246 @@ class ClickHouseStore:
     >>> store.drop()
     """
 
-    dialect = "clickhouse"
-
-    def __init__(self, path: str | Path | None = None, *, database: str = "audit") -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        database: str = "audit",
+        connection: Connection | None = None,
+        chain_url: str | None = None,
+    ) -> None:
         if not _IDENTIFIER.fullmatch(database):
             raise StoreError(f"not a ClickHouse database name: {database!r}")
-        session = _import_session()
-        self.path = str(path) if path is not None else _default_path()
+        self.chain_path: Path | None = None
+        if connection is None:
+            chdb = ChdbConnection(path if path is not None else _default_path())
+            self.path: str | None = chdb.path
+            self.chain_path = Path(chdb.path) / f"{database}-chain.sqlite"
+            connection = chdb
+        else:
+            self.path = None
+        self.connection = connection
         self.database = database
-        try:
-            self.session = session.Session(self.path)
-        except Exception as exc:
-            raise StoreError(f"cannot open chDB at {self.path}: {_short(exc)}") from exc
         self.table = make_table(sa.MetaData(schema=database))
-        self._execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        self._execute(CREATE_TABLE.replace(f"EXISTS {TABLE_NAME}", f"EXISTS `{database}`.{TABLE_NAME}"))
+        self._target = f"`{database}`.{TABLE_NAME}"
+        self._command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        self._command(CREATE_TABLE.replace(f"EXISTS {TABLE_NAME}", f"EXISTS {self._target}"))
+        if chain_url is None:
+            if self.chain_path is None:
+                raise StoreError(f"{connection.where}: say where the hash chain is kept (chain_url)")
+            chain_url = f"sqlite:///{self.chain_path}"
+        self.engine = sql_engine(chain_url)
+        self.metadata = sa.MetaData()
+        self.chain, self.batches = chain.make_tables(self.metadata)
+        try:
+            self.metadata.create_all(self.engine)
+            self._seal_existing()
+        except sa.exc.SQLAlchemyError as exc:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot open the hash chain at {where}: {_short(exc)}") from exc
 
     def __repr__(self) -> str:
-        return f"ClickHouseStore({self.path!r}, database={self.database!r})"
+        return f"ClickHouseStore({self.connection.where!r}, database={self.database!r})"
+
+    @property
+    def dialect(self) -> str:
+        return "clickhouse"
 
     @property
     def safe_url(self) -> str:
-        return f"chdb://{self.path}/{self.database}"
+        """The URL that opens this store (the database named when chDB's is not ``audit``)."""
+        other = self.path is not None and self.database != "audit"
+        return self.connection.where + (f" (database {self.database})" if other else "")
 
     def close(self) -> None:
-        self.session.close()
+        self.connection.close()
+        self.engine.dispose()
 
     def drop(self) -> None:
-        """Drop this store's database and close the session."""
-        self._execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+        """Drop this store's database and its hash chain file, and close the connection."""
+        self._command(f"DROP DATABASE IF EXISTS `{self.database}`")
         self.close()
+        if self.chain_path is not None:
+            self.chain_path.unlink(missing_ok=True)
 
     # -- running statements ----------------------------------------------------------------
-    def _execute(self, sql: str, params: dict[str, str] | None = None, fmt: str = "CSV") -> Any:
+    def _query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
         try:
-            return self.session.query(sql, fmt, params=params or None)
+            return self.connection.query(sql, params)
         except Exception as exc:
-            raise StoreError(f"ClickHouse could not run the query: {_short(exc)}") from exc
+            raise StoreError(
+                f"ClickHouse ({self.connection.where}) could not run the query: {_short(exc)}"
+            ) from exc
+
+    def _command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
+        try:
+            self.connection.command(sql, params)
+        except Exception as exc:
+            raise StoreError(
+                f"ClickHouse ({self.connection.where}) could not run the statement: {_short(exc)}"
+            ) from exc
 
     def sql(self, stmt: sa.ClauseElement) -> tuple[str, dict[str, str]]:
         """The ClickHouse SQL and parameters of a SQLAlchemy statement (for logs and tests)."""
         return compile_clickhouse(stmt)
 
-    def frame(self, stmt: sa.ClauseElement, schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    def frame(self, stmt: sa.Executable, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run a SQLAlchemy statement; the rows as a frame (columns renamed and cast to
         ``schema`` in select order when given)."""
-        sql, params = compile_clickhouse(stmt)
-        table = self._execute(sql, params, fmt="ArrowTable")
-        frame = pl.from_arrow(table)
+        sql, params = compile_clickhouse(cast(sa.ClauseElement, stmt))
+        frame = pl.from_arrow(self._query(sql, params))
         assert isinstance(frame, pl.DataFrame)
         if schema is not None:
             frame = frame.rename(dict(zip(frame.columns, schema, strict=True))).cast(dict(schema))  # type: ignore[arg-type]
         return frame
 
-    def scalar(self, stmt: sa.ClauseElement) -> Any:
+    def scalar(self, stmt: sa.Executable) -> Any:
         frame = self.frame(stmt)
         return frame.item() if frame.height else None
 
     # -- writing ---------------------------------------------------------------------------
-    def append(self, frame: pl.DataFrame) -> AppendResult:
-        """Insert events idempotently by ``id`` (rows already stored are duplicates).
+    def insert_new(self, conn: sa.Connection, unique: pl.DataFrame, *, chunk_size: int = 2_000) -> list[str]:
+        """Insert the rows (distinct ids) whose id is not stored yet; -> the ids inserted.
 
-        The batch goes through a Parquet file (ClickHouse reads it columnar); ids are checked
-        against the stored events of the batch's time span, which the table's order finds fast.
+        ``conn`` is the hash chain's transaction: its lock is taken first (writers take turns,
+        as on SQLite), and when it rolls back the rows inserted here are deleted again. The
+        batch goes to ClickHouse as a Parquet file; the stored ids are found by the table's
+        bloom filter on ``id`` (an id is a duplicate whatever its time), and only the others
+        are inserted (``ReplacingMergeTree`` would merge duplicates some time later, so counts
+        would not be exact meanwhile).
         """
-        frame = conform(frame)
-        offered = frame.height
-        unique = frame.unique(subset="id", keep="first", maintain_order=True)
         if unique.height == 0:
-            return AppendResult(offered, 0, offered)
-        lo, hi = unique["time"].min(), unique["time"].max()
-        before = self.count()
-        with _parquet(unique.with_columns(pl.col("type", "result").cast(pl.String))) as path:
-            cols = ", ".join(COLUMNS)
-            target = f"`{self.database}`.{TABLE_NAME}"
-            self._execute(
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet) "  # noqa: S608 - fixed names
-                f"WHERE id NOT IN (SELECT id FROM {target} "
-                "WHERE time >= {lo:DateTime64(6, 'UTC')} AND time <= {hi:DateTime64(6, 'UTC')})",
-                {"path": _parameter(str(path))[1], "lo": _parameter(lo)[1], "hi": _parameter(hi)[1]},
-            )
-        inserted = self.count() - before
-        return AppendResult(offered, inserted, offered - inserted)
+            return []
+        chain.lock(conn)
+        stored = set(self._by_ids("SELECT id", unique["id"])["id"].to_list())
+        rows = unique.filter(~pl.col("id").is_in(stored)) if stored else unique
+        if rows.height == 0:
+            return []
+        self._insert(rows)
+        ids: list[str] = rows["id"].to_list()
+        sa.event.listen(conn, "rollback", lambda _conn: self._by_ids("DELETE", pl.Series(ids)))
+        return ids
+
+    def delete_ids(self, conn: sa.Connection, ids: Sequence[str]) -> int:
+        """Delete the events with these ids; -> how many were deleted. ``conn`` is the hash
+        chain's transaction (retention marks the chain rows in it): its lock is taken first,
+        and when it rolls back the deleted events are inserted again."""
+        if not ids:
+            return 0
+        chain.lock(conn)
+        doomed = self.events_by_id(ids)
+        if doomed.height:
+            self._by_ids("DELETE", doomed["id"])
+            sa.event.listen(conn, "rollback", lambda _conn: self._insert(doomed))
+        return doomed.height
+
+    def _insert(self, rows: pl.DataFrame) -> None:
+        """Insert events as they are."""
+        arrow = rows.select(COLUMNS).with_columns(pl.col("type", "result").cast(pl.String)).to_arrow()
+        try:
+            self.connection.insert(self.database, TABLE_NAME, arrow)
+        except Exception as exc:
+            raise StoreError(f"ClickHouse ({self.connection.where}) could not insert: {_short(exc)}") from exc
+
+    def _by_ids(self, verb: str, ids: pl.Series) -> pl.DataFrame:
+        """``{verb} FROM audit_events WHERE id IN {ids:Array(String)}`` (verb: ``SELECT …``
+        or ``DELETE``), :data:`ID_CHUNK` ids a statement (found by the bloom filter)."""
+        parts = []
+        values = ids.cast(pl.String).to_list()
+        sql = f"{verb} FROM {self._target} WHERE id IN {{ids:Array(String)}}"  # noqa: S608 - fixed text
+        for start in range(0, len(values), ID_CHUNK):
+            params = {"ids": _parameter(values[start : start + ID_CHUNK])[1]}
+            if verb == "DELETE":
+                self._command(sql, params)
+            else:
+                part = pl.from_arrow(self._query(sql, params))
+                if isinstance(part, pl.DataFrame):
+                    parts.append(part)
+        return pl.concat(parts) if parts else pl.DataFrame(schema={"id": pl.String})
 
     # -- reading ---------------------------------------------------------------------------
-    def _where(self, flt: Filter | None, now: datetime | None) -> sa.ColumnElement[bool]:
-        if flt is None:
-            return sa.true()
-        return sql_where(flt, self.table, now=now, distinct_ips=self.distinct_ips)
-
     def load(
-        self, flt: Filter | None = None, *, now: datetime | None = None, columns: Sequence[str] | None = None
+        self,
+        flt: Filter | None = None,
+        *,
+        now: datetime | None = None,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
     ) -> pl.DataFrame:
-        """The (filtered) events with the schema's dtypes, oldest first (``columns``: only those)."""
+        """The (filtered) events with the schema's dtypes, oldest first (``columns``: only
+        those; ``categorical``: those text columns as ``pl.Categorical``)."""
         t = self.table
         names = schema_columns(columns)
         stmt = sa.select(*(t.c[c] for c in names)).where(self._where(flt, now)).order_by(t.c.time, t.c.id)
+        wanted = tuple(c for c in categorical if c in names)
+        frame = self.select_frame(stmt, names)
+        return conform(frame, columns=names, categorical=wanted) if wanted else frame
+
+    def select_frame(
+        self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS, *, conn: sa.Connection | None = None
+    ) -> pl.DataFrame:
+        """The rows of a SELECT of the ``names`` columns as an event frame (``conn``, the
+        chain's transaction, plays no part: ClickHouse sees every insert at once)."""
         return _conform(self.frame(stmt), names)
+
+    def events_by_id(self, ids: Sequence[str], *, conn: sa.Connection | None = None) -> pl.DataFrame:
+        """The stored events with these ids, every column (unknown ids absent), found by the
+        bloom filter :data:`ID_CHUNK` at a time (``conn`` plays no part, as in :meth:`select_frame`)."""
+        return _conform(self._by_ids("SELECT *", pl.Series(list(dict.fromkeys(ids)), dtype=pl.String)))
+
+    def _frames_in(
+        self, conn: sa.Connection | None = None, rows: int = 50_000, *, ordered: bool = True
+    ) -> Iterator[pl.DataFrame]:
+        """Every stored event, oldest first, ``rows`` at a time (by the table's ``(time, id)``
+        order, each query starting after the last row of the one before)."""
+        t = self.table
+        after: tuple[datetime, str] | None = None
+        while True:
+            stmt = sa.select(t).order_by(t.c.time, t.c.id).limit(rows)
+            if after is not None:
+                stmt = stmt.where(
+                    sa.or_(t.c.time > after[0], sa.and_(t.c.time == after[0], t.c.id > after[1]))
+                )
+            frame = self.select_frame(stmt)
+            if frame.height == 0:
+                return
+            yield frame
+            after = (frame["time"][-1], frame["id"][-1])
+
+    def iter_frames(self, rows: int = LOAD_BATCH_ROWS) -> Iterator[pl.DataFrame]:
+        """Every stored event with all its columns, at most ``rows`` at a time."""
+        return self._frames_in(None, rows)
+
+    def chain_rows(self) -> pl.DataFrame:
+        """The whole ``audit_chain`` table (``seq``, ``id``, ``hash``, ``archived``), by ``seq``."""
+        c = self.chain.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.seq, c.id, c.hash, c.archived).order_by(c.seq)).all()
+        return pl.DataFrame(
+            rows,
+            schema={"seq": pl.Int64, "id": pl.String, "hash": pl.String, "archived": pl.String},
+            orient="row",
+        )
+
+    def category_counts(self) -> pl.DataFrame:
+        """Events, oldest and newest time per category over the whole table (one GROUP BY)."""
+        t = self.table.c
+        stmt = sa.select(t.type, sa.func.count(), sa.func.min(t.time), sa.func.max(t.time)).group_by(t.type)
+        utc = pl.Datetime("us", "UTC")
+        frame = self.frame(stmt, {"type": pl.String, "events": pl.Int64, "oldest": utc, "newest": utc})
+        return frame.sort("type")
+
+    def actors(self) -> pl.DataFrame:
+        """Distinct actors with their email and event count, most active first."""
+        t = self.table.c
+        n = sa.func.count()
+        stmt = (
+            sa.select(t.actor, sa.func.max(t.email), n)
+            .where(t.actor.is_not(None))
+            .group_by(t.actor)
+            .order_by(n.desc(), t.actor)
+        )
+        return self.frame(stmt, {"actor": pl.String, "email": pl.String, "events": pl.Int64})
 
     def details(
         self, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
@@ -411,20 +700,109 @@ class ClickHouseStore:
         return pushdown.account_under_attack(self, flt, **kw)
 
 
-@contextmanager
-def _parquet(frame: pl.DataFrame) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
-        path = Path(folder) / "batch.parquet"
-        frame.write_parquet(path, compression="lz4")
-        yield path
+def open_clickhouse(url: str) -> ClickHouseStore:
+    """The store at a ``chdb://`` (:func:`open_chdb`) or ``clickhouse://`` /
+    ``clickhouses://`` (:func:`open_server`) URL."""
+    return open_chdb(url) if url.startswith("chdb:") else open_server(url)
+
+
+def open_server(url: str) -> ClickHouseStore:
+    """The store on a ClickHouse server: ``clickhouse://user:password@host:8123/database``
+    (HTTP; ``clickhouses://`` is HTTPS, port 8443 by default), through clickhouse-connect.
+
+    The hash chain needs transactions, so it lives in a SQL database named by the ``chain``
+    query parameter (a SQLAlchemy URL, URL-encoded; by default
+    ``sqlite:///data/audit-chain.sqlite`` on the host that runs the command or the app). With
+    several writing hosts, name one PostgreSQL database for all of them.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None
+    if parsed is None or parsed.drivername not in ("clickhouse", "clickhouses") or not parsed.host:
+        raise StoreError(
+            f"not a ClickHouse server URL: {url!r}; e.g. clickhouse://user:password@host:8123/audit "
+            "(clickhouses:// for HTTPS)"
+        )
+    unknown = sorted(set(parsed.query) - {"chain"})
+    if unknown:
+        raise StoreError(
+            f"{parsed.render_as_string(hide_password=True)!r}: unknown options {unknown} (only chain=)"
+        )
+    chain_url = parsed.query.get("chain", "sqlite:///data/audit-chain.sqlite")
+    if not isinstance(chain_url, str):
+        raise StoreError(f"{parsed.render_as_string(hide_password=True)!r}: give chain= once")
+    secure = parsed.drivername == "clickhouses"
+    where = parsed.set(query={}).render_as_string(hide_password=True)
+    try:
+        import clickhouse_connect
+    except ImportError:
+        raise StoreError(
+            f"{where}: a ClickHouse server needs clickhouse-connect: pip install clickhouse-connect"
+        ) from None
+    try:
+        client = clickhouse_connect.get_client(
+            host=parsed.host,
+            port=parsed.port or (8443 if secure else 8123),
+            username=parsed.username or "default",
+            password=parsed.password or "",
+            secure=secure,
+        )
+    except Exception as exc:
+        raise StoreError(f"cannot reach ClickHouse at {where}: {_short(exc)}") from exc
+    return ClickHouseStore(
+        database=parsed.database or "audit", connection=ServerConnection(client, where), chain_url=chain_url
+    )
+
+
+def open_chdb(url: str) -> ClickHouseStore:
+    """The store at ``chdb://FOLDER``: ClickHouse embedded (chDB) with its data in ``FOLDER``
+    (created when missing), the hash chain in ``FOLDER/audit-chain.sqlite``.
+
+    The folder is everything after ``chdb://``: ``chdb:///srv/audit`` is ``/srv/audit``,
+    ``chdb://data/clickhouse`` is ``data/clickhouse`` under the working folder. chDB serves
+    one folder per process, and one process at a time.
+    """
+    folder = url.removeprefix("chdb://") if url.startswith("chdb://") else ""
+    if not folder or "?" in folder or "#" in folder:
+        raise StoreError(
+            f"not a chDB URL: {url!r}; give the folder after chdb://, e.g. chdb:///srv/audit/clickhouse "
+            "(absolute) or chdb://data/clickhouse (relative to the working folder)"
+        )
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"cannot open {url!r}: {path} is a file, and chDB keeps its data in a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot open {url!r}: cannot create the folder {path}: {exc.strerror}") from exc
+    return ClickHouseStore(path.resolve())
 
 
 def _conform(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
     if frame.height == 0:
         return conform(pl.DataFrame(schema=SCHEMA), columns=names)
-    return conform(
-        frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us")), columns=names
-    )
+    if "time" in frame.columns:
+        frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    return conform(frame, columns=names)
+
+
+def _why_not(path: str, exc: BaseException) -> str:
+    """Why chDB could not open ``path``, in words (its own message says little)."""
+    text = _short(exc)
+    if "already initialized with path" in text:
+        return f"this process already has another chDB folder open, and chDB serves one per process ({text})"
+    status = Path(path) / "status"
+    if status.is_file():
+        import fcntl
+
+        with status.open("rb") as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return "another process (the app, or a command) has it open; chDB serves a folder to one process at a time"
+            fcntl.flock(held, fcntl.LOCK_UN)
+    return text
 
 
 def _short(exc: BaseException) -> str:

@@ -224,21 +224,14 @@ class SqlIndex(Engine):
             return None
         t = self.store.table.c
         where = self.store._where(selection.filter, selection.now)
-        with self.store.engine.connect() as conn:
-            inside = conn.execute(
-                sa.select(sa.func.count()).select_from(self.store.table).where(where, t.id == event_id)
-            ).scalar_one()
-            if not inside:
-                return None
-            if selection.sort.descending:
-                before = sa.or_(t.time > event["time"], sa.and_(t.time == event["time"], t.id > event_id))
-            else:
-                before = sa.or_(t.time < event["time"], sa.and_(t.time == event["time"], t.id < event_id))
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(self.store.table).where(where, before)
-                ).scalar_one()
-            )
+        count = sa.select(sa.func.count()).select_from(self.store.table)
+        if not self.store.scalar(count.where(where, t.id == event_id)):
+            return None
+        if selection.sort.descending:
+            before = sa.or_(t.time > event["time"], sa.and_(t.time == event["time"], t.id > event_id))
+        else:
+            before = sa.or_(t.time < event["time"], sa.and_(t.time == event["time"], t.id < event_id))
+        return int(self.store.scalar(count.where(where, before)))
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         return self.store.get(event_id)

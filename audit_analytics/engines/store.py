@@ -151,8 +151,8 @@ class Store:
         with self.engine.connect() as conn:
             if conn.execute(sa.select(self.batches.c.batch).limit(1)).first() is not None:
                 return
-            if conn.execute(sa.select(self.table.c.id).limit(1)).first() is None:
-                return
+        if self.page(limit=1).height == 0:  # the newest event, found on the time index
+            return
         with self.engine.begin() as conn:
             chain.seal_existing(conn, self.chain, self.batches, self._frames_in(conn))
 
@@ -209,14 +209,31 @@ class Store:
         chains what was inserted as one batch, and returns how many rows that was."""
         if unique.height == 0:
             return 0
-        if self.dialect in ("sqlite", "postgresql") and unique.height > chunk_size:
-            ids = self._append_staged(conn, unique)
-        else:
-            ids = self._append_rows(conn, unique, chunk_size)
+        ids = self.insert_new(conn, unique, chunk_size=chunk_size)
         writer = chain.ChainWriter(conn, self.chain, self.batches, source=source)
         writer.add(unique.filter(pl.col("id").is_in(ids)) if len(ids) < unique.height else unique)
         writer.finish()
         return len(ids)
+
+    def insert_new(self, conn: sa.Connection, unique: pl.DataFrame, *, chunk_size: int = 2_000) -> list[str]:
+        """Insert the rows (distinct ids) whose id is not stored yet, inside ``conn``'s
+        transaction; -> the ids inserted. The one insert of :meth:`append_in` and the import
+        (which chains what this returns)."""
+        if unique.height == 0:
+            return []
+        if self.dialect in ("sqlite", "postgresql") and unique.height > chunk_size:
+            return self._append_staged(conn, unique)
+        return self._append_rows(conn, unique, chunk_size)
+
+    def delete_ids(self, conn: sa.Connection, ids: Sequence[str]) -> int:
+        """Delete the events with these ids inside ``conn``'s transaction (the chain's: see
+        :mod:`audit_analytics.io.retention`); -> how many were deleted."""
+        t = self.table
+        deleted = 0
+        for start in range(0, len(ids), DETAIL_CHUNK):
+            chunk = list(ids[start : start + DETAIL_CHUNK])
+            deleted += conn.execute(sa.delete(t).where(t.c.id.in_(chunk))).rowcount
+        return deleted
 
     def _append_rows(self, conn: sa.Connection, unique: pl.DataFrame, chunk_size: int) -> list[str]:
         insert = self._insert_ignore()
@@ -257,10 +274,11 @@ class Store:
                 with cur.copy(f"COPY _aa_incoming ({cols}) FROM STDIN") as copy:
                     for row in staged.iter_rows():
                         copy.write_row(row)
-            # "WHERE true": SQLite reads ON CONFLICT after a bare SELECT as a join's ON
+            # "WHERE true": SQLite reads ON CONFLICT after a bare SELECT as a join's ON;
+            # rows in id order fill the primary key's index page by page
             cur.execute(
                 f"INSERT INTO {TABLE_NAME} ({cols}) SELECT {cols} FROM _aa_incoming WHERE true "  # noqa: S608
-                "ON CONFLICT (id) DO NOTHING RETURNING id"
+                "ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id"
             )
             inserted = [r[0] for r in cur.fetchall()]
             cur.execute("DELETE FROM _aa_incoming")
@@ -538,14 +556,45 @@ class Store:
             return None  # failed twice, or an empty table (the generic path gives the dtypes)
         return pl.concat(parts, how="vertical", rechunk=False)
 
-    def select_frame(self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS) -> pl.DataFrame:
+    def select_frame(
+        self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS, *, conn: sa.Connection | None = None
+    ) -> pl.DataFrame:
         """The rows of a SELECT of the ``names`` columns (by default the whole event) as an
-        event frame with the schema's dtypes."""
-        with self._connect() as conn:
+        event frame with the schema's dtypes; read on ``conn`` when given (inside a writer's
+        transaction: it sees the rows the transaction inserted)."""
+        if conn is not None:
             rows = conn.execute(stmt).all()
+        else:
+            with self._connect() as own:
+                rows = own.execute(stmt).all()
         if not rows:
             return conform(pl.DataFrame(schema=SCHEMA), columns=names)
         return _rows_frame(rows, names)
+
+    def frame(self, stmt: sa.Executable, schema: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """The rows of any SELECT as a frame: ``schema`` names and types its columns in
+        select order (else the statement's own names, types as the driver gives them)."""
+        with self._connect() as conn:
+            result = conn.execute(stmt)
+            names = list(schema.items()) if schema is not None else list(result.keys())
+            return pl.DataFrame(result.all(), schema=names, orient="row")
+
+    def events_by_id(self, ids: Sequence[str], *, conn: sa.Connection | None = None) -> pl.DataFrame:
+        """The stored events with these ids, every column, in no particular order (unknown ids
+        absent), :data:`DETAIL_CHUNK` ids a query; read on ``conn`` when given (see
+        :meth:`select_frame`)."""
+        t = self.table
+        unique = list(dict.fromkeys(ids))
+        parts = [
+            self.select_frame(sa.select(t).where(t.c.id.in_(unique[start : start + DETAIL_CHUNK])), conn=conn)
+            for start in range(0, len(unique), DETAIL_CHUNK)
+        ]
+        return pl.concat(parts) if parts else conform(pl.DataFrame(schema=SCHEMA))
+
+    def scalar(self, stmt: sa.Executable) -> Any:
+        """The one value of a one-row, one-column SELECT (None: no row)."""
+        with self._connect() as conn:
+            return conn.execute(stmt).scalar()
 
     def count(self, flt: Filter | None = None, *, now: datetime | None = None) -> int:
         """How many events pass the filter, counted in SQL."""
@@ -730,12 +779,31 @@ def _normalise(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.Data
 
 
 def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
-    """Open (and create if needed) the audit table at a SQLAlchemy URL.
+    """Open (and create if needed) the audit table at a SQLAlchemy URL, or in ClickHouse.
 
     ``url`` defaults to :func:`default_url` (``AUDIT_DB_URL``, else ``sqlite:///data/audit.db``).
-    A PostgreSQL URL such as ``postgresql://user@host/db`` uses psycopg 3.
+    A PostgreSQL URL such as ``postgresql://user@host/db`` uses psycopg 3. ``chdb://FOLDER``
+    is ClickHouse embedded (chDB) with its data in ``FOLDER`` (everything after ``chdb://``:
+    ``chdb:///srv/audit`` is absolute, ``chdb://data/ch`` relative to the working folder);
+    ``clickhouse://user:pw@host:8123/db`` (``clickhouses://`` for TLS) is a ClickHouse server;
+    see :mod:`audit_analytics.engines.clickhouse`.
     """
     url = url or default_url()
+    if url.startswith(("chdb:", "clickhouse:", "clickhouses:")):
+        from audit_analytics.engines.clickhouse import open_clickhouse
+
+        if engine_kwargs:
+            raise StoreError(
+                f"{url!r}: ClickHouse takes no engine options ({', '.join(sorted(engine_kwargs))})"
+            )
+        return open_clickhouse(url)
+    return Store(sql_engine(url, **engine_kwargs))
+
+
+def sql_engine(url: str, **engine_kwargs: Any) -> Engine:
+    """The SQLAlchemy engine for a SQLite or PostgreSQL URL, set up as the package uses it
+    (psycopg 3; SQLite's folder created, one connection for an in-memory database, Unicode
+    ``lower()``): the store's, and the hash chain's beside a ClickHouse store."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
@@ -754,7 +822,7 @@ def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
         raise StoreError(f"cannot open {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_on_connect)
-    return Store(engine)
+    return engine
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -398,7 +398,7 @@ def _check_against_log(store: Store, claim: _Claim, rows: _FileRows, check: Expo
             f"{len(blank):,} rows have no id, so they cannot be found in the log: rows {_named(blank)}"
         )
     wanted = [event_id for event_id in file_ids if event_id]
-    found = _events_by_id(store, wanted)
+    found = store.events_by_id(wanted)
     by_id = {event_id: index for index, event_id in enumerate(found.get_column("id").to_list())}
     missing = [event_id for event_id in wanted if event_id not in by_id]
     if missing:
@@ -464,18 +464,6 @@ def _check_chain_position(store: Store, claim: _Claim, check: ExportCheck) -> No
         )
 
 
-def _events_by_id(store: Store, ids: Sequence[str]) -> pl.DataFrame:
-    table = store.table
-    unique = list(dict.fromkeys(ids))
-    parts = [
-        store.select_frame(sa.select(table).where(table.c.id.in_(unique[start : start + _FETCH_IDS])))
-        for start in range(0, len(unique), _FETCH_IDS)
-    ]
-    if not parts:
-        return store.select_frame(sa.select(table).where(sa.false()))
-    return pl.concat(parts)
-
-
 def _edited_since_stored(store: Store, ids: Sequence[str], hashes: Sequence[str]) -> list[str]:
     if not ids:
         return []
@@ -505,7 +493,7 @@ def _note_export_event(store: Store, claim: _Claim, check: ExportCheck) -> None:
     """Say whether the log's own record of the export carries this manifest's digest."""
     t = store.table
     stmt = (
-        sa.select(t.c.id, t.c.actor, t.c.time)
+        sa.select(t.c.id, t.c.time, t.c.actor)
         .where(
             t.c.type == "audit",  # on the (type, time) index: the app and command line record exports so
             t.c.action == "export",
@@ -513,16 +501,16 @@ def _note_export_event(store: Store, claim: _Claim, check: ExportCheck) -> None:
         )
         .limit(1)
     )
-    with store.engine.connect() as conn:
-        row = conn.execute(stmt).first()
-    if row is None:
+    found = store.select_frame(stmt, ("id", "time", "actor"))
+    if found.height == 0:
         check.notes.append(
             "the log holds no export event carrying this rows_sha256 (an export made outside the app and "
             "command line, or a manifest rewritten along with the file)"
         )
     else:
         check.notes.append(
-            f"the log records this export: event {row.id} by {row.actor} at {row.time:%Y-%m-%d %H:%M:%S} UTC"
+            f"the log records this export: event {found['id'][0]} by {found['actor'][0]} "
+            f"at {found['time'][0]:%Y-%m-%d %H:%M:%S} UTC"
         )
 
 

@@ -1051,38 +1051,21 @@ def _partial(target: Path) -> Path:
 
 class _Writer:
     """Appends batches on one connection, inside the caller's transaction, idempotently by
-    id (a staging table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id``),
-    and chains the rows inserted as one batch of the hash chain (:meth:`finish` writes it)."""
-
-    STAGE = "_aa_ingest"
+    id (:meth:`~audit_analytics.engines.store.Store.insert_new`), and chains the rows
+    inserted as one batch of the hash chain (:meth:`finish` writes it)."""
 
     def __init__(self, store: Store, conn: sa.Connection, *, source: str) -> None:
         self.store = store
         self.conn = conn
         self.chained = chain.ChainWriter(conn, store.chain, store.batches, source=source)
-        self.dialect = conn.dialect.name
-        if self.dialect not in ("sqlite", "postgresql"):  # pragma: no cover
-            raise StoreError(f"importing into {self.dialect} is not supported yet")
-        self.table = store.table
-        self.cols = ", ".join(f'"{c}"' for c in COLUMNS)
-        self.ready = False
-
-    def _stage(self, cur: Any) -> None:
-        table = self.table.name
-        if self.dialect == "sqlite":
-            cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {self.STAGE} AS SELECT {self.cols} FROM {table} WHERE 0"  # noqa: S608
-            )
-        else:
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.STAGE} (LIKE {table})")
-        self.ready = True
 
     def append(self, frame: pl.DataFrame) -> set[str]:
         """Offer ``frame``'s rows and chain those inserted; -> the ids that were inserted."""
         if frame.height == 0:
             return set()
         unique = frame.unique(subset="id", keep="first", maintain_order=True).sort("id")
-        inserted = self._insert(unique)
+        # chunk_size 0: through the staging table however small the batch (one statement)
+        inserted = set(self.store.insert_new(self.conn, unique, chunk_size=0))
         if inserted:  # usually every row is new: then no filter to build (1 s at 1,000,000 events)
             self.chained.add(
                 unique
@@ -1095,45 +1078,6 @@ class _Writer:
         """Write the import's batch of the hash chain (before the commit)."""
         self.chained.finish()
 
-    def _insert(self, unique: pl.DataFrame) -> set[str]:
-        """Insert rows with distinct ids; -> the ids that were new."""
-        raw: Any = self.conn.connection.driver_connection
-        table = self.table.name
-        insert = (
-            f"INSERT INTO {table} ({self.cols}) SELECT {self.cols} FROM {self.STAGE} "  # noqa: S608
-            "WHERE true ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id"
-        )
-        if self.dialect == "sqlite":
-            staged = unique.with_columns(
-                pl.col("time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f"),
-                pl.col("type", "result").cast(pl.String),
-            )
-            cur = raw.cursor()
-            try:
-                if not self.ready:
-                    self._stage(cur)
-                cur.execute(f"DELETE FROM {self.STAGE}")  # noqa: S608
-                marks = ", ".join("?" for _ in COLUMNS)
-                stage = f"INSERT INTO {self.STAGE} ({self.cols}) VALUES ({marks})"  # noqa: S608 - fixed names
-                cur.executemany(stage, staged.iter_rows())
-                inserted = {r[0] for r in cur.execute(insert).fetchall()}
-                cur.execute(f"DELETE FROM {self.STAGE}")  # noqa: S608
-            finally:
-                cur.close()
-            return inserted
-        staged = unique.with_columns(pl.col("type", "result").cast(pl.String))
-        with raw.cursor() as cur:
-            if not self.ready:
-                self._stage(cur)
-            cur.execute(f"TRUNCATE {self.STAGE}")
-            with cur.copy(f"COPY {self.STAGE} ({self.cols}) FROM STDIN") as copy:
-                for row in staged.iter_rows():
-                    copy.write_row(row)
-            cur.execute(insert)
-            inserted = {r[0] for r in cur.fetchall()}
-            cur.execute(f"TRUNCATE {self.STAGE}")
-        return inserted
-
     def conflicts(self, frame: pl.DataFrame, lines: list[int], inserted: set[str]) -> list[Reject]:
         """Rows of ``frame`` that were not inserted and differ from the stored event."""
         if frame.height == len(inserted):
@@ -1141,13 +1085,11 @@ class _Writer:
         # a row was inserted when it is the first of its id in the batch and its id came back
         was_inserted = frame["id"].is_first_distinct() & frame["id"].is_in(list(inserted))
         offered = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64)).filter(~was_inserted)
-        stored: dict[str, dict[str, Any]] = {}
-        ids = offered["id"].unique().to_list()
-        t = self.table
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for found in self.conn.execute(sa.select(t).where(t.c.id.in_(chunk))).mappings():
-                stored[found["id"]] = dict(found)
+        found = self.store.events_by_id(offered["id"].unique().to_list(), conn=self.conn)
+        stored = {
+            row["id"]: row
+            for row in found.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True)
+        }
         out = []
         for row in offered.with_columns(pl.col("type", "result").cast(pl.String)).iter_rows(named=True):
             old = stored.get(row["id"])

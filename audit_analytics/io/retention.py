@@ -315,8 +315,19 @@ def plan(store: Store, policy: Policy, *, now: datetime | None = None) -> pl.Dat
         sa.type_coerce(sa.func.min(kept_time), UTCDateTime()),
         sa.type_coerce(sa.func.min(expiring_time), UTCDateTime()),
     ).group_by(t.c.type)
-    with store.engine.connect() as conn:
-        found = {r[0]: r[1:] for r in conn.execute(stmt)}
+    utc = pl.Datetime("us", "UTC")
+    counted = store.frame(
+        stmt,
+        {
+            "type": pl.String,
+            "n": pl.Int64,
+            "remove": pl.Int64,
+            "held": pl.Int64,
+            "kept": utc,
+            "expiring": utc,
+        },
+    )
+    found = {r[0]: r[1:] for r in counted.iter_rows()}
     rows = []
     for cat in CATEGORY_CODES:
         days = policy.days_for(cat)
@@ -477,9 +488,7 @@ def _apply(
     with store.engine.begin() as conn:
         chain.lock(conn)
         if doomed:
-            for start in range(0, len(doomed), 500):
-                chunk = doomed[start : start + 500]
-                deleted += conn.execute(sa.delete(t).where(t.c.id.in_(chunk))).rowcount
+            deleted = store.delete_ids(conn, doomed)
             if deleted != len(doomed):  # another run got there first: roll back, rerun later
                 raise arch.ArchiveError(
                     f"expected to delete {len(doomed):,} events but found {deleted:,}; nothing was deleted"
