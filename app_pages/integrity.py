@@ -7,7 +7,7 @@ from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui import integrity as ui
 from audit_analytics.ui.common import load_shared_or_stop
-from audit_analytics.ui.data import get_store, invalidate
+from audit_analytics.ui.data import get_frame, get_store, invalidate
 
 user = auth.require("audit.admin")  # first: Streamlit may serve this file without app.py
 load_shared_or_stop()  # the database's message and retry when it cannot be reached
@@ -26,7 +26,11 @@ try:
     if st.button("Verify now", key="integrity_verify", type="primary", icon=":material/verified:"):
         with st.spinner("Verifying every stored event against the chain…"):
             ran = ui.verify_and_record(store, actor=user.name, via="app")
-        invalidate()  # the run's own event is in the log now
+        if ui.changed_behind(ran):  # what the app holds is the events as they were: read them again
+            with st.spinner("Events were changed behind the app's back: reading the log again…"):
+                get_frame(force=True)
+        else:
+            invalidate()  # the run's own event is in the log now
     head = ui.chain_head(store)
     shown = ran or ui.last_recorded(store)
 except StoreError as exc:

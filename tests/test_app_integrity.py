@@ -159,6 +159,24 @@ def test_a_tampered_event_fails_and_is_named(store, as_role):
     assert at.dataframe[0].value["First ids"].tolist() == [victim]
 
 
+def test_a_failed_verification_reads_the_log_again(store, as_role):
+    """The app holds the events in memory as they were loaded; an edit behind its back keeps
+    the table's size and newest time, so nothing else makes it read them again. After a
+    verification names edited events, the Audit Log (its "open first event" link) must show
+    them as they are stored now (CI caught the link opening the old actor)."""
+    from audit_analytics.ui.data import current_shared
+
+    at = page_as(as_role, "admin")  # signed in: the app holds the events
+    victim = a_demo_id(store)
+    before = current_shared().index.get(victim)["actor"]
+    tamper(store, victim)
+    at.run()
+    assert current_shared().index.get(victim)["actor"] == before != "mallory"  # held as it was
+    verify_now(at)
+    assert at.error[0].value.startswith("NOT verified")
+    assert current_shared().index.get(victim)["actor"] == "mallory"
+
+
 def test_a_hostile_id_is_shown_as_plain_text(store, as_role):
     tamper(store, HOSTILE_ID)
     with store.engine.begin() as conn:  # and a deleted event, so two problems

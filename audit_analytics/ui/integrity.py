@@ -57,6 +57,7 @@ CHECKPOINT_COMMANDS = (
 )
 SHOWN_IDS = 5  # ids per problem in the table (the count is always exact)
 OPENABLE = ("edited", "inserted")  # problems whose events are still in the table to be opened
+CHANGED_BEHIND = ("edited", "inserted", "deleted")  # events changed behind the package's back
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,13 @@ def verify_and_record(store: Store, *, actor: str, via: str = "app") -> Shown:
         )
         return replace(shown, record_error=str(exc))
     return _shown({**report.as_dict(), "via": via}, time=time, actor=actor, just_run=True)
+
+
+def changed_behind(shown: Shown) -> bool:
+    """Whether a verification found events edited, inserted or deleted behind the package's
+    back: what the app holds in memory (and its snapshot) still has them as they were, so it
+    must read the table again before anyone opens them."""
+    return any(p.get("kind") in CHANGED_BEHIND for p in shown.problems)
 
 
 def _first_ids(ids: Sequence[object], count: int) -> str:
