@@ -37,6 +37,16 @@ def real_data_dir() -> Path:
 _free_port, _pg_bindir = free_port, pg_bindir  # the names the test modules import
 
 
+# every page of the app and its title (the AppTest suites run each of them)
+APP_PAGES = {
+    "app_pages/explorer.py": "Audit Log",
+    "app_pages/activity.py": "Activity",
+    "app_pages/security.py": "Security review",
+    "app_pages/retention.py": "Retention",
+    "app_pages/integrity.py": "Integrity",
+}
+
+
 def bench_module(name: str):
     """A benchmark script of bench/ as a module (``bench_module("bench_pages").main([...])``),
     with bench/ on the path for the scripts it imports in turn."""

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import APP_PAGES
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics.demo.generate import generate
@@ -18,13 +19,6 @@ from audit_analytics.engines.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = {
-    "app_pages/explorer.py": "Audit Log",
-    "app_pages/activity.py": "Activity",
-    "app_pages/security.py": "Security review",
-    "app_pages/retention.py": "Retention",
-    "app_pages/integrity.py": "Integrity",
-}
 ACTIVITY_CHARTS = 8
 
 
@@ -49,14 +43,14 @@ def page_at(monkeypatch, as_role, tmp_path, db: str, page: str, *, mode: str, li
 
 
 @pytest.mark.parametrize("mode", ["memory", "pushdown"])
-@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("page", list(APP_PAGES))
 @pytest.mark.parametrize("period", ["7d", "all"])
 def test_every_page_runs_in_both_engine_modes(db, monkeypatch, as_role, tmp_path, mode, page, period):
     at = page_at(monkeypatch, as_role, tmp_path, db, page, mode=mode)
     at.query_params["period"] = period
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title] == [PAGES[page]]
+    assert [t.value for t in at.title] == [APP_PAGES[page]]
     # the only error a page may show here is a finding (a password that may have been guessed)
     problems = [e.value for e in at.error if "password may have been guessed" not in e.value]
     assert not problems, problems

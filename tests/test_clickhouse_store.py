@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import ROOT, need
+from conftest import APP_PAGES, ROOT, need
 
 from audit_analytics import integrity
 from audit_analytics.demo.generate import generate
@@ -545,14 +545,6 @@ def test_autoescaped_like_matches_literally(stores, text, prefix, part, expected
 
 # --------------------------------------------------------------------------- the app (last: it may write)
 
-PAGES = {
-    "app_pages/explorer.py": "Audit Log",
-    "app_pages/activity.py": "Activity",
-    "app_pages/security.py": "Security review",
-    "app_pages/retention.py": "Retention",
-    "app_pages/integrity.py": "Integrity",
-}
-
 
 @pytest.mark.parametrize("mode", ["memory", "pushdown"])
 def test_every_page_runs_on_chdb(stores, monkeypatch, as_role, tmp_path, mode):
@@ -568,7 +560,7 @@ def test_every_page_runs_on_chdb(stores, monkeypatch, as_role, tmp_path, mode):
     monkeypatch.setenv("AUDIT_SNAPSHOT", "off")
     monkeypatch.setenv("AUDIT_RETENTION_POLICY", str(tmp_path / "retention.toml"))
     try:
-        for page, title in PAGES.items():
+        for page, title in APP_PAGES.items():
             at = as_role(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), "admin")
             at.switch_page(page)
             at.query_params["period"] = "all"
