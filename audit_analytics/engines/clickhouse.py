@@ -60,7 +60,6 @@ from audit_analytics.engines.store import (
     TABLE_NAME,
     Store,
     make_table,
-    schema_columns,
     sql_engine,
 )
 from audit_analytics.errors import StoreError
@@ -533,23 +532,6 @@ class ClickHouseStore(Store):
         return pl.concat(parts) if parts else pl.DataFrame(schema={"id": pl.String})
 
     # -- reading ---------------------------------------------------------------------------
-    def load(
-        self,
-        flt: Filter | None = None,
-        *,
-        now: datetime | None = None,
-        columns: Sequence[str] | None = None,
-        categorical: Sequence[str] = (),
-    ) -> pl.DataFrame:
-        """The (filtered) events with the schema's dtypes, oldest first (``columns``: only
-        those; ``categorical``: those text columns as ``pl.Categorical``)."""
-        t = self.table
-        names = schema_columns(columns)
-        stmt = sa.select(*(t.c[c] for c in names)).where(self._where(flt, now)).order_by(t.c.time, t.c.id)
-        wanted = tuple(c for c in categorical if c in names)
-        frame = self.select_frame(stmt, names)
-        return conform(frame, columns=names, categorical=wanted) if wanted else frame
-
     def select_frame(
         self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS, *, conn: sa.Connection | None = None
     ) -> pl.DataFrame:
@@ -604,18 +586,6 @@ class ClickHouseStore(Store):
         frame = self.frame(stmt, {"type": pl.String, "events": pl.Int64, "oldest": utc, "newest": utc})
         return frame.sort("type")
 
-    def actors(self) -> pl.DataFrame:
-        """Distinct actors with their email and event count, most active first."""
-        t = self.table.c
-        n = sa.func.count()
-        stmt = (
-            sa.select(t.actor, sa.func.max(t.email), n)
-            .where(t.actor.is_not(None))
-            .group_by(t.actor)
-            .order_by(n.desc(), t.actor)
-        )
-        return self.frame(stmt, {"actor": pl.String, "email": pl.String, "events": pl.Int64})
-
     def details(
         self, ids: Sequence[str], *, between: tuple[datetime, datetime] | None = None
     ) -> pl.DataFrame:
@@ -659,11 +629,6 @@ class ClickHouseStore(Store):
             order = [t.c.time.desc(), t.c.id.desc()] if sort.descending else [t.c.time.asc(), t.c.id.asc()]
         stmt = sa.select(t).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
         return _conform(self.frame(stmt))
-
-    def get(self, event_id: str) -> dict[str, Any] | None:
-        """One event by id, as a dict, or None."""
-        frame = _conform(self.frame(sa.select(self.table).where(self.table.c.id == event_id)))
-        return frame.row(0, named=True) if frame.height else None
 
     def distinct_ips(self) -> list[str]:
         ip = self.table.c.ip

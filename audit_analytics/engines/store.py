@@ -677,11 +677,7 @@ class Store:
             .group_by(t.c.actor)
             .order_by(sa.func.count().desc(), t.c.actor)
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        return pl.DataFrame(
-            rows, schema={"actor": pl.String, "email": pl.String, "events": pl.Int64}, orient="row"
-        )
+        return self.frame(stmt, {"actor": pl.String, "email": pl.String, "events": pl.Int64})
 
 
 def event_row(
