@@ -48,7 +48,17 @@ from audit_analytics.schema import (
 
 _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
 
-__all__ = ["Filter", "Period", "PERIODS", "Sort", "is_period", "sql_where", "sql_order_by", "zone"]
+__all__ = [
+    "Filter",
+    "Period",
+    "PERIODS",
+    "Sort",
+    "is_period",
+    "sql_after",
+    "sql_where",
+    "sql_order_by",
+    "zone",
+]
 
 Period = Literal["today", "7d", "30d", "all", "custom"]
 
@@ -666,6 +676,37 @@ def sql_order_by(table: sa.Table, sort: Sort) -> list[sa.ColumnElement[Any]]:
     if sort.descending:
         return [*nulls, key.desc(), table.c.id.desc()]
     return [*nulls, key.asc(), table.c.id.asc()]
+
+
+def sql_after(table: sa.Table, sort: Sort, last: Mapping[str, Any]) -> sa.ColumnElement[bool]:
+    """The rows :func:`sql_order_by` puts after ``last`` (a row with the sort column, ``time``
+    and ``id``): with ``ORDER BY`` and ``LIMIT``, the next page of a keyset walk, which reads
+    no more than a page however far into the result it is.
+
+    The database compares the sort key as it orders it (``lower()`` of the row's own value),
+    and a walk in time order bounds ``time`` by itself, so the time index serves every page.
+    """
+    time, ident = table.c.time, table.c.id
+    ascending = not sort.descending if sort.column == "time" else False  # ties: newest first
+
+    def beyond(column: sa.ColumnElement[Any], value: object, forward: bool) -> sa.ColumnElement[bool]:
+        return column > value if forward else column < value
+
+    tie = sa.or_(
+        beyond(time, last["time"], ascending),
+        sa.and_(time == last["time"], beyond(ident, last["id"], ascending)),
+    )
+    if sort.column == "time":
+        return sa.and_(time >= last["time"] if ascending else time <= last["time"], tie)
+    col = table.c[sort.column]
+    value = last[sort.column]
+    if value is None:  # nulls come last in either direction; among them, by time and id
+        return sa.and_(col.is_(None), tie)
+    lowered = sort.column in ("actor", "target", "action")
+    key = sa.func.lower(col) if lowered else col
+    bound = sa.func.lower(sa.literal(value, col.type)) if lowered else sa.literal(value, col.type)
+    after = sa.or_(beyond(key, bound, not sort.descending), sa.and_(key == bound, tie))
+    return sa.or_(col.is_(None), after) if col.nullable else after
 
 
 def polars_sort(frame: _Frame, sort: Sort) -> _Frame:

@@ -7,6 +7,7 @@ openpyxl for xlsx, the ``csv`` module for CSV.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import zipfile
 from datetime import UTC, date, datetime, timedelta
@@ -491,8 +492,11 @@ def test_failed_xlsx_leaves_no_file_and_keeps_the_old_one(
 
 
 def test_failed_csv_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def write_half_then_fail(self: pl.DataFrame, file: Path, **_: object) -> None:
-        Path(file).write_text("id,time\ne0,")
+    def write_half_then_fail(self: pl.DataFrame, file: Path | io.BytesIO, **_: object) -> None:
+        if isinstance(file, io.BytesIO):  # the writer's chunk buffer
+            file.write(b"id,time\ne0,")
+        else:
+            Path(file).write_text("id,time\ne0,")
         raise OSError("disk full")
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", write_half_then_fail)

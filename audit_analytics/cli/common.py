@@ -208,20 +208,22 @@ def print_frame(
     columns: Sequence[str] | None = None,
     empty: str | None = None,
     limit: int | None = 48,
+    header: bool = True,
 ) -> None:
     """Print ``frame`` to ``out`` (stdout) as ``table``, ``json`` (an indented array),
     ``jsonl`` (one object a line) or ``csv`` (no byte-order mark: it is for pipes),
     with times in ``tz`` (see :mod:`audit_analytics.io.tabular`).
 
     ``columns`` and ``limit`` (characters a cell) apply to the table, as does ``empty``
-    (what to print for no rows). On a terminal, JSON escapes everything outside ASCII, so a
+    (what to print for no rows); ``header=False`` leaves out a CSV's header row (the
+    chunks after the first of a streamed result). On a terminal, JSON escapes everything outside ASCII, so a
     value cannot repaint the screen.
     """
     out = out or sys.stdout
     if fmt == "table":
         out.write(tabular.to_table(frame, tz=tz, columns=columns, limit=limit, empty=empty))
     elif fmt == "csv":
-        tabular.write_csv(frame, out, tz=tz, bom=False)
+        tabular.write_csv(frame, out, tz=tz, bom=False, header=header)
     elif fmt in ("json", "jsonl"):
         terminal = bool(getattr(out, "isatty", lambda: False)())
         out.write(tabular.to_json(frame, tz=tz, lines=fmt == "jsonl", ensure_ascii=terminal))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -256,29 +256,37 @@ def cmd_formats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _with_archive(args: argparse.Namespace, store: Store, flt: Filter) -> pl.DataFrame:
+def _with_archive(
+    args: argparse.Namespace, store: Store, flt: Filter, *, now: datetime | None = None
+) -> pl.DataFrame:
     """Database rows and archived rows that pass ``flt``, each id once."""
     from audit_analytics.io import archive
     from audit_analytics.io.retention import load_policy
 
     folder = args.archive or load_policy().archive
-    return archive.merge(store.load(flt), archive.scan(folder, flt))
+    return archive.merge(store.load(flt, now=now), archive.scan(folder, flt, now=now))
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     flt = filter_from_args(args)
     store = open_store(args)
-    merged = _with_archive(args, store, flt) if args.include_archive else None
-    total = merged.height if merged is not None else store.count(flt)
+    now = datetime.now(UTC)  # relative periods pinned once for the count and every read
+    merged = _with_archive(args, store, flt, now=now) if args.include_archive else None
+    total = merged.height if merged is not None else store.count(flt, now=now)
     if args.count:
         print(total)
         return EXIT_OK
-    limit = args.limit or max(total - args.offset, 0)
     order = Sort(args.sort, not args.ascending)
+    if merged is None and not args.limit and not args.offset and args.format in ("csv", "jsonl"):
+        # every row, a chunk at a time (keyset pages): memory holds one chunk however many
+        for number, chunk in enumerate(store.stream(flt, order, now=now)):
+            print_frame(chunk, args.format, tz=flt.tz, header=number == 0)
+        return EXIT_OK
+    limit = args.limit or max(total - args.offset, 0)
     if merged is not None:
         frame = polars_sort(merged, order).slice(args.offset, limit)
     else:
-        frame = store.page(flt, order, offset=args.offset, limit=limit)
+        frame = store.page(flt, order, offset=args.offset, limit=limit, now=now)
     # every format shows times in --tz (tabular's one format, with the zone's offset)
     if args.format == "table":
         sys.stdout.write(render_table(frame, tz=flt.tz))
@@ -307,26 +315,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     # --format's choices are ExportFormat's values
     fmt: ExportFormat = args.format or ("csv" if output.suffix.lower() == ".csv" else "xlsx")
     store = open_store(args)
-    rows = _with_archive(args, store, flt) if args.include_archive else store.load(flt)
-    frame = polars_sort(rows, Sort(args.sort, not args.ascending))
-    # the chain's head once the rows are read: every exported event is at or before it
+    order = Sort(args.sort, not args.ascending)
+    # relative periods pinned once: the count and every chunk read the same instants
+    now = datetime.now(UTC)
+    rows: pl.DataFrame | Iterator[pl.DataFrame]
+    if args.include_archive:
+        rows = polars_sort(_with_archive(args, store, flt, now=now), order)
+        total = rows.height
+    else:
+        # read a chunk at a time (keyset pages), so an export of any size holds one chunk
+        total = store.count(flt, now=now)
+        rows = store.stream(flt, order, now=now)
+    # the chain's head before the rows are read: a row written meanwhile changes the count,
+    # which the writer then refuses
     position = integrity.head(store)
     who = actor()
     manifest = ExportManifest(
-        caption=flt.describe(count=frame.height),
+        caption=flt.describe(count=total),
         filters=flt.as_params() | {"sort": f"{args.sort} {'ascending' if args.ascending else 'descending'}"},
         tz=flt.tz,
-        rows=frame.height,
-        generated_at=datetime.now(UTC),
+        rows=total,
+        generated_at=now,
         generated_by=who,
         format=fmt,
         source=store.safe_url,
         chain=position,
     )
     if fmt == "csv":
-        result = write_csv(frame, output, tz=flt.tz, manifest=manifest)
+        result = write_csv(rows, output, tz=flt.tz, manifest=manifest)
     else:
-        result = write_xlsx(frame, output, tz=flt.tz, manifest=manifest)
+        result = write_xlsx(rows, output, tz=flt.tz, manifest=manifest)
     # the log keeps the export's digests: a manifest rewritten along with its file no longer
     # matches the log's own record of the export
     proof = {
@@ -342,11 +360,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         params={
             "filter": flt.as_params(),
             "format": fmt,
-            "count": frame.height,
+            "count": result.rows,
             "via": "cli",
             "proof": proof,
         },
-        description=f"{who} exported {frame.height:,} audit events to {fmt}",
+        description=f"{who} exported {result.rows:,} audit events to {fmt}",
     )
     print(f"exported {result.rows:,} events to {output} ({fmt})")
     if result.manifest_path is not None:

@@ -27,7 +27,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,6 +39,8 @@ from audit_analytics.filters import Filter, Sort
 __all__ = ["AuditEngine", "Selected", "NeedsMemory", "NEWEST_FIRST", "Event", "Signature"]
 
 NEWEST_FIRST = Sort("time", True)
+STREAM_ROWS = 50_000
+"""Rows per chunk of a streamed result (``chunks``, ``Store.stream``): an export's memory."""
 Event = dict[str, Any]
 """One event: column name -> value (times as UTC datetimes)."""
 Signature = tuple[int, datetime | None]
@@ -113,6 +115,11 @@ class AuditEngine(Protocol):
 
     def with_details(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` with the detail columns (params, before, after) filled in."""
+        ...
+
+    def chunks(self, selection: Any, rows: int = STREAM_ROWS) -> Iterator[pl.DataFrame]:
+        """Every row of a selection with every column, in its order, ``rows`` at a time, so an
+        export of any size holds one chunk; the first chunk even when empty."""
         ...
 
     # -- rows for an analysis -------------------------------------------------------------

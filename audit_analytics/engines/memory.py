@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-from audit_analytics.engines.contract import NEWEST_FIRST, Signature
+from audit_analytics.engines.contract import NEWEST_FIRST, STREAM_ROWS, Signature
 from audit_analytics.filters import (
     Filter,
     Sort,
@@ -165,6 +165,15 @@ class Engine:
     def with_details(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` with every column of the schema (an engine that holds them all: as is)."""
         return rows
+
+    def chunks(self, selection: Any, rows: int = STREAM_ROWS) -> Iterator[pl.DataFrame]:
+        """Every row of a selection with every column, in its order, ``rows`` at a time (what
+        an export writes; the first chunk even when empty, for the columns)."""
+        if rows < 1:
+            raise ValueError("rows must be at least 1")
+        total: int = selection.total
+        for start in range(0, max(total, 1), rows):
+            yield self.with_details(self.rows(selection, start, rows))
 
     def get_summary(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, without fetching what the engine leaves in the database (an

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -33,7 +33,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.analysis import security_sql as pushdown
-from audit_analytics.engines.contract import NEWEST_FIRST, Signature
+from audit_analytics.engines.contract import NEWEST_FIRST, STREAM_ROWS, Signature
 from audit_analytics.engines.memory import (
     CODE_ONLY_COLUMNS,
     Engine,
@@ -216,6 +216,10 @@ class SqlIndex(Engine):
             limit=max(limit, 0),
             now=selection.now,
         )
+
+    def chunks(self, selection: SqlSelection, rows: int = STREAM_ROWS) -> Iterator[pl.DataFrame]:
+        """The selection's rows from the database, a keyset page at a time (:meth:`Store.stream`)."""
+        return self.store.stream(selection.filter, selection.sort, now=selection.now, rows=rows)
 
     def position_of(self, event_id: str, selection: SqlSelection) -> int | None:
         """Where an event sits in a time-sorted selection: the count of rows before it."""

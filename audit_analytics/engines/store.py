@@ -33,9 +33,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from audit_analytics.engines import chain
-from audit_analytics.engines.contract import NEWEST_FIRST
+from audit_analytics.engines.contract import NEWEST_FIRST, STREAM_ROWS
 from audit_analytics.errors import StoreError
-from audit_analytics.filters import Filter, Sort, sql_order_by, sql_where
+from audit_analytics.filters import Filter, Sort, sql_after, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
 __all__ = ["Store", "open_store", "default_url", "event_row", "AppendResult", "TABLE_NAME"]
@@ -620,6 +620,39 @@ class Store:
         order = sql_order_by(self.table, sort)
         stmt = sa.select(self.table).where(self._where(flt, now)).order_by(*order).offset(offset).limit(limit)
         return self.select_frame(stmt)
+
+    def stream(
+        self,
+        flt: Filter | None = None,
+        sort: Sort = NEWEST_FIRST,
+        *,
+        now: datetime | None = None,
+        rows: int = STREAM_ROWS,
+    ) -> Iterator[pl.DataFrame]:
+        """Every event passing ``flt``, every column, in ``sort`` order (as :meth:`page`),
+        ``rows`` at a time: what an export of any size reads, holding one chunk in memory.
+
+        Each chunk is a query of its own that starts after the last row of the one before
+        (:func:`~audit_analytics.filters.sql_after`), so no statement or lock is held between
+        chunks (a ClickHouse session serves other queries meanwhile), and a chunk deep in
+        the result costs what the first does. Pass ``now`` to pin a relative period for the
+        whole walk. The first chunk is yielded even when empty, for the columns.
+        """
+        if rows < 1:
+            raise ValueError("rows must be at least 1")
+        where = self._where(flt, now)
+        order = sql_order_by(self.table, sort)
+        after: sa.ColumnElement[bool] | None = None
+        while True:
+            stmt = sa.select(self.table).where(where)
+            if after is not None:
+                stmt = stmt.where(after)
+            frame = self.select_frame(stmt.order_by(*order).limit(rows))
+            if after is None or frame.height:
+                yield frame
+            if frame.height < rows:
+                return
+            after = sql_after(self.table, sort, frame.row(-1, named=True))
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         """One event by id, as a dict, or None."""

@@ -38,7 +38,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -82,6 +82,9 @@ __all__ = [
 ]
 
 ExportFormat = Literal["csv", "xlsx"]
+
+Rows = pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame]
+"""What a writer takes: a frame, or its chunks in order (frames with the same columns)."""
 
 MAX_XLSX_ROWS = 1_048_575
 """Data rows per worksheet: Excel's 1,048,576 rows less the header row."""
@@ -361,12 +364,13 @@ def export_filename(fmt: ExportFormat, *, period_label: str, now: datetime) -> s
 
 
 def write_csv(
-    frame: pl.DataFrame | pl.LazyFrame,
+    frame: Rows,
     path: str | os.PathLike[str],
     *,
     tz: str = "UTC",
     columns: Sequence[str] | None = None,
     manifest: ExportManifest | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
     """Write every row of ``frame``, in order, to a CSV file Excel opens correctly, and its
     manifest beside it (``FILE.manifest.json``, see :func:`manifest_path`).
@@ -384,7 +388,10 @@ def write_csv(
     Parameters
     ----------
     frame
-        The rows to export (already filtered and sorted).
+        The rows to export (already filtered and sorted): a frame, or its chunks in order (an
+        iterable of frames with the same columns, e.g. :meth:`Store.stream
+        <audit_analytics.engines.store.Store.stream>`), which are written as they come, so
+        memory holds one chunk whatever the export's size. The file is the same either way.
     path
         Destination. Written to a temporary file beside it first, then renamed.
     tz
@@ -393,7 +400,12 @@ def write_csv(
         Columns to write, in this order; default all.
     manifest
         What the export is (caption, filters, who, when, the chain's head). Without it the
-        sidecar still gives the rows, zone, columns and digests.
+        sidecar still gives the rows, zone, columns and digests. If it gives ``rows`` and a
+        different number was written (the log changed while it was read), nothing is left
+        behind and :class:`ExportError` says so.
+    progress
+        Called as ``progress(done_rows, total_rows)`` after every chunk (``total_rows``: the
+        manifest's ``rows``, else the rows so far). An exception it raises aborts the export.
 
     Examples
     --------
@@ -406,33 +418,56 @@ def write_csv(
     (2, 'csv', 'events.csv.manifest.json')
     >>> out.read_bytes()
     b"\\xef\\xbb\\xbfactor\\n'+1\\nbob\\n"
+    >>> chunks = [pl.DataFrame({"actor": ["+1"]}), pl.DataFrame({"actor": ["bob"]})]
+    >>> write_csv(chunks, out).rows, out.read_bytes()
+    (2, b"\\xef\\xbb\\xbfactor\\n'+1\\nbob\\n")
     """
     _check_zone(tz)
-    # Collected once, before any file is touched, so a lazy query (a database scan) runs once.
-    whole = frame.lazy().collect()
-    data = _select(whole, columns)
-    # Vectorised: one pass in polars, no Python per cell.
-    try:
-        cells = tabular.csv_cells(data, tz=tz)
-    except tabular.TabularError as error:
-        raise ExportError(str(error)) from None
-    settled = _settle_manifest(manifest, rows=cells.height, tz=tz, fmt="csv")
     target = Path(path)
-    # the events' digest is computed while polars writes the file (both mostly off the GIL)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-sha256") as side:
-        events_digest = side.submit(events_sha256, whole)
-        size = tabular.write_cells(cells, target, bom=True)
-        settled = replace(
-            settled,
-            columns=tuple(data.collect_schema().names()),
-            rows_sha256=_file_sha256(target),
-            events_sha256=events_digest.result(),
-        )
+    frame, expected = _known_total(frame, manifest)
+    file_digest = hashlib.sha256()
+    events = _EventsDigest()
+    written = 0
+    names: tuple[str, ...] = ()
+    settled = manifest or ExportManifest(caption="")
+
+    def write(tmp: Path) -> None:
+        nonlocal written, names, settled
+        # the events' digest of a chunk is computed while polars writes it (both mostly off the GIL)
+        with (
+            tmp.open("xb") as out,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-sha256") as side,
+        ):
+            for number, chunk in enumerate(_frames(frame)):
+                data = _select(chunk, columns).collect()
+                try:
+                    cells = tabular.csv_cells(data, tz=tz)
+                except tabular.TabularError as error:
+                    raise ExportError(str(error)) from None
+                digesting = side.submit(events.update, chunk)
+                buffer = io.BytesIO()
+                first = number == 0
+                cells.write_csv(buffer, include_bom=first, include_header=first, null_value="")
+                block = buffer.getbuffer()
+                out.write(block)
+                file_digest.update(block)
+                if first:
+                    names = tuple(data.columns)
+                written += cells.height
+                digesting.result()
+                if progress is not None:
+                    progress(written, expected if expected is not None else written)
+        settled = _settle_manifest(manifest, rows=written, tz=tz, fmt="csv")
+
+    size = atomic_write(target, write)
+    settled = replace(
+        settled, columns=names, rows_sha256=file_digest.hexdigest(), events_sha256=events.hexdigest()
+    )
     sidecar = manifest_path(target)
     atomic_write(sidecar, json.dumps(settled.as_json(file=target.name), ensure_ascii=False, indent=2) + "\n")
     return ExportResult(
         path=target,
-        rows=cells.height,
+        rows=written,
         sheets=(),
         bytes=size,
         format="csv",
@@ -452,19 +487,61 @@ def events_sha256(frame: pl.DataFrame) -> str | None:
     >>> events_sha256(pl.DataFrame({"n": [1]})) is None
     True
     """
-    from audit_analytics.engines import chain
-    from audit_analytics.schema import COLUMNS
-
-    if not set(COLUMNS) <= set(frame.columns):
-        return None
-    try:
-        hashes = chain.event_hashes(frame.select(COLUMNS))
-    except (pl.exceptions.PolarsError, ValueError):  # a column that does not cast to the schema
-        return None
-    digest = hashlib.sha256()
-    for start in range(0, len(hashes), 10_000):
-        digest.update("".join(h + "\n" for h in hashes[start : start + 10_000]).encode())
+    digest = _EventsDigest()
+    digest.update(frame)
     return digest.hexdigest()
+
+
+class _EventsDigest:
+    """:func:`events_sha256` fed a frame's chunks in order: the same value as over the whole."""
+
+    def __init__(self) -> None:
+        self.digest: Any = hashlib.sha256()
+        self.events = True
+
+    def update(self, frame: pl.DataFrame) -> None:
+        from audit_analytics.engines import chain
+        from audit_analytics.schema import COLUMNS
+
+        if not self.events:
+            return
+        if not set(COLUMNS) <= set(frame.columns):
+            self.events = False
+            return
+        try:
+            hashes = chain.event_hashes(frame.select(COLUMNS))
+        except (pl.exceptions.PolarsError, ValueError):  # a column that does not cast to the schema
+            self.events = False
+            return
+        for start in range(0, len(hashes), 10_000):
+            self.digest.update("".join(h + "\n" for h in hashes[start : start + 10_000]).encode())
+
+    def hexdigest(self) -> str | None:
+        return str(self.digest.hexdigest()) if self.events else None
+
+
+def _known_total(rows: Rows, manifest: ExportManifest | None) -> tuple[Rows, int | None]:
+    """The rows (a lazy query collected, once, before any file is touched) and how many
+    there are when that is known: a frame's height, else what the manifest says."""
+    if isinstance(rows, pl.LazyFrame):
+        rows = rows.collect()
+    if isinstance(rows, pl.DataFrame):
+        return rows, rows.height
+    return rows, manifest.rows if manifest is not None else None
+
+
+def _frames(rows: Rows) -> Iterator[pl.DataFrame]:
+    """A writer's input as chunks: a frame is one chunk (a lazy query collected once, before
+    any file is touched); an iterable must give at least one frame, for the columns."""
+    if isinstance(rows, pl.DataFrame | pl.LazyFrame):
+        yield rows.lazy().collect()
+        return
+    empty = True
+    for chunk in rows:
+        empty = False
+        yield chunk
+    if empty:
+        raise ExportError("nothing to export: the rows came without a single frame to name their columns")
 
 
 def _file_sha256(path: Path) -> str:
@@ -479,7 +556,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def write_xlsx(
-    frame: pl.DataFrame | pl.LazyFrame,
+    frame: Rows,
     path: str | os.PathLike[str],
     *,
     tz: str = "UTC",
@@ -502,7 +579,9 @@ def write_xlsx(
     Parameters
     ----------
     frame
-        The rows to export (already filtered and sorted).
+        The rows to export (already filtered and sorted): a frame, or its chunks in order
+        (see :func:`write_csv`), gathered one sheet at a time, so memory holds at most one
+        sheet's rows (and the column widths come from the first 10,000 rows, as for a frame).
     path
         Destination. Written to a temporary file beside it first, then renamed; on any
         error, nothing is left behind.
@@ -510,10 +589,12 @@ def write_xlsx(
         IANA zone the times are shown in.
     manifest
         What the export is (caption, filters, who, when, the chain's head). Without it the
-        "About" sheet still gives the zone, row count, time and digests.
+        "About" sheet still gives the zone, row count, time and digests. If it gives ``rows``
+        and a different number was written, nothing is left behind (:class:`ExportError`).
     progress
         Called as ``progress(done_rows, total_rows)`` at the start, after every 25,000 rows
-        and at the end. An exception it raises aborts the export.
+        and at the end (``total_rows``: the manifest's ``rows``, else the rows so far). An
+        exception it raises aborts the export.
     max_rows_per_sheet
         Data rows per sheet; at most :data:`MAX_XLSX_ROWS`.
     columns
@@ -534,32 +615,53 @@ def write_xlsx(
         raise ExportError(
             f"max_rows_per_sheet must be between 1 and {MAX_XLSX_ROWS:,}, not {max_rows_per_sheet:,}"
         )
-    whole = frame.lazy().collect()
-    data = _select(whole, columns).collect()
-    if data.width > MAX_XLSX_COLUMNS:
-        raise ExportError(
-            f"Excel sheets hold at most {MAX_XLSX_COLUMNS:,} columns; this frame has {data.width:,}"
-        )
-    total = data.height
-    settled = _settle_manifest(manifest, rows=total, tz=tz)
-    settled = replace(settled, columns=tuple(data.columns))
-    schema = data.schema
-    specs = [_ColumnSpec.build(index, name, dtype, tz) for index, (name, dtype) in enumerate(schema.items())]
-    sheet_count = max(1, -(-total // max_rows_per_sheet))
-    sheet_names = [EVENTS_SHEET if n == 1 else f"{EVENTS_SHEET} ({n})" for n in range(1, sheet_count + 1)]
-    widths = _column_widths(data, specs)
+    frame, expected = _known_total(frame, manifest)
     target = Path(path)
     shortened = 0
+    heights: list[int] = []
+    settled = manifest or ExportManifest(caption="")
+    events = _EventsDigest()
     # rows_sha256 from the very cell values written, as openpyxl reads them back (see
     # xlsx_row_line); the file is never read back: at a million rows that takes minutes
     rows_digest = hashlib.sha256()
-    header_line = (_header_line(specs) + "\n").encode()
+
+    def sheets(side: ThreadPoolExecutor) -> Iterator[pl.DataFrame]:
+        """The rows one sheet at a time; the events' digest of each chunk is computed on
+        ``side`` while the sheets are written. The first sheet waits for 10,000 rows (or
+        the end), which the column widths are taken from."""
+        held: list[pl.DataFrame] = []
+        count = 0
+        first = True
+        digesting: Future[None] | None = None
+        for chunk in _frames(frame):
+            if digesting is not None:
+                digesting.result()
+            digesting = side.submit(events.update, chunk)
+            data = _select(chunk, columns).collect()
+            if held and data.schema != held[0].schema:
+                data = data.cast(dict(held[0].schema))  # type: ignore[arg-type]  # e.g. String after Categorical
+            held.append(data)
+            count += data.height
+            if count < (max(max_rows_per_sheet, 10_000) if first else max_rows_per_sheet):
+                continue
+            rows = pl.concat(held, how="vertical", rechunk=False)
+            whole = count // max_rows_per_sheet * max_rows_per_sheet
+            yield rows.slice(0, whole)  # whole sheets only: the rest starts the next one
+            rest = rows.slice(whole)
+            held, count, first = [rest], rest.height, False
+        if digesting is not None:
+            digesting.result()
+        if count or first:
+            yield pl.concat(held, how="vertical", rechunk=False)
 
     def write(tmp: Path) -> None:
         nonlocal shortened, settled
         done = 0
         if progress is not None:
-            progress(0, total)
+            progress(0, expected or 0)
+        specs: list[_ColumnSpec] = []
+        widths: list[float] = []
+        header_line = b""
         # Level 1: the sheet XML is very repetitive, so the file is barely larger than at the
         # default level 6, and compression is the single largest cost of the export.
         with (
@@ -567,32 +669,52 @@ def write_xlsx(
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-rows") as builder,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-sha256") as side,
         ):
-            # the events' digest is computed while the sheets are written
-            events_digest = side.submit(events_sha256, whole)
-            for number in range(1, sheet_count + 1):
-                sheet = data.slice((number - 1) * max_rows_per_sheet, max_rows_per_sheet)
-                # zip64 only when needed: some readers warn about it on ordinary files.
-                big = _estimated_xml_bytes(sheet) >= _ZIP64_THRESHOLD
-                with archive.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=big) as stream:
-                    stream.write(_sheet_head(specs, widths, sheet.height, selected=number == 1).encode())
-                    rows_digest.update(header_line)
-                    for xml, lines, rows, cut in _sheet_rows(sheet, specs, builder):
-                        stream.write(xml)
-                        rows_digest.update(lines)
-                        shortened += cut
-                        done += rows
-                        if progress is not None:
-                            progress(done, total)
-                    stream.write(_sheet_tail(len(specs), sheet.height).encode())
+            for number, sheet in enumerate(sheets(side), start=1):
+                if number == 1:
+                    if sheet.width > MAX_XLSX_COLUMNS:
+                        raise ExportError(
+                            f"Excel sheets hold at most {MAX_XLSX_COLUMNS:,} columns; this frame has {sheet.width:,}"
+                        )
+                    specs = [
+                        _ColumnSpec.build(index, name, dtype, tz)
+                        for index, (name, dtype) in enumerate(sheet.schema.items())
+                    ]
+                    widths = _column_widths(sheet, specs)
+                    header_line = (_header_line(specs) + "\n").encode()
+                    settled = replace(settled, columns=tuple(sheet.columns))
+                # the first sheet may hold more than a sheet's rows (the widths' 10,000)
+                for part in range(0, max(sheet.height, 1), max_rows_per_sheet):
+                    rows = sheet.slice(part, max_rows_per_sheet)
+                    if part and not rows.height:
+                        break
+                    heights.append(rows.height)
+                    index = len(heights)
+                    # zip64 only when needed: some readers warn about it on ordinary files.
+                    big = _estimated_xml_bytes(rows) >= _ZIP64_THRESHOLD
+                    with archive.open(f"xl/worksheets/sheet{index}.xml", "w", force_zip64=big) as stream:
+                        stream.write(_sheet_head(specs, widths, rows.height, selected=index == 1).encode())
+                        rows_digest.update(header_line)
+                        for xml, lines, count, cut in _sheet_rows(rows, specs, builder):
+                            stream.write(xml)
+                            rows_digest.update(lines)
+                            shortened += cut
+                            done += count
+                            if progress is not None:
+                                progress(done, expected if expected is not None else done)
+                        stream.write(_sheet_tail(len(specs), rows.height).encode())
+            columns_named = settled.columns
+            settled = _settle_manifest(manifest, rows=done, tz=tz)
             settled = replace(
-                settled, rows_sha256=rows_digest.hexdigest(), events_sha256=events_digest.result()
+                settled,
+                columns=columns_named,
+                rows_sha256=rows_digest.hexdigest(),
+                events_sha256=events.hexdigest(),
             )
+            sheet_names = _sheet_names(len(heights))
             about_rows = _about_rows(settled, sheet_names, shortened)
-            archive.writestr(f"xl/worksheets/sheet{sheet_count + 1}.xml", _about_sheet(about_rows))
+            archive.writestr(f"xl/worksheets/sheet{len(heights) + 1}.xml", _about_sheet(about_rows))
             all_names = [*sheet_names, ABOUT_SHEET]
-            archive.writestr(
-                "xl/workbook.xml", _workbook_xml(all_names, len(specs), sheet_names, data, max_rows_per_sheet)
-            )
+            archive.writestr("xl/workbook.xml", _workbook_xml(all_names, len(specs), sheet_names, heights))
             archive.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(all_names)))
             archive.writestr("xl/styles.xml", _STYLES_XML)
             archive.writestr("[Content_Types].xml", _content_types(len(all_names)))
@@ -603,13 +725,17 @@ def write_xlsx(
     size = atomic_write(target, write)
     return ExportResult(
         path=target,
-        rows=total,
-        sheets=(*sheet_names, ABOUT_SHEET),
+        rows=sum(heights),
+        sheets=(*_sheet_names(len(heights)), ABOUT_SHEET),
         bytes=size,
         format="xlsx",
         shortened_cells=shortened,
         manifest=settled,
     )
+
+
+def _sheet_names(count: int) -> list[str]:
+    return [EVENTS_SHEET if n == 1 else f"{EVENTS_SHEET} ({n})" for n in range(1, count + 1)]
 
 
 # --------------------------------------------------------------------------- rows_sha256 of an xlsx
@@ -1042,9 +1168,7 @@ def _estimated_xml_bytes(sheet: pl.DataFrame) -> int:
     return markup + sizes + growable * 6
 
 
-def _workbook_xml(
-    names: list[str], column_count: int, data_sheets: list[str], data: pl.DataFrame, per_sheet: int
-) -> str:
+def _workbook_xml(names: list[str], column_count: int, data_sheets: list[str], heights: list[int]) -> str:
     sheets = "".join(
         f'<sheet name="{_xml_escape(name)}" sheetId="{i}" r:id="rId{i}"/>'
         for i, name in enumerate(names, start=1)
@@ -1053,8 +1177,7 @@ def _workbook_xml(
     # Excel keeps each autofilter's range in a hidden defined name; without it some versions
     # drop the filter buttons.
     defined = []
-    for index, name in enumerate(data_sheets):
-        rows = min(per_sheet, max(data.height - index * per_sheet, 0))
+    for index, (name, rows) in enumerate(zip(data_sheets, heights, strict=True)):
         quoted = "'" + name.replace("'", "''") + "'"
         defined.append(
             f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" hidden="1">'
@@ -1203,7 +1326,10 @@ def _settle_manifest(
 ) -> ExportManifest:
     manifest = manifest or ExportManifest(caption="")
     if manifest.rows is not None and manifest.rows != rows:
-        raise ExportError(f"the manifest says {manifest.rows:,} rows but the frame has {rows:,}")
+        raise ExportError(
+            f"the manifest says {manifest.rows:,} rows but {rows:,} were written"
+            " (rows read in chunks: the log changed while they were read; export again)"
+        )
     if manifest.tz is not None and manifest.tz != tz:
         raise ExportError(f"the manifest says time zone {manifest.tz!r} but the export uses {tz!r}")
     if manifest.format not in (None, fmt):

@@ -209,17 +209,25 @@ def csv_cells(
 
 
 def write_cells(
-    cells: pl.DataFrame, target: str | os.PathLike[str] | IO[str] | IO[bytes], *, bom: bool = True
+    cells: pl.DataFrame,
+    target: str | os.PathLike[str] | IO[str] | IO[bytes],
+    *,
+    bom: bool = True,
+    header: bool = True,
 ) -> int:
     """Write ``cells`` (from :func:`csv_cells`) as CSV; returns the bytes written.
 
     ``target`` is a path (written atomically: a reader sees the old file or the whole new
     one, see :func:`audit_analytics.fileio.atomic_write`) or an open stream, text or binary.
     ``bom`` starts the file with a UTF-8 byte-order mark, which Excel needs to read UTF-8.
+    ``header=False`` leaves out the header row (a chunk after the first of a streamed CSV).
     """
     if isinstance(target, str | os.PathLike):
-        return atomic_write(Path(target), lambda tmp: cells.write_csv(tmp, include_bom=bom, null_value=""))
-    data = _csv_bytes(cells, bom=bom)
+        return atomic_write(
+            Path(target),
+            lambda tmp: cells.write_csv(tmp, include_bom=bom, include_header=header, null_value=""),
+        )
+    data = _csv_bytes(cells, bom=bom, header=header)
     binary = isinstance(target, io.RawIOBase | io.BufferedIOBase) or "b" in str(getattr(target, "mode", ""))
     if binary:
         cast(IO[bytes], target).write(data)
@@ -246,15 +254,16 @@ def write_csv(
     *,
     tz: str | None = "UTC",
     bom: bool = True,
+    header: bool = True,
     list_separator: str = CSV_LIST_SEPARATOR,
 ) -> int:
     """``frame`` as CSV to a path (atomically) or a stream; returns the bytes written."""
-    return write_cells(csv_cells(frame, tz=tz, list_separator=list_separator), target, bom=bom)
+    return write_cells(csv_cells(frame, tz=tz, list_separator=list_separator), target, bom=bom, header=header)
 
 
-def _csv_bytes(cells: pl.DataFrame, *, bom: bool) -> bytes:
+def _csv_bytes(cells: pl.DataFrame, *, bom: bool, header: bool = True) -> bytes:
     buffer = io.BytesIO()
-    cells.write_csv(buffer, include_bom=bom, null_value="")
+    cells.write_csv(buffer, include_bom=bom, include_header=header, null_value="")
     return buffer.getvalue()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -30,7 +30,6 @@ __all__ = [
     "get_store",
     "invalidate",
     "preload",
-    "result_for",
     "selection_for",
     "with_archive",
 ]
@@ -105,13 +104,6 @@ def with_archive(shared: SharedData) -> SharedData:
 def selection_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None) -> Any:
     """Which rows pass ``flt``, in ``sort`` order (cached by the engine)."""
     return shared.index.select(flt, sort, now=now)
-
-
-def result_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None) -> pl.DataFrame:
-    """The filtered rows in ``sort`` order with every column, as a new frame (for exports)."""
-    return cast(
-        pl.DataFrame, shared.index.with_details(shared.index.rows(shared.index.select(flt, sort, now=now)))
-    )
 
 
 def cached(shared: SharedData, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:

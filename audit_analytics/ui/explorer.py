@@ -25,7 +25,7 @@ from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.schema import CATEGORIES, PERMISSION, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
-from audit_analytics.ui.data import SharedFrame, get_store, invalidate, result_for, selection_for
+from audit_analytics.ui.data import SharedFrame, get_store, invalidate, selection_for
 from audit_analytics.ui.state import open_security_review, period_label, seed_widgets, set_view
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
 
@@ -578,7 +578,10 @@ def prepare_export(
     from audit_analytics.io.export import ExportManifest, export_filename, write_csv, write_xlsx
 
     flt = view.filter
-    result = result_for(shared, flt, view.sort, now=now)
+    index = shared.index
+    selection = index.select(flt, view.sort, now=now)
+    # read a chunk at a time, so the export holds one chunk of rows besides the file
+    rows = index.chunks(selection)
     # the chain's head once the rows are read: every exported event is at or before it
     position = integrity.head(get_store())
     stamp = datetime.now(UTC)
@@ -589,7 +592,7 @@ def prepare_export(
         label = period_label(flt)
     name = export_filename(fmt, period_label=label, now=stamp.astimezone(flt.zoneinfo).replace(tzinfo=None))
     manifest = ExportManifest(
-        caption=flt.describe(count=result.height) + (" · including the archive" if view.archive else ""),
+        caption=flt.describe(count=selection.total) + (" · including the archive" if view.archive else ""),
         filters=flt.as_params()
         | {
             "include archive": "yes" if view.archive else "no",
@@ -598,7 +601,7 @@ def prepare_export(
             "to (instant, UTC, excluded)": hi.isoformat() if hi else "",
         },
         tz=flt.tz,
-        rows=result.height,
+        rows=selection.total,
         generated_at=stamp,
         generated_by=actor,
         format=fmt,
@@ -608,11 +611,9 @@ def prepare_export(
     with tempfile.TemporaryDirectory(prefix="aa-export-") as tmp:
         path = Path(tmp) / name
         if fmt == "csv":
-            written = write_csv(result, path, tz=flt.tz, manifest=manifest)
-            if progress:
-                progress(result.height, result.height)
+            written = write_csv(rows, path, tz=flt.tz, manifest=manifest, progress=progress)
         else:
-            written = write_xlsx(result, path, tz=flt.tz, manifest=manifest, progress=progress)
+            written = write_xlsx(rows, path, tz=flt.tz, manifest=manifest, progress=progress)
         data = path.read_bytes()
         sidecar = written.manifest_path.read_bytes() if written.manifest_path else None
     get_store().record(
