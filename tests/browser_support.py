@@ -115,6 +115,16 @@ def _make_account(
     try:
         accounts.add_user(users_file, name, role, password, actor="test-setup", store=store)
     finally:
+        close_store(store)
+
+
+def close_store(store) -> None:
+    """Let go of a store: a chDB folder serves one process at a time, so the test process
+    must close it before the app opens it (a SQL store's pool is disposed)."""
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+    else:
         store.engine.dispose()
 
 
@@ -128,6 +138,10 @@ class AppServer:
     log_path: Path | None = None
     users_file: Path | None = None
     spawned_at: float = 0.0
+    roles: tuple[str, ...] = ()
+    """Accounts ``browser-<role>`` made before the app starts (a chDB folder cannot be
+    written by the test process once the app has it open; see :meth:`add_account`)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -144,11 +158,15 @@ class AppServer:
     def environment(self) -> dict[str, str]:
         """The app process's environment."""
         assert self.users_file is not None
-        return os.environ | {
-            "AUDIT_DB_URL": self.db_url,
-            "AUDIT_USERS_FILE": str(self.users_file),
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        }
+        return (
+            os.environ
+            | {
+                "AUDIT_DB_URL": self.db_url,
+                "AUDIT_USERS_FILE": str(self.users_file),
+                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+            }
+            | self.extra_env
+        )
 
     def spawned(self) -> None:
         """Called once the process is started, before its health check."""
@@ -158,6 +176,8 @@ class AppServer:
         self.log_path = Path(log)
         self.users_file = Path(tempfile.mkdtemp(prefix="aa-users-")) / "users.toml"
         _make_account(self.users_file, self.db_url)
+        for role in self.roles:
+            _make_account(self.users_file, self.db_url, f"browser-{role}", role)
         with os.fdopen(fd, "wb") as out:
             self.spawned_at = time.perf_counter()  # the cold-start benchmark times from here
             self.process = subprocess.Popen(
@@ -245,7 +265,7 @@ def stored_rows(server: AppServer) -> list[dict]:
     try:
         return store.load().to_dicts()
     finally:
-        store.engine.dispose()
+        close_store(store)
 
 
 @contextmanager
