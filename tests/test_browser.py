@@ -109,6 +109,25 @@ def test_opens_on_the_last_7_days_in_the_browser_zone(app, page):
 
 
 @pytest.mark.browser
+def test_the_sign_in_screen_compiles_the_charts_while_the_user_types(app, page):
+    """The sign-in screen holds an empty plotly chart nobody sees, so the browser has loaded
+    Streamlit's plotly.js (2.7-3.5 s of compiling on 2 cores) before the first chart page is
+    opened; the form stays the only thing shown."""
+    from playwright.sync_api import expect
+
+    page.goto(app.url())
+    form = page.get_by_test_id("stForm")
+    expect(form).to_be_visible()
+    warm_up = page.locator(".st-key-aa-chart-warm-up")
+    expect(warm_up.locator(".js-plotly-plot")).to_be_attached()  # plotly.js ran: it drew the chart
+    expect(warm_up).to_be_hidden()
+    assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 1
+    box = form.bounding_box()
+    assert box is not None and box["height"] > 100
+    no_errors(page)
+
+
+@pytest.mark.browser
 def test_sidebar_filters_apply(app, page):
     from playwright.sync_api import expect
 
