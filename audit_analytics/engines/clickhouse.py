@@ -64,7 +64,7 @@ from audit_analytics.engines.store import (
 )
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_order_by
-from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
+from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, RETENTION_GROUPS, SCHEMA, conform
 
 __all__ = [
     "ChdbConnection",
@@ -78,6 +78,11 @@ __all__ = [
     "open_clickhouse",
     "open_server",
 ]
+
+RETENTION_GROUP = "if(type IN ({}), 'security', 'operational')".format(
+    ", ".join(f"'{code}'" for code in RETENTION_GROUPS["security"])
+)
+"""The retention group of an event (schema.RETENTION_GROUPS: the app's own category codes)."""
 
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
@@ -97,12 +102,13 @@ CREATE TABLE IF NOT EXISTS {TABLE_NAME} (
     after Nullable(String),
     error Nullable(String),
     INDEX ix_id id TYPE bloom_filter(0.01) GRANULARITY 1
-) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (time, id)
+) ENGINE = MergeTree PARTITION BY (toYYYYMM(time), {RETENTION_GROUP}) ORDER BY (time, id)
 """
 """The table: sorted by ``(time, id)`` so a time range and the newest page read little (the
 sort key's first column is its own min-max index: a ``minmax`` skip index on ``time`` would
-add nothing); one partition a month, so retention drops whole months and a period reads
-only its months; dictionary-encoded (LowCardinality) where values repeat (5x faster
+add nothing); one partition a month and retention group (security, operational: the groups
+retention keeps for different times), so retention detaches whole partitions and a period
+reads only its months; dictionary-encoded (LowCardinality) where values repeat (5x faster
 failures_by_ip at 10M); a bloom filter on ``id`` finds the granules holding given ids (the
 duplicate check of every write, and reading an event by id). No text skip index: a search is
 an OR over six Nullable columns, which ngram/token bloom filters cannot prune (docs/deploy.md)."""
@@ -161,6 +167,7 @@ _ESCAPE_SLASH = " ESCAPE '/'"  # the one quoted text a statement may hold (see _
 _MARKER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 _QUOTED = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_PARTITION_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
 ID_CHUNK = 10_000  # ids per statement (a server takes parameters in the URL: about 300 kB)
 
 
@@ -496,16 +503,50 @@ class ClickHouseStore(Store):
 
     def delete_ids(self, conn: sa.Connection, ids: Sequence[str]) -> int:
         """Delete the events with these ids; -> how many were deleted. ``conn`` is the hash
-        chain's transaction (retention marks the chain rows in it): its lock is taken first,
-        and when it rolls back the deleted events are inserted again."""
+        chain's transaction (retention marks the chain rows in it): its lock is taken first.
+
+        A partition (a month of one retention group) whose every event is deleted is
+        detached whole, which takes no time whatever its size; when the transaction commits
+        its files are dropped, and when it rolls back it is attached again. The other events
+        are deleted by id (a lightweight DELETE), and inserted again on a rollback.
+        """
         if not ids:
             return 0
         chain.lock(conn)
-        doomed = self.events_by_id(ids)
-        if doomed.height:
-            self._by_ids("DELETE", doomed["id"])
-            sa.event.listen(conn, "rollback", lambda _conn: self._insert(doomed))
-        return doomed.height
+        located = self._by_ids("SELECT _partition_id AS partition, id", pl.Series(list(dict.fromkeys(ids))))
+        if located.height == 0:
+            return 0
+        doomed = located.group_by("partition").len("doomed")
+        held = self._partition_rows(doomed["partition"].to_list())
+        whole = doomed.join(held, on="partition").filter(pl.col("doomed") == pl.col("rows"))["partition"]
+        for partition in whole.to_list():
+            self._partition("DETACH", partition)
+            sa.event.listen(conn, "rollback", lambda _conn, part=partition: self._partition("ATTACH", part))
+            sa.event.listen(conn, "commit", lambda _conn, part=partition: self._partition("DROP DETACHED", part))
+        rest = located.filter(~pl.col("partition").is_in(whole.to_list()))["id"]
+        if rest.len():
+            kept = self.events_by_id(rest.to_list())
+            self._by_ids("DELETE", rest)
+            sa.event.listen(conn, "rollback", lambda _conn: self._insert(kept))
+        return located.height
+
+    def _partition_rows(self, partitions: Sequence[str]) -> pl.DataFrame:
+        """``partition`` and its event count, for these partition ids."""
+        sql = (
+            f"SELECT _partition_id AS partition, count() AS rows FROM {self._target} "  # noqa: S608 - fixed text
+            "WHERE _partition_id IN {parts:Array(String)} GROUP BY partition"
+        )
+        frame = pl.from_arrow(self._query(sql, {"parts": _parameter(list(partitions))[1]}))
+        assert isinstance(frame, pl.DataFrame)
+        return frame.with_columns(pl.col("rows").cast(pl.UInt32))
+
+    def _partition(self, verb: str, partition: str) -> None:
+        """``ALTER TABLE … {DETACH|ATTACH|DROP DETACHED} PARTITION ID`` (ClickHouse takes no
+        parameter there: the id, ClickHouse's own, goes into the text once checked)."""
+        if not _PARTITION_ID.fullmatch(partition):
+            raise StoreError(f"not a ClickHouse partition id: {partition!r}")
+        settings = " SETTINGS allow_drop_detached = 1" if verb == "DROP DETACHED" else ""
+        self._command(f"ALTER TABLE {self._target} {verb} PARTITION ID '{partition}'{settings}")
 
     def _insert(self, rows: pl.DataFrame) -> None:
         """Insert events as they are."""
