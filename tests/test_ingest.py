@@ -283,3 +283,51 @@ def test_import_streams_in_batches_into_one_transaction(tmp_path, sqlite_store):
     assert summary.balanced and sqlite_store.count() == 250
     (reject,) = [json.loads(x) for x in (tmp_path / "b.jsonl.rejects.jsonl").read_text().splitlines()]
     assert reject["line"] == 101
+
+
+def test_a_folder_imports_its_logs_and_skips_what_is_no_log(tmp_path, sqlite_store, capsys):
+    """`import DIR` reads every file under it (not hidden ones); a file of no known format
+    beside the logs (a README) is skipped and named, and the command exits 3 (not all read)."""
+    from audit_analytics.cli.main import main
+
+    folder = tmp_path / "logs"
+    (folder / "2026" / "01").mkdir(parents=True)
+    write_jsonl(folder / "a.jsonl", [GOOD | {"id": "e1"}])
+    write_jsonl(folder / "2026" / "01" / "b.jsonl", [GOOD | {"id": "e2"}, GOOD | {"id": "e3"}])
+    (folder / "SOURCE.md").write_text("# where these logs come from\n")
+    (folder / ".sync").mkdir()
+    write_jsonl(folder / ".sync" / "state.jsonl", [GOOD | {"id": "hidden"}])
+
+    summary = import_files(sqlite_store, [folder])
+
+    assert summary.imported == 3 and sqlite_store.count() == 3
+    assert list(summary.skipped) == [str(folder / "SOURCE.md")]
+    assert "cannot tell the format" in summary.skipped[str(folder / "SOURCE.md")]
+    assert len(summary.files) == 2
+
+    url = str(sqlite_store.engine.url)
+    code = main(["import", "--db", url, str(folder)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"skipped {folder / 'SOURCE.md'}: cannot tell the format" in err
+
+
+def test_files_of_no_known_format_alone_are_refused_and_nothing_is_written(tmp_path, sqlite_store):
+    (tmp_path / "notes.md").write_text("x")
+    (tmp_path / "more.txt").write_text("y")
+    with pytest.raises(
+        IngestError, match=r"notes\.md: cannot tell the format .*\(and 1 other file\(s\) neither\)"
+    ):
+        import_files(sqlite_store, [tmp_path / "notes.md", tmp_path / "more.txt"])
+    assert sqlite_store.count() == 0
+
+
+def test_a_file_that_cannot_be_read_still_stops_the_whole_import(tmp_path, sqlite_store):
+    """Skipping is only for files of no known format: a log that is broken (here a gzip
+    renamed .jsonl) stops everything, so nothing of a half-read set is stored."""
+    good = write_jsonl(tmp_path / "good.jsonl", [GOOD | {"id": "e1"}])
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    with pytest.raises(IngestError, match="gzip"):
+        import_files(sqlite_store, [good, broken, tmp_path])
+    assert sqlite_store.count() == 0

@@ -204,9 +204,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     summary = import_files(store, args.files, rejects=args.rejects, format=args.format, year=args.year)
+    read_as: dict[str, list[str]] = {}
     for path, name in summary.formats.items():
         if name in SOURCES:
-            print(f"note: {path}: read as {SOURCES[name].title} ({name})", file=sys.stderr)
+            read_as.setdefault(name, []).append(path)
+    for name, paths in read_as.items():
+        title = f"{SOURCES[name].title} ({name})"
+        if len(paths) <= 3:
+            for path in paths:
+                print(f"note: {path}: read as {title}", file=sys.stderr)
+        else:  # a folder of them: one line
+            print(f"note: {len(paths):,} files read as {title}: {paths[0]} … {paths[-1]}", file=sys.stderr)
     for note in summary.notes:
         print(f"note: {note}", file=sys.stderr)
     print(str(summary))
@@ -216,9 +224,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     for path in summary.rejects_paths:
         print(f"rejected rows (line, raw row, reasons) written to {path}", file=sys.stderr)
+    for path, why in summary.skipped.items():
+        print(f"skipped {path}: {why}", file=sys.stderr)
     if summary.rejected and summary.imported + summary.duplicates == 0:
         return EXIT_USAGE
-    return EXIT_REJECTED if summary.rejected else EXIT_OK
+    return EXIT_REJECTED if summary.rejected or summary.skipped else EXIT_OK
 
 
 def cmd_formats(args: argparse.Namespace) -> int:

@@ -522,7 +522,9 @@ class ClickHouseStore(Store):
         for partition in whole.to_list():
             self._partition("DETACH", partition)
             sa.event.listen(conn, "rollback", lambda _conn, part=partition: self._partition("ATTACH", part))
-            sa.event.listen(conn, "commit", lambda _conn, part=partition: self._partition("DROP DETACHED", part))
+            sa.event.listen(
+                conn, "commit", lambda _conn, part=partition: self._partition("DROP DETACHED", part)
+            )
         rest = located.filter(~pl.col("partition").is_in(whole.to_list()))["id"]
         if rest.len():
             kept = self.events_by_id(rest.to_list())

@@ -206,6 +206,11 @@ class Batch:
     rows_read: int
 
 
+class UnrecognisedFile(IngestError):
+    """A file of none of the formats the import knows (by content or extension). Beside
+    files that are, it is skipped and named in :attr:`ImportSummary.skipped`."""
+
+
 @dataclass
 class ImportSummary:
     """The outcome of importing files into a store."""
@@ -220,6 +225,7 @@ class ImportSummary:
     ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)  # file -> the format it was read as
     notes: list[str] = field(default_factory=list)  # what the reading assumed (a syslog year)
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was not read (its format)
 
     @property
     def balanced(self) -> bool:
@@ -281,7 +287,7 @@ def _detect_format(path: Path, fmt: str | None) -> Format:
         raise IngestError(path, f"unknown format {fmt!r}; formats: {_formats_listed()}")
     suffix = _inner_suffix(path)
     if suffix not in FORMATS:
-        raise IngestError(
+        raise UnrecognisedFile(
             path,
             f"cannot tell the format from {suffix or 'no extension'!r} and the content is none of the "
             f"source formats ({', '.join(sources.SOURCES)}); use .csv, .jsonl, .json or .parquet, or --format",
@@ -1154,18 +1160,35 @@ def import_files(
     under us) writes nothing either. Memory is bounded by the batch. A deadlock with a
     concurrent import is retried (up to ``attempts`` times) from the start.
 
+    A folder stands for every file under it. When some files are of no format the import
+    knows (a README beside the logs) and others are, those are skipped and listed in the
+    summary's ``skipped``; when none is, :class:`UnrecognisedFile` is raised.
+
     ``format`` forces one format for every file (else each is recognised by its content);
     ``year`` is the year of syslog lines, which have none. ``-`` reads standard input (copied
     to a temporary file as it arrives, since the import reads every file twice).
     """
     with tempfile.TemporaryDirectory(prefix="aa-import-") as spool:
-        checked = [
-            check_file(p, format=format, year=year, origin=origin)
-            for p, origin in _expand(paths, Path(spool))
-        ]
-        return _import_checked(
+        checked: list[CheckedFile] = []
+        skipped: list[UnrecognisedFile] = []
+        for p, origin in _expand(paths, Path(spool)):
+            try:
+                checked.append(check_file(p, format=format, year=year, origin=origin))
+            except UnrecognisedFile as exc:
+                skipped.append(exc)
+        if skipped and not checked:
+            raise (
+                skipped[0]
+                if len(skipped) == 1
+                else UnrecognisedFile(
+                    skipped[0].path, f"{skipped[0].problem} (and {len(skipped) - 1:,} other file(s) neither)"
+                )
+            )
+        summary = _import_checked(
             store, checked, rejects=rejects, batch_rows=batch_rows, now=now, attempts=attempts
         )
+        summary.skipped = {exc.path: exc.problem for exc in skipped}
+        return summary
 
 
 def _import_checked(
@@ -1242,8 +1265,16 @@ def _short(exc: BaseException) -> str:
 
 def _expand(paths: Iterable[str | Path], spool: Path) -> Iterator[tuple[Path, Path | None]]:
     """(path to read, what to call it): ``-`` is standard input, copied to ``spool`` in
-    pieces (named ``stdin.gz`` when it is gzip-compressed)."""
+    pieces (named ``stdin.gz`` when it is gzip-compressed); a folder is every file under it,
+    in name order, hidden ones left out (a synced CloudTrail bucket, a folder of logs)."""
     for p in paths:
+        if str(p) != STDIN and Path(p).is_dir():
+            folder = Path(p)
+            for found in sorted(folder.rglob("*")):
+                hidden = any(part.startswith(".") for part in found.relative_to(folder).parts)
+                if found.is_file() and not hidden:
+                    yield found, None
+            continue
         if str(p) != STDIN:
             yield Path(p), None
             continue
