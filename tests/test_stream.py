@@ -125,9 +125,13 @@ def test_a_csv_written_from_chunks_is_the_csv_of_the_whole_frame(tmp_path):
 @pytest.mark.parametrize("per_sheet", [MAX_XLSX_ROWS, 500], ids=["one-sheet", "sheets-of-500"])
 def test_an_xlsx_written_from_chunks_holds_the_same_cells_and_digests(tmp_path, per_sheet):
     frame = demo_frame()
-    whole = write_xlsx(frame, tmp_path / "whole.xlsx", max_rows_per_sheet=per_sheet)
+    # one manifest for both, so the About sheets' "Generated at" agree too
+    about = ExportManifest(caption="all", generated_at=NOW)
+    whole = write_xlsx(frame, tmp_path / "whole.xlsx", max_rows_per_sheet=per_sheet, manifest=about)
 
-    chunked = write_xlsx(pieces(frame, 113), tmp_path / "chunked.xlsx", max_rows_per_sheet=per_sheet)
+    chunked = write_xlsx(
+        pieces(frame, 113), tmp_path / "chunked.xlsx", max_rows_per_sheet=per_sheet, manifest=about
+    )
 
     assert chunked.sheets == whole.sheets
     assert chunked.rows == whole.rows == frame.height

@@ -544,14 +544,6 @@ def _frames(rows: Rows) -> Iterator[pl.DataFrame]:
         raise ExportError("nothing to export: the rows came without a single frame to name their columns")
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- xlsx
 
 
