@@ -1,4 +1,5 @@
-"""Importing CloudTrail: records per second through ``audit-analytics import`` into SQLite.
+"""Importing CloudTrail: records per second through ``audit-analytics import`` into SQLite
+(or, with ``--store chdb``, a chDB folder).
 
 Usage::
 
@@ -29,6 +30,7 @@ import os
 import platform
 import pstats
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -151,17 +153,20 @@ from audit_analytics.engines.store import open_store
 from audit_analytics.io.ingest import import_files
 store = open_store(sys.argv[1])
 summary = import_files(store, [sys.argv[2]])
+getattr(store, "close", store.engine.dispose)()
 print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
     "imported": summary.imported, "rejected": summary.rejected, "formats": summary.formats,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def run_once(data: Path, folder: Path, index: int) -> dict[str, Any]:
+def run_once(data: Path, folder: Path, index: int, store: str = "sqlite") -> dict[str, Any]:
     db = folder / f"run{index}.db"
     db.unlink(missing_ok=True)
+    shutil.rmtree(folder / f"run{index}-ch", ignore_errors=True)
+    url = f"sqlite:///{db}" if store == "sqlite" else f"chdb://{folder / f'run{index}-ch'}"
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, f"sqlite:///{db}", str(data)],
+        [sys.executable, "-c", _CHILD, url, str(data)],
         check=True,
         capture_output=True,
         text=True,
@@ -169,6 +174,7 @@ def run_once(data: Path, folder: Path, index: int) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     db.unlink(missing_ok=True)
+    shutil.rmtree(folder / f"run{index}-ch", ignore_errors=True)
     return result
 
 
@@ -256,6 +262,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--ceiling", action="store_true", help="also time a bare executemany of mapped rows into the table"
     )
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "chdb"),
+        default="sqlite",
+        help="import into an SQLite file or a chDB folder",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "sources.json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aa-bench-sources-") as tmp:
@@ -269,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         runs = []
         for i in range(args.repeat):
-            result = run_once(data, folder, i)
+            result = run_once(data, folder, i, args.store)
             if result["imported"] != args.records or result["formats"] != {str(data): "cloudtrail"}:
                 raise SystemExit(f"the import did not read every record as CloudTrail: {result}")
             result["records_per_s"] = args.records / result["seconds"]
@@ -287,6 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "load_before": os.getloadavg(),
             },
             "records": args.records,
+            "store": args.store,
             "file_mib": round(size / 2**20, 1),
             "runs": runs,
             "records_per_s": {"median": statistics.median(rates), "min": min(rates), "max": max(rates)},
