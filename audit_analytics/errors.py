@@ -27,6 +27,11 @@ class IngestError(AuditAnalyticsError, ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class UnrecognisedFile(IngestError):
+    """A file of none of the formats the import knows (by content or extension). Beside
+    files that are, the import skips it and names it (``ImportSummary.skipped``)."""
+
+
 class StoreError(AuditAnalyticsError, RuntimeError):
     """The database cannot be opened or answered in a way the store cannot use."""
 

@@ -71,7 +71,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.engines import chain
-from audit_analytics.errors import IngestError, StoreError
+from audit_analytics.errors import IngestError, StoreError, UnrecognisedFile
 from audit_analytics.io import sources
 from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
 
@@ -204,11 +204,6 @@ class Batch:
     lines: list[int]
     rejects: list[Reject]
     rows_read: int
-
-
-class UnrecognisedFile(IngestError):
-    """A file of none of the formats the import knows (by content or extension). Beside
-    files that are, it is skipped and named in :attr:`ImportSummary.skipped`."""
 
 
 @dataclass
