@@ -398,3 +398,46 @@ def test_cli_plan_and_apply(tmp_path, monkeypatch, capsys, main):
     assert archive.scan(arch_dir).collect().height == due
     assert main(["retention", "plan", "--db", db, "--policy", str(tmp_path / "nope.toml")]) == 2
     assert "no policy file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- retention's delete
+
+
+def test_a_chdb_delete_detaches_whole_partitions_and_a_rollback_attaches_them(chdb_store):
+    """Retention's delete on ClickHouse (here, not in test_clickhouse_store.py, whose module
+    holds another chDB folder open: chDB serves one per process): a month of one retention group deleted whole is detached (no
+    rewrite), dropped when the chain's transaction commits and attached again when it rolls
+    back; a partly deleted partition loses its rows by id, which a rollback inserts again."""
+    from datetime import UTC, datetime
+
+    from audit_analytics.schema import RETENTION_GROUPS
+
+    events = generate(3_000, seed=2, now=datetime(2026, 4, 15, tzinfo=UTC), days=70).events
+    chdb_store.append(events)
+    month = events["time"].dt.strftime("%Y%m")
+    security = events["type"].cast(pl.String).is_in(RETENTION_GROUPS["security"])
+    whole = events.filter((month == "202602") & security)["id"]
+    part = events.filter((month == "202603") & ~security)["id"].head(40)
+    doomed = [*whole.to_list(), *part.to_list()]
+    assert whole.len() > 100
+    original = chdb_store.load()
+
+    def detached() -> int:
+        sql = "SELECT count() FROM system.detached_parts WHERE database = 'audit' AND table = 'audit_events'"
+        return int(chdb_store._query(sql).column(0)[0].as_py())
+
+    with chdb_store.engine.connect() as conn:
+        transaction = conn.begin()
+        assert chdb_store.delete_ids(conn, doomed) == len(doomed)
+        assert chdb_store.count() == events.height - len(doomed)
+        assert detached() >= 1  # the whole partition went aside, not row by row
+        transaction.rollback()
+    assert detached() == 0
+    assert chdb_store.load().sort("id").equals(original.sort("id"))
+
+    with chdb_store.engine.begin() as conn:
+        assert chdb_store.delete_ids(conn, doomed) == len(doomed)
+    assert detached() == 0  # dropped on commit
+    left = chdb_store.load()
+    assert left.height == events.height - len(doomed)
+    assert not set(doomed) & set(left["id"].to_list())
