@@ -215,6 +215,31 @@ def test_the_first_write_seals_events_stored_before_the_chain(tmp_path):
     assert report.ok and report.events == 3_000 and report.batches == 2
 
 
+@pytest.mark.postgres
+def test_postgresql_seals_events_stored_before_the_chain(pg_store):
+    """The sealing reads the events with a server-side cursor and writes the chain on the same
+    connection; the inserts must not run as cursors themselves (they did: "syntax error at or
+    near INSERT" from DECLARE … CURSOR FOR INSERT)."""
+    import sqlalchemy as sa
+
+    url = pg_store.engine.url.render_as_string(hide_password=False)
+    with pg_store.engine.begin() as conn:  # events stored by a release without the chain
+        conn.execute(pg_store.table.insert(), FIRST.to_dicts())
+    pg_store.engine.dispose()
+
+    store = open_store(url)
+    try:
+        (sealed,) = batches_of(store)
+        assert (sealed.batch, sealed.events, sealed.source) == (1, 2_000, chain.SEALED_SOURCE)
+        store.append(SECOND)
+        report = integrity.verify(store)
+        assert report.ok and report.events == 3_000 and report.batches == 2
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM audit_chain")).scalar_one() == 3_000
+    finally:
+        store.engine.dispose()
+
+
 def test_concurrent_writers_never_interleave_batches(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
     open_store(url).engine.dispose()

@@ -163,9 +163,11 @@ class Store:
         events, read on ``conn``."""
         t = self.table
         stmt = sa.select(*(t.c[c] for c in COLUMNS))
-        result = conn.execution_options(yield_per=rows).execute(
-            stmt.order_by(t.c.time, t.c.id) if ordered else stmt
-        )
+        stmt = stmt.order_by(t.c.time, t.c.id) if ordered else stmt
+        # on the statement, not the connection: Connection.execution_options changes the
+        # connection itself, and PostgreSQL then ran the chain's inserts that follow on this
+        # connection as server-side cursors ("DECLARE … CURSOR FOR INSERT": a syntax error)
+        result = conn.execute(stmt.execution_options(yield_per=rows))
         for part in result.partitions():
             yield _rows_frame(part, COLUMNS)
 
