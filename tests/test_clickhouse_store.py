@@ -572,3 +572,34 @@ def test_every_page_runs_on_chdb(stores, monkeypatch, as_role, tmp_path, mode):
     finally:
         st.cache_resource.clear()  # the app's store: chDB's session closes with it
         gc.collect()
+
+
+def test_a_process_that_ran_the_app_on_chdb_exits_cleanly(tmp_path):
+    """chDB's own shutdown at interpreter exit crashed the process (SIGSEGV, exit 139) when
+    the app's threads had used a session that was still open; the store closes its sessions
+    before that (atexit)."""
+    folder = tmp_path / "ch"
+    users = tmp_path / "users.toml"
+    users.write_text('[users.tester]\nrole = "auditor"\npassword_hash = "$argon2id$unused"\n')
+    script = f"""
+import os
+os.environ["AUDIT_DB_URL"] = "chdb://{folder}"
+os.environ["AUDIT_SNAPSHOT_DIR"] = "{tmp_path / "snapshots"}"
+os.environ["AUDIT_USERS_FILE"] = "{users}"
+from audit_analytics.demo.generate import generate
+from audit_analytics.engines.store import open_store
+store = open_store("chdb://{folder}")
+store.append(generate(2_000, seed=1).events)
+store.close()
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("{ROOT / "app.py"}", default_timeout=120)
+at.session_state["aa_user"] = "tester"
+at.run()
+assert not at.exception, at.exception
+print("ran the app")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert "ran the app" in done.stdout, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]

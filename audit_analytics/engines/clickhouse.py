@@ -38,6 +38,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -290,6 +291,10 @@ class ChdbConnection:
             self.session: Any = session.Session(self.path)
         except Exception as exc:
             raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
+        # closed before the interpreter tears down: chDB's own shutdown at exit crashed the
+        # process (SIGSEGV, "ShutdownTablesThreadPool is not initialized") when a session was
+        # still open after the app's threads had used it
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def query(self, sql: str, params: Mapping[str, str] | None = None) -> pa.Table:
         with self.turns:
@@ -311,7 +316,21 @@ class ChdbConnection:
             )
 
     def close(self) -> None:
-        self.session.close()
+        """Close the session (again: nothing). Waits up to 10 s for a statement in progress."""
+        taken = self.turns.acquire(timeout=10)
+        try:
+            if self.session is not None:
+                self.session.close()
+                self.session = None
+        finally:
+            if taken:
+                self.turns.release()
+
+
+def _close_at_exit(connection: weakref.ref[ChdbConnection]) -> None:
+    alive = connection()
+    if alive is not None:
+        alive.close()
 
 
 class _Verbatim:
