@@ -263,7 +263,10 @@ class Connection(Protocol):
 
     def command(self, sql: str, params: Mapping[str, str] | None = None) -> None: ...
 
-    def insert(self, database: str, table: str, rows: pa.Table) -> None: ...
+    def insert(self, database: str, table: str, rows: pa.Table, *, new_only: bool = False) -> set[str]:
+        """Insert the rows (``new_only``: those whose ``id`` the table does not hold yet,
+        found by its bloom filter); -> the ids left out as stored already."""
+        ...
 
     def close(self) -> None: ...
 
@@ -304,16 +307,31 @@ class ChdbConnection:
         with self.turns:
             self.session.query(sql, "CSV", params=dict(params) if params else None)
 
-    def insert(self, database: str, table: str, rows: pa.Table) -> None:
-        """Through a Parquet file, which ClickHouse reads by column."""
+    def insert(self, database: str, table: str, rows: pa.Table, *, new_only: bool = False) -> set[str]:
+        """Through a Parquet file, which ClickHouse reads by column: read once for the ids
+        stored already (10x faster than passing 100,000 ids as a parameter) and once more
+        for the rows to insert."""
         cols = ", ".join(rows.column_names)
+        target = f"`{database}`.{table}"
         with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
             path = Path(folder) / "batch.parquet"
             pq.write_table(rows, path, compression="lz4")
-            self.command(
-                f"INSERT INTO `{database}`.{table} ({cols}) SELECT {cols} FROM file({{path:String}}, Parquet)",  # noqa: S608 - fixed names
-                {"path": _parameter(str(path))[1]},
-            )
+            params = {"path": _parameter(str(path))[1]}
+            rows_in = "file({path:String}, Parquet)"
+            stored: set[str] = set()
+            if new_only:
+                found = self.query(
+                    f"SELECT id FROM {target} WHERE id IN (SELECT id FROM {rows_in})",  # noqa: S608 - fixed names
+                    params,
+                )
+                stored = set(found.column("id").to_pylist())
+                if len(stored) == rows.num_rows:
+                    return stored
+                if stored:
+                    rows_in += " WHERE id NOT IN {stored:Array(String)}"
+                    params["stored"] = _parameter(sorted(stored))[1]
+            self.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {rows_in}", params)  # noqa: S608
+        return stored
 
     def close(self) -> None:
         """Close the session (again: nothing). Waits up to 10 s for a statement in progress."""
@@ -361,8 +379,20 @@ class ServerConnection:
     def command(self, sql: str, params: Mapping[str, str] | None = None) -> None:
         self.client.command(sql, parameters=_verbatim(params))
 
-    def insert(self, database: str, table: str, rows: pa.Table) -> None:
-        self.client.insert_arrow(table, rows, database=database)
+    def insert(self, database: str, table: str, rows: pa.Table, *, new_only: bool = False) -> set[str]:
+        stored: set[str] = set()
+        if new_only:  # the ids go as parameters in the URL: ID_CHUNK at a time
+            sql = f"SELECT id FROM `{database}`.{table} WHERE id IN {{ids:Array(String)}}"  # noqa: S608
+            ids = rows.column("id").to_pylist()
+            for start in range(0, len(ids), ID_CHUNK):
+                found = self.query(sql, {"ids": _parameter(ids[start : start + ID_CHUNK])[1]})
+                stored.update(found.column("id").to_pylist())
+            if stored:
+                keep = pa.array([i not in stored for i in ids])
+                rows = rows.filter(keep)
+        if rows.num_rows:
+            self.client.insert_arrow(table, rows, database=database)
+        return stored
 
     def close(self) -> None:
         self.client.close()
@@ -511,20 +541,20 @@ class ClickHouseStore(Store):
 
         ``conn`` is the hash chain's transaction: its lock is taken first (writers take turns,
         as on SQLite), and when it rolls back the rows inserted here are deleted again. The
-        batch goes to ClickHouse as a Parquet file; the stored ids are found by the table's
-        bloom filter on ``id`` (an id is a duplicate whatever its time), and only the others
-        are inserted (``ReplacingMergeTree`` would merge duplicates some time later, so counts
-        would not be exact meanwhile).
+        connection finds the stored ids by the table's bloom filter on ``id`` (an id is a
+        duplicate whatever its time; chDB reads them from the batch's Parquet file) and
+        inserts only the others (``ReplacingMergeTree`` would merge duplicates some time
+        later, so counts would not be exact meanwhile).
         """
         if unique.height == 0:
             return []
         chain.lock(conn)
-        stored = set(self._by_ids("SELECT id", unique["id"])["id"].to_list())
-        rows = unique.filter(~pl.col("id").is_in(stored)) if stored else unique
-        if rows.height == 0:
+        stored = self._insert(unique, new_only=True)
+        ids: list[str] = (
+            [i for i in unique["id"].to_list() if i not in stored] if stored else unique["id"].to_list()
+        )
+        if not ids:
             return []
-        self._insert(rows)
-        ids: list[str] = rows["id"].to_list()
         sa.event.listen(conn, "rollback", lambda _conn: self._by_ids("DELETE", pl.Series(ids)))
         return ids
 
@@ -577,11 +607,12 @@ class ClickHouseStore(Store):
         settings = " SETTINGS allow_drop_detached = 1" if verb == "DROP DETACHED" else ""
         self._command(f"ALTER TABLE {self._target} {verb} PARTITION ID '{partition}'{settings}")
 
-    def _insert(self, rows: pl.DataFrame) -> None:
-        """Insert events as they are."""
+    def _insert(self, rows: pl.DataFrame, *, new_only: bool = False) -> set[str]:
+        """Insert events as they are (``new_only``: those whose id is not stored); -> the
+        ids left out as stored."""
         arrow = rows.select(COLUMNS).with_columns(pl.col("type", "result").cast(pl.String)).to_arrow()
         try:
-            self.connection.insert(self.database, TABLE_NAME, arrow)
+            return self.connection.insert(self.database, TABLE_NAME, arrow, new_only=new_only)
         except Exception as exc:
             raise StoreError(f"ClickHouse ({self.connection.where}) could not insert: {_short(exc)}") from exc
 

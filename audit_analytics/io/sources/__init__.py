@@ -20,9 +20,27 @@ from __future__ import annotations
 import csv
 
 from audit_analytics.io.sources import auditd, cloud, cloudtrail, devtools, identity, kubernetes, syslog
-from audit_analytics.io.sources.base import Context, RawRow, Source, first_json_record
+from audit_analytics.io.sources.base import (
+    IPV4,
+    PY_SPACE,
+    Context,
+    LineMapper,
+    RawRow,
+    Source,
+    first_json_record,
+)
 
-__all__ = ["SOURCES", "Context", "RawRow", "Source", "detect", "source_named"]
+__all__ = [
+    "IPV4",
+    "PY_SPACE",
+    "SOURCES",
+    "Context",
+    "LineMapper",
+    "RawRow",
+    "Source",
+    "detect",
+    "source_named",
+]
 
 SOURCES: dict[str, Source] = {
     s.name: s

@@ -33,12 +33,15 @@ __all__ = [
     "as_dict",
     "as_list",
     "Context",
+    "LineMapper",
     "Lines",
     "RawRow",
     "Row",
     "Source",
     "csv_records",
     "dig",
+    "IPV4",
+    "PY_SPACE",
     "ip_or_none",
     "json_records",
     "mapped",
@@ -100,6 +103,23 @@ class Source:
     read: Callable[[Lines, Context], Iterator[RawRow]]
     caveats: str = ""
     actions: Mapping[str, ActionRule] = field(default_factory=dict)
+    lines: LineMapper | None = None
+
+
+@dataclass(frozen=True)
+class LineMapper:
+    """How a source reads a file of one record per line a batch at a time (the fast path
+    for a big file; ingest decides when it applies and validates what comes out).
+
+    ``starts`` says whether a file's first non-empty line is such a record; ``map`` maps a
+    batch of lines (a polars String series) to rows of our schema with a boolean column
+    ``batch``, false for the rows it leaves to ``read`` (the source's record reader, given
+    those lines alone).
+    """
+
+    starts: Callable[[str], bool]
+    map: Callable[[Any], Any]  # pl.Series -> pl.DataFrame (polars is not imported here)
+    read: Callable[[Lines, Context], Iterator[RawRow]]
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,7 +149,7 @@ def ip_or_none(value: object) -> str | None:
         text = text[1 : text.index("]")]
     elif text.count(":") == 1 and "." in text:  # 1.2.3.4:5678
         text = text.split(":", 1)[0]
-    if _IPV4.fullmatch(text):  # canonical already: ipaddress would print it unchanged
+    if IPV4.fullmatch(text):  # canonical already: ipaddress would print it unchanged
         return text
     try:
         return str(ipaddress.ip_address(text))
@@ -138,7 +158,10 @@ def ip_or_none(value: object) -> str | None:
 
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""A dotted-quad IPv4 address in its canonical form (what ``ipaddress`` would print)."""
+PY_SPACE = "".join(c for c in map(chr, range(0x3000 + 1)) if c.isspace())
+"""Every character Python's ``str.strip`` takes away (what :func:`first_text` strips)."""
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -251,12 +274,13 @@ def _expand(obj: Any) -> list[Any] | None:
 JsonItem = tuple[int, str, Any, str | None]
 
 
-def json_records(lines: Lines, *, wrappers: bool = True) -> Iterator[JsonItem]:
+def json_records(lines: Lines, *, wrappers: bool = True, documents: bool = True) -> Iterator[JsonItem]:
     """(line, raw text, parsed record or None, problem or None) for every record.
 
     Reads one JSON value per line (JSON Lines), where a line may also hold a whole
     ``{"Records": [...]}`` document or an array; a document spread over several lines (a
-    pretty-printed export) is parsed whole, its records numbered from 1.
+    pretty-printed export) is parsed whole, its records numbered from 1 (unless
+    ``documents`` is false: then every line stands alone).
     """
     pending: list[bytes] = []
     pending_start = 0
@@ -288,7 +312,7 @@ def json_records(lines: Lines, *, wrappers: bool = True) -> Iterator[JsonItem]:
         except (json.JSONDecodeError, RecursionError, ValueError) as exc:
             stripped = text.lstrip()
             # a pretty-printed document starts the file; a broken line later is one bad record
-            if was_first and stripped[:1] in ("{", "[") and not _complete_looking(stripped):
+            if documents and was_first and stripped[:1] in ("{", "[") and not _complete_looking(stripped):
                 pending, pending_start, size = [line], number, len(line)
                 continue
             yield number, cut(text), None, _why_json(exc)
