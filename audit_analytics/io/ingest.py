@@ -933,7 +933,7 @@ def _batches(
 ) -> Iterator[Batch]:
     source = sources.SOURCES.get(checked.source or "")
     if source is not None and source.lines is not None:
-        yield from _line_batches(checked, source.lines, batch_rows=batch_rows, now=now)
+        yield from _line_batches(checked, source, source.lines, reading, batch_rows=batch_rows, now=now)
     else:
         yield from _validated(
             _raw_rows(checked), checked, reading, batch_rows=batch_rows or BATCH_ROWS, now=now
@@ -988,14 +988,19 @@ _ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 
 def _line_batches(
-    checked: CheckedFile, mapper: sources.LineMapper, *, batch_rows: int | None, now: datetime
+    checked: CheckedFile,
+    source: sources.Source,
+    mapper: sources.LineMapper,
+    reading: _Reading,
+    *,
+    batch_rows: int | None,
+    now: datetime,
 ) -> Iterator[Batch]:
     """Batches of a source's file read ``batch_rows`` lines at a time by its
     :class:`~audit_analytics.io.sources.LineMapper` when the file is one record per line,
     else by the source's record reader, as any file. The rows are what the record reader
     and :func:`validate_row` give for the same lines (tests/test_sources_batch.py)."""
     context = checked.context or sources.Context(str(checked.named))
-    source = sources.SOURCES[checked.source or ""]
     with _open(checked.path) as fh:
         numbered = _lines(fh)
         head: list[tuple[int, bytes | None]] = []
@@ -1009,7 +1014,7 @@ def _line_batches(
             yield from _validated(
                 source.read(everything, context),
                 checked,
-                _Reading(checked),
+                reading,
                 batch_rows=batch_rows or BATCH_ROWS,
                 now=now,
             )
