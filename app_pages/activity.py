@@ -8,18 +8,16 @@ Every bar or point opens the Audit Log on exactly the events behind it.
 import polars as pl
 import streamlit as st
 
-from audit_analytics.analysis.review import TOP_N, activity_summary
 from audit_analytics.errors import NeedsMemory
 from audit_analytics.schema import CATEGORY_CODES
 from audit_analytics.textsafe import md_escape
+from audit_analytics.ui import activity as page
 from audit_analytics.ui import auth, charts
 from audit_analytics.ui.common import load_shared_or_stop
-from audit_analytics.ui.data import actors_of, cached
+from audit_analytics.ui.data import actors_of
 from audit_analytics.ui.state import current_view, filter_panel, open_explorer, search_bar, set_view
 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
-
-REVIEW_TYPES = ("service", "infra", "backup", "db_backup")
 
 
 def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool) -> None:
@@ -79,7 +77,7 @@ flt = view.filter
 try:
     # every figure of the page for one view, cached by the filter's values and time bounds
     with st.spinner("Summarising activity…"):
-        summary = cached(shared, ("activity", flt, flt.bounds()), lambda: activity_summary(shared.index, flt))
+        summary = page.summary(shared, flt)
 except NeedsMemory as exc:
     st.warning(f"These charts need the events themselves: {md_escape(str(exc))}.", icon=":material/memory:")
     st.stop()
@@ -97,9 +95,8 @@ if summary["count"] == 0:
     st.stop()
 
 
-def chart(fig, key: str, data: pl.DataFrame, file_name: str, *, clickable: bool = True, variant=None) -> None:
-    if callable(fig):  # built once per view and version of the data, like the summary
-        fig = cached(shared, ("activity_figure", key, variant, flt, flt.bounds()), fig)
+def chart(key: str, data: pl.DataFrame, file_name: str, *, clickable: bool = True, variant=None) -> None:
+    fig = page.figure(shared, flt, summary, key, variant)  # built once per view and version of the data
     charts.show(fig, key=key, view=view if clickable else None, on_click=open_explorer)
     charts.download_chart_data(data, key=f"download_{key}", file_name=f"activity-{file_name}.csv")
 
@@ -107,55 +104,12 @@ def chart(fig, key: str, data: pl.DataFrame, file_name: str, *, clickable: bool 
 metrics(summary["change"], actors=summary["actors"], has_previous=summary["has_previous"])
 
 st.subheader("Events over time")
-chart(
-    lambda: charts.bars_over_time(
-        summary["events"],
-        series="type",
-        value="events",
-        every=every,
-        tz=tz,
-        title=f"Events per {bucket} by category",
-        y_title="Events",
-    ),
-    "activity_events",
-    summary["events"],
-    "events-over-time",
-)
+chart("activity_events", summary["events"], "events-over-time")
 
 st.subheader("Results and failure rate")
-mix = summary["mix"]
-long_mix = mix.unpivot(
-    index="bucket", on=["done", "failed", "pending", "processing"], variable_name="result", value_name="n"
-)
-chart(
-    lambda: charts.add_rate_line(
-        charts.bars_over_time(
-            long_mix,
-            series="result",
-            value="n",
-            every=every,
-            tz=tz,
-            title=f"Results per {bucket}, with the failure rate",
-            y_title="Events",
-        ),
-        mix,
-        every=every,
-    ),
-    "activity_results",
-    mix,
-    "result-mix",
-)
+chart("activity_results", summary["mix"], "result-mix")
 if summary["has_previous"]:
-    chart(
-        lambda: charts.comparison_bars(
-            summary["change"],
-            title="Events per category: this period and the one before",
-            period_name="period",
-        ),
-        "activity_compare",
-        summary["change"],
-        "change-against-previous-period",
-    )
+    chart("activity_compare", summary["change"], "change-against-previous-period")
     st.dataframe(
         change_table(summary["change"]),
         hide_index=True,
@@ -178,73 +132,26 @@ else:
 st.subheader("Who and what")
 left, right = st.columns(2)
 with left:
-    chart(
-        lambda: charts.ranked_bars(
-            summary["top_actors"], key="actor", title=f"Top {TOP_N} actors", x_title="Events", y_title="Actor"
-        ),
-        "activity_actors",
-        summary["top_actors"],
-        "top-actors",
-    )
+    chart("activity_actors", summary["top_actors"], "top-actors")
 with right:
-    chart(
-        lambda: charts.ranked_bars(
-            summary["top_targets"],
-            key="target",
-            title=f"Top {TOP_N} targets",
-            x_title="Events",
-            y_title="Target",
-        ),
-        "activity_targets",
-        summary["top_targets"],
-        "top-targets",
-    )
+    chart("activity_targets", summary["top_targets"], "top-targets")
 
 st.subheader("Change history")
 scope = st.segmented_control(
     "Categories",
-    ["review", "all"],
-    default="review",
+    list(page.SCOPES),
+    default=page.SCOPES[0],
     key="changes_scope",
     format_func={"review": "Service, infra, backup", "all": "All categories"}.get,
 )
-changes = summary["changes"]
-if scope != "all":
-    changes = changes.filter(pl.col("type").cast(pl.String).is_in(REVIEW_TYPES))
-chart(
-    lambda: charts.bars_over_time(
-        changes,
-        series="type",
-        value="changes",
-        every=every,
-        tz=tz,
-        title=f"Changes per {bucket} (create, update, delete and other write actions)",
-        y_title="Changes",
-        extra_drill={"writes": True},
-    ),
-    "activity_changes",
-    changes,
-    "changes-over-time",
-    variant=scope,
-)
+chart("activity_changes", page.changes_in(summary, scope), "changes-over-time", variant=scope)
 
 st.subheader("When")
-chart(
-    lambda: charts.weekday_hour_heatmap(summary["heat"], tz=tz, title=f"Events by weekday and hour ({tz})"),
-    "activity_heatmap",
-    summary["heat"],
-    "weekday-hour",
-    clickable=False,
-)
+chart("activity_heatmap", summary["heat"], "weekday-hour", clickable=False)
 
 st.subheader("Retention groups")
 st.caption("The whole log, whatever the filters: what each retention policy has to keep.")
-chart(
-    lambda: charts.retention_bars(summary["retention"], title="Events per retention group"),
-    "activity_retention",
-    summary["retention"],
-    "retention-groups",
-)
+chart("activity_retention", summary["retention"], "retention-groups")
 st.dataframe(
     summary["retention"],
     hide_index=True,

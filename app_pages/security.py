@@ -61,7 +61,7 @@ if count == 0:
     st.stop()
 
 st.subheader("Login failures")
-top = st.segmented_control("Top", sw.TOP_CHOICES, default=10, key="sec_top") or 10
+top = st.segmented_control("Top", sw.TOP_CHOICES, default=sw.DEFAULT_TOP, key="sec_top") or sw.DEFAULT_TOP
 sw.failure_charts(review, open_explorer=open_explorer, top=top)
 
 st.subheader("Detections")

@@ -580,7 +580,9 @@ def test_the_permission_table_lists_every_flagged_change_first(page, db):
 
 def test_the_policy_file_sets_the_controls_defaults(db, monkeypatch, as_role, tmp_path):
     policy = tmp_path / "security.toml"
-    policy.write_text('[off-hours]\norg_tz = "Asia/Tokyo"\nhours = ["09:00", "17:30"]\n')
+    policy.write_text(
+        '[off-hours]\norg_tz = "Asia/Tokyo"\nhours = ["09:00", "17:30"]\n[success-after-failure]\nby = "ip"\n'
+    )
     monkeypatch.setenv("AUDIT_DB_URL", db[0])
     monkeypatch.setenv("AUDIT_SECURITY_POLICY", str(policy))
     at = as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")
@@ -590,6 +592,8 @@ def test_the_policy_file_sets_the_controls_defaults(db, monkeypatch, as_role, tm
     assert at.selectbox(key="th_off_hours_org_tz").value == "Asia/Tokyo"
     assert [t.strftime("%H:%M") for t in at.slider(key="th_off_hours_hours").value] == ["09:00", "17:30"]
     assert any(c == "Time (Asia/Tokyo)" for c in table_with(at, "Actor", "Why").columns)
+    # the policy's "count failures by" too (the control started at "account" whatever it said)
+    assert at.selectbox(key="th_success_after_failures_by").value == "ip"
     # a policy that cannot be used says so instead of reviewing with other settings
     policy.write_text("[off-hours]\ncolour = 1\n")
     at = as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")

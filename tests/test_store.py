@@ -82,6 +82,25 @@ def test_the_whole_table_streams_in_batches_with_code_columns_as_categoricals(sq
     )
 
 
+def test_the_whole_table_comes_oldest_first_whatever_order_it_was_written_in(sql_store, monkeypatch):
+    """connectorx reads the table in its own order (an ORDER BY was most of the load's time);
+    the load puts it in (time, id) order itself, ties by id included, across batches."""
+    from audit_analytics.engines import store as store_module
+    from audit_analytics.schema import SUMMARY_COLUMNS
+
+    shuffled = EVENTS.sample(fraction=1.0, shuffle=True, seed=7)
+    tied = shuffled.head(40).with_columns(pl.lit(datetime(2026, 4, 30, 12, tzinfo=UTC)).alias("time"))
+    written = pl.concat([tied.reverse(), shuffled.slice(40)])
+    for start in range(0, written.height, 500):  # appended out of order, batch by batch
+        sql_store.append(written.slice(start, 500))
+    monkeypatch.setattr(store_module, "LOAD_BATCH_ROWS", 700)
+    streamed = sql_store._load_connectorx(SUMMARY_COLUMNS, ("email",))
+    assert streamed is not None  # the fast path ran
+    expected = written.sort("time", "id").select(SUMMARY_COLUMNS)
+    assert streamed.with_columns(pl.col("email").cast(pl.String)).equals(expected)
+    assert sql_store.load().equals(written.sort("time", "id"))
+
+
 def test_count_and_page_are_evaluated_in_sql(store):
     store.append(EVENTS)
     flt = Filter(period="7d", types=("auth",))

@@ -34,7 +34,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,8 @@ FRESHNESS_SECONDS = 15.0
 RESULT_CACHE_SIZE = 160  # the explorer's, the charts' and the detections' results
 FLIGHT_WAIT_SECONDS = 120.0
 SNAPSHOT_AFTER_EVENTS = 100_000  # a grown index is written again past this many new events
+IDLE_WAIT_SECONDS = 30.0  # the most the warm-up waits for the pages to finish before a step
+QUIET_SECONDS = 2.0  # ... and how long no page must have run before it takes a step
 
 
 def signature_of(store: Store) -> Signature:
@@ -87,6 +90,14 @@ class SharedData:
     preloading: bool = False  # a first load runs in the background (load_in_background)
     snapshots: Snapshots | None = None  # the app: the index kept on disk between restarts
     snapshot_height: int | None = None  # events in the last snapshot written or read
+    warmers: list[Callable[[SharedData], None]] = field(default_factory=list)
+    """Run in a thread after every load, grow or reload (:meth:`warm_in_background`): the app
+    computes its pages' default views there, so a first visit finds them held."""
+    warming: bool = False  # a warm-up thread runs
+    warm_again: bool = False  # the data changed while it ran: it runs once more
+    running: int = 0  # page runs in progress (:meth:`page_run`); the warm-up waits for none
+    last_run: float = 0.0  # when a page run last started or ended (time.monotonic)
+    idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     @property
     def engine(self) -> AuditEngine:
@@ -121,6 +132,7 @@ class SharedData:
         # load, and a forced one, wait for it
         if not self.lock.acquire(blocking=force or not self.version):
             return self
+        version = self.version
         try:
             signature = signature_of(store)
             self.stale = False
@@ -155,6 +167,8 @@ class SharedData:
                     self.results.clear()
         finally:
             self.lock.release()
+        if self.version != version and self.warmers:
+            self.warm_in_background()
         return self
 
     def _open(self, store: Store) -> AuditEngine:
@@ -214,6 +228,74 @@ class SharedData:
         thread = threading.Thread(target=run, name="audit-preload", daemon=True)
         thread.start()
         return thread
+
+    def warm_in_background(self) -> threading.Thread | None:
+        """Run every warmer over the current data in a thread of its own; the thread, or None
+        when one already runs (it then runs the warmers once more when it is done, for the
+        data as they are then). A warmer's results go through :meth:`cached`, so a page that
+        asks for one meanwhile waits for it instead of computing it twice. A warmer that
+        fails is logged and skipped: the page computes that result itself."""
+        with self.results_lock:
+            if self.warming:
+                self.warm_again = True
+                return None
+            self.warming = True
+
+        def run() -> None:
+            while True:
+                version = self.version
+                for warmer in self.warmers:
+                    self.wait_idle()
+                    if self.version != version:
+                        break  # the data changed: start again on the new version
+                    try:
+                        warmer(self)
+                    except Exception as exc:
+                        log.warning("warming %s failed: %s", getattr(warmer, "__name__", warmer), exc)
+                with self.results_lock:
+                    if not self.warm_again and self.version == version:
+                        self.warming = False
+                        return
+                    self.warm_again = False
+
+        thread = threading.Thread(target=run, name="audit-warm", daemon=True)
+        thread.start()
+        return thread
+
+    @contextmanager
+    def page_run(self) -> Iterator[None]:
+        """Around a page's run (the app wraps every run in it): the warm-up does its next step
+        only when no page runs, so a user's page never shares the CPU with it (on 2 cores the
+        first page after sign-in took 2.5 s instead of 1.3 while the warm-up ran)."""
+        with self.idle:
+            self.running += 1
+            self.last_run = time.monotonic()
+        try:
+            yield
+        finally:
+            with self.idle:
+                self.running -= 1
+                self.last_run = time.monotonic()
+                self.idle.notify_all()
+
+    def wait_idle(self, timeout: float = IDLE_WAIT_SECONDS, *, quiet: float = QUIET_SECONDS) -> bool:
+        """Wait until no page has run for ``quiet`` seconds (at most ``timeout`` seconds in
+        all); whether that came. A warmer calls it between its steps: a user's clicks come in
+        bursts (signing in is a run, then the page's run), and a step begun between two runs
+        of a burst would share the CPU with the second."""
+        deadline = time.monotonic() + timeout
+        with self.idle:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if self.running:
+                    self.idle.wait(left)
+                    continue
+                calm = quiet - (time.monotonic() - self.last_run)
+                if calm <= 0:
+                    return True
+                self.idle.wait(min(calm, left))
 
     # -- derived results --------------------------------------------------------------------
     def cached(self, key: tuple[Hashable, ...], compute: Callable[[], Any]) -> Any:

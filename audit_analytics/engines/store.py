@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from audit_analytics.engines import chain
 from audit_analytics.engines.contract import NEWEST_FIRST, STREAM_ROWS
+from audit_analytics.engines.memory import in_time_order
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_after, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
@@ -528,7 +529,9 @@ class Store:
         import connectorx
 
         cols = ", ".join(f'"{c}"' for c in names)  # schema names only (checked by _columns)
-        sql = f'SELECT {cols} FROM {TABLE_NAME} ORDER BY "time", "id"'  # noqa: S608 - fixed text
+        # in the table's own order, put in time order here: SQLite's ORDER BY "time", "id" took
+        # 4.8 of the 5.3 s of loading 1,000,000 events; the read alone is 2.1 s, the sort 0.25
+        sql = f"SELECT {cols} FROM {TABLE_NAME}"  # noqa: S608 - fixed text
         # one set of categories per column and load, shared by its batches
         codes = [pl.col(c).cast(pl.Categorical(pl.Categories.random())) for c in categorical]
         copied = _copied_text([c for c in names if c not in categorical])
@@ -556,7 +559,9 @@ class Store:
                 parts = None
         if not parts:
             return None  # failed twice, or an empty table (the generic path gives the dtypes)
-        return pl.concat(parts, how="vertical", rechunk=False)
+        frame = pl.concat(parts, how="vertical", rechunk=False)
+        del parts  # the batches' buffers are the frame's: the sort frees each column as it goes
+        return _time_ordered(frame)
 
     def select_frame(
         self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS, *, conn: sa.Connection | None = None
@@ -759,6 +764,20 @@ def event_row(
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _time_ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` ordered by (time, id), oldest first: as it is when it already is, else
+    gathered one column at a time, each column's old copy dropped before the next is
+    gathered (the peak is the frame plus one column, not two frames as ``sort`` would make).
+    Consumes ``frame``: its columns are taken out of it."""
+    if frame.height < 2 or in_time_order(frame):
+        return frame
+    order = frame.select(pl.arg_sort_by("time", "id")).to_series()
+    ordered = {}
+    for name in frame.columns:
+        ordered[name] = frame.drop_in_place(name).gather(order)
+    return pl.DataFrame(ordered)
 
 
 def _frame(data: pl.DataFrame | pl.Series) -> pl.DataFrame:

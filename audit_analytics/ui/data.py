@@ -7,7 +7,10 @@ derived results are cached there by the filter's values, never by hashing frames
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -29,9 +32,13 @@ __all__ = [
     "get_frame",
     "get_store",
     "invalidate",
+    "note_zone",
+    "page_run",
     "preload",
     "selection_for",
+    "warm_pages",
     "with_archive",
+    "zones_seen",
 ]
 
 SharedFrame = SharedData
@@ -61,7 +68,47 @@ def _shared(url: str, mode: str, limit: int | None = None) -> SharedData:
         snapshots = Snapshots.for_store(get_store())
     except Exception:  # the database is away: the pages report it; no snapshot this process
         snapshots = None
-    return SharedData(freeze_after_first_load=True, snapshots=snapshots)
+    return SharedData(freeze_after_first_load=True, snapshots=snapshots, warmers=[warm_pages])
+
+
+_ZONES_KEPT = 3
+_zones: OrderedDict[str, None] = OrderedDict()
+_zones_lock = threading.Lock()
+
+
+def note_zone(tz: str) -> None:
+    """Remember a viewer's time zone (the last few): the warm-up computes the default views in
+    the zones the app's viewers use, since a view's results are per zone."""
+    with _zones_lock:
+        _zones[tz] = None
+        _zones.move_to_end(tz)
+        while len(_zones) > _ZONES_KEPT:
+            _zones.popitem(last=False)
+
+
+def zones_seen() -> tuple[str, ...]:
+    """The viewers' zones noted lately, the latest first (UTC when none was)."""
+    with _zones_lock:
+        return tuple(reversed(_zones)) or ("UTC",)
+
+
+def warm_pages(shared: SharedData) -> None:
+    """After the data change, compute what a first visit to Activity and Security review shows
+    at their default views, in the zones viewers use (:func:`zones_seen`), in the background:
+    those visits then rerun over held results (:meth:`SharedData.warm_in_background`). Only
+    when the events are held in memory."""
+    from audit_analytics.ui import activity, security_widgets
+    from audit_analytics.view import View
+
+    if not shared.index.holds_copy:
+        # pushdown: every figure is a query on the database; warming each new version would
+        # keep it busy (seconds per view at 100M events) for pages nobody may open
+        return
+    shared.actors()  # every page's sidebar lists them
+    for tz in zones_seen():
+        shared.wait_idle()  # each step when no page runs (SharedData.page_run)
+        activity.warm(shared, View().filter.replace(tz=tz), between=shared.wait_idle)
+        security_widgets.warm(shared, tz=tz, between=shared.wait_idle)
 
 
 def current_shared() -> SharedData:
@@ -74,11 +121,22 @@ def get_frame(*, force: bool = False) -> SharedData:
     return current_shared().current(get_store, force=force)
 
 
+@contextmanager
+def page_run() -> Iterator[None]:
+    """Around a page's run (app.py): the warm-up waits while pages run
+    (:meth:`SharedData.page_run`)."""
+    with current_shared().page_run():
+        yield
+
+
 def preload() -> None:
     """Start loading the events in the background (once per process, while nobody has yet):
     called while the sign-in screen is shown, so the first page after signing in does not
     wait for the whole table to load. Draws nothing; a database that cannot be opened is left
     to the page that needs it to report."""
+    from audit_analytics.ui.state import browser_tz
+
+    note_zone(browser_tz())  # the warm-up after this load computes the first pages in it
     shared = current_shared()
     if shared.version:
         return

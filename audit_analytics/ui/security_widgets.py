@@ -26,7 +26,7 @@ import streamlit as st
 from audit_analytics.analysis import activity, security
 from audit_analytics.analysis.review import SecurityReview, security_review
 from audit_analytics.dates import zone
-from audit_analytics.errors import NeedsMemory
+from audit_analytics.errors import DetectionError, NeedsMemory
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
 from audit_analytics.schema import PERMISSION
@@ -50,6 +50,7 @@ DEFAULT_VIEW = View(filter=Filter(period="7d"))
 the page does not apply Type and Result, and the Audit Log opened next would keep them.)"""
 
 TOP_CHOICES = (5, 10, 20, 50)
+DEFAULT_TOP = 10  # the page's "Top" control starts here
 SHOWN_ROWS = 50  # a table shows its newest findings, the rest on asking; its title counts all
 MAX_TABLE_ROWS = 500  # the most a table shows when asked for more
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -340,64 +341,78 @@ def _over_time(data: pl.DataFrame, every: str, tz: str) -> go.Figure:
     return fig
 
 
+def _ranked_figure(review: Review, kind: str, top: int) -> tuple[pl.DataFrame, go.Figure]:
+    other, other_name, title, y_title = {
+        "ip": ("accounts", "accounts", "Login failures by source IP", "Source IP"),
+        "account": ("ips", "IPs", "Login failures by account", "Account"),
+    }[kind]
+    data = review.failures_by(kind, top)
+    fig = _ranked(data, key=kind, other=other, other_name=other_name, kind=kind)
+    return data, charts.style(fig, title=f"{title} (top {top})", x_title="Failures", y_title=y_title)
+
+
+def _heat_figure(review: Review) -> tuple[pl.DataFrame, go.Figure]:
+    tz = review.tz
+    cells = review.failures_by_hour()
+    fig = _heatmap(cells, review.latest_per_cell(), tz=tz)
+    charts.style(
+        fig,
+        title=f"Login failures by weekday and hour ({tz})",
+        x_title=f"Hour of the day ({tz})",
+        y_title="Weekday",
+    )
+    names = pl.col("weekday").replace_strict(dict(enumerate(WEEKDAYS, 1)), return_dtype=pl.String)
+    return cells.with_columns(names), fig
+
+
+def _over_time_figure(review: Review) -> tuple[pl.DataFrame, go.Figure]:
+    tz = review.tz
+    span = review.span()
+    every = activity.choose_bucket(*span) if span else "1d"
+    data = review.failures_over_time(every)
+    bucket = activity.BUCKETS[every]
+    fig = charts.style(
+        _over_time(data, every, tz),
+        title=f"Login failures and successes per {bucket}",
+        x_title=f"{bucket.capitalize()} ({tz})",
+        y_title="Logins",
+        legend_title="Result",
+    )
+    return data, fig
+
+
+def failure_figure(review: Review, name: str, top: int = DEFAULT_TOP) -> tuple[pl.DataFrame, go.Figure]:
+    """One login-failure chart (``by_ip``, ``by_account``, ``by_hour``, ``over_time``): its data
+    and figure, cached per review (and ``top`` for the ranked two)."""
+    if name in ("by_ip", "by_account"):
+        kind = name.removeprefix("by_")
+        result: tuple[pl.DataFrame, go.Figure] = review.cached(
+            name, lambda: _ranked_figure(review, kind, top), top
+        )
+    elif name == "by_hour":
+        result = review.cached(name, lambda: _heat_figure(review))
+    else:
+        result = review.cached("over_time", lambda: _over_time_figure(review))
+    return result
+
+
 def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top: int) -> None:
     """Failures by IP and by account (top N), by weekday and hour, and over time. Data and
     figures are cached: a rerun after a threshold change only redraws them."""
-    tz = review.tz
-
-    def ranked(
-        kind: str, other: str, other_name: str, title: str, y_title: str
-    ) -> tuple[pl.DataFrame, go.Figure]:
-        data = review.failures_by(kind, top)
-        fig = _ranked(data, key=kind, other=other, other_name=other_name, kind=kind)
-        return data, charts.style(fig, title=f"{title} (top {top})", x_title="Failures", y_title=y_title)
-
-    def heat() -> tuple[pl.DataFrame, go.Figure]:
-        cells = review.failures_by_hour()
-        fig = _heatmap(cells, review.latest_per_cell(), tz=tz)
-        charts.style(
-            fig,
-            title=f"Login failures by weekday and hour ({tz})",
-            x_title=f"Hour of the day ({tz})",
-            y_title="Weekday",
-        )
-        names = pl.col("weekday").replace_strict(dict(enumerate(WEEKDAYS, 1)), return_dtype=pl.String)
-        return cells.with_columns(names), fig
-
-    def over_time() -> tuple[pl.DataFrame, go.Figure]:
-        span = review.span()
-        every = activity.choose_bucket(*span) if span else "1d"
-        data = review.failures_over_time(every)
-        bucket = activity.BUCKETS[every]
-        fig = charts.style(
-            _over_time(data, every, tz),
-            title=f"Login failures and successes per {bucket}",
-            x_title=f"{bucket.capitalize()} ({tz})",
-            y_title="Logins",
-            legend_title="Result",
-        )
-        return data, fig
-
     left, right = st.columns(2)
     with left:
-        data, fig = review.cached(
-            "by_ip",
-            lambda: ranked("ip", "accounts", "accounts", "Login failures by source IP", "Source IP"),
-            top,
-        )
+        data, fig = failure_figure(review, "by_ip", top)
         _clicked("chart_by_ip", fig, review, open_explorer)
         charts.download_chart_data(data, key="download_by_ip", file_name="failures-by-ip.csv")
     with right:
-        data, fig = review.cached(
-            "by_account", lambda: ranked("account", "ips", "IPs", "Login failures by account", "Account"), top
-        )
+        data, fig = failure_figure(review, "by_account", top)
         _clicked("chart_by_account", fig, review, open_explorer)
         charts.download_chart_data(data, key="download_by_account", file_name="failures-by-account.csv")
-    data, fig = review.cached("by_hour", heat)
+    data, fig = failure_figure(review, "by_hour")
     _clicked("chart_by_hour", fig, review, open_explorer)
     st.caption("Click a cell to open the most recent hour of that weekday and hour that holds failures.")
     charts.download_chart_data(data, key="download_by_hour", file_name="failures-by-weekday-hour.csv")
-    data, fig = review.cached("over_time", over_time)
+    data, fig = failure_figure(review, "over_time")
     _clicked("chart_over_time", fig, review, open_explorer)
     charts.download_chart_data(data, key="download_over_time", file_name="logins-over-time.csv")
 
@@ -410,14 +425,45 @@ def _widget_key(rule: str, name: str) -> str:
     return f"th_{rule}_{name}"
 
 
+def threshold_defaults(
+    rule: str, *, tz: str = "UTC", policy: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The thresholds of ``rule`` as :func:`threshold_controls` returns them before anyone
+    touches a control: the organisation's ``policy``, else the registry's defaults, rounded to
+    the controls' steps (a duration to its unit); the organisation's zone defaults to ``tz``."""
+    defaults = security.DETECTIONS[rule].defaults
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(defaults):
+        name = f.name
+        if name == "now":
+            continue
+        default = (policy or {}).get(name, getattr(defaults, name))
+        if isinstance(default, timedelta):
+            seconds = DURATION_UNITS.get(name, ("seconds", 1))[1]
+            values[name] = timedelta(seconds=int(default.total_seconds() // seconds) * seconds)
+        elif name == "hours":
+            values[name] = tuple(time.fromisoformat(v).strftime("%H:%M") for v in default)
+        elif name == "weekdays":
+            values[name] = tuple(sorted(default))
+        elif name == "org_tz":
+            values[name] = default or tz
+        elif name == "by":
+            values[name] = default if default in BY_CHOICES else BY_CHOICES[0]
+        else:
+            values[name] = int(default) if isinstance(default, int) else default
+    return values
+
+
+BY_CHOICES = ("account", "ip", "both")
+
+
 def threshold_controls(
     rule: str, *, tz: str = "UTC", policy: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """One keyed control per threshold of ``rule`` (defaults from the organisation's
-    ``policy``, else the registry; the organisation's zone defaults to ``tz``, the zone the
-    page shows); returns the values as the detection takes them."""
-    defaults = security.DETECTIONS[rule].defaults
-    names = [f.name for f in dataclasses.fields(defaults) if f.name != "now"]
+    """One keyed control per threshold of ``rule``, starting at :func:`threshold_defaults`;
+    returns the values as the detection takes them."""
+    start = threshold_defaults(rule, tz=tz, policy=policy)
+    names = list(start)
     if not names:
         return {}
     values: dict[str, Any] = {}
@@ -434,7 +480,7 @@ def threshold_controls(
         )
         places.update({n: side for n in there})
     for name in names:
-        default = (policy or {}).get(name, getattr(defaults, name))
+        default = start[name]
         key = _widget_key(rule, name)
         label = RULE_LABELS.get((rule, name)) or THRESHOLD_LABELS.get(
             name, name.replace("_", " ").capitalize()
@@ -480,7 +526,7 @@ def threshold_controls(
                 values[name] = st.selectbox(
                     label,
                     zones,
-                    index=zones.index(default or tz),
+                    index=zones.index(default),
                     key=key,
                     help="Where the working hours are",
                 )
@@ -488,7 +534,7 @@ def threshold_controls(
                 values[name] = st.text_input(label, value=default, key=key, help=help_text)
             elif name == "by":
                 values[name] = st.selectbox(
-                    label, ["account", "ip", "both"], index=0, key=key, help=help_text
+                    label, list(BY_CHOICES), index=BY_CHOICES.index(default), key=key, help=help_text
                 )
             elif isinstance(default, int):
                 values[name] = int(
@@ -777,12 +823,7 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
             ):
                 limit = MAX_TABLE_ROWS
         # only the rows shown are formatted and linked (cached per limit and thresholds)
-        shown = review.cached(
-            f"table:{rule}",
-            lambda: table_frame(review, rule, shown_findings(found, limit, ranked=ranked), thresholds),
-            _frozen(thresholds),
-            limit,
-        )
+        shown = finding_table(review, rule, found, thresholds, limit)
         hidden = n - shown.height
         if ranked:
             left, right = st.columns([3, 2], vertical_alignment="center")
@@ -815,6 +856,22 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
     return found
 
 
+def finding_table(
+    review: Review, rule: str, found: pl.DataFrame, thresholds: dict[str, Any], limit: int = SHOWN_ROWS
+) -> pl.DataFrame:
+    """The table of ``rule``'s findings a detection shows (:func:`shown_findings`, formatted
+    and linked by :func:`table_frame`), cached per thresholds and ``limit``."""
+    shown: pl.DataFrame = review.cached(
+        f"table:{rule}",
+        lambda: table_frame(
+            review, rule, shown_findings(found, limit, ranked=rule == "permission_changes"), thresholds
+        ),
+        _frozen(thresholds),
+        limit,
+    )
+    return shown
+
+
 def shown_findings(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS, *, ranked: bool = False) -> pl.DataFrame:
     """The findings a table shows: the ``limit`` newest, newest first (what a reviewer reads
     first); ``ranked`` (findings with a ``risk``): every flagged one, riskiest first, then the
@@ -832,6 +889,38 @@ def newest(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS) -> pl.DataFrame:
     """The ``limit`` newest findings, newest first."""
     order = ["first", "last"] if "last" in found.columns else ["first"]
     return found.sort(order, descending=True, maintain_order=True).head(limit)
+
+
+# ---------------------------------------------------------------------------------------
+# warm-up
+
+
+def warm(shared: SharedFrame, *, tz: str = "UTC", between: Callable[[], object] = lambda: None) -> None:
+    """Compute what a first visit to the page shows at its default view in ``tz``: the counts, the login-failure charts at the default Top, and every detection with
+    the organisation's thresholds and its table, so the visit finds them held. A period too
+    large for memory, or a policy that cannot be used, is left to the page to explain.
+    ``between`` is called before each chart and detection (the app waits there while pages run)."""
+    view = DEFAULT_VIEW.replace(filter=DEFAULT_VIEW.filter.replace(tz=tz))
+    try:
+        r = review(shared, view)
+        if not r.count:
+            return
+        for name in ("by_ip", "by_account", "by_hour", "over_time"):
+            between()
+            failure_figure(r, name)
+        between()
+        r.cached("summary", r.summary)
+        for rule in RULE_ORDER:
+            between()
+            thresholds = threshold_defaults(rule, tz=r.tz, policy=r.policy.get(rule))
+            try:
+                found = findings(r, rule, thresholds)
+            except NeedsMemory:
+                continue
+            if found.height:
+                finding_table(r, rule, found, thresholds)
+    except (NeedsMemory, DetectionError):
+        return
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import streamlit as st
 from audit_analytics.errors import QueryError
 from audit_analytics.filters import PERIODS, Filter
 from audit_analytics.schema import CATEGORIES, PERMISSION, RESULT_LABELS, TYPE_CHOICES
+from audit_analytics.ui.data import note_zone
 from audit_analytics.view import View
 
 PANEL_PERIODS = ["today", "7d", "30d", "all", "custom"]
@@ -63,7 +64,9 @@ def current_view(*, defaults: View | None = None) -> View:
         set_view(view)
         return view
     if "view" not in state or state.get("_url_seen") != params:
-        view = View.from_params(params, tz=browser_tz())
+        here = browser_tz()
+        note_zone(here)  # the warm-up computes the default views in the zones viewers use
+        view = View.from_params(params, tz=here)
         if defaults is not None and not params:
             view = defaults.replace(filter=defaults.filter.replace(tz=view.filter.tz))
         state["view"] = view
