@@ -94,7 +94,9 @@ def test_a_warm_up_asked_while_one_runs_runs_once_more_and_a_failing_warmer_is_l
     assert "warming broken failed: boom" in caplog.text
 
 
-def test_the_zones_seen_are_the_last_three_latest_first():
+def test_the_zones_seen_are_the_last_three_latest_first(monkeypatch):
+    monkeypatch.setattr(data, "_zones", type(data._zones)())
+    assert data.zones_seen() == ("UTC",)  # none noted yet
     for tz in ("Europe/Berlin", "Asia/Tokyo", "UTC", "America/New_York", "Asia/Tokyo"):
         data.note_zone(tz)
     assert data.zones_seen() == ("Asia/Tokyo", "America/New_York", "UTC")
