@@ -160,3 +160,16 @@ def test_a_page_run_that_fails_still_ends():
     with pytest.raises(RuntimeError), shared.page_run():
         raise RuntimeError("st.stop, st.rerun and errors leave the run by an exception")
     assert shared.running == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "on"), [("", True), ("on", True), ("off", False), ("0", False), ("No", False)]
+)
+def test_audit_warm_up_off_turns_the_warm_up_off(tmp_path, monkeypatch, setting, on):
+    _store(tmp_path).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setenv("AUDIT_WARM_UP", setting)
+    shared = data.get_frame()
+    assert (shared.warmers == [data.warm_pages]) is on
+    _settled(shared)
+    assert any(key[1] == "activity" for key in shared.results) is on
