@@ -428,10 +428,11 @@ def grid_until(dataframe, wanted, *, timeout_ms: int = TIMEOUT_MS) -> list[dict[
     return read_until(lambda: grid(dataframe), wanted, timeout_ms=timeout_ms)
 
 
-def dataframe_with_columns(page, *columns: str, timeout_ms: int = TIMEOUT_MS):
-    """The first ``st.dataframe`` on the page whose header starts with ``columns`` (waiting
-    for the grid to draw its accessible table, which follows the canvas by a moment)."""
-    frames = page.get_by_test_id("stDataFrame")
+def dataframe_with_columns(page, *columns: str, within: str | None = None, timeout_ms: int = TIMEOUT_MS):
+    """The first ``st.dataframe`` on the page (or inside the elements the CSS selector
+    ``within`` finds) whose header starts with ``columns``, waiting for the grid to draw its
+    accessible table, which follows the canvas by a moment."""
+    frames = (page.locator(within) if within else page).get_by_test_id("stDataFrame")
     deadline = time.monotonic() + timeout_ms / 1000
     seen: list = []
     while True:
@@ -449,6 +450,15 @@ def dataframe_with_columns(page, *columns: str, timeout_ms: int = TIMEOUT_MS):
         if time.monotonic() > deadline:
             raise AssertionError(f"no dataframe with columns {columns}; saw {seen}")
         page.wait_for_timeout(100)
+
+
+def events_table(page, *, timeout_ms: int = TIMEOUT_MS):
+    """The Audit Log's events table, found by its widget key ("events-…"). The related-event
+    tables of an open detail have the same first columns: found by its columns alone, a
+    related table drawn before the events table would be taken for it."""
+    return dataframe_with_columns(
+        page, f"Time ({TIMEZONE})", "Actor", within='[class*="st-key-events-"]', timeout_ms=timeout_ms
+    )
 
 
 # the glide grid's geometry in Streamlit: header and rows 35 px, row markers on the left

@@ -30,6 +30,7 @@ from browser_support import (
     click_row_marker,
     dataframe_with_columns,
     demo_database,
+    events_table,
     grid,
     open_app,
     running_app,
@@ -75,10 +76,6 @@ def caption_count(page) -> int:
 
 def query(page) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
-
-
-def events_table(page):
-    return dataframe_with_columns(page, f"Time ({TIMEZONE})", "Actor")
 
 
 def detail_fields(page) -> dict[str, str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import browser_support
 import pytest
-from browser_support import TIMEZONE, AppServer, dataframe_with_columns, fresh_page, grid, open_app, wait_idle
+from browser_support import AppServer, events_table, fresh_page, grid, open_app, wait_idle
 from conftest import need
 
 chromium, browser = browser_support.chromium, browser_support.browser
@@ -83,7 +83,7 @@ def no_errors(page) -> None:
 
 def events_table_rows(page) -> list[dict[str, str]]:
     """The Audit Log table's drawn rows (waiting for the grid to draw them)."""
-    return grid(dataframe_with_columns(page, f"Time ({TIMEZONE})", "Actor"))
+    return grid(events_table(page))
 
 
 def shot(page, name: str) -> None:

@@ -32,11 +32,11 @@ from urllib.parse import urlencode
 import browser_support
 import pytest
 from browser_support import (
-    TIMEZONE,
     VIEWPORT,
     click_row_marker,
     dataframe_with_columns,
     demo_database,
+    events_table,
     fresh_page,
     grid,
     open_app,
@@ -203,10 +203,6 @@ def menu_items(page) -> list[str]:
 
 def chart_data_buttons(page):
     return page.get_by_test_id("stDownloadButton").get_by_role("button", name="Download chart data")
-
-
-def events_table(page):
-    return dataframe_with_columns(page, f"Time ({TIMEZONE})", "Actor")
 
 
 # ---------------------------------------------------------------------------------------

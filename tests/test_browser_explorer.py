@@ -18,6 +18,7 @@ from browser_support import (
     click_row_marker,
     dataframe_with_columns,
     demo_database,
+    events_table,
     grid,
     grid_until,
     open_app,
@@ -51,10 +52,6 @@ def shown_time(row: dict) -> str:
 
 def query(page) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
-
-
-def events_table(page):
-    return dataframe_with_columns(page, TIME, "Actor")
 
 
 def table_after(page, text: str):
