@@ -294,7 +294,6 @@ def _start_sampler() -> None:
 
 if __name__ == "__main__":
     _start_sampler()
-    from streamlit.web import cli
+    from audit_analytics.ui.serve import main  # as ./run app starts it: the load with the server
 
-    sys.argv = ["streamlit", *sys.argv[1:]]
-    sys.exit(cli.main(prog_name="streamlit"))
+    sys.exit(main())

@@ -130,7 +130,8 @@ def close_store(store) -> None:
 
 @dataclass
 class AppServer:
-    """A ``streamlit run app.py`` child process on 127.0.0.1."""
+    """The app (``streamlit run app.py``, started as ``./run app`` does) in a child process on
+    127.0.0.1."""
 
     db_url: str
     port: int = field(default_factory=_free_port)
@@ -152,8 +153,10 @@ class AppServer:
         return self.base + query.lstrip("/")
 
     def command(self) -> list[str]:
-        """What runs Streamlit (the capacity benchmark starts it pinned, through its launcher)."""
-        return [sys.executable, "-m", "streamlit"]
+        """What runs Streamlit: as ``./run app`` does, through ``audit_analytics.ui.serve``, which
+        starts the load with the server (the capacity benchmark starts it pinned, through its
+        launcher)."""
+        return [sys.executable, "-m", "audit_analytics.ui.serve"]
 
     def environment(self) -> dict[str, str]:
         """The app process's environment."""

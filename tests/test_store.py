@@ -99,6 +99,31 @@ def test_the_whole_table_comes_oldest_first_whatever_order_it_was_written_in(sql
     expected = written.sort("time", "id").select(SUMMARY_COLUMNS)
     assert streamed.with_columns(pl.col("email").cast(pl.String)).equals(expected)
     assert sql_store.load().equals(written.sort("time", "id"))
+    # SQLite: read as ranges of rowids by 2 threads (3,000 rows: 5 ranges); elsewhere a stream
+    ranges = sql_store._rowid_ranges()
+    assert (len(ranges) == 5) if sql_store.dialect == "sqlite" else (ranges is None)
+
+
+def test_the_rowid_ranges_cover_a_table_with_holes_once(sqlite_store, monkeypatch):
+    """Rows deleted (retention) leave holes in the rowids; ranges that start at the smallest
+    rowid and step past the largest read every remaining row once, in (time, id) order."""
+    from audit_analytics.engines import store as store_module
+
+    sqlite_store.append(EVENTS)
+    with sqlite_store.engine.begin() as conn:  # the first 250 rows, and 900 in the middle
+        conn.execute(store_module.sa.text("DELETE FROM audit_events WHERE rowid <= 250"))
+        conn.execute(store_module.sa.text("DELETE FROM audit_events WHERE rowid BETWEEN 1001 AND 1900"))
+    monkeypatch.setattr(store_module, "LOAD_BATCH_ROWS", 700)
+    ranges = sqlite_store._rowid_ranges()
+    assert ranges is not None and ranges[0] == " WHERE rowid >= 251 AND rowid < 951" and len(ranges) == 4
+    loaded = sqlite_store.load()
+    kept = sqlite_store.select_frame(
+        store_module.sa.select(sqlite_store.table).order_by(
+            sqlite_store.table.c.time, sqlite_store.table.c.id
+        )
+    )
+    assert loaded.height == 3_000 - 250 - 900 and loaded["id"].n_unique() == loaded.height
+    assert loaded.equals(kept)
 
 
 def test_count_and_page_are_evaluated_in_sql(store):
@@ -188,6 +213,31 @@ def test_a_failed_fast_read_is_retried_then_read_the_generic_way(sqlite_store, m
     monkeypatch.setattr(connectorx, "read_sql", flaky)
     loaded = sqlite_store.load(columns=SUMMARY_COLUMNS)
     assert calls == ["arrow_stream", "arrow_stream"]  # tried twice, then the generic path
+    assert loaded.equals(EVENTS.sort("time", "id").select(SUMMARY_COLUMNS))
+
+
+def test_a_failed_range_read_in_a_thread_is_retried_then_read_the_generic_way(sqlite_store, monkeypatch):
+    """The same when the table is read as ranges of rowids by threads: the panic of one
+    range's read reaches the load, which tries again, then reads the generic way."""
+    import connectorx
+
+    from audit_analytics.engines import store as store_module
+    from audit_analytics.schema import SUMMARY_COLUMNS
+
+    sqlite_store.append(EVENTS)
+    monkeypatch.setattr(store_module, "LOAD_BATCH_ROWS", 700)
+    real = connectorx.read_sql
+    failed = []
+
+    def flaky(uri, query, **kwargs):
+        if "rowid >= 1401 " in query:  # the third range
+            failed.append(kwargs.get("return_type"))
+            raise _Panic("cx writer failed: database disk image is malformed")
+        return real(uri, query, **kwargs)
+
+    monkeypatch.setattr(connectorx, "read_sql", flaky)
+    loaded = sqlite_store.load(columns=SUMMARY_COLUMNS)
+    assert failed == ["arrow", "arrow"]  # each try read it, as ranges: then the generic path
     assert loaded.equals(EVENTS.sort("time", "id").select(SUMMARY_COLUMNS))
 
 

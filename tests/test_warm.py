@@ -11,6 +11,7 @@ visit would compute it again and the test fails.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -173,3 +174,66 @@ def test_audit_warm_up_off_turns_the_warm_up_off(tmp_path, monkeypatch, setting,
     assert (shared.warmers == [data.warm_pages]) is on
     _settled(shared)
     assert any(key[1] == "activity" for key in shared.results) is on
+
+
+def _loaded(shared: SharedData, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not shared.version:
+        assert time.monotonic() < deadline, "the events were not loaded"
+        time.sleep(0.02)
+
+
+def test_the_server_start_loads_the_events_before_anyone_visits(tmp_path, monkeypatch, caplog):
+    _store(tmp_path).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    with caplog.at_level(logging.WARNING):
+        data.preload_at_start()  # what ui/serve.py does before Streamlit's server starts
+        shared = data.current_shared()
+        _loaded(shared)
+    assert shared.index.height == 1_000
+    assert "ScriptRunContext" not in caplog.text  # outside a session, said nothing about it
+    _settled(shared)
+    assert data.current_shared() is shared  # the object every session then gets
+
+
+def test_a_viewer_in_a_zone_not_seen_gets_its_views_warmed_while_signing_in(tmp_path, monkeypatch):
+    # the events were loaded at the server's start, warmed in the zones seen until then
+    _store(tmp_path, rows=3_000, seed=5).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setattr(data, "_zones", type(data._zones)())
+    data.preload_at_start()
+    shared = data.current_shared()
+    _loaded(shared)
+    _settled(shared)
+    assert not any("Asia/Tokyo" in repr(key) for key in shared.results)
+    # the sign-in screen of a viewer in Tokyo
+    monkeypatch.setattr("audit_analytics.ui.state.browser_tz", lambda: "Asia/Tokyo")
+    data.preload()
+    deadline = time.monotonic() + 60
+    while not any("Asia/Tokyo" in repr(key) and key[1] == "security" for key in shared.results):
+        assert time.monotonic() < deadline, "the Tokyo views were not warmed"
+        time.sleep(0.05)
+    _settled(shared)
+    assert any("Asia/Tokyo" in repr(key) and key[1] == "activity" for key in shared.results)
+    # a second viewer in Tokyo: nothing new to warm
+    data.preload()
+    assert not shared.warming
+
+
+def test_the_app_started_as_run_app_does_loads_without_a_visit(tmp_path):
+    from browser_support import AppServer
+
+    _store(tmp_path).engine.dispose()
+    app = AppServer(f"sqlite:///{tmp_path / 'audit.db'}").start()
+    try:
+        deadline = time.monotonic() + 60
+        while "loaded the audit table in the background: 1" not in app.log():
+            assert app.process is not None and app.process.poll() is None, app.log()
+            assert time.monotonic() < deadline, app.log()
+            time.sleep(0.1)
+        # no browser has opened it: the load began with the server (1,000 events and the
+        # test account's creation)
+        loaded = re.search(r"loaded the audit table in the background: (\d+) events", app.log())
+        assert loaded and int(loaded.group(1)) >= 1_000
+    finally:
+        app.stop()

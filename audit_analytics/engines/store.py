@@ -21,6 +21,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ DETAIL_CHUNK = 500  # ids per query when fetching detail columns (SQLite binds a
 SQLITE_BUSY_SECONDS = 120
 CONNECTORX_ATTEMPTS = 2  # reads through connectorx before the generic path
 LOAD_BATCH_ROWS = 200_000  # rows per Arrow batch when loading the whole table
+LOAD_THREADS = 2  # SQLite: reads of the whole table at once, each over a range of rowids
 DETAIL_RANGE_MIN = 1_000  # ids from which reading their time range may beat reading by id
 DETAIL_RANGE_FACTOR = 3  # ... when the range holds at most this many events per id
 DETAILS_SCHEMA = pl.Schema({"id": pl.String} | {c: pl.String for c in DETAIL_COLUMNS})
@@ -532,22 +534,31 @@ class Store:
         # in the table's own order, put in time order here: SQLite's ORDER BY "time", "id" took
         # 4.8 of the 5.3 s of loading 1,000,000 events; the read alone is 2.1 s, the sort 0.25
         sql = f"SELECT {cols} FROM {TABLE_NAME}"  # noqa: S608 - fixed text
-        # one set of categories per column and load, shared by its batches
+        # one set of categories per column and load, shared by its batches (and threads)
         codes = [pl.col(c).cast(pl.Categorical(pl.Categories.random())) for c in categorical]
         copied = _copied_text([c for c in names if c not in categorical])
+
+        def convert(batch: Any) -> pl.DataFrame:
+            return _normalise(_frame(pl.from_arrow(batch)), names).with_columns(codes).with_columns(copied)
+
+        def read(query: str) -> pl.DataFrame | None:
+            table = connectorx.read_sql(uri, query, return_type="arrow")
+            return convert(table) if table.num_rows else None
+
         for _attempt in range(CONNECTORX_ATTEMPTS):
             try:
                 with self._snapshot():
-                    reader = connectorx.read_sql(
-                        uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS
-                    )
-                    parts = [
-                        _normalise(_frame(pl.from_arrow(batch)), names)
-                        .with_columns(codes)
-                        .with_columns(copied)
-                        for batch in reader
-                        if batch.num_rows
-                    ]
+                    ranges = self._rowid_ranges()
+                    if ranges is None:  # one stream of batches
+                        reader = connectorx.read_sql(
+                            uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS
+                        )
+                        parts = [convert(batch) for batch in reader if batch.num_rows]
+                    else:  # ranges of rowids read by threads at once, in order
+                        threads = min(LOAD_THREADS, os.cpu_count() or 1, len(ranges))
+                        with ThreadPoolExecutor(threads, thread_name_prefix="audit-load") as pool:
+                            read_parts = pool.map(read, [sql + where for where in ranges])
+                            parts = [part for part in read_parts if part is not None]
                 break
             except (KeyboardInterrupt, SystemExit):
                 raise
@@ -562,6 +573,26 @@ class Store:
         frame = pl.concat(parts, how="vertical", rechunk=False)
         del parts  # the batches' buffers are the frame's: the sort frees each column as it goes
         return _time_ordered(frame)
+
+    def _rowid_ranges(self) -> list[str] | None:
+        """How the whole-table load reads SQLite: ``WHERE`` clauses over ranges of
+        :data:`LOAD_BATCH_ROWS` rowids, which :data:`LOAD_THREADS` threads read at once, each
+        as one Arrow table (1,000,000 events: 0.8 s against 1.5 s in one read, and a stream of
+        batches in threads gained little: its batches are handed over under the interpreter
+        lock). None elsewhere, and for a table of one range: one stream of batches. The bounds
+        are the table's own integers, written as integers."""
+        if self.dialect != "sqlite" or min(LOAD_THREADS, os.cpu_count() or 1) < 2:
+            return None
+        with self._connect() as conn:
+            low, high = conn.execute(
+                sa.text(f"SELECT min(rowid), max(rowid) FROM {TABLE_NAME}")  # noqa: S608 - fixed text
+            ).one()
+        if low is None or high - low < LOAD_BATCH_ROWS:
+            return None
+        return [
+            f" WHERE rowid >= {int(start)} AND rowid < {int(start + LOAD_BATCH_ROWS)}"
+            for start in range(int(low), int(high) + 1, LOAD_BATCH_ROWS)
+        ]
 
     def select_frame(
         self, stmt: sa.Executable, names: tuple[str, ...] = COLUMNS, *, conn: sa.Connection | None = None

@@ -36,6 +36,7 @@ __all__ = [
     "note_zone",
     "page_run",
     "preload",
+    "preload_at_start",
     "selection_for",
     "warm_pages",
     "warm_up",
@@ -88,14 +89,17 @@ _zones: OrderedDict[str, None] = OrderedDict()
 _zones_lock = threading.Lock()
 
 
-def note_zone(tz: str) -> None:
+def note_zone(tz: str) -> bool:
     """Remember a viewer's time zone (the last few): the warm-up computes the default views in
-    the zones the app's viewers use, since a view's results are per zone."""
+    the zones the app's viewers use, since a view's results are per zone. Whether the zone was
+    not among them."""
     with _zones_lock:
+        new = tz not in _zones
         _zones[tz] = None
         _zones.move_to_end(tz)
         while len(_zones) > _ZONES_KEPT:
             _zones.popitem(last=False)
+    return new
 
 
 def zones_seen() -> tuple[str, ...]:
@@ -142,16 +146,43 @@ def page_run() -> Iterator[None]:
 
 
 def preload() -> None:
-    """Start loading the events in the background (once per process, while nobody has yet):
-    called while the sign-in screen is shown, so the first page after signing in does not
-    wait for the whole table to load. Draws nothing; a database that cannot be opened is left
-    to the page that needs it to report."""
+    """Start loading the events in the background (once per process, unless the server's start
+    did already: :func:`preload_at_start`): called while the sign-in screen is shown, so the
+    first page after signing in does not wait for the whole table to load. Draws nothing; a
+    database that cannot be opened is left to the page that needs it to report."""
     from audit_analytics.ui.state import browser_tz
 
-    note_zone(browser_tz())  # the warm-up after this load computes the first pages in it
+    new_zone = note_zone(browser_tz())  # the warm-up after the load computes the first pages in it
     shared = current_shared()
     if shared.version:
+        # loaded already (at the server's start, or for another viewer): the default views of a
+        # zone not seen before are computed now, while this viewer signs in
+        if new_zone and shared.warmers:
+            shared.warm_in_background()
         return
+    _load_in_background(shared)
+
+
+def preload_at_start() -> None:
+    """Start loading the events as the server starts (:mod:`audit_analytics.ui.serve`), before
+    anyone opens the app: the first sign-in then finds them held (1,000,000 events take about 3 s
+    to load from SQLite). Outside any session, so Streamlit's "missing ScriptRunContext" warning,
+    meant for scripts run without the server, is kept quiet for the two cached lookups."""
+    import logging
+
+    quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        shared = current_shared()
+        _load_in_background(shared)
+    finally:
+        quiet.setLevel(level)
+
+
+def _load_in_background(shared: SharedData) -> None:
+    """The first load, in a thread (:meth:`SharedData.load_in_background`); a database that
+    cannot be opened is left to the page that needs it to report."""
     try:
         store = get_store()
     except Exception:
