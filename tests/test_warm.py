@@ -237,3 +237,10 @@ def test_the_app_started_as_run_app_does_loads_without_a_visit(tmp_path):
         assert loaded and int(loaded.group(1)) >= 1_000
     finally:
         app.stop()
+
+
+def test_no_warmer_no_thread(tmp_path):
+    # AUDIT_WARM_UP=off, and every SharedData outside the app: a data change starts nothing
+    shared = SharedData().refresh(_store(tmp_path))
+    assert shared.version == 1 and not shared.warming
+    assert shared.warm_in_background() is None and not shared.warming

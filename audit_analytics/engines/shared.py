@@ -167,7 +167,7 @@ class SharedData:
                     self.results.clear()
         finally:
             self.lock.release()
-        if self.version != version and self.warmers:
+        if self.version != version:
             self.warm_in_background()
         return self
 
@@ -231,10 +231,13 @@ class SharedData:
 
     def warm_in_background(self) -> threading.Thread | None:
         """Run every warmer over the current data in a thread of its own; the thread, or None
-        when one already runs (it then runs the warmers once more when it is done, for the
-        data as they are then). A warmer's results go through :meth:`cached`, so a page that
-        asks for one meanwhile waits for it instead of computing it twice. A warmer that
-        fails is logged and skipped: the page computes that result itself."""
+        when there is no warmer or one already runs (it then runs the warmers once more when
+        it is done, for the data as they are then). A warmer's results go through
+        :meth:`cached`, so a page that asks for one meanwhile waits for it instead of computing
+        it twice. A warmer that fails is logged and skipped: the page computes that result
+        itself."""
+        if not self.warmers:
+            return None
         with self.results_lock:
             if self.warming:
                 self.warm_again = True

@@ -157,7 +157,7 @@ def preload() -> None:
     if shared.version:
         # loaded already (at the server's start, or for another viewer): the default views of a
         # zone not seen before are computed now, while this viewer signs in
-        if new_zone and shared.warmers:
+        if new_zone:
             shared.warm_in_background()
         return
     _load_in_background(shared)
