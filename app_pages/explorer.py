@@ -12,7 +12,7 @@ from audit_analytics.ui.state import current_view, filter_panel, search_bar, set
 from audit_analytics.view import page_of_selection
 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
-shared = load_shared_or_stop()
+shared = load_shared_or_stop(interim=True)  # while the first load runs, the database answers
 view = ui.header_sort(current_view())  # a click on a column header orders the whole result
 if view.archive:
     try:

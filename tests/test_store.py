@@ -156,6 +156,10 @@ def test_get_time_range_actors(store):
     counts = EVENTS.group_by("actor").len().drop_nulls("actor")
     top = counts.sort(["len", "actor"], descending=[True, False]).row(0)
     assert actors.row(0)[0] == top[0] and actors.row(0)[2] == top[1]
+    # without emails (the actor index alone): the same actors and counts, in the same order
+    quick = store.actors(emails=False)
+    assert quick.select("actor", "events").equals(actors.select("actor", "events"))
+    assert quick["email"].null_count() == quick.height > actors["email"].null_count()
 
 
 def test_record_writes_an_audit_event(store):

@@ -244,3 +244,101 @@ def test_no_warmer_no_thread(tmp_path):
     shared = SharedData().refresh(_store(tmp_path))
     assert shared.version == 1 and not shared.warming
     assert shared.warm_in_background() is None and not shared.warming
+
+
+def _gated_load(shared: SharedData, gate: threading.Event, monkeypatch) -> threading.Thread:
+    """The first load in the background, held (with the load's lock taken) until ``gate`` is
+    set: a load of millions of events, seconds long, made to last as long as the test needs."""
+    from audit_analytics.engines import shared as shared_module
+
+    signature_of = shared_module.signature_of
+
+    def held(store):
+        if threading.current_thread().name == "audit-preload":
+            assert gate.wait(60), "the test never let the load go on"
+        return signature_of(store)
+
+    monkeypatch.setattr(shared_module, "signature_of", held)
+    thread = shared.load_in_background(data.get_store)
+    assert thread is not None
+    deadline = time.monotonic() + 30
+    while not shared.lock.locked():  # the load has begun
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return thread
+
+
+def test_while_the_first_load_runs_the_audit_log_reads_the_database(tmp_path, monkeypatch, as_role):
+    from audit_analytics.view import View
+
+    store = _store(tmp_path, rows=3_000, seed=5)
+    in_period = store.count(View().filter)  # the default view: the last 7 days
+    store.engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    shared = data.current_shared()
+    gate = threading.Event()
+    thread = _gated_load(shared, gate, monkeypatch)
+    try:
+        at = as_role(AppTest.from_file(str(ROOT / "app_pages" / "explorer.py"), default_timeout=60), "viewer")
+        at.run()
+        assert not at.exception
+        assert shared.version == 0  # still loading: the page did not wait for it
+        interim = shared.interim
+        assert interim is not None and interim.is_interim and not interim.index.holds_copy
+        captions = [c.value for c in at.caption]
+        assert any("still loading" in c for c in captions), captions
+        assert any(f"Rows 1–{min(in_period, 100)} of {in_period:,}" in c for c in captions), captions
+        table = at.dataframe[0].value
+        assert len(table) == min(in_period, 100)
+        # the sidebar lists every actor, without their emails until the load is done
+        actors = interim.actors()
+        assert actors["email"].null_count() == actors.height > 0
+        assert set(at.multiselect(key="f_users").options) == set(actors["actor"].to_list())
+    finally:
+        gate.set()
+        thread.join(60)
+    assert shared.version == 1 and shared.interim is None
+    at.run()
+    assert not at.exception
+    assert not any("still loading" in c.value for c in at.caption)
+    assert data.get_frame(interim=True) is shared  # loaded: the shared data itself
+
+
+def test_the_charts_wait_for_the_load_instead(tmp_path, monkeypatch):
+    # Activity and Security review over a period in SQL on SQLite take longer than the load
+    _store(tmp_path).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    shared = data.current_shared()
+    gate = threading.Event()
+    thread = _gated_load(shared, gate, monkeypatch)
+    got: list[SharedData] = []
+    waiting = threading.Thread(target=lambda: got.append(data.get_frame()))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and not got  # get_frame() waits for the load
+    gate.set()
+    thread.join(60)
+    waiting.join(60)
+    assert got == [shared] and shared.version == 1
+
+
+def test_a_database_away_while_loading_is_reported_not_waited_for(tmp_path, monkeypatch):
+    from audit_analytics.errors import StoreError
+
+    _store(tmp_path).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    shared = data.current_shared()
+    gate = threading.Event()
+    thread = _gated_load(shared, gate, monkeypatch)
+
+    def away():
+        raise StoreError("connection refused")
+
+    try:
+        with pytest.raises(StoreError, match="connection refused"):  # the page's message and retry
+            shared.current_or_interim(away)
+        assert shared.interim is None
+    finally:
+        gate.set()
+        thread.join(60)
+    assert shared.version == 1

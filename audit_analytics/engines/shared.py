@@ -98,6 +98,10 @@ class SharedData:
     running: int = 0  # page runs in progress (:meth:`page_run`); the warm-up waits for none
     last_run: float = 0.0  # when a page run last started or ended (time.monotonic)
     idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    interim: SharedData | None = None
+    """While the first load runs in the background: the database answering meanwhile
+    (:meth:`current_or_interim`); dropped once the load is done."""
+    is_interim: bool = False  # this is such an interim: pushdown, and its actors have no emails
 
     @property
     def engine(self) -> AuditEngine:
@@ -124,6 +128,35 @@ class SharedData:
             self.stale_reason = str(exc).splitlines()[0]
             self.checked_at = time.monotonic()
             return self
+
+    def current_or_interim(self, store: Callable[[], Store]) -> SharedData:
+        """:meth:`current`; but while the first load runs in the background
+        (:meth:`load_in_background`), instead of waiting for it, shared data of its own answered
+        by the database itself (pushdown, :attr:`interim`). For pages that read a page of rows
+        and a count: the Audit Log's first page of 1,000,000 events is read from SQLite in
+        about 0.05 s while the load takes 3-10 s. Not for charts over a period: in SQL on SQLite
+        they take longer than the load (Activity 5.5 s, Security review 47 s at 1,000,000).
+        Its sidebar's actors come from the actor index, without emails (:meth:`actors`)."""
+        if self.version or not self.preloading:
+            return self.current(store)
+        with self.results_lock:
+            interim = self.interim
+        if interim is None:
+            try:
+                interim = SharedData(
+                    index=open_engine(store(), mode="pushdown"),
+                    checked_at=time.monotonic(),
+                    loaded_at=datetime.now(UTC),
+                    is_interim=True,
+                )
+            except (StoreError, sa.exc.SQLAlchemyError):
+                return self.current(store)  # waits for the load, which reports it
+            with self.results_lock:
+                if self.version:  # the load ended meanwhile
+                    return self
+                self.interim = self.interim or interim
+                interim = self.interim
+        return interim
 
     def refresh(self, store: Store, *, force: bool = False) -> SharedData:
         """Check the table now; load, grow or reload the engine as needed."""
@@ -165,6 +198,7 @@ class SharedData:
                     freeze_startup_objects()
                 with self.results_lock:
                     self.results.clear()
+                    self.interim = None
         finally:
             self.lock.release()
         if self.version != version:
@@ -339,7 +373,10 @@ class SharedData:
         """Distinct actors with an email and their event count, most active first (cached per
         version: a GROUP BY over the table on every rerun would cost seconds)."""
         index = self.index
-        actors: pl.DataFrame = self.cached(("actors", id(index)), index.actors)
+        if self.is_interim:  # while the first load runs: no emails, which cost a read of every row
+            actors: pl.DataFrame = self.cached(("actors",), lambda: index.store.actors(emails=False))
+            return actors
+        actors = self.cached(("actors", id(index)), index.actors)
         return actors
 
     # -- the archive ------------------------------------------------------------------------

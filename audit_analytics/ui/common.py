@@ -24,12 +24,14 @@ def current_actor() -> str:
     return actor
 
 
-def load_shared_or_stop() -> SharedData:
-    """The shared frame, or a clear message with a retry when the database is unreachable."""
+def load_shared_or_stop(*, interim: bool = False) -> SharedData:
+    """The shared frame, or a clear message with a retry when the database is unreachable.
+    ``interim``: while the first load runs, the database answers meanwhile
+    (:func:`audit_analytics.ui.data.get_frame`), and a caption says so."""
     from audit_analytics.ui.data import get_frame
 
     try:
-        shared = get_frame()
+        shared = get_frame(interim=interim)
     except StoreError as exc:
         st.error(f"The audit database cannot be reached: {md_escape(str(exc))}", icon=":material/database:")
         st.button("Retry", type="primary", key="retry_store")
@@ -43,6 +45,11 @@ def load_shared_or_stop() -> SharedData:
         )
         st.button("Retry", type="primary", key="retry_store")
         st.stop()
+    if shared.is_interim:
+        st.caption(
+            "The events are still loading into memory: meanwhile this page reads the database "
+            "directly, and the user list shows no emails yet.",
+        )
     if shared.stale:
         st.warning(
             "The audit database is not answering; showing the data as last loaded, which may be stale "

@@ -132,9 +132,14 @@ def current_shared() -> SharedData:
     return _shared(default_url(), engine_mode(), memory_limit())
 
 
-def get_frame(*, force: bool = False) -> SharedData:
-    """The shared data, reloaded when the table changed (:meth:`SharedData.current`)."""
-    return current_shared().current(get_store, force=force)
+def get_frame(*, force: bool = False, interim: bool = False) -> SharedData:
+    """The shared data, reloaded when the table changed (:meth:`SharedData.current`). With
+    ``interim``, while the first load runs, the database answers meanwhile instead
+    (:meth:`SharedData.current_or_interim`): for a page of rows, not for charts."""
+    shared = current_shared()
+    if interim and not force:
+        return shared.current_or_interim(get_store)
+    return shared.current(get_store, force=force)
 
 
 @contextmanager
