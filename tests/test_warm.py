@@ -268,6 +268,15 @@ def _gated_load(shared: SharedData, gate: threading.Event, monkeypatch) -> threa
     return thread
 
 
+def _loading_held(tmp_path, monkeypatch) -> tuple[SharedData, threading.Event, threading.Thread]:
+    """The app's shared data over 1,000 events, its first load begun and held (:func:`_gated_load`)."""
+    _store(tmp_path).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    shared = data.current_shared()
+    gate = threading.Event()
+    return shared, gate, _gated_load(shared, gate, monkeypatch)
+
+
 def test_while_the_first_load_runs_the_audit_log_reads_the_database(tmp_path, monkeypatch, as_role):
     from audit_analytics.view import View
 
@@ -306,11 +315,7 @@ def test_while_the_first_load_runs_the_audit_log_reads_the_database(tmp_path, mo
 
 def test_the_charts_wait_for_the_load_instead(tmp_path, monkeypatch):
     # Activity and Security review over a period in SQL on SQLite take longer than the load
-    _store(tmp_path).engine.dispose()
-    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    shared = data.current_shared()
-    gate = threading.Event()
-    thread = _gated_load(shared, gate, monkeypatch)
+    shared, gate, thread = _loading_held(tmp_path, monkeypatch)
     got: list[SharedData] = []
     waiting = threading.Thread(target=lambda: got.append(data.get_frame()))
     waiting.start()
@@ -325,11 +330,7 @@ def test_the_charts_wait_for_the_load_instead(tmp_path, monkeypatch):
 def test_a_database_away_while_loading_is_reported_not_waited_for(tmp_path, monkeypatch):
     from audit_analytics.errors import StoreError
 
-    _store(tmp_path).engine.dispose()
-    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    shared = data.current_shared()
-    gate = threading.Event()
-    thread = _gated_load(shared, gate, monkeypatch)
+    shared, gate, thread = _loading_held(tmp_path, monkeypatch)
 
     def away():
         raise StoreError("connection refused")
