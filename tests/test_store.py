@@ -259,9 +259,19 @@ def test_whole_table_loads_while_events_are_written_are_complete_and_ordered(sql
     )
     stop, written = threading.Event(), [0]
 
+    locked = [0]
+
     def write():
         while not stop.is_set() and written[0] < extra.height:
-            sqlite_store.append(extra.slice(written[0], 1))
+            try:
+                sqlite_store.append(extra.slice(written[0], 1))
+            except StoreError as exc:
+                # seen once under load average 5 (2026-12-05): SQLite refused the commit at once
+                # ("database is locked") despite the busy timeout; the row was not written and is
+                # written again. What this test holds is the loads' completeness and order.
+                assert "database is locked" in str(exc), exc
+                locked[0] += 1
+                continue
             written[0] += 1
 
     writer = threading.Thread(target=write)
@@ -279,3 +289,4 @@ def test_whole_table_loads_while_events_are_written_are_complete_and_ordered(sql
         stop.set()
         writer.join()
     assert sqlite_store.load().height == 3_000 + written[0]
+    assert written[0] > locked[0]  # the writer mostly got through
