@@ -257,9 +257,7 @@ def test_whole_table_loads_while_events_are_written_are_complete_and_ordered(sql
         .events.head(400)
         .with_columns(id=pl.format("w-{}", pl.int_range(pl.len())))
     )
-    stop, written = threading.Event(), [0]
-
-    locked = [0]
+    stop, written, locked = threading.Event(), [0], [0]
 
     def write():
         while not stop.is_set() and written[0] < extra.height:

@@ -268,9 +268,12 @@ def _gated_load(shared: SharedData, gate: threading.Event, monkeypatch) -> threa
     return thread
 
 
-def _loading_held(tmp_path, monkeypatch) -> tuple[SharedData, threading.Event, threading.Thread]:
-    """The app's shared data over 1,000 events, its first load begun and held (:func:`_gated_load`)."""
-    _store(tmp_path).engine.dispose()
+def _loading_held(
+    tmp_path, monkeypatch, rows: int = 1_000, seed: int = 3
+) -> tuple[SharedData, threading.Event, threading.Thread]:
+    """The app's shared data over ``rows`` demo events, its first load begun and held
+    (:func:`_gated_load`)."""
+    _store(tmp_path, rows=rows, seed=seed).engine.dispose()
     monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
     shared = data.current_shared()
     gate = threading.Event()
@@ -280,13 +283,8 @@ def _loading_held(tmp_path, monkeypatch) -> tuple[SharedData, threading.Event, t
 def test_while_the_first_load_runs_the_audit_log_reads_the_database(tmp_path, monkeypatch, as_role):
     from audit_analytics.view import View
 
-    store = _store(tmp_path, rows=3_000, seed=5)
-    in_period = store.count(View().filter)  # the default view: the last 7 days
-    store.engine.dispose()
-    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
-    shared = data.current_shared()
-    gate = threading.Event()
-    thread = _gated_load(shared, gate, monkeypatch)
+    shared, gate, thread = _loading_held(tmp_path, monkeypatch, rows=3_000, seed=5)
+    in_period = data.get_store().count(View().filter)  # the default view: the last 7 days
     try:
         at = as_role(AppTest.from_file(str(ROOT / "app_pages" / "explorer.py"), default_timeout=60), "viewer")
         at.run()
