@@ -362,3 +362,73 @@ def test_retention_address_for_a_viewer_says_it_needs_the_permission(app, page):
     expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name="Retention")).to_have_count(0)
     shot(page, "retention-viewer")
     no_errors(page)
+
+
+# ---------------------------------------------------------------------------------------
+# Charts on a narrow page: a pair of charts stacks, titles and legends stay clear
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes share more than a pixel."""
+    return (
+        a["x"] + 1 < b["x"] + b["width"]
+        and b["x"] + 1 < a["x"] + a["width"]
+        and a["y"] + 1 < b["y"] + b["height"]
+        and b["y"] + 1 < a["y"] + a["height"]
+    )
+
+
+def plotly_chart(page, title: str):
+    chart = page.get_by_test_id("stPlotlyChart").filter(has=page.locator(".gtitle", has_text=title))
+    chart.locator(".main-svg").first.wait_for()
+    chart.scroll_into_view_if_needed()
+    return chart
+
+
+def assert_readable(chart, name: str) -> None:
+    """The title is inside the chart, the legend off the plot, the right-hand axis's ticks
+    and title clear of the legend."""
+    box = chart.bounding_box()
+    title = chart.locator(".gtitle").bounding_box()
+    assert title["x"] + title["width"] <= box["x"] + box["width"] + 1, f"{name}: title cut at the right"
+    plot = chart.locator(".nsewdrag").first.bounding_box()
+    legend = chart.locator(".legend")
+    if legend.count():
+        legend_box = legend.bounding_box()
+        assert not overlap(legend_box, plot), f"{name}: the legend covers the plot"
+        for part in chart.locator(".g-y2title, .y2tick").all():
+            assert not overlap(legend_box, part.bounding_box()), f"{name}: the legend covers the % axis"
+    for tick in chart.locator(".y2tick").all():
+        t = tick.bounding_box()
+        assert t["x"] + t["width"] <= box["x"] + box["width"] + 1, f"{name}: a % tick cut at the right"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", WIDTHS)
+def test_chart_pairs_stack_on_a_narrow_page_and_charts_stay_readable(app, page, width):
+    """At 800 px with the sidebar open, two charts side by side had 230 px each: titles cut,
+    legends over the bars; the failure-rate legend covered its % axis at any narrow width."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_app(page, app.url(), user="browser-auditor")
+    pairs = {
+        "Activity": ("Top 10 actors", "Top 10 targets"),
+        "Security review": ("by source IP", "by account"),
+    }
+    for page_title, (first, second) in pairs.items():
+        go(page, page_title)
+        a, b = plotly_chart(page, first), plotly_chart(page, second)
+        one, two = a.bounding_box(), b.bounding_box()
+        if width < 1000:  # one above the other, each as wide as the page's text
+            assert two["y"] >= one["y"] + one["height"] - 1, f"{page_title}: the charts are side by side"
+            assert abs(one["width"] - two["width"]) <= 1 and one["width"] > 400
+        else:  # side by side
+            assert abs(one["y"] - two["y"]) <= 1 and two["x"] >= one["x"] + one["width"] - 1
+        charts = page.get_by_test_id("stMain").get_by_test_id("stPlotlyChart")
+        assert charts.count() >= 4
+        for i in range(charts.count()):  # every chart of the page, the pair's among them
+            chart = charts.nth(i)
+            chart.scroll_into_view_if_needed()
+            chart.locator(".gtitle").wait_for()
+            assert_readable(chart, f"{page_title}, {chart.locator('.gtitle').text_content()}")
+    no_errors(page)
+    shot(page, "chart-pairs")

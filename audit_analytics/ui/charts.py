@@ -21,6 +21,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from audit_analytics.analysis import activity
 from audit_analytics.filters import zone
@@ -338,9 +339,15 @@ def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = 
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",
+            # its own round ticks (aligned with the events' grid they read 1.071, 2.143 ...)
+            "tickmode": "auto",
+            "showgrid": False,
         },
-        legend={"x": 1.08},
+        # at the figure's right edge, the margin made for it: at x=1.08 of the plot it covered
+        # the % axis on a narrow page
+        legend={"xref": "container", "x": 1, "xanchor": "right"},
     )
+    fig.update_yaxes(automargin=True, selector={"overlaying": "y"})
     return fig
 
 
@@ -526,6 +533,28 @@ def download_chart_data(
         icon=":material/download:",
         on_click="ignore",
     )
+
+
+PAIR_KEY = "aa-pair"
+PAIR_MIN_WIDTH = 760  # px of the pair's container under which its two charts stack
+_PAIR_STYLE = (  # the app's own fixed style, no user text
+    f"<style>[class*='st-key-{PAIR_KEY}-'] {{ container-type: inline-size; }}"
+    f"@container (max-width: {PAIR_MIN_WIDTH - 1}px) {{"
+    f" [class*='st-key-{PAIR_KEY}-'] [data-testid=stHorizontalBlock] {{ flex-direction: column; }}"
+    f" [class*='st-key-{PAIR_KEY}-'] [data-testid=stColumn] {{ width: 100% !important; flex: 1 1 auto !important; }}"
+    " }</style>"
+)
+
+
+def chart_pair(key: str) -> tuple[DeltaGenerator, DeltaGenerator]:
+    """Two columns for two charts side by side, which stack when the page is narrow (under
+    :data:`PAIR_MIN_WIDTH` for both: at 800 px with the sidebar open, two charts of 230 px had
+    their titles cut and their legends over the bars). Streamlit itself stacks columns only
+    under 640 px of window."""
+    with st.container(key=f"{PAIR_KEY}-{key}"):
+        st.html(_PAIR_STYLE)
+        left, right = st.columns(2)
+    return left, right
 
 
 WARM_UP_KEY = "aa-chart-warm-up"

@@ -399,7 +399,7 @@ def failure_figure(review: Review, name: str, top: int = DEFAULT_TOP) -> tuple[p
 def failure_charts(review: Review, *, open_explorer: Callable[[View], None], top: int) -> None:
     """Failures by IP and by account (top N), by weekday and hour, and over time. Data and
     figures are cached: a rerun after a threshold change only redraws them."""
-    left, right = st.columns(2)
+    left, right = charts.chart_pair("failures-by")
     with left:
         data, fig = failure_figure(review, "by_ip", top)
         _clicked("chart_by_ip", fig, review, open_explorer)
