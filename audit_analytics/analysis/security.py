@@ -1111,13 +1111,12 @@ def _habits_of(
             j = np.minimum(j, n - 1)
             seen_after |= ok & (slot_of[j] == slot) & (slot_t[j] - r_t <= lookback)
 
-    # each row's actor's first event: the first of the actor's run in ``by_actor``
-    first = _search(by_actor, base, "left", along)
-    has_first = (first < by_actor.shape[0]) & (r_actor > 0)
-    first = np.minimum(first, max(by_actor.shape[0] - 1, 0))
-    since = d_t[per_actor][first] if by_actor.shape[0] else np.zeros(m, dtype=np.int64)
-    has_first &= (by_actor[first] >> _RANK_BITS) == r_actor if by_actor.shape[0] else False
-    covered = has_first & (r_t - since >= lookback)
+    # each row's actor's first event: the first of the actor's run in ``by_actor`` (none when
+    # the key found is another actor's: a null actor's code, 0, is no event's)
+    covered = np.zeros(m, dtype=bool)
+    if by_actor.shape[0]:
+        first = np.minimum(_search(by_actor, base, "left", along), by_actor.shape[0] - 1)
+        covered = ((by_actor[first] >> _RANK_BITS) == r_actor) & (r_t - d_t[per_actor[first]] >= lookback)
     frame = pl.DataFrame(
         {"h": history, "f": future, "covered": covered, "before": seen_before, "after": seen_after}
     )
