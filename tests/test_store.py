@@ -100,7 +100,8 @@ def test_the_whole_table_comes_oldest_first_whatever_order_it_was_written_in(sql
     assert streamed.with_columns(pl.col("email").cast(pl.String)).equals(expected)
     assert sql_store.load().equals(written.sort("time", "id"))
     # SQLite: read as ranges of rowids by 2 threads (3,000 rows: 5 ranges); elsewhere a stream
-    ranges = sql_store._rowid_ranges()
+    with sql_store._snapshot() as guard:
+        ranges = sql_store._rowid_ranges(guard)
     assert (len(ranges) == 5) if sql_store.dialect == "sqlite" else (ranges is None)
 
 
@@ -114,7 +115,8 @@ def test_the_rowid_ranges_cover_a_table_with_holes_once(sqlite_store, monkeypatc
         conn.execute(store_module.sa.text("DELETE FROM audit_events WHERE rowid <= 250"))
         conn.execute(store_module.sa.text("DELETE FROM audit_events WHERE rowid BETWEEN 1001 AND 1900"))
     monkeypatch.setattr(store_module, "LOAD_BATCH_ROWS", 700)
-    ranges = sqlite_store._rowid_ranges()
+    with sqlite_store._snapshot() as guard:
+        ranges = sqlite_store._rowid_ranges(guard)
     assert ranges is not None and ranges[0] == " WHERE rowid >= 251 AND rowid < 951" and len(ranges) == 4
     loaded = sqlite_store.load()
     kept = sqlite_store.select_frame(
@@ -124,6 +126,49 @@ def test_the_rowid_ranges_cover_a_table_with_holes_once(sqlite_store, monkeypatc
     )
     assert loaded.height == 3_000 - 250 - 900 and loaded["id"].n_unique() == loaded.height
     assert loaded.equals(kept)
+
+
+def test_a_commit_waiting_for_the_load_lock_does_not_stall_the_load(sqlite_store, monkeypatch):
+    """A writer whose commit waits for the whole-table load's read lock holds SQLite's pending
+    lock: a new connection of this process reading inside the load then waited for the writer,
+    which waited for the load, until the busy timeout refused one of them (the writer's commit:
+    "database is locked" in a CI run). The load reads its rowid ranges through the lock's own
+    connection."""
+    import threading
+    import time
+
+    from audit_analytics.engines import store as store_module
+
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_SECONDS", 5)  # for the connections made below
+    monkeypatch.setattr(store_module, "LOAD_BATCH_ROWS", 700)
+    sqlite_store.append(EVENTS)
+    sqlite_store.engine.dispose()  # new connections, with the short busy timeout
+    row = generate(1_000, seed=12, now=NOW).events.head(1).with_columns(id=pl.lit("written-during-load"))
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            sqlite_store.append(row)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    writer = threading.Thread(target=write)
+    ranges_of = store_module.Store._rowid_ranges
+
+    def ranges_while_a_commit_waits(self, *args):
+        writer.start()
+        time.sleep(1.0)  # the writer's commit is now waiting for the load's lock
+        return ranges_of(self, *args)
+
+    monkeypatch.setattr(store_module.Store, "_rowid_ranges", ranges_while_a_commit_waits)
+    started = time.perf_counter()
+    loaded = sqlite_store.load()
+    took = time.perf_counter() - started
+    writer.join()
+    assert not failures, failures
+    assert took < 5, f"the load waited {took:.1f} s for the writer"
+    assert loaded.height == 3_000
+    assert sqlite_store.count(Filter(period="all")) == 3_001
 
 
 def test_count_and_page_are_evaluated_in_sql(store):

@@ -406,13 +406,17 @@ class Store:
         return pl.DataFrame(rows, schema=DETAILS_SCHEMA, orient="row")
 
     @contextmanager
-    def _snapshot(self) -> Iterator[None]:
+    def _snapshot(self) -> Iterator[Any]:
         """On SQLite, hold a read lock while connectorx reads: it does not take SQLite's locks
         itself, and an event committed while it read made it miss rows or see the file as
         "malformed" (tests/test_store.py). Writers wait meanwhile (busy timeout), as they
-        would for any reader. Other databases give every query a snapshot of its own."""
+        would for any reader. Other databases give every query a snapshot of its own.
+
+        Yields the connection that holds the lock (None elsewhere): read through it meanwhile.
+        A new connection of this process would wait for a writer that is waiting for this
+        lock, until the busy timeout failed one of them (the writer's commit, in a check)."""
         if self.dialect != "sqlite":
-            yield
+            yield None
             return
         import sqlite3
 
@@ -422,7 +426,7 @@ class Store:
         try:
             guard.execute("BEGIN")
             guard.execute(f"SELECT 1 FROM {TABLE_NAME} LIMIT 1").fetchall()  # noqa: S608 - fixed text
-            yield
+            yield guard
         finally:
             guard.close()  # ends the transaction, releasing the lock
 
@@ -547,8 +551,8 @@ class Store:
 
         for _attempt in range(CONNECTORX_ATTEMPTS):
             try:
-                with self._snapshot():
-                    ranges = self._rowid_ranges()
+                with self._snapshot() as guard:
+                    ranges = self._rowid_ranges(guard)
                     if ranges is None:  # one stream of batches
                         reader = connectorx.read_sql(
                             uri, sql, return_type="arrow_stream", batch_size=LOAD_BATCH_ROWS
@@ -574,19 +578,17 @@ class Store:
         del parts  # the batches' buffers are the frame's: the sort frees each column as it goes
         return _time_ordered(frame)
 
-    def _rowid_ranges(self) -> list[str] | None:
+    def _rowid_ranges(self, guard: Any) -> list[str] | None:
         """How the whole-table load reads SQLite: ``WHERE`` clauses over ranges of
         :data:`LOAD_BATCH_ROWS` rowids, which :data:`LOAD_THREADS` threads read at once, each
         as one Arrow table (1,000,000 events: 0.8 s against 1.5 s in one read, and a stream of
         batches in threads gained little: its batches are handed over under the interpreter
         lock). None elsewhere, and for a table of one range: one stream of batches. The bounds
-        are the table's own integers, written as integers."""
-        if self.dialect != "sqlite" or min(LOAD_THREADS, os.cpu_count() or 1) < 2:
+        are the table's own integers, written as integers, read through ``guard``, the
+        connection of :meth:`_snapshot`."""
+        if guard is None or min(LOAD_THREADS, os.cpu_count() or 1) < 2:
             return None
-        with self._connect() as conn:
-            low, high = conn.execute(
-                sa.text(f"SELECT min(rowid), max(rowid) FROM {TABLE_NAME}")  # noqa: S608 - fixed text
-            ).one()
+        low, high = guard.execute(f"SELECT min(rowid), max(rowid) FROM {TABLE_NAME}").fetchone()  # noqa: S608 - fixed text
         if low is None or high - low < LOAD_BATCH_ROWS:
             return None
         return [
