@@ -13,7 +13,7 @@ from audit_analytics.schema import CATEGORY_CODES
 from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import activity as page
 from audit_analytics.ui import auth, charts
-from audit_analytics.ui.common import load_shared_or_stop
+from audit_analytics.ui.common import METRIC_MIN_WIDTH, load_shared_or_stop, wrapping_columns
 from audit_analytics.ui.data import actors_of
 from audit_analytics.ui.state import current_view, filter_panel, open_explorer, search_bar, set_view
 
@@ -22,7 +22,7 @@ user = auth.require("audit.read")  # first: Streamlit may serve this file withou
 
 def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool) -> None:
     total = change.filter(pl.col("type") == "all").row(0, named=True)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = wrapping_columns("activity-figures", 4, min_width=METRIC_MIN_WIDTH)
     versus = "against the previous period of the same length"
     pct = total["change_pct"]
     c1.metric(

@@ -8,7 +8,7 @@ import streamlit as st
 from audit_analytics.io.retention import Policy, apply, last_runs, load_policy, plan, policy_file, save_policy
 from audit_analytics.schema import CATEGORY_CODES
 from audit_analytics.ui import auth
-from audit_analytics.ui.common import load_shared_or_stop
+from audit_analytics.ui.common import load_shared_or_stop, wrapping_columns
 from audit_analytics.ui.data import get_store, invalidate
 
 user = auth.require("audit.admin")
@@ -26,7 +26,7 @@ st.caption(
 now = datetime.now(UTC)
 table = plan(store, policy, now=now)
 upcoming = table.filter(pl.col("next_expiry").is_not_null())["next_expiry"]
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = wrapping_columns("retention-figures", 3, min_width=300)  # a date and time each
 c1.metric("Past retention now", f"{int(table['to_delete'].sum()):,}")
 c2.metric("Kept by legal hold", f"{int(table['held'].sum()):,}")
 c3.metric("Next expiry (UTC)", f"{upcoming.min():%Y-%m-%d %H:%M}" if upcoming.len() else "—")

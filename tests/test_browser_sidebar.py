@@ -432,3 +432,44 @@ def test_chart_pairs_stack_on_a_narrow_page_and_charts_stay_readable(app, page, 
             assert_readable(chart, f"{page_title}, {chart.locator('.gtitle').text_content()}")
     no_errors(page)
     shot(page, "chart-pairs")
+
+
+CUT_TEXT = """metric => [...metric.querySelectorAll(
+    '[data-testid=stMetricLabel], [data-testid=stMetricLabel] *, [data-testid=stMetricValue],'
+    + ' [data-testid=stMetricValue] *, [data-testid=stMetricDelta], [data-testid=stMetricDelta] *')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+
+
+def assert_figures_whole(page, where: str) -> int:
+    """Every figure (st.metric) of the page shows its label, value and change whole: none runs
+    past its box or ends in an ellipsis. Returns how many there are."""
+    figures = page.get_by_test_id("stMain").get_by_test_id("stMetric")
+    figures.first.wait_for()
+    for i in range(figures.count()):
+        figure = figures.nth(i)
+        cut = figure.evaluate(CUT_TEXT)
+        assert not cut, f"{where}: {figure.inner_text()!r} is cut: {cut}"
+    return figures.count()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", WIDTHS)
+def test_figures_are_shown_whole_on_a_narrow_page(app, page, width):
+    """At 800 px with the sidebar open, four figures in a row had 110 px each: "Successes a…",
+    "-2,730 (-3.5…". A row of figures wraps instead (two by two), and the Retention page's
+    date is whole."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_app(page, app.url(), user="browser-admin")
+    # the figures and how many rows they take at 1440 and at 800 px (a date and time each at 800)
+    for page_title, count, rows_by_width in (
+        ("Security review", 4, {1440: 1, 800: 2}),
+        ("Retention", 3, {1440: 1, 800: 3}),
+        ("Activity", 4, {1440: 1, 800: 2}),
+    ):
+        go(page, page_title)
+        assert assert_figures_whole(page, f"{page_title} at {width} px") == count
+        figures = page.get_by_test_id("stMain").get_by_test_id("stMetric")
+        rows = {round(figures.nth(i).bounding_box()["y"]) for i in range(count)}
+        assert len(rows) == rows_by_width[width], f"{page_title} at {width} px: figures in {len(rows)} rows"
+    no_errors(page)
+    shot(page, "figures")

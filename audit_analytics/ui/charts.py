@@ -28,6 +28,7 @@ from audit_analytics.filters import zone
 from audit_analytics.io import tabular
 from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULT_LABELS, RESULTS, RETENTION_GROUPS
 from audit_analytics.textsafe import plain
+from audit_analytics.ui import common
 from audit_analytics.view import View
 
 __all__ = [
@@ -535,25 +536,15 @@ def download_chart_data(
     )
 
 
-PAIR_KEY = "aa-pair"
-PAIR_MIN_WIDTH = 760  # px of the pair's container under which its two charts stack
-_PAIR_STYLE = (  # the app's own fixed style, no user text
-    f"<style>[class*='st-key-{PAIR_KEY}-'] {{ container-type: inline-size; }}"
-    f"@container (max-width: {PAIR_MIN_WIDTH - 1}px) {{"
-    f" [class*='st-key-{PAIR_KEY}-'] [data-testid=stHorizontalBlock] {{ flex-direction: column; }}"
-    f" [class*='st-key-{PAIR_KEY}-'] [data-testid=stColumn] {{ width: 100% !important; flex: 1 1 auto !important; }}"
-    " }</style>"
-)
+PAIR_MIN_WIDTH = 380  # px of each chart of a pair: under two of them, the pair stacks
 
 
 def chart_pair(key: str) -> tuple[DeltaGenerator, DeltaGenerator]:
     """Two columns for two charts side by side, which stack when the page is narrow (under
-    :data:`PAIR_MIN_WIDTH` for both: at 800 px with the sidebar open, two charts of 230 px had
+    :data:`PAIR_MIN_WIDTH` each: at 800 px with the sidebar open, two charts of 230 px had
     their titles cut and their legends over the bars). Streamlit itself stacks columns only
     under 640 px of window."""
-    with st.container(key=f"{PAIR_KEY}-{key}"):
-        st.html(_PAIR_STYLE)
-        left, right = st.columns(2)
+    left, right = common.wrapping_columns(f"pair-{key}", 2, min_width=PAIR_MIN_WIDTH)
     return left, right
 
 

@@ -1,4 +1,5 @@
-"""Bits every page shares: the signed-in actor, the store-unavailable message."""
+"""Bits every page shares: the signed-in actor, the store-unavailable message, columns that
+wrap on a narrow page."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from audit_analytics.errors import StoreError
 from audit_analytics.textsafe import md_escape
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from audit_analytics.engines.shared import SharedData
 
 
@@ -57,3 +60,35 @@ def load_shared_or_stop(*, interim: bool = False) -> SharedData:
             icon=":material/cloud_off:",
         )
     return shared
+
+
+COLUMNS_KEY = "aa-cols"
+METRIC_MIN_WIDTH = 200  # px a figure (st.metric) needs for "Successes after failures", "-2,730 (-3.5%)"
+_GAP = "1rem"  # Streamlit's gap between columns (st.columns' default, "small")
+
+
+def _wrapping_style(key: str, count: int, min_width: int) -> str:
+    """The CSS of :func:`wrapping_columns` (the app's own fixed style, no user text): a
+    container query per row length, from ``count - 1`` columns a row down to one."""
+    scope = f".st-key-{COLUMNS_KEY}-{key}"
+    rules = [f"{scope} {{ container-type: inline-size; }}"]
+    rules.append(f"{scope} [data-testid=stHorizontalBlock] {{ flex-wrap: wrap; }}")
+    for per_row in range(count - 1, 0, -1):
+        width = f"calc((100% - {per_row - 1} * {_GAP}) / {per_row})"
+        rules.append(
+            f"@container (max-width: {(per_row + 1) * min_width - 1}px) {{"
+            f" {scope} [data-testid=stColumn] {{ width: {width} !important; flex: 0 0 {width} !important;"
+            f" min-width: {width} !important; }} }}"
+        )
+    return "<style>" + " ".join(rules) + "</style>"
+
+
+def wrapping_columns(key: str, count: int, *, min_width: int) -> list[DeltaGenerator]:
+    """``count`` columns side by side that wrap, as many to a row as leave each ``min_width``
+    px of the row's width: two charts of a pair stack on a narrow page, four figures go two by
+    two. Streamlit itself stacks columns only under 640 px of window, so at 800 px with the
+    sidebar open four figures had 110 px each and their labels and changes were cut
+    ("Successes a…", "-2,730 (-3.5…"). ``key`` names the row (a fixed name of the page's)."""
+    with st.container(key=f"{COLUMNS_KEY}-{key}"):
+        st.html(_wrapping_style(key, count, min_width))
+        return list(st.columns(count))

@@ -30,7 +30,7 @@ from audit_analytics.errors import DetectionError, NeedsMemory
 from audit_analytics.filters import Filter
 from audit_analytics.query import Qualified
 from audit_analytics.schema import PERMISSION
-from audit_analytics.ui import charts
+from audit_analytics.ui import charts, common
 from audit_analytics.ui.data import SharedFrame, cached
 from audit_analytics.ui.state import open_explorer
 from audit_analytics.view import View, explorer_link
@@ -229,8 +229,8 @@ def headline(
     """The four figures at the top; ``successes_after_failures`` is the count of that table
     (with its current thresholds, so the two never disagree)."""
     summary: security.FailureSummary = review.cached("summary", review.summary)
-    area = container or st
-    c1, c2, c3, c4 = area.columns(4)
+    with container or st.container():
+        c1, c2, c3, c4 = common.wrapping_columns("headline", 4, min_width=common.METRIC_MIN_WIDTH)
     c1.metric("Login failures", f"{summary.failures:,}")
     c2.metric(
         "Distinct IPs",
