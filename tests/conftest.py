@@ -148,3 +148,11 @@ def nav_script(folder: Path, pages: str) -> Path:
     script = folder / "nav_app.py"
     script.write_text(f"import streamlit as st\n\nst.navigation([\n{pages}]).run()\n")
     return script
+
+
+def shown_tables(at) -> list:
+    """The tables an AppTest run shows the user: its dataframes less the sign-in screen's hidden
+    warm-up table (``ui.common.warm_up_browser``), which the user never sees."""
+    from audit_analytics.ui.common import WARM_UP_KEY
+
+    return [d for d in at.dataframe if not (d.key or "").startswith(WARM_UP_KEY)]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import shown_tables
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics import accounts
@@ -97,7 +98,7 @@ def texts(at) -> str:
 
 
 def shows_events(at) -> bool:
-    return any(" event" in c.value and "·" in c.value for c in at.caption) or len(at.dataframe) > 0
+    return any(" event" in c.value and "·" in c.value for c in at.caption) or len(shown_tables(at)) > 0
 
 
 def own(store, type_) -> pl.DataFrame:

@@ -115,9 +115,9 @@ def _sign_in_screen() -> None:
     if problem:
         message, icon = problem
         st.error(message, icon=icon)
-    from audit_analytics.ui.charts import warm_up_charts
+    from audit_analytics.ui.common import warm_up_browser
 
-    warm_up_charts()
+    warm_up_browser()
 
 
 _SIGN_IN_ERROR = "aa_sign_in_error"  # (message, icon) of the last failed attempt

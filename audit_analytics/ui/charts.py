@@ -546,23 +546,3 @@ def chart_pair(key: str) -> tuple[DeltaGenerator, DeltaGenerator]:
     under 640 px of window."""
     left, right = common.wrapping_columns(f"pair-{key}", 2, min_width=PAIR_MIN_WIDTH)
     return left, right
-
-
-WARM_UP_KEY = "aa-chart-warm-up"
-_HIDE_WARM_UP = f"<style>.st-key-{WARM_UP_KEY} {{ display: none !important; }}</style>"
-
-
-def warm_up_charts() -> None:
-    """An empty chart the user never sees, drawn on the sign-in screen: the browser fetches
-    and compiles Streamlit's plotly.js (4.7 MB: 2.7-3.5 s of the page's main thread on 2
-    cores) while the user types the password, instead of on the first click on Activity or
-    Security review. Drawn after the form, so the form shows first."""
-    # plotly takes pandas from sys.modules when it is there, even half imported: the first
-    # sign-in runs while the table loads in another thread, which may be importing pandas
-    # (seen: "partially initialized module 'pandas' has no attribute 'Series'"). Importing it
-    # here waits for that import to finish.
-    import pandas  # noqa: F401
-
-    with st.container(key=WARM_UP_KEY):
-        st.html(_HIDE_WARM_UP)  # the app's own fixed style, no user text
-        st.plotly_chart(go.Figure(), config={"staticPlot": True, "displayModeBar": False})

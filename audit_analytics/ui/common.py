@@ -92,3 +92,47 @@ def wrapping_columns(key: str, count: int, *, min_width: int) -> list[DeltaGener
     with st.container(key=f"{COLUMNS_KEY}-{key}"):
         st.html(_wrapping_style(key, count, min_width))
         return list(st.columns(count))
+
+
+WARM_UP_KEY = "aa-warm-up"
+_HIDE_WARM_UP = f"<style>.st-key-{WARM_UP_KEY} {{ display: none !important; }}</style>"
+
+
+def warm_up_browser() -> None:
+    """One of each kind of element the pages show, in a container the user never sees, drawn
+    on the sign-in screen: the browser fetches and compiles their code while the user types
+    the password, instead of after signing in. Streamlit loads each kind's code when one is
+    first drawn: plotly.js (4.7 MB: 2.7-3.5 s of the page's main thread on 2 cores) on the
+    first chart; after the sign-in click, 45 files one kind after another (radio, dates,
+    multiselect, ..., the table's) for 1.1 s before the Audit Log's table could draw (1,000,000
+    events, 2 cores). Drawn after the form, so the form shows first; the widgets are disabled
+    and keyed apart from the pages'."""
+    # plotly takes pandas from sys.modules when it is there, even half imported: the first
+    # sign-in runs while the table loads in another thread, which may be importing pandas
+    # (seen: "partially initialized module 'pandas' has no attribute 'Series'"). Importing it
+    # here waits for that import to finish.
+    import pandas  # noqa: F401
+    import plotly.graph_objects as go
+
+    def key(name: str) -> str:
+        return f"{WARM_UP_KEY}-{name}"
+
+    with st.container(key=WARM_UP_KEY):
+        st.html(_HIDE_WARM_UP)  # the app's own fixed style, no user text
+        st.plotly_chart(go.Figure(), config={"staticPlot": True, "displayModeBar": False})
+        st.button("warm-up", key=key("button"), disabled=True)
+        st.dataframe({"warm-up": [1]}, key=key("table"), on_select="rerun", selection_mode="single-row")
+        st.radio("warm-up", ["a", "b"], key=key("radio"), disabled=True, label_visibility="collapsed")
+        st.date_input("warm-up", value=None, key=key("date"), disabled=True, label_visibility="collapsed")
+        st.multiselect("warm-up", ["a"], key=key("multiselect"), disabled=True, label_visibility="collapsed")
+        st.selectbox("warm-up", ["a"], key=key("selectbox"), disabled=True, label_visibility="collapsed")
+        st.checkbox("warm-up", key=key("checkbox"), disabled=True, label_visibility="collapsed")
+        st.toggle("warm-up", key=key("toggle"), disabled=True, label_visibility="collapsed")
+        st.segmented_control(
+            "warm-up", ["a"], key=key("segmented"), disabled=True, label_visibility="collapsed"
+        )
+        st.number_input("warm-up", value=1, key=key("number"), disabled=True, label_visibility="collapsed")
+        st.slider("warm-up", 0, 2, 1, key=key("slider"), disabled=True, label_visibility="collapsed")
+        st.text_area("warm-up", key=key("text"), disabled=True, label_visibility="collapsed")
+        with st.expander("warm-up"):
+            st.code("warm-up", language=None)
