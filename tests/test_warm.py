@@ -103,8 +103,10 @@ def test_the_zones_seen_are_the_last_three_latest_first(monkeypatch):
     assert data.zones_seen() == ("Asia/Tokyo", "America/New_York", "UTC")
 
 
+@pytest.mark.parametrize("period", [None, "all"])
 @pytest.mark.parametrize("page", ["activity", "security"])
-def test_a_first_visit_after_the_warm_up_computes_nothing(tmp_path, monkeypatch, as_role, page):
+def test_a_first_visit_after_the_warm_up_computes_nothing(tmp_path, monkeypatch, as_role, page, period):
+    # None: the default view (last 7 days); "all": All time, warmed too at this size
     # 3,000 demo events end now: the default period (last 7 days) holds some, and failures
     _store(tmp_path, rows=3_000, seed=5).engine.dispose()
     monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
@@ -116,13 +118,32 @@ def test_a_first_visit_after_the_warm_up_computes_nothing(tmp_path, monkeypatch,
     assert any(key[1] == ("activity" if page == "activity" else "security") for key in held)
 
     at = as_role(AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=120), "viewer")
+    if period:
+        at.query_params["period"] = period
     at.run()
     assert not at.exception
-    assert at.caption and "last 7 days" in at.caption[0].value
+    assert at.caption and ("all time" if period else "last 7 days") in at.caption[0].value
     computed = set(shared.results) - held
     assert computed == set(), (
         f"the first visit computed what the warm-up did not: {sorted(map(str, computed))}"
     )
+
+
+def test_all_time_is_warmed_only_up_to_its_size(tmp_path, monkeypatch):
+    # above WARM_ALL_TIME_MAX_EVENTS a change of the data would cost seconds of CPU for a view
+    # nobody may open: only the default views are warmed
+    _store(tmp_path, rows=3_000, seed=5).engine.dispose()
+    monkeypatch.setenv("AUDIT_DB_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setattr(data, "_zones", type(data._zones)())
+    monkeypatch.setattr(data, "WARM_ALL_TIME_MAX_EVENTS", 2_999)
+    shared = data.get_frame()
+    _settled(shared)
+    periods = {p for key in shared.results for p in re.findall(r"period='(\w+)'", str(key))}
+    assert periods == {"7d"}, periods
+    monkeypatch.setattr(data, "WARM_ALL_TIME_MAX_EVENTS", 3_000)
+    data.warm_pages(shared)
+    periods = {p for key in shared.results for p in re.findall(r"period='(\w+)'", str(key))}
+    assert periods == {"7d", "all"}, periods
 
 
 def test_pushdown_is_not_warmed(tmp_path, monkeypatch):

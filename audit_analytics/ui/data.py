@@ -79,8 +79,9 @@ def _shared(url: str, mode: str, limit: int | None = None) -> SharedData:
 def warm_up() -> bool:
     """Whether the app warms its pages' default views after the data change
     (:func:`warm_pages`); ``AUDIT_WARM_UP=off`` turns it off. Its cost per change of the data:
-    0.5-0.6 s of CPU and about 90 MB at 1,000,000 events, 3.6 s and about 1 GB at 10,000,000
-    (what the first visit to those pages would cost anyway)."""
+    0.4-0.6 s of CPU and about 90 MB at 1,000,000 events, 3.6 s and about 1 GB at 10,000,000
+    (what the first visit to those pages would cost anyway); up to
+    :data:`WARM_ALL_TIME_MAX_EVENTS` events, 0.95-1.15 s more for the "All time" views."""
     return os.environ.get("AUDIT_WARM_UP", "").lower() not in ("off", "0", "false", "no")
 
 
@@ -108,11 +109,20 @@ def zones_seen() -> tuple[str, ...]:
         return tuple(reversed(_zones)) or ("UTC",)
 
 
+WARM_ALL_TIME_MAX_EVENTS = 2_000_000
+"""Up to this many events, the warm-up computes the pages' "All time" views too: at 1,000,000
+events they cost 0.95-1.15 s of CPU and 40-110 MB per change of the data (Security review
+0.65-0.87 s, Activity 0.28-0.29 s), which a first visit to "All time" waited for (1.6 s of
+Security review's run in Chromium). Above it, a change of the data would cost seconds for a
+view nobody may open."""
+
+
 def warm_pages(shared: SharedData) -> None:
     """After the data change, compute what a first visit to Activity and Security review shows
     at their default views, in the zones viewers use (:func:`zones_seen`), in the background:
-    those visits then rerun over held results (:meth:`SharedData.warm_in_background`). Only
-    when the events are held in memory."""
+    those visits then rerun over held results (:meth:`SharedData.warm_in_background`). Up to
+    :data:`WARM_ALL_TIME_MAX_EVENTS` events, their "All time" views too, in the latest zone.
+    Only when the events are held in memory."""
     from audit_analytics.ui import activity, security_widgets
     from audit_analytics.view import View
 
@@ -121,10 +131,16 @@ def warm_pages(shared: SharedData) -> None:
         # keep it busy (seconds per view at 100M events) for pages nobody may open
         return
     shared.actors()  # every page's sidebar lists them
-    for tz in zones_seen():
+    zones = zones_seen()
+    for tz in zones:
         shared.wait_idle()  # each step when no page runs (SharedData.page_run)
         activity.warm(shared, View().filter.replace(tz=tz), between=shared.wait_idle)
         security_widgets.warm(shared, tz=tz, between=shared.wait_idle)
+    if shared.index.height <= WARM_ALL_TIME_MAX_EVENTS:
+        # then "All time", the period asked next, in the latest viewer's zone
+        shared.wait_idle()
+        activity.warm(shared, View().filter.replace(tz=zones[0], period="all"), between=shared.wait_idle)
+        security_widgets.warm(shared, tz=zones[0], period="all", between=shared.wait_idle)
 
 
 def current_shared() -> SharedData:

@@ -27,7 +27,7 @@ from audit_analytics.analysis import activity, security
 from audit_analytics.analysis.review import SecurityReview, security_review
 from audit_analytics.dates import zone
 from audit_analytics.errors import DetectionError, NeedsMemory
-from audit_analytics.filters import Filter
+from audit_analytics.filters import Filter, Period
 from audit_analytics.query import Qualified
 from audit_analytics.schema import PERMISSION
 from audit_analytics.ui import charts, common
@@ -895,12 +895,19 @@ def newest(found: pl.DataFrame, limit: int = MAX_TABLE_ROWS) -> pl.DataFrame:
 # warm-up
 
 
-def warm(shared: SharedFrame, *, tz: str = "UTC", between: Callable[[], object] = lambda: None) -> None:
-    """Compute what a first visit to the page shows at its default view in ``tz``: the counts, the login-failure charts at the default Top, and every detection with
+def warm(
+    shared: SharedFrame,
+    *,
+    tz: str = "UTC",
+    period: Period = DEFAULT_VIEW.filter.period,
+    between: Callable[[], object] = lambda: None,
+) -> None:
+    """Compute what a first visit to the page shows at its default view with ``period`` in
+    ``tz``: the counts, the login-failure charts at the default Top, and every detection with
     the organisation's thresholds and its table, so the visit finds them held. A period too
     large for memory, or a policy that cannot be used, is left to the page to explain.
     ``between`` is called before each chart and detection (the app waits there while pages run)."""
-    view = DEFAULT_VIEW.replace(filter=DEFAULT_VIEW.filter.replace(tz=tz))
+    view = DEFAULT_VIEW.replace(filter=DEFAULT_VIEW.filter.replace(tz=tz, period=period))
     try:
         r = review(shared, view)
         if not r.count:
