@@ -17,6 +17,10 @@ session (Debian's, through playwright; only 127.0.0.1 is reachable):
   Activity with Type = auth, Security review, Security review with *All time*, Audit Log,
   Audit Log with Type = auth (then Reset, not timed, so every repetition starts the same).
 
+With ``--think S`` the driver waits S seconds after each step, as a user reading the page
+would; by default it clicks on at once, so the app's background warm-up (which takes a step only
+when no page has run for 2 s) never runs between steps: the worst case for a first visit.
+
 A step is timed from the click until the page's run finished (Streamlit's status idle, no stale
 element left), its caption says what was asked, every plotly chart holds its ``.main-svg`` and
 every table its canvas, and the browser has painted twice more (two animation frames).
@@ -320,7 +324,15 @@ def _caption(page) -> str:
     return ""
 
 
-def run(db_path: Path, *, repeat: int, timeout_s: float, verbose: bool = True, grow: bool = False) -> dict:
+def run(
+    db_path: Path,
+    *,
+    repeat: int,
+    timeout_s: float,
+    verbose: bool = True,
+    grow: bool = False,
+    think: float = 0.0,
+) -> dict:
     from browser_support import AppServer, chromium_executable
     from playwright.sync_api import sync_playwright
 
@@ -351,6 +363,7 @@ def run(db_path: Path, *, repeat: int, timeout_s: float, verbose: bool = True, g
                                 f"sign-in: {steps[SIGN_IN_STEPS[0]][0]} / {steps[SIGN_IN_STEPS[1]][0]}",
                                 flush=True,
                             )
+                        time.sleep(think)  # the user reads the page before the next click
                         for rep in range(repeat):
                             if grow and rep:  # someone else signs in: a new event, every cache cleared
                                 with _session(browser, timeout_s) as (other, other_socket):
@@ -370,6 +383,7 @@ def run(db_path: Path, *, repeat: int, timeout_s: float, verbose: bool = True, g
                                 if not name:  # a reset: back to the start, not timed
                                     continue
                                 steps[name].append(result)
+                                time.sleep(think)
                                 if verbose:
                                     print(
                                         f"{rep + 1} {name:28s} total {result['total_s']:.3f} server "
@@ -434,6 +448,8 @@ def _cell(entry: dict | None, key: str) -> str:
 
 def render_md(result: dict, before: dict | None = None) -> str:
     grow = ", another sign-in before each repetition (--grow)" if result.get("grow") else ""
+    if result.get("think_s"):
+        grow += f", {result['think_s']:g} s of reading after each step (--think)"
     lines = [
         "# Pages in Chromium: what a user waits for",
         "",
@@ -503,6 +519,13 @@ def main(argv=None) -> int:
     parser.add_argument("--label", default="", help="a note stored with the result")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds a user reads each page before the next click (default 0: the next click at once, "
+        "so the background warm-up, which waits for 2 s without a page run, never runs between steps)",
+    )
+    parser.add_argument(
         "--grow",
         action="store_true",
         help="before each repetition after the first, another session signs in (an event is written, "
@@ -532,13 +555,21 @@ def main(argv=None) -> int:
             )
         )
         db = build_db(args.rows, cache)
-    raw = run(db, repeat=args.repeat, timeout_s=args.timeout, verbose=not args.quiet, grow=args.grow)
+    raw = run(
+        db,
+        repeat=args.repeat,
+        timeout_s=args.timeout,
+        verbose=not args.quiet,
+        grow=args.grow,
+        think=args.think,
+    )
     result = {
         "label": args.label,
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "rows": args.rows,
         "repeat": args.repeat,
         "grow": args.grow,
+        "think_s": args.think,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "server_start_s": raw["server_start_s"],
         "load_average": [round(x, 2) for x in raw["load_average"]],

@@ -24,7 +24,19 @@ def test_every_step_is_timed_and_split(tmp_path):
     bench = _bench()
     output = tmp_path / "pages.json"
     code = bench.main(
-        ["--rows", "2000", "--repeat", "1", "--cache-dir", str(tmp_path), "--output", str(output), "--quiet"]
+        [
+            "--rows",
+            "2000",
+            "--repeat",
+            "1",
+            "--think",
+            "0.1",
+            "--cache-dir",
+            str(tmp_path),
+            "--output",
+            str(output),
+            "--quiet",
+        ]
     )
     result = json.loads(output.read_text())
     assert code == 0 and result["errors"] == []
@@ -35,4 +47,5 @@ def test_every_step_is_timed_and_split(tmp_path):
         assert run["total_s"] > 0 and run["server_s"] > 0 and run["runs"] >= 1, (name, run)
         assert run["server_s"] + run["browser_s"] == pytest.approx(run["total_s"], abs=2e-3)
     assert result["summary"]["Activity"]["charts"] > 0  # the charts were drawn, not only the page
-    assert "| Activity |" in output.with_suffix(".md").read_text()
+    md = output.with_suffix(".md").read_text()
+    assert "| Activity |" in md and result["think_s"] == 0.1 and "0.1 s of reading after each step" in md
