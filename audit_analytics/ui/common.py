@@ -3,6 +3,7 @@ wrap on a narrow page."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -96,17 +97,28 @@ def wrapping_columns(key: str, count: int, *, min_width: int) -> list[DeltaGener
 
 WARM_UP_KEY = "aa-warm-up"
 _HIDE_WARM_UP = f"<style>.st-key-{WARM_UP_KEY} {{ display: none !important; }}</style>"
+# while the run waits to send the warm-up, Streamlit's status widget would show "Running" and a
+# Stop button over the sign-in form: nothing the user started, so not shown there
+_HIDE_STATUS = "<style>[data-testid=stStatusWidget] { display: none !important; }</style>"
+WARM_UP_AFTER_S = 1.0
+"""How long after the sign-in form the warm-up's elements are sent (:func:`warm_up_browser`):
+sent at once, the browser compiled their code before it drew the form, which then showed 2.5
+instead of 1.2 s after the address was opened (Chromium, 2 cores)."""
+_WARM_UP_TICK_S = 0.05
 
 
-def warm_up_browser() -> None:
+def warm_up_browser(*, after: float = WARM_UP_AFTER_S) -> None:
     """One of each kind of element the pages show, in a container the user never sees, drawn
     on the sign-in screen: the browser fetches and compiles their code while the user types
     the password, instead of after signing in. Streamlit loads each kind's code when one is
     first drawn: plotly.js (4.7 MB: 2.7-3.5 s of the page's main thread on 2 cores) on the
     first chart; after the sign-in click, 45 files one kind after another (radio, dates,
     multiselect, ..., the table's) for 1.1 s before the Audit Log's table could draw (1,000,000
-    events, 2 cores). Drawn after the form, so the form shows first; the widgets are disabled
-    and keyed apart from the pages'."""
+    events, 2 cores). Sent ``after`` seconds after the form, which the browser has drawn by
+    then: a click on Sign in meanwhile ends the wait at once (the rerun it asks for stops this
+    run at its next element, and the placeholder's update is one every 50 ms). The widgets are
+    disabled and keyed apart from the pages'. A run without a browser (AppTest: no request
+    headers) does not wait."""
     # plotly takes pandas from sys.modules when it is there, even half imported: the first
     # sign-in runs while the table loads in another thread, which may be importing pandas
     # (seen: "partially initialized module 'pandas' has no attribute 'Series'"). Importing it
@@ -117,7 +129,16 @@ def warm_up_browser() -> None:
     def key(name: str) -> str:
         return f"{WARM_UP_KEY}-{name}"
 
-    with st.container(key=WARM_UP_KEY):
+    st.html(_HIDE_STATUS)  # the app's own fixed style, no user text
+    holder = st.empty()
+    waited = 0.0
+    if not st.context.headers:  # no browser (a script run by AppTest): no form being drawn to wait for
+        after = 0.0
+    while waited < after:
+        time.sleep(_WARM_UP_TICK_S)
+        waited += _WARM_UP_TICK_S
+        holder.empty()  # an element: where Streamlit stops this run when a rerun is asked for
+    with holder.container(key=WARM_UP_KEY):
         st.html(_HIDE_WARM_UP)  # the app's own fixed style, no user text
         st.plotly_chart(go.Figure(), config={"staticPlot": True, "displayModeBar": False})
         st.button("warm-up", key=key("button"), disabled=True)

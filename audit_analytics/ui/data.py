@@ -123,6 +123,10 @@ def warm_pages(shared: SharedData) -> None:
     those visits then rerun over held results (:meth:`SharedData.warm_in_background`). Up to
     :data:`WARM_ALL_TIME_MAX_EVENTS` events, their "All time" views too, in the latest zone.
     Only when the events are held in memory."""
+    # plotly takes pandas from sys.modules even half imported: a page's first table may be
+    # importing it in another thread; this waits for that import to finish
+    import pandas  # noqa: F401
+
     from audit_analytics.ui import activity, security_widgets
     from audit_analytics.view import View
 
