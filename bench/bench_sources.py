@@ -260,6 +260,59 @@ def profile(data: Path, folder: Path, top: int = 25) -> list[dict[str, Any]]:
     return rows[:top]
 
 
+def stages(data: Path, folder: Path, store: str = "chdb") -> dict[str, Any]:
+    """Where one import's time goes, each stage timed on its own in this process (no reading
+    thread beside the writing): reading, mapping and validating every batch; then storing
+    (``Store.insert_new``) and chaining (``ChainWriter.add``) them, once as read and once with
+    ``params`` (the whole CloudTrail record, ~1 GB) left empty. The second is not what the
+    importer does (it keeps the record: nothing is lost); it measures what keeping it costs."""
+    import polars as pl
+
+    from audit_analytics.engines.store import open_store
+    from audit_analytics.io import ingest
+
+    checked = ingest._check(data, None, None, None)
+    t0, c0 = time.perf_counter(), time.process_time()
+    now = datetime.now(UTC)
+    batches = list(ingest._batches(checked, ingest._Reading(checked), batch_rows=None, now=now))
+    out: dict[str, Any] = {
+        "read_map_validate_s": round(time.perf_counter() - t0, 2),
+        "read_map_validate_cpu_s": round(time.process_time() - c0, 2),
+        "batches": len(batches),
+    }
+    for label, keep in (("with_params", True), ("without_params", False)):
+        target = folder / f"stages-{label}"
+        shutil.rmtree(target, ignore_errors=True)
+        url = f"chdb://{target}" if store == "chdb" else f"sqlite:///{target}.db"
+        st = open_store(url)
+        stored = chained = 0.0
+        try:
+            with st.engine.begin() as conn:
+                writer = ingest._Writer(st, conn, source="bench stages")
+                for batch in batches:
+                    events = (
+                        batch.events
+                        if keep
+                        else batch.events.with_columns(pl.lit(None, pl.String).alias("params"))
+                    )
+                    unique = events.unique(subset="id", keep="first", maintain_order=True).sort("id")
+                    t = time.perf_counter()
+                    st.insert_new(conn, unique, chunk_size=0)
+                    stored += time.perf_counter() - t
+                    t = time.perf_counter()
+                    writer.chained.add(unique)
+                    chained += time.perf_counter() - t
+                writer.finish()
+        finally:
+            getattr(st, "close", st.engine.dispose)()
+            shutil.rmtree(target, ignore_errors=True)
+            Path(f"{target}.db").unlink(missing_ok=True)
+        out[label] = {"store_s": round(stored, 2), "chain_s": round(chained, 2)}
+        print(f"stages ({store}, {label}): {out[label]}", file=sys.stderr)
+    print(f"stages: read, map and validate {out['read_map_validate_s']} s", file=sys.stderr)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -273,6 +326,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         choices=("sqlite", "chdb"),
         default="sqlite",
         help="import into an SQLite file or a chDB folder",
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time each stage on its own, and storing and chaining without the records kept in params",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "sources.json")
     args = parser.parse_args(argv)
@@ -320,6 +378,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         if args.profile:
             report["profile"] = profile(data, folder)
+        if args.stages:
+            report["stages"] = stages(data, folder, args.store)
         if args.ceiling:
             report["ceiling"] = write_ceiling(folder)
             print(f"ceiling: {report['ceiling']['rows_per_s']:,.0f} rows/s", file=sys.stderr)

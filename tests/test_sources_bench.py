@@ -42,3 +42,14 @@ def test_the_write_ceiling_inserts_every_row_into_the_indexed_table(tmp_path):
     ceiling = bench.write_ceiling(tmp_path, n=500)
     assert ceiling["rows"] == 500 and ceiling["rows_per_s"] > 0
     assert "ix_audit_events_time" in ceiling["indexes"]
+
+
+def test_the_stages_store_and_chain_every_record_with_and_without_params(tmp_path):
+    bench = bench_module("bench_sources")
+    data = tmp_path / "ct.jsonl"
+    bench.write_records(data, 1500)
+    out = bench.stages(data, tmp_path, "sqlite")
+    assert out["batches"] >= 1 and out["read_map_validate_s"] > 0
+    for label in ("with_params", "without_params"):
+        assert out[label]["store_s"] > 0 and out[label]["chain_s"] > 0, out
+    assert not list(tmp_path.glob("stages-*")), "the stores are removed"
