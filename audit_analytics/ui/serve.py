@@ -4,8 +4,8 @@ The same as ``streamlit run``, plus two things, in a thread beside the server's 
 libraries and page modules the pages' first runs would import are imported
 (:func:`import_pages`), so no visitor's first page waits for them; then the events start loading
 (:func:`audit_analytics.ui.data.preload_at_start`), not when the first visitor opens the sign-in
-screen, so the first sign-in after a restart finds them held. ``./run app`` starts the app this way; ``streamlit run app.py`` still
-works and does both at the first visit.
+screen, so the first sign-in after a restart finds them held. ``./run app`` starts the app this
+way; ``streamlit run app.py`` still works and does both at the first visit.
 """
 
 from __future__ import annotations
