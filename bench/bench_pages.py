@@ -497,7 +497,7 @@ def _cell(entry: dict | None, key: str) -> str:
 
 
 def _sign_in_mode(result: dict) -> str:
-    if result.get("sign_in_at_once", "sign_in_at_once" not in result):  # older results: at once
+    if result.get("sign_in_at_once", True):  # results from before the option clicked at once
         return "the form filled and Sign in clicked as soon as the form showed (`--sign-in-at-once`)"
     return "Sign in clicked once the sign-in screen had finished loading, as after typing a password"
 

@@ -131,12 +131,9 @@ def warm_up_browser(*, after: float = WARM_UP_AFTER_S) -> None:
 
     st.html(_HIDE_STATUS)  # the app's own fixed style, no user text
     holder = st.empty()
-    waited = 0.0
-    if not st.context.headers:  # no browser (a script run by AppTest): no form being drawn to wait for
-        after = 0.0
-    while waited < after:
+    # no browser (a script run by AppTest): no form being drawn to wait for
+    for _tick in range(round(after / _WARM_UP_TICK_S) if st.context.headers else 0):
         time.sleep(_WARM_UP_TICK_S)
-        waited += _WARM_UP_TICK_S
         holder.empty()  # an element: where Streamlit stops this run when a rerun is asked for
     with holder.container(key=WARM_UP_KEY):
         st.html(_HIDE_WARM_UP)  # the app's own fixed style, no user text
