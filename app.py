@@ -7,7 +7,7 @@ from audit_analytics.ui import auth, data
 st.set_page_config(page_title="Audit Analytics", page_icon="assets/icon.png", layout="wide")
 
 # every run, the sign-in screen's too: the background warm-up waits while one runs
-with data.page_run():
+with data.page_run() as run:
     signed_in = auth.current_user()
     if signed_in is None:
         # while the sign-in screen is shown, load the events: the first page after it is then quick
@@ -37,5 +37,6 @@ with data.page_run():
     ]
     # registered before the sign-in screen, so a link to /security?… survives signing in
     navigation = st.navigation(pages, position="sidebar" if signed_in else "hidden")
+    run.page = navigation.url_path
     user = auth.gate()  # no page, and no event, before sign-in
     navigation.run()

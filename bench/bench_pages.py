@@ -23,15 +23,21 @@ With ``--think S`` the driver waits S seconds after each step, as a user reading
 would; by default it clicks on at once, so the app's background warm-up (which takes a step only
 when no page has run for 2 s) never runs between steps: the worst case for a first visit.
 
-A step is timed from the click until the page's run finished (Streamlit's status idle, no stale
-element left), its caption says what was asked, every plotly chart holds its ``.main-svg`` and
-every table its canvas, and the browser has painted twice more (two animation frames).
+A step is timed in the page, from the click event (its ``timeStamp``) until the page's run
+finished (Streamlit's status idle, no stale element left), its caption says what was asked, every
+plotly chart holds its ``.main-svg`` and every table its canvas, and the browser has painted twice
+more (two animation frames). Playwright's own work around the click (finding the element,
+checking it can be clicked) and its polling are not a user's wait: they are reported apart as
+``driver_s``, the step as the driver's clock saw it (what ``total_s`` was before 2026-12-06).
 
-**server** is the script run as the websocket shows it (playwright's driver sees every frame):
-from the browser's rerun request to Streamlit's ``script_finished`` message (runs that end in a
-rerun are chained to the next); **browser** is the rest of the step (the click reaching the
-socket, and drawing what arrived after the run). The browser draws while the run still sends, so
-the server's part includes the drawing done during the run.
+**server** is what the server spent running the page's script for the step, from the server's
+own record of its runs (``AUDIT_RUN_LOG``: each run's start and seconds; the runs that started
+between the click and the drawing); **browser** is the rest: the click reaching the server, the
+messages crossing, and the drawing (which begins while the run still sends, and mostly comes
+after). ``socket_s`` keeps the older split's server part: from the rerun request to
+``script_finished`` as playwright's driver sees the websocket frames, which also holds the
+browser's drawing of what arrived during the run (its main thread handles the frames in turn). An
+app without the run log (an older commit, for a before/after) gets ``socket_s`` as its server part.
 
 The first repetition of a step computes its figures (each result is cached per filter and data
 version); the later ones are reruns over held results. Both are reported: ``first`` and the
@@ -115,6 +121,15 @@ DRAWN_JS = """([title, pieces, captionPattern, needTable]) => {
     return true;
 }"""
 TWO_FRAMES_JS = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+# the page's clock, as milliseconds since the epoch (the server's run log uses the same clock)
+CLICK_JS = """(() => {
+    window.__aaClickAt = 0;
+    window.addEventListener('click', (e) => {
+        window.__aaClickAt = performance.timeOrigin + e.timeStamp;
+    }, {capture: true});
+})();"""
+PAINTED_JS = """() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(
+    () => r([window.__aaClickAt, performance.timeOrigin + performance.now()]))))"""
 CHARTS_JS = """() => [
     document.querySelectorAll('[data-testid=stMain] [data-testid=stPlotlyChart]').length,
     document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]').length]"""
@@ -233,6 +248,7 @@ def _session(browser, timeout_s: float):
     context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-GB")
     context.set_default_timeout(timeout_s * 1000)
     context.route("**/*", _loopback_only)
+    context.add_init_script(CLICK_JS)
     page = context.new_page()
     try:
         yield page, Socket(page)
@@ -240,15 +256,40 @@ def _session(browser, timeout_s: float):
         context.close()
 
 
-def _wait_drawn(page, title: str, pieces: list[str], *, table: bool, timeout_s: float) -> None:
+def _wait_drawn(page, title: str, pieces: list[str], *, table: bool, timeout_s: float) -> tuple[float, float]:
+    """Wait until the step is drawn and painted; (the last click, painted) in epoch seconds,
+    by the page's clock."""
     page.wait_for_function(
         DRAWN_JS, arg=[title, pieces, CAPTION_RE, table], polling=20, timeout=timeout_s * 1000
     )
-    page.evaluate(TWO_FRAMES_JS)
+    clicked, painted = page.evaluate(PAINTED_JS)
+    return clicked / 1000, painted / 1000
+
+
+def server_runs(run_log: Path | None, since: float, until: float) -> tuple[float, int] | None:
+    """Seconds of the server's page runs that started between ``since`` and ``until`` (epoch
+    seconds) and how many, from its run log (``AUDIT_RUN_LOG``); None when the log is absent or
+    empty (an app from before it)."""
+    if run_log is None or not run_log.exists():
+        return None
+    runs = [json.loads(line) for line in run_log.read_text().splitlines() if line.strip()]
+    if not runs:
+        return None
+    slack = 0.005  # the page's clock and the server's may differ by a few milliseconds
+    inside = [r["seconds"] for r in runs if since - slack <= r["started"] <= until]
+    return sum(inside), len(inside)
 
 
 def _measure(
-    page, socket: Socket, act, title: str, pieces: list[str], *, table: bool, timeout_s: float
+    page,
+    socket: Socket,
+    act,
+    title: str,
+    pieces: list[str],
+    *,
+    table: bool,
+    timeout_s: float,
+    run_log: Path | None = None,
 ) -> dict:
     mark = socket.mark()
     bytes_before = socket.bytes_in
@@ -271,16 +312,21 @@ def _measure(
         if time.perf_counter() > deadline:
             raise TimeoutError(f"no script run ended after the click ({title})")
         page.wait_for_timeout(10)
-    _wait_drawn(page, title, pieces, table=table, timeout_s=timeout_s)
+    clicked, painted = _wait_drawn(page, title, pieces, table=table, timeout_s=timeout_s)
     ended = time.perf_counter()
-    server, runs = socket.server_time(mark, ended)
-    total = ended - started
+    socket_s, runs = socket.server_time(mark, ended)
+    total = painted - clicked
+    own = server_runs(run_log, clicked, painted)
+    server = socket_s if own is None else own[0]
     charts, tables = page.evaluate(CHARTS_JS)
     return {
         "total_s": round(total, 4),
         "server_s": round(server, 4),
         "browser_s": round(max(total - server, 0.0), 4),
-        "runs": runs,
+        "driver_s": round(ended - started, 4),
+        "socket_s": round(socket_s, 4),
+        "server_from": "socket" if own is None else "run log",
+        "runs": runs if own is None else own[1],
         "clicks": retried + 1,
         "kb_received": round((socket.bytes_in - bytes_before) / 1024, 1),
         "charts": charts,
@@ -308,7 +354,9 @@ SCREEN_READY_JS = """(quietMs) => {
 }"""
 
 
-def _sign_in(page, socket: Socket, base: str, timeout_s: float, *, at_once: bool = False) -> dict:
+def _sign_in(
+    page, socket: Socket, base: str, timeout_s: float, *, at_once: bool = False, run_log: Path | None = None
+) -> dict:
     """Open the sign-in screen, then time the click on Sign in until the Audit Log's first rows.
 
     A user types a name and a password on a screen that has finished loading, so by default
@@ -335,7 +383,14 @@ def _sign_in(page, socket: Socket, base: str, timeout_s: float, *, at_once: bool
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     button = page.get_by_role("button", name="Sign in")
     result = _measure(
-        page, socket, button.click, "Audit Log", ["last 7 days"], table=True, timeout_s=timeout_s
+        page,
+        socket,
+        button.click,
+        "Audit Log",
+        ["last 7 days"],
+        table=True,
+        timeout_s=timeout_s,
+        run_log=run_log,
     )
     result["form_s"], result["screen_s"] = round(form_s, 4), round(screen_s, 4)
     return result
@@ -392,7 +447,8 @@ def run(
     try:
         db = work / "audit.db"
         shutil.copy(db_path, db)
-        server = AppServer(f"sqlite:///{db}")
+        run_log = work / "runs.jsonl"  # the server's own record of its page runs
+        server = AppServer(f"sqlite:///{db}", extra_env={"AUDIT_RUN_LOG": str(run_log)})
         started = time.perf_counter()
         server.start(timeout=120)
         server_start_s = time.perf_counter() - started
@@ -402,11 +458,15 @@ def run(
                 try:
                     with _session(browser, timeout_s) as (page, socket):
                         steps[SIGN_IN_STEPS[0]].append(
-                            _sign_in(page, socket, server.base, timeout_s, at_once=sign_in_at_once)
+                            _sign_in(
+                                page, socket, server.base, timeout_s, at_once=sign_in_at_once, run_log=run_log
+                            )
                         )
                     with _session(browser, timeout_s) as (page, socket):
                         steps[SIGN_IN_STEPS[1]].append(
-                            _sign_in(page, socket, server.base, timeout_s, at_once=sign_in_at_once)
+                            _sign_in(
+                                page, socket, server.base, timeout_s, at_once=sign_in_at_once, run_log=run_log
+                            )
                         )
                         if verbose:
                             print(
@@ -428,6 +488,7 @@ def run(
                                     pieces,
                                     table=title == "Audit Log",
                                     timeout_s=timeout_s,
+                                    run_log=run_log,
                                 )
                                 result["caption"] = _caption(page)
                                 if not name:  # a reset: back to the start, not timed
@@ -438,6 +499,7 @@ def run(
                                     print(
                                         f"{rep + 1} {name:28s} total {result['total_s']:.3f} server "
                                         f"{result['server_s']:.3f} browser {result['browser_s']:.3f} "
+                                        f"(driver {result['driver_s']:.3f}, socket {result['socket_s']:.3f}) "
                                         f"({result['runs']} runs, {result['kb_received']} kB) {result['caption']}",
                                         flush=True,
                                     )
@@ -469,7 +531,9 @@ def summarise(steps: dict[str, list[dict]]) -> dict[str, dict]:
         if not runs:
             continue
         entry: dict = {"n": len(runs), "first": {k: runs[0][k] for k in ("total_s", "server_s", "browser_s")}}
-        for key in ("total_s", "server_s", "browser_s"):
+        for key in ("total_s", "server_s", "browser_s", "driver_s", "socket_s"):
+            if key not in runs[0]:  # results from before 2026-12-06 have no driver_s, socket_s
+                continue
             values = [r[key] for r in runs]
             entry[key] = {
                 "min": round(min(values), 3),
@@ -479,6 +543,7 @@ def summarise(steps: dict[str, list[dict]]) -> dict[str, dict]:
         entry["runs_total_s"] = [r["total_s"] for r in runs]
         entry["kb_received"] = runs[-1]["kb_received"]
         entry["charts"], entry["tables"] = runs[-1]["charts"], runs[-1]["tables"]
+        entry["server_from"] = runs[-1].get("server_from", "socket")
         out[name] = entry
     return out
 
@@ -518,6 +583,27 @@ def _sign_in_note(result: dict, before: dict | None) -> str:
     return text + "."
 
 
+def _method(result: dict) -> str:
+    """How a result's steps were timed and split (it changed on 2026-12-06)."""
+    if any(e.get("server_from") == "run log" for e in result.get("summary", {}).values()):
+        return (
+            "Seconds, **min – median – max**, in the page: from the click event to the page's run "
+            "finished, its charts and tables drawn and painted. *server*: the server's own time running "
+            "the page's script (its run log, `AUDIT_RUN_LOG`); *browser*: the rest (the click reaching "
+            "the server, the messages, and drawing them, which is most of it). *first*: the first "
+            "repetition (its figures computed; later repetitions rerun over cached results). The "
+            "machine has 2 cores, shared with Chromium and other work: read the spread as noise."
+        )
+    return (
+        "Seconds, **min – median – max**, by the driver's clock: from the click to the page's run "
+        "finished and its charts and tables drawn. *server*: the script run as playwright saw the "
+        "websocket (rerun request to `script_finished`); *browser*: the rest (the click reaching the "
+        "socket, then drawing what arrived after the run; drawing during the run is in *server*). "
+        "*first*: the first repetition (its figures computed; later repetitions rerun over cached "
+        "results). The machine has 2 cores, shared with Chromium and other work: read the spread as noise."
+    )
+
+
 def render_md(result: dict, before: dict | None = None) -> str:
     grow = ", another sign-in before each repetition (--grow)" if result.get("grow") else ""
     if result.get("think_s"):
@@ -529,14 +615,11 @@ def render_md(result: dict, before: dict | None = None) -> str:
         f"{result['machine']['cpus']} CPUs{grow}, load average {result['load_average'][0]:.1f} before and "
         f"{result['load_average'][1]:.1f} after ({result['when']}; `bench/bench_pages.py`).",
         "",
-        "Seconds, **min – median – max**, from the click to the page's run finished and its charts "
-        "and tables drawn. *server*: the script run (rerun request to `script_finished`, on the "
-        "websocket); *browser*: the rest (the click reaching the socket, then drawing what arrived "
-        "after the run; drawing during the run is in *server*). *first*: the first repetition "
-        "(its figures computed; later repetitions rerun over cached results). The machine has 2 "
-        "cores, shared with Chromium and other work: read the spread as noise.",
+        _method(result),
         "",
     ]
+    if before is not None and _method(before) != _method(result):
+        lines += [f"Before: {_method(before)}", ""]
     if before is not None:
         lines += [
             "| step | before: total | before: server | before: browser | before: first | "
@@ -570,6 +653,19 @@ def render_md(result: dict, before: dict | None = None) -> str:
             )
         lines += ["", f"Server start (until healthy): {result['server_start_s']:.1f} s."]
     lines += ["", _sign_in_note(result, before)]
+    driver = [
+        f"{name} {entry['driver_s']['median']:.2f} (socket {entry['socket_s']['median']:.2f})"
+        for name, entry in result["summary"].items()
+        if "driver_s" in entry
+    ]
+    if driver:
+        lines += [
+            "",
+            "The same steps by the driver's clock (playwright: from before its click to after its wait; "
+            "the figures above before 2026-12-06 were these), medians, with the websocket's server part: "
+            + "; ".join(driver)
+            + ".",
+        ]
     if result.get("server_notes"):
         lines += ["", "The server's log about loading:", ""] + [f"- `{n}`" for n in result["server_notes"]]
     lines += ["", "Every repetition's total (s):", ""]

@@ -8,6 +8,7 @@ The pages run inside app.py as an admin (so Retention is there too), on one demo
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,21 @@ def test_activity_period_above_the_memory_limit_says_to_narrow_it(db, monkeypatc
     assert not at.exception
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 1 and "1,000" in warnings[0] and "narrow the period" in warnings[0], warnings
+
+
+def test_the_run_log_has_a_line_per_page_run_with_its_page_and_time(db, monkeypatch, as_role, tmp_path):
+    runs = tmp_path / "runs.jsonl"
+    at = page_at(monkeypatch, as_role, tmp_path, db, "app_pages/explorer.py", mode="memory")
+    at.run()  # not logged: AUDIT_RUN_LOG is not set
+    assert not runs.exists()
+    monkeypatch.setenv("AUDIT_RUN_LOG", str(runs))
+    began = time.time()
+    at.switch_page("app_pages/activity.py").run()
+    at.switch_page("app_pages/security.py").run()
+    ended = time.time()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [json.loads(line) for line in runs.read_text().splitlines()]
+    assert [line["page"] for line in lines] == ["activity", "security"]
+    for line in lines:
+        assert began <= line["started"] <= line["started"] + line["seconds"] <= ended
+    assert lines[0]["started"] + lines[0]["seconds"] <= lines[1]["started"]  # one after the other

@@ -7,11 +7,15 @@ derived results are cached there by the filter's values, never by hashing frames
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +29,8 @@ from audit_analytics.engines.store import Store, default_url, open_store
 from audit_analytics.filters import Filter, Sort
 
 __all__ = [
+    "RUN_LOG_ENV",
+    "PageRun",
     "SharedFrame",
     "actors_of",
     "cached",
@@ -46,6 +52,8 @@ __all__ = [
 
 SharedFrame = SharedData
 """The name the pages know the shared data by."""
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
@@ -162,12 +170,47 @@ def get_frame(*, force: bool = False, interim: bool = False) -> SharedData:
     return shared.current(get_store, force=force)
 
 
+RUN_LOG_ENV = "AUDIT_RUN_LOG"
+"""A file the server appends one JSON line to per page run (:func:`page_run`), when set."""
+
+_run_log_lock = threading.Lock()
+
+
+@dataclass
+class PageRun:
+    """One run of the app's script: when it started (seconds since the epoch) and the page it
+    ran (its address path; app.py fills it in once the navigation is known)."""
+
+    started: float
+    page: str = ""
+
+
 @contextmanager
-def page_run() -> Iterator[None]:
+def page_run() -> Iterator[PageRun]:
     """Around a page's run (app.py): the warm-up waits while pages run
-    (:meth:`SharedData.page_run`)."""
-    with current_shared().page_run():
-        yield
+    (:meth:`SharedData.page_run`). With ``AUDIT_RUN_LOG`` set, the run's start, page and
+    seconds are appended to that file as one JSON line, however the run ends (``st.stop``, a
+    rerun): what the server itself spent, apart from the browser's drawing (the page
+    benchmark reads it)."""
+    run = PageRun(started=time.time())
+    began = time.perf_counter()
+    try:
+        with current_shared().page_run():
+            yield run
+    finally:
+        _log_run(run, time.perf_counter() - began)
+
+
+def _log_run(run: PageRun, seconds: float) -> None:
+    path = os.environ.get(RUN_LOG_ENV)
+    if not path:
+        return
+    line = json.dumps({"started": round(run.started, 6), "seconds": round(seconds, 6), "page": run.page})
+    try:
+        with _run_log_lock, open(path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+    except OSError as exc:
+        log.warning("cannot append to %s (%s): %s", RUN_LOG_ENV, path, exc)
 
 
 def preload() -> None:
