@@ -4,6 +4,9 @@ import streamlit as st
 
 from audit_analytics.ui import auth, data
 
+LOG_PATH = "audit-log"
+"""The Audit Log's address (the default page: Streamlit shows it at the root)."""
+
 st.set_page_config(page_title="Audit Analytics", page_icon="assets/icon.png", layout="wide")
 
 # every run, the sign-in screen's too: the background warm-up waits while one runs
@@ -17,7 +20,7 @@ with data.page_run() as run:
             "app_pages/explorer.py",
             title="Audit Log",
             icon=":material/list_alt:",
-            url_path="audit-log",
+            url_path=LOG_PATH,
             default=True,
         ),
         st.Page("app_pages/activity.py", title="Activity", icon=":material/monitoring:", url_path="activity"),
@@ -37,6 +40,8 @@ with data.page_run() as run:
     ]
     # registered before the sign-in screen, so a link to /security?… survives signing in
     navigation = st.navigation(pages, position="sidebar" if signed_in else "hidden")
-    run.page = navigation.url_path
+    # the run log's name for the run: the address's path, the default page's own (its address is
+    # the root), or the sign-in screen
+    run.page = (navigation.url_path or LOG_PATH) if signed_in else "sign-in"
     user = auth.gate()  # no page, and no event, before sign-in
     navigation.run()

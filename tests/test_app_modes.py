@@ -102,10 +102,11 @@ def test_the_run_log_has_a_line_per_page_run_with_its_page_and_time(db, monkeypa
     began = time.time()
     at.switch_page("app_pages/activity.py").run()
     at.switch_page("app_pages/security.py").run()
+    at.switch_page("app_pages/explorer.py").run()
     ended = time.time()
     assert not at.exception, [e.value for e in at.exception]
     lines = [json.loads(line) for line in runs.read_text().splitlines()]
-    assert [line["page"] for line in lines] == ["activity", "security"]
+    assert [line["page"] for line in lines] == ["activity", "security", "audit-log"]
     for line in lines:
         assert began <= line["started"] <= line["started"] + line["seconds"] <= ended
     assert lines[0]["started"] + lines[0]["seconds"] <= lines[1]["started"]  # one after the other
