@@ -583,6 +583,12 @@ def _sign_in_note(result: dict, before: dict | None) -> str:
     return text + "."
 
 
+_FIRST_AND_NOISE = (
+    "*first*: the first repetition (its figures computed; later repetitions rerun over cached "
+    "results). The machine has 2 cores, shared with Chromium and other work: read the spread as noise."
+)
+
+
 def _method(result: dict) -> str:
     """How a result's steps were timed and split (it changed on 2026-12-06)."""
     if any(e.get("server_from") == "run log" for e in result.get("summary", {}).values()):
@@ -590,17 +596,14 @@ def _method(result: dict) -> str:
             "Seconds, **min – median – max**, in the page: from the click event to the page's run "
             "finished, its charts and tables drawn and painted. *server*: the server's own time running "
             "the page's script (its run log, `AUDIT_RUN_LOG`); *browser*: the rest (the click reaching "
-            "the server, the messages, and drawing them, which is most of it). *first*: the first "
-            "repetition (its figures computed; later repetitions rerun over cached results). The "
-            "machine has 2 cores, shared with Chromium and other work: read the spread as noise."
+            "the server, the messages, and drawing them, which is most of it). " + _FIRST_AND_NOISE
         )
     return (
         "Seconds, **min – median – max**, by the driver's clock: from the click to the page's run "
         "finished and its charts and tables drawn. *server*: the script run as playwright saw the "
         "websocket (rerun request to `script_finished`); *browser*: the rest (the click reaching the "
         "socket, then drawing what arrived after the run; drawing during the run is in *server*). "
-        "*first*: the first repetition (its figures computed; later repetitions rerun over cached "
-        "results). The machine has 2 cores, shared with Chromium and other work: read the spread as noise."
+        + _FIRST_AND_NOISE
     )
 
 
