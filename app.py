@@ -4,8 +4,9 @@ import streamlit as st
 
 from audit_analytics.ui import auth, data
 
+# The Audit Log's address (the default page: Streamlit shows it at the root). A comment, not a
+# string below the name: Streamlit's "magic" writes a bare string on the page.
 LOG_PATH = "audit-log"
-"""The Audit Log's address (the default page: Streamlit shows it at the root)."""
 
 st.set_page_config(page_title="Audit Analytics", page_icon="assets/icon.png", layout="wide")
 

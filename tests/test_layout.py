@@ -161,3 +161,42 @@ def test_every_error_of_the_family_is_an_audit_analytics_error():
     ]
     assert len(family) >= 10
     assert all(issubclass(cls, errors.AuditAnalyticsError) for cls in family)
+
+
+# -- the scripts Streamlit runs ---------------------------------------------------------------
+SCRIPTS = [PACKAGE.parent / "app.py", *sorted((PACKAGE.parent / "app_pages").glob("*.py"))]
+_DOCSTRING_HOLDERS = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _stray_expressions(tree: ast.Module) -> list[int]:
+    """Lines of the bare expressions Streamlit's "magic" would write on the page: any
+    expression statement but a call (or await/yield) and a docstring (the first statement of
+    a module, function or class; a string anywhere else, such as one documenting a constant
+    below it, is drawn as markdown)."""
+    lines = []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        for index, stmt in enumerate(body):
+            if not isinstance(stmt, ast.Expr) or isinstance(stmt.value, ast.Call | ast.Await | ast.Yield):
+                continue
+            docstring = index == 0 and isinstance(node, _DOCSTRING_HOLDERS)
+            if not (docstring and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
+                lines.append(stmt.lineno)
+    return lines
+
+
+def test_no_script_writes_a_stray_expression_on_the_page():
+    assert len(SCRIPTS) > 3
+    stray = {
+        str(path.name): lines
+        for path in SCRIPTS
+        if (lines := _stray_expressions(ast.parse(path.read_text(), filename=str(path))))
+    }
+    assert not stray, f"Streamlit would write these lines on the page: {stray}"
+
+
+def test_the_stray_expression_check_finds_one():
+    code = '"""Doc."""\nimport streamlit as st\nPATH = "x"\n"""About PATH."""\nst.write(PATH)\ntotal\n'
+    assert _stray_expressions(ast.parse(code)) == [4, 6]

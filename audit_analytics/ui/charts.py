@@ -41,6 +41,7 @@ __all__ = [
     "drill",
     "drill_view",
     "escape_label",
+    "fit_margins",
     "ranked_bars",
     "show",
     "style",
@@ -194,8 +195,122 @@ def style(
         yaxis_title=escape_label(y_title),
         legend_title_text=escape_label(legend_title) if legend_title else None,
         height=height,
-        margin={"t": 60, "l": 10, "r": 10, "b": 10},
         hoverlabel={"namelength": -1},
+    )
+    return fit_margins(fig)
+
+
+# Room around the plot for the axes, as Streamlit's plotly theme lays them out (automargin on,
+# titles at a standoff), measured in Chromium: the y axis's title and gaps take 53-60 px beside
+# its widest tick label, the x axis's 48-62 px under its tallest; a tick label line is 16 px
+# high.
+_Y_AXIS_ROOM = 62
+_X_AXIS_ROOM = 64
+_TICK_LINE_PX = 16
+# The theme's tick font (12 px Source Sans): each printable ASCII character's width from " " to
+# "~", in tenths of a pixel (Chromium's measureText, rounded up); anything else is taken as a
+# full em (CJK), wider than accented Latin letters.
+_GLYPH_TENTHS = bytes(
+    [24, 35, 52, 60, 60, 99, 74, 30, 37, 37, 51, 60, 30, 38, 30, 42, 60, 60, 60, 60, 60, 60, 60, 60]
+    + [60, 60, 30, 30, 60, 60, 60, 51, 102, 66, 71, 69, 74, 64, 60, 74, 79, 32, 58, 70, 59, 88, 78]
+    + [80, 68, 80, 69, 65, 65, 78, 62, 95, 62, 58, 65, 37, 42, 37, 60, 60, 65, 61, 67, 55, 67, 60]
+    + [35, 61, 66, 30, 30, 60, 31, 100, 66, 65, 67, 67, 42, 51, 41, 66, 56, 87, 54, 56, 51, 37, 29]
+    + [37, 60]
+)
+_GLYPH_PX_OTHER = 12.0
+# a category axis whose labels need more than this many pixels side by side is taken to turn
+# them (plotly turns labels that would overlap; a plot is 450-900 px wide): the margin is made
+# for labels at 30 degrees, which also holds the short ones turned upright
+_TURNED_LABELS_PX = 700
+
+
+def _text_px(text: object) -> float:
+    """How wide a tick label is drawn, in pixels (a little over rather than under)."""
+    tenths = sum(_GLYPH_TENTHS[ord(c) - 32] if " " <= c <= "~" else _GLYPH_PX_OTHER * 10 for c in str(text))
+    return tenths / 10 * 1.03
+
+
+def _axis_values(fig: go.Figure, axis: str) -> tuple[list[Any], bool]:
+    """The values a figure puts on an axis (``x``, ``y`` or ``y2``): labels for a category
+    axis, dates, or the numbers' extents (stacked bars summed per position); and whether the
+    axis holds categories."""
+    letter = axis[0]
+    stacked = fig.layout.barmode in ("stack", "relative")
+    values: list[Any] = []
+    sums: dict[Any, float] = {}
+    for trace in fig.data:
+        if (getattr(trace, f"{letter}axis", None) or letter) != axis:
+            continue
+        own = getattr(trace, letter, None)
+        if own is None:
+            continue
+        own = list(own)
+        if any(isinstance(v, str) for v in own) or trace.type == "heatmap":
+            values.extend(own)
+            continue
+        other = getattr(trace, "y" if letter == "x" else "x", None)
+        value_axis = "x" if getattr(trace, "orientation", None) == "h" else "y"
+        if stacked and trace.type == "bar" and letter == value_axis and other is not None:
+            for position, v in zip(other, own, strict=False):
+                if isinstance(v, int | float):
+                    sums[position] = sums.get(position, 0.0) + abs(v)
+        else:
+            values.extend(own)
+    values.extend(sums.values())
+    return values, any(isinstance(v, str) for v in values)
+
+
+def _number_chars(top: float) -> int:
+    """The widest tick label of a numeric axis from 0 to ``top``: plotly writes ``0.5``
+    under 10, ``12.5`` under 100, the whole number under 10,000 (``1200``), and SI forms
+    above (``20k``, ``150k``, ``1.5M``); the top tick may be the next one past ``top``."""
+    top *= 1.1
+    if top < 100:
+        return 3 if top < 10 else 4
+    if top < 10_000 * 1.1:  # "9000" (ticks in thousands, under 10,000) or "10k"
+        return min(4, len(str(round(top))))
+    if top < 1_000_000:
+        return len(str(round(top / 1000))) + 1
+    return len(str(round(top / 1_000_000))) + 3
+
+
+def _tick_extent(fig: go.Figure, axis: str) -> tuple[float, float, bool]:
+    """(widest, tallest) tick label of an axis, in pixels, estimated from its values, and
+    whether its labels are turned."""
+    values, categories = _axis_values(fig, axis)
+    if categories:
+        widest = max((_text_px(v) for v in values), default=0.0)
+        side_by_side = sum(_text_px(v) + 8 for v in set(values))
+        if axis[0] == "x" and side_by_side > _TURNED_LABELS_PX:
+            return widest, widest * 0.5 + _TICK_LINE_PX * 0.87, True  # turned 30 degrees
+        return widest, _TICK_LINE_PX, False
+    if any(isinstance(v, datetime) for v in values):
+        return _text_px("Nov 30"), 2 * _TICK_LINE_PX, False  # "Nov 30" over the year
+    numbers = [abs(v) for v in values if isinstance(v, int | float)]
+    return _text_px("0" * _number_chars(max(numbers, default=0.0))), _TICK_LINE_PX, False
+
+
+def fit_margins(fig: go.Figure) -> go.Figure:
+    """Margins that already hold the axes' tick labels and titles.
+
+    Streamlit's plotly theme turns on ``automargin``: plotly draws the chart, measures its
+    tick labels and, when they push past the margins, draws the whole chart again. With room
+    enough from the start it draws once: 25-30% less of the browser's time on a page of eight
+    charts. The estimate only has to be near: short, and plotly widens the margin (one more
+    drawing, as before); long, and the plot is a little narrower. A legend beside the plot
+    is placed before the axes and needs no room here, unless it sits in the figure's corner
+    (``xref="container"``, :func:`add_rate_line`)."""
+    y_wide = _tick_extent(fig, "y")[0]
+    x_wide, x_high, turned = _tick_extent(fig, "x")
+    right = round(x_wide * 0.85) if turned else 10  # the last label, turned, reaches past the plot
+    if any(getattr(t, "yaxis", None) == "y2" for t in fig.data):
+        room = _tick_extent(fig, "y2")[0] + 44  # the right-hand axis and the legend beside it: 93 px
+        if fig.layout.legend.xref == "container":
+            names = [t.name or "" for t in fig.data if t.showlegend is not False]
+            room += max((_text_px(n) for n in names), default=0.0) + 50  # more than their labels, measured
+        right = max(right, round(room))
+    fig.update_layout(
+        margin={"t": 60, "l": round(y_wide + _Y_AXIS_ROOM), "r": right, "b": round(x_high + _X_AXIS_ROOM)}
     )
     return fig
 
@@ -349,7 +464,7 @@ def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = 
         legend={"xref": "container", "x": 1, "xanchor": "right"},
     )
     fig.update_yaxes(automargin=True, selector={"overlaying": "y"})
-    return fig
+    return fit_margins(fig)
 
 
 def ranked_bars(data: pl.DataFrame, *, key: str, title: str, x_title: str, y_title: str) -> go.Figure:
