@@ -267,7 +267,7 @@ def _number_chars(top: float) -> int:
     top *= 1.1
     if top < 100:
         return 3 if top < 10 else 4
-    if top < 10_000 * 1.1:  # "9000" (ticks in thousands, under 10,000) or "10k"
+    if top < 11_000:  # under 10,000 before the 10%: "9000", or "10k" when the ticks reach it
         return min(4, len(str(round(top))))
     if top < 1_000_000:
         return len(str(round(top / 1000))) + 1
@@ -304,10 +304,12 @@ def fit_margins(fig: go.Figure) -> go.Figure:
     x_wide, x_high, turned = _tick_extent(fig, "x")
     right = round(x_wide * 0.85) if turned else 10  # the last label, turned, reaches past the plot
     if any(getattr(t, "yaxis", None) == "y2" for t in fig.data):
-        room = _tick_extent(fig, "y2")[0] + 44  # the right-hand axis and the legend beside it: 93 px
+        # the right-hand axis's labels and title, and a legend in the figure's corner beside
+        # them: its names, swatches and gaps (measured: 93 px beyond the two labels' widths)
+        room = _tick_extent(fig, "y2")[0] + 44
         if fig.layout.legend.xref == "container":
             names = [t.name or "" for t in fig.data if t.showlegend is not False]
-            room += max((_text_px(n) for n in names), default=0.0) + 50  # more than their labels, measured
+            room += max((_text_px(n) for n in names), default=0.0) + 50
         right = max(right, round(room))
     fig.update_layout(
         margin={"t": 60, "l": round(y_wide + _Y_AXIS_ROOM), "r": right, "b": round(x_high + _X_AXIS_ROOM)}
