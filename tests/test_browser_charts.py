@@ -24,7 +24,7 @@ CHARTS_JS = """() => [...document.querySelectorAll('[data-testid=stMain] .js-plo
     const full = g._fullLayout, asked = g.layout.margin || {};
     return {title: (full.title && full.title.text) || '',
             redrawn: '_redrawFromAutoMarginCount' in full,
-            asked: [asked.l, asked.b], used: [full._size.l, full._size.b], right: [asked.r, full._size.r],
+            asked: [asked.l, asked.b], used: [full._size.l, full._size.b],
             upright: Object.values(full.xaxis._tickAngles || {}).includes(90)};
 })"""
 

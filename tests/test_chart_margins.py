@@ -43,8 +43,8 @@ def vertical(top: float) -> go.Figure:
     ],
 )
 def test_number_labels_are_as_wide_as_plotly_writes_the_top_tick(top, chars):
-    # 3 -> "3.5"; 12 -> "12.5"; 95 -> "100"; 950 -> "1000"; 9,500 -> "8000" or "10k"; 12,000 -> "14k"; 120,000 ->
-    # "150k"; 950,000 -> "800k" or "1M"; 2,500,000 -> "2.5M"
+    # 3 -> "3.5"; 12 -> "12.5"; 95 -> "100"; 950 -> "1000"; 9,500 -> "8000" or "10k";
+    # 12,000 -> "14k"; 120,000 -> "150k"; 950,000 -> "800k" or "1M"; 2,500,000 -> "2.5M"
     assert _number_chars(top) == chars
 
 
