@@ -130,7 +130,7 @@ else:
     st.caption("All time has no previous period to compare with; pick a period to see the change.")
 
 st.subheader("Who and what")
-left, right = charts.chart_pair("who-and-what")
+left, right = charts.chart_pair("who-and-what", min_width=charts.RANKED_MIN_WIDTH)
 with left:
     chart("activity_actors", summary["top_actors"], "top-actors")
 with right:

@@ -5,7 +5,10 @@ Streamlit's plotly theme turns on ``automargin``; when a chart's tick labels or 
 push past its margins, plotly draws the whole chart again (and marks the figure with
 ``_redrawFromAutoMarginCount``). That second drawing was a quarter of the browser's time on
 Activity. The test reads each drawn chart's own layout: no redraw, and the margins plotly
-used are the ones the figure asked for (so nothing was pushed).
+used are the ones the figure asked for (so nothing was pushed). Each chart is also whole: a
+legend beside the plot shows every entry (it scrolled when taller than the plot: Activity's
+16 categories showed 11), and the Top 10 bars have room beside their names and legend (114 px
+at 1440 px, side by side; 93 px at 800 px, beside the open sidebar).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ CHARTS_JS = """() => [...document.querySelectorAll('[data-testid=stMain] .js-plo
     return {title: (full.title && full.title.text) || '',
             redrawn: '_redrawFromAutoMarginCount' in full,
             asked: [asked.l, asked.b], used: [full._size.l, full._size.b],
-            upright: Object.values(full.xaxis._tickAngles || {}).includes(90)};
+            upright: Object.values(full.xaxis._tickAngles || {}).includes(90),
+            legend: full.legend ? [full.legend._height, full.legend._effHeight] : null,
+            plot_width: full._size.w};
 })"""
 
 
@@ -49,7 +54,7 @@ def charts_drawn(page, count: int) -> list[dict]:
 @pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize(("path", "count"), [("activity", 8), ("security", 5)])
-def test_every_chart_is_drawn_once_with_room_for_its_axes(app, page, width, path, count):
+def test_every_chart_is_drawn_once_with_room_for_its_axes_and_legend(app, page, width, path, count):
     page.set_viewport_size({"width": width, "height": 1000})
     open_app(page, app.url(f"{path}?period=30d"))
     charts = charts_drawn(page, count)
@@ -65,3 +70,10 @@ def test_every_chart_is_drawn_once_with_room_for_its_axes(app, page, width, path
         # the axes fit inside the margins asked for: plotly widened neither (the right margin
         # also holds legends and colour bars, placed before the axes; no redraw covers it)
         assert chart["used"] == chart["asked"], chart
+    for chart in charts:
+        if chart["legend"]:  # drawn as tall as it needs: no scroll bar
+            height, shown = chart["legend"]
+            assert shown >= height, f"the legend of {chart['title']!r} scrolls at {width} px: {chart}"
+        if "Top 10" in chart["title"]:  # beside the names and legend: 114 px at 1440, 93 at 800
+            room = 400 if width == 1440 else 180  # 800 px: beside the sidebar, in 480 px
+            assert chart["plot_width"] >= room, f"{chart['title']!r} at {width} px: {chart}"

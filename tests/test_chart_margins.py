@@ -135,3 +135,61 @@ def test_fit_margins_is_the_same_however_often_it_runs():
     fig = vertical(1234)
     once = margins(fig)
     assert margins(fit_margins(fit_margins(fig))) == once
+
+
+def by_category(codes: list[str]) -> go.Figure:
+    """Events per day stacked by category, as Activity draws them."""
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    data = pl.DataFrame(
+        {"bucket": [start] * len(codes), "type": codes, "events": list(range(1, len(codes) + 1))}
+    )
+    return charts.bars_over_time(
+        data, series="type", value="events", every="1d", tz="UTC", title="t", y_title="Events"
+    )
+
+
+def plot_height(fig: go.Figure) -> int:
+    return fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+
+
+def test_a_figure_grows_until_its_legend_needs_no_scroll_bar():
+    # measured in Chromium: a legend beside the plot is 19 px per entry and 26 more, and no
+    # taller than the plot (it scrolled: 16 categories in a 224 px plot showed 11)
+    every = list(charts.CATEGORY_COLORS)
+    few = by_category(every[:3])
+    assert few.layout.height == 380 and plot_height(few) >= 3 * 19 + 26  # fits: left as it was
+    many = by_category(every)
+    assert plot_height(many) >= 16 * 19 + 26 > plot_height(few)
+    assert (
+        margins(fit_margins(many)) == margins(many) and fit_margins(many).layout.height == many.layout.height
+    )
+
+
+def test_a_legend_in_a_row_or_hidden_adds_no_height():
+    def bars(**layout) -> go.Figure:
+        fig = go.Figure()
+        for code in charts.CATEGORY_COLORS:
+            fig.add_bar(x=["Mon"], y=[1], name=charts.category_label(code))
+        return charts.style(fig.update_layout(**layout), title="t", x_title="x", y_title="y")
+
+    assert bars().layout.height > 380  # the 16 entries beside the plot
+    assert bars(showlegend=False).layout.height == 380
+    assert bars(legend={"orientation": "h"}).layout.height == 380
+
+
+def test_top_10_charts_stand_side_by_side_only_where_each_has_room_for_its_bars():
+    # names, the axis, a 16-entry legend and bars: under RANKED_MIN_WIDTH each, the pair stacks
+    data = pl.DataFrame(
+        {
+            "rank": list(range(1, 17)),
+            "actor": [f"user-{i}" for i in range(16)],
+            "type": list(charts.CATEGORY_COLORS),
+            "events": [100] * 16,
+        }
+    )
+    fig = charts.ranked_bars(data, key="actor", title="t", x_title="x", y_title="y")
+    assert [t.name for t in fig.data] == list(charts.CATEGORY_COLORS)  # the codes, not whole names
+    legend = max(charts._text_px(t.name) for t in fig.data) + 50  # swatch and gaps: 40-50 px
+    beside = fig.layout.margin.l + legend
+    assert charts.RANKED_MIN_WIDTH - beside >= 250, beside  # px left for the bars
+    assert plot_height(fig) >= 16 * 19 + 26

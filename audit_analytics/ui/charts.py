@@ -222,6 +222,11 @@ _GLYPH_PX_OTHER = 12.0
 # them (plotly turns labels that would overlap; a plot is 450-900 px wide): the margin is made
 # for labels at 30 degrees, which also holds the short ones turned upright
 _TURNED_LABELS_PX = 700
+# a legend beside the plot is at most as tall as the plot and scrolls beyond it (a reader then
+# cannot see which colour is which category): measured in Chromium, 19 px per entry and 26 px
+# for its title and padding
+_LEGEND_ENTRY_PX = 19
+_LEGEND_FRAME_PX = 26
 
 
 def _text_px(text: object) -> float:
@@ -299,7 +304,8 @@ def fit_margins(fig: go.Figure) -> go.Figure:
     charts. The estimate only has to be near: short, and plotly widens the margin (one more
     drawing, as before); long, and the plot is a little narrower. A legend beside the plot
     is placed before the axes and needs no room here, unless it sits in the figure's corner
-    (``xref="container"``, :func:`add_rate_line`)."""
+    (``xref="container"``, :func:`add_rate_line`); a figure whose plot would be shorter than its
+    legend is made taller, so the legend shows every entry instead of a scroll bar."""
     y_wide = _tick_extent(fig, "y")[0]
     x_wide, x_high, turned = _tick_extent(fig, "x")
     right = round(x_wide * 0.85) if turned else 10  # the last label, turned, reaches past the plot
@@ -311,10 +317,28 @@ def fit_margins(fig: go.Figure) -> go.Figure:
             names = [t.name or "" for t in fig.data if t.showlegend is not False]
             room += max((_text_px(n) for n in names), default=0.0) + 50
         right = max(right, round(room))
-    fig.update_layout(
-        margin={"t": 60, "l": round(y_wide + _Y_AXIS_ROOM), "r": right, "b": round(x_high + _X_AXIS_ROOM)}
-    )
+    top, bottom = 60, round(x_high + _X_AXIS_ROOM)
+    fig.update_layout(margin={"t": top, "l": round(y_wide + _Y_AXIS_ROOM), "r": right, "b": bottom})
+    legend = _legend_px(fig)
+    if legend and top + legend + bottom > (fig.layout.height or _PLOTLY_HEIGHT):
+        fig.update_layout(height=top + legend + bottom)
     return fig
+
+
+_PLOTLY_HEIGHT = 450  # a figure's height when it sets none
+
+
+def _legend_px(fig: go.Figure) -> int:
+    """How tall the figure's legend beside the plot is drawn (0: none, or one laid out in a
+    row): an entry per trace that shows in it (plotly shows a lone trace's only when asked)."""
+    if fig.layout.showlegend is False or fig.layout.legend.orientation == "h":
+        return 0
+    entries: int = sum(
+        t.showlegend is True or (t.showlegend is None and t.type != "heatmap") for t in fig.data
+    )
+    if entries < 2 and fig.layout.showlegend is not True:
+        return 0
+    return entries * _LEGEND_ENTRY_PX + _LEGEND_FRAME_PX
 
 
 def _template_text(label: str) -> str:
@@ -469,11 +493,19 @@ def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = 
     return fit_margins(fig)
 
 
+RANKED_MIN_WIDTH = 640
+"""px a chart of :func:`ranked_bars` needs beside another (:func:`chart_pair`): its names (100-250
+px), the axis (62 px), its legend (about 120 px) and room for the bars. Side by side at 1440 px
+each had 482 px, 114 px of them bars (the legend then held whole category names, 215 px)."""
+
+
 def ranked_bars(data: pl.DataFrame, *, key: str, title: str, x_title: str, y_title: str) -> go.Figure:
     """Horizontal bars of :func:`activity.top_actors` / ``top_targets``, stacked by category.
 
     Labels are ``rank. name`` (escaped, shortened to 40 characters; the rank keeps two
-    names that look alike apart); a click drills to that name in that category.
+    names that look alike apart); a click drills to that name in that category. The legend
+    names the categories by their codes (``auth``, as a search writes them; the hover gives the
+    whole name): whole names took 215 px of a chart that has 480 beside the sidebar at 800 px.
     """
     fig = go.Figure()
     ranks = data.select("rank", key).unique().sort("rank")
@@ -488,7 +520,7 @@ def ranked_bars(data: pl.DataFrame, *, key: str, title: str, x_title: str, y_tit
             y=[label_of[n] for n in names],
             x=rows["events"].to_list(),
             orientation="h",
-            name=escape_label(category_label(code)),
+            name=code,
             marker_color=CATEGORY_COLORS[code],
             customdata=[[drill(type=code, **{key: n}), escape_label(n), category_label(code)] for n in names],
             hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{x:,} events<extra></extra>",
@@ -656,10 +688,10 @@ def download_chart_data(
 PAIR_MIN_WIDTH = 380  # px of each chart of a pair: under two of them, the pair stacks
 
 
-def chart_pair(key: str) -> tuple[DeltaGenerator, DeltaGenerator]:
+def chart_pair(key: str, *, min_width: int = PAIR_MIN_WIDTH) -> tuple[DeltaGenerator, DeltaGenerator]:
     """Two columns for two charts side by side, which stack when the page is narrow (under
-    :data:`PAIR_MIN_WIDTH` each: at 800 px with the sidebar open, two charts of 230 px had
-    their titles cut and their legends over the bars). Streamlit itself stacks columns only
-    under 640 px of window."""
-    left, right = common.wrapping_columns(f"pair-{key}", 2, min_width=PAIR_MIN_WIDTH)
+    ``min_width`` each: at 800 px with the sidebar open, two charts of 230 px had their titles
+    cut and their legends over the bars). Streamlit itself stacks columns only under 640 px of
+    window."""
+    left, right = common.wrapping_columns(f"pair-{key}", 2, min_width=min_width)
     return left, right
