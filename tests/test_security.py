@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -584,6 +585,30 @@ def test_off_hours_rejects_bad_settings():
         security.off_hours(events(ok(0)), hours=("8h", "18:00"))
     with pytest.raises(DetectionError, match="weekdays"):
         security.off_hours(events(ok(0)), weekdays=(0, 1))
+
+
+_DAY_US = 86_400_000_000
+_INSTANTS = st.lists(st.integers(1_700_000_000_000_000, 1_700_000_000_000_000 + 90 * _DAY_US), max_size=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(d=_INSTANTS, r=_INSTANTS, lookback_days=st.integers(0, 60))
+def test_the_habits_search_the_same_whichever_way_instants_are_coded(d, r, lookback_days):
+    # _habits_of packs (actor, instant) into one integer: microseconds since the earliest
+    # instant when they fit beside the actor, else ranks; its searches need only that both
+    # keep every instant's order and ties (an event at exactly the bound of a query included)
+    offsets = (-lookback_days * _DAY_US, -_DAY_US // 2, _DAY_US // 2, lookback_days * _DAY_US)
+    d_t, r_t = np.array(d, dtype=np.int64), np.array(r, dtype=np.int64)
+
+    def coded(key_bits: int) -> tuple[int, np.ndarray]:
+        bits, events, queries = security._instants(d_t, r_t, offsets, key_bits=key_bits)
+        return bits, np.concatenate([events, *(queries[off] for off in offsets)])
+
+    (direct_bits, direct), (rank_bits, ranked) = coded(13), coded(62)
+    assert rank_bits == 32 and direct_bits + 13 <= 62  # 90 days and 60 more fit: microseconds
+    assert ((direct >= 0) & (direct < 1 << direct_bits)).all()
+    assert ((ranked >= 0) & (ranked < 1 << rank_bits)).all()
+    assert (np.sign(direct[:, None] - direct[None, :]) == np.sign(ranked[:, None] - ranked[None, :])).all()
 
 
 # --------------------------------------------------------------------------- permission changes
