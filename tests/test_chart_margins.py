@@ -107,10 +107,14 @@ def test_many_long_category_labels_are_turned_and_reach_right():
     fig = go.Figure()
     labels = [charts.category_label(c) for c in charts.CATEGORY_COLORS]
     fig.add_bar(x=labels, y=list(range(len(labels))))
-    turned = margins(charts.style(fig, title="t", x_title="x", y_title="y"))
+    styled = charts.style(fig, title="t", x_title="x", y_title="y")
+    turned = margins(styled)
     widest = max(len(label) for label in labels)
-    assert turned["b"] >= widest * 5 * 0.5 + 48 > few["b"]
-    assert turned["r"] > few["r"]
+    # at a fixed 45 degrees, whatever the chart's width: plotly then never turns them itself
+    # (upright on a narrow chart, which the margins were not made for)
+    assert styled.layout.xaxis.tickangle == 45 and vertical(10).layout.xaxis.tickangle is None
+    assert turned["b"] >= widest * 5 * 0.7 + 48 > few["b"]
+    assert turned["r"] >= widest * 5 * 0.7 > few["r"]
 
 
 def test_the_rate_axis_and_its_legend_in_the_corner_get_the_right_margin():
