@@ -46,7 +46,7 @@ from typing import Any, Protocol, cast
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 import sqlalchemy as sa
 from sqlalchemy.engine import default
 from sqlalchemy.sql import compiler
@@ -308,16 +308,18 @@ class ChdbConnection:
             self.session.query(sql, "CSV", params=dict(params) if params else None)
 
     def insert(self, database: str, table: str, rows: pa.Table, *, new_only: bool = False) -> set[str]:
-        """Through a Parquet file, which ClickHouse reads by column: read once for the ids
-        stored already (10x faster than passing 100,000 ids as a parameter) and once more
-        for the rows to insert."""
+        """Through an Arrow file (uncompressed: written about as fast as memory is copied),
+        which ClickHouse reads by column: read once for the ids stored already (10x faster than
+        passing 100,000 ids as a parameter) and once more for the rows to insert. A Parquet
+        file compressed with LZ4 took 42% of the importing thread's time to write; with Arrow
+        a 300,000-record CloudTrail import takes 7.5-8.1 s instead of 8.4-9.0 s."""
         cols = ", ".join(rows.column_names)
         target = f"`{database}`.{table}"
         with tempfile.TemporaryDirectory(prefix="aa-chdb-in-") as folder:
-            path = Path(folder) / "batch.parquet"
-            pq.write_table(rows, path, compression="lz4")
+            path = Path(folder) / "batch.arrow"
+            feather.write_feather(rows, path, compression="uncompressed")
             params = {"path": _parameter(str(path))[1]}
-            rows_in = "file({path:String}, Parquet)"
+            rows_in = "file({path:String}, Arrow)"
             stored: set[str] = set()
             if new_only:
                 found = self.query(
@@ -542,7 +544,7 @@ class ClickHouseStore(Store):
         ``conn`` is the hash chain's transaction: its lock is taken first (writers take turns,
         as on SQLite), and when it rolls back the rows inserted here are deleted again. The
         connection finds the stored ids by the table's bloom filter on ``id`` (an id is a
-        duplicate whatever its time; chDB reads them from the batch's Parquet file) and
+        duplicate whatever its time; chDB reads them from the batch's Arrow file) and
         inserts only the others (``ReplacingMergeTree`` would merge duplicates some time
         later, so counts would not be exact meanwhile).
         """
