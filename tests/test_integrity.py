@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -197,6 +198,25 @@ def test_a_clean_log_verifies_after_every_kind_of_write(store, tmp_path):
     assert report.archived == run.deleted == report.archive_checked
     assert report.batches == len(batches_of(store)) == report.head.batch
     assert report.head.events == stored + run.deleted
+
+
+def test_an_import_overlapping_stored_events_chains_just_the_new_ones(store, tmp_path):
+    # an import hashes each batch ahead, in its reading thread; when some of a batch's rows are
+    # stored already, the hashes kept must be those of the rows inserted, in their order
+    def written(frame: pl.DataFrame, name: str) -> Path:
+        path = tmp_path / name
+        frame.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(path)
+        return path
+
+    part = FIRST.head(600)
+    assert import_files(store, [written(part, "part.jsonl")]).imported == 600
+    # the stored rows' ids fall among the new ones' (a batch is inserted in id order)
+    mixed = pl.concat([SECOND, part, FIRST.tail(400)]).sample(fraction=1.0, seed=5)
+    assert import_files(store, [written(mixed, "mixed.jsonl")], batch_rows=250).imported == 1_400
+    report = integrity.verify(store)
+    assert report.ok, report.problems
+    assert report.events == store.count() == 2_000
+    assert [b.events for b in batches_of(store)] == [600, 1_400]
 
 
 def test_the_first_write_seals_events_stored_before_the_chain(tmp_path):

@@ -247,12 +247,17 @@ class ChainWriter:
         self.digest = hashlib.sha256(f"{self.prev}\n".encode())
         self.started = True
 
-    def add(self, rows: pl.DataFrame) -> None:
+    def add(self, rows: pl.DataFrame, *, hashes: Sequence[str] | None = None) -> None:
+        """Chain ``rows`` (stored in this transaction); ``hashes``: their
+        :func:`event_hashes`, when the caller computed them already (an import does, ahead)."""
         if rows.height == 0:
             return
         if not self.started:
             self.start()
-        hashes = event_hashes(rows)
+        if hashes is None:
+            hashes = event_hashes(rows)
+        elif len(hashes) != rows.height:
+            raise ValueError(f"{len(hashes)} hashes for {rows.height} rows")
         seq0 = self.first + self.count
         records = list(zip(range(seq0, seq0 + len(hashes)), rows["id"].to_list(), hashes, strict=True))
         insert_chain_rows(self.conn, records)
