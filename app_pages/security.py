@@ -60,6 +60,8 @@ if count == 0:
     st.info("No events in this period. Widen the period in the sidebar.", icon=":material/search_off:")
     st.stop()
 
+sw.detect_ahead(review)  # the detections run while the failure charts are drawn
+
 st.subheader("Login failures")
 top = st.segmented_control("Top", sw.TOP_CHOICES, default=sw.DEFAULT_TOP, key="sec_top") or sw.DEFAULT_TOP
 sw.failure_charts(review, open_explorer=open_explorer, top=top)

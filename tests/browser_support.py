@@ -196,8 +196,6 @@ class AppServer:
                     "true",
                     "--browser.gatherUsageStats",
                     "false",
-                    "--server.fileWatcherType",
-                    "none",
                 ],
                 cwd=ROOT,
                 env=self.environment(),

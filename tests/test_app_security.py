@@ -7,6 +7,7 @@ Expected numbers are computed in plain Python over the stored rows, not with the
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -18,9 +19,11 @@ from conftest import shown_tables
 from streamlit.testing.v1 import AppTest
 
 from audit_analytics.analysis import security
+from audit_analytics.analysis.review import SecurityReview
 from audit_analytics.demo.generate import generate
 from audit_analytics.engines.store import open_store
 from audit_analytics.schema import SCHEMA
+from audit_analytics.ui import security_widgets as sw
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "app_pages" / "security.py")
@@ -269,7 +272,35 @@ def test_every_detection_has_a_table_and_the_urgent_one_comes_first(page):
     # each detection says what it means
     captions = [c.value for c in page.caption]
     for rule, d in security.DETECTIONS.items():
-        assert any(d.technique in c and d.rule in c for c in captions), rule
+        assert any(
+            d.technique in c and d.text(tz=page.session_state["view"].filter.tz) in c for c in captions
+        ), rule
+
+
+def test_each_rule_says_the_thresholds_its_controls_hold(page):
+    """The rule's sentence follows its controls (it said "at least 5 failures" whatever the
+    control said, seen in a browser walk)."""
+    page.query_params["period"] = "all"
+    page.run()
+
+    def meaning(rule: str) -> str:
+        technique = security.DETECTIONS[rule].technique
+        return next(c.value for c in page.caption if c.value.startswith(f"MITRE ATT&CK {technique} · "))
+
+    assert "at least 5 failures of the same account in the 10 minutes before it" in meaning(
+        "success_after_failures"
+    )
+    assert "at least 8 failed logins inside any window of 2 minutes" in meaning("brute_force")
+    page.number_input(key="th_success_after_failures_threshold").set_value(2).run()
+    page.number_input(key="th_success_after_failures_within").set_value(3).run()
+    page.number_input(key="th_brute_force_window").set_value(3600).run()
+    no_exceptions(page)
+    assert "at least 2 failures of the same account in the 3 minutes before it" in meaning(
+        "success_after_failures"
+    )
+    assert "at least 8 failed logins inside any window of 1 hour" in meaning("brute_force")
+    page.sidebar.multiselect(key="th_off_hours_weekdays").set_value([1, 2, 3]).run()
+    assert "(08:00–19:00 Mon, Tue, Wed, UTC)" in meaning("off_hours")
 
 
 def test_the_demo_stories_appear(page, db):
@@ -360,7 +391,8 @@ def test_charts_have_titles_axes_and_the_top_ips(page, db):
     } <= titles
     for spec in figures(page).values():
         assert spec["layout"]["xaxis"]["title"]["text"] and spec["layout"]["yaxis"]["title"]["text"]
-        assert all("hovertemplate" in trace for trace in spec["data"])
+        # every hover is written by the app (a heatmap's cells hover through their markers)
+        assert all("hovertemplate" in trace or trace.get("hoverinfo") == "skip" for trace in spec["data"])
     by_ip = figure(page, "Login failures by source IP")["data"][0]
     counts = {}
     for r in logins(db[1], "failed"):
@@ -426,18 +458,26 @@ def test_clicking_an_account_bar_opens_the_explorer_on_its_failures(nav_app, db)
 def test_clicking_a_heatmap_cell_opens_its_latest_hour(nav_app, db):
     nav_app.query_params["period"] = "all"
     nav_app.run()
-    heat = figure(nav_app, "Login failures by weekday and hour")["data"][0]
+    heat, cells = figure(nav_app, "Login failures by weekday and hour")["data"]
+    # the cells' invisible markers (a click selects no heatmap cell) carry the drills, row by row
+    assert heat["type"] == "heatmap" and cells["type"] == "scatter"
     weekday, hour = next(
         (w, h)
         for w, row in enumerate(heat["z"])
         for h, n in enumerate(row)
-        if n and heat["customdata"][w][h][0]
+        if n and cells["customdata"][w * 24 + h][0]
     )
-    drill = json.loads(heat["customdata"][weekday][hour][0])
+    i = weekday * 24 + hour
+    assert (cells["x"][i], cells["y"][i], cells["customdata"][i][2]) == (
+        heat["x"][hour],
+        heat["y"][weekday],
+        heat["z"][weekday][hour],
+    )
+    drill = json.loads(cells["customdata"][i][0])
     click(
         nav_app,
         "chart_by_hour",
-        {"x": heat["x"][hour], "y": heat["y"][weekday], "customdata": heat["customdata"][weekday][hour]},
+        {"x": cells["x"][i], "y": cells["y"][i], "customdata": cells["customdata"][i], "point_index": i},
     )
     no_exceptions(nav_app)
     assert nav_app.title[0].value == "Audit Log"
@@ -529,6 +569,64 @@ def test_a_period_larger_than_memory_is_reviewed_in_the_database(db, monkeypatch
     assert chart_data(pushed)[:2] == chart_data(memory)[:2]  # by IP, by account
     # by weekday and hour: the same counts (a cell's click-through to its latest hour is in memory only)
     assert chart_data(pushed)[2][0]["z"] == chart_data(memory)[2][0]["z"]
+
+
+@pytest.fixture
+def own_page(tmp_path, monkeypatch, as_role):
+    """The page on a database of its own, held in memory, without the app's warm-up (whose
+    thread would compute the default views' detections too)."""
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    store = open_store(url)
+    store.append(generate(3_000, seed=5).events)
+    store.engine.dispose()
+    for name, value in (("AUDIT_DB_URL", url), ("AUDIT_ENGINE", "memory"), ("AUDIT_WARM_UP", "off")):
+        monkeypatch.setenv(name, value)
+    return as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")
+
+
+def detections_run(monkeypatch) -> list[tuple[str, str, dict]]:
+    """Each detection computed from now on: (rule, the thread that computed it, thresholds)."""
+    calls: list[tuple[str, str, dict]] = []
+    real = SecurityReview.detect
+
+    def counted(self, rule, thresholds, extra=None):
+        calls.append((rule, threading.current_thread().name, dict(thresholds)))
+        return real(self, rule, thresholds, extra)
+
+    monkeypatch.setattr(SecurityReview, "detect", counted)
+    return calls
+
+
+def test_the_detections_start_ahead_of_the_charts_and_run_once(own_page, monkeypatch):
+    """The longest detection starts in a thread of its own while the failure charts are drawn;
+    the page waits for its result instead of computing it again: every rule runs once, on the
+    first visit and on a period whose controls have been drawn before (their values in session
+    state then match what the thread assumed)."""
+    calls = detections_run(monkeypatch)
+    for period in ("all", "30d", "7d"):
+        calls.clear()
+        own_page.query_params["period"] = period
+        own_page.run()
+        no_exceptions(own_page)
+        assert sorted(rule for rule, _, _ in calls) == sorted(sw.RULE_ORDER), period
+        assert ("off_hours", "audit-detect-ahead") in [(rule, thread) for rule, thread, _ in calls], period
+    calls.clear()
+    own_page.run()  # the same view again: nothing is computed
+    assert calls == []
+
+
+def test_a_changed_threshold_is_left_to_its_control(own_page, monkeypatch):
+    own_page.query_params["period"] = "all"
+    own_page.run()
+    own_page.number_input(key="th_off_hours_min_history").set_value(3).run()
+    calls = detections_run(monkeypatch)
+    own_page.query_params["period"] = "30d"
+    own_page.run()
+    no_exceptions(own_page)
+    assert sorted(rule for rule, _, _ in calls) == sorted(sw.RULE_ORDER)  # still each once
+    [(thread, thresholds)] = [(thread, th) for rule, thread, th in calls if rule == "off_hours"]
+    assert thresholds["min_history"] == 3 and thread != "audit-detect-ahead"
+    assert ("permission_changes", "audit-detect-ahead") in [(rule, thread) for rule, thread, _ in calls]
 
 
 def test_a_long_table_shows_its_newest_findings_and_says_of_how_many(page):

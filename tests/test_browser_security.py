@@ -85,3 +85,59 @@ def test_charts_draw_and_a_bar_opens_the_explorer(app, page):
     )
     assert caption.inner_text().startswith(f"{failures:,} event")
     no_errors(page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1440, 390])
+def test_a_heatmap_cell_opens_its_latest_hour(app, page, width):
+    """A click on the weekday x hour cell with the most failures (off its centre) opens the Audit
+    Log on that cell's most recent hour. plotly selects no heatmap cell on a click: before the invisible
+    markers the click reached the app as an empty selection and nothing happened."""
+    from datetime import datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 900})
+    open_app(page, app.url("security?period=all"))
+    heat = page.locator(".js-plotly-plot").filter(has_text="Login failures by weekday and hour")
+    heat.scroll_into_view_if_needed()
+    expect(heat.locator("svg.main-svg").first).to_be_visible()
+    cell = heat.evaluate(
+        """gd => {
+            const h = gd.data[0];
+            let best = null;
+            h.z.forEach((row, w) => row.forEach((n, i) => { if (n && (!best || n > best.n)) best = {n, w, i}; }));
+            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+            return {n: best.n, day: h.y[best.w], hour: h.x[best.i],
+                    // off the centre, towards a corner, as a hurried finger clicks
+                    x: box.left + xa._offset + xa.d2p(h.x[best.i]) + 0.35 * xa._length / 24,
+                    y: box.top + ya._offset + ya.d2p(h.y[best.w]) - 0.35 * ya._length / 7};
+        }"""
+    )
+    page.mouse.click(cell["x"], cell["y"])
+    page.wait_for_url(re.compile(r"period=custom"))
+    expect(page.get_by_role("heading", name="Audit Log")).to_be_visible()
+    wait_idle(page)
+    params = {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    assert (params["type"], params["result"], params["q"]) == ("auth", "failed", "action:login")
+    start, end = datetime.fromisoformat(params["from"]), datetime.fromisoformat(params["to"])
+    assert end - start == timedelta(hours=1)
+    assert (start.strftime("%A"), f"{start.hour:02d}:00") == (cell["day"], cell["hour"])
+    store = open_store(app.db_url)
+    try:
+        rows = store.load().to_dicts()
+    finally:
+        store.engine.dispose()
+    expected = sum(
+        1
+        for r in rows
+        if r["type"] == "auth"
+        and r["action"] == "login"
+        and r["result"] == "failed"
+        and start <= r["time"] < end
+    )
+    caption = (
+        page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^[\d,]+ events? · ")).first
+    )
+    assert expected > 0 and caption.inner_text().startswith(f"{expected:,} event")
+    no_errors(page)

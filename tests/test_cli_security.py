@@ -335,8 +335,22 @@ def test_json_findings_say_which_technique_and_rule(demo_db, capsys, report):
     records = as_json(capsys, report, "--db", demo_db[0])
     assert records, report
     assert {r["technique"] for r in records} == {detection.technique}
-    assert {r["definition"] for r in records} == {detection.rule}
+    assert {r["definition"] for r in records} == {detection.text()}
     assert detection.technique.startswith("T1") and detection.source
+
+
+def test_the_definition_says_the_thresholds_the_report_ran_with(demo_db, capsys, tmp_path):
+    records = as_json(capsys, "brute-force", "--db", demo_db[0], "--threshold", "3", "--window", "1h")
+    assert records
+    assert {r["definition"] for r in records} == {
+        "An IP with at least 3 failed logins inside any window of 1 hour."
+    }
+    policy = tmp_path / "security.toml"
+    policy.write_text("[brute-force]\nthreshold = 4\n")
+    records = as_json(capsys, "brute-force", "--db", demo_db[0], "--policy", policy)
+    assert {r["definition"] for r in records} == {
+        "An IP with at least 4 failed logins inside any window of 2 minutes."
+    }
 
 
 def test_the_permission_type_selects_what_the_detection_lists(demo_db, capsys):

@@ -1721,12 +1721,46 @@ class Detection(NamedTuple):
     technique: str = ""
     """The MITRE ATT&CK technique it watches for (id and name)."""
     rule: str = ""
-    """The rule in one sentence, with its default thresholds."""
+    """The rule in one sentence, its thresholds as ``{name}`` (:meth:`text` fills them in)."""
     source: str = ""
     """Where the default thresholds come from."""
     history: str | None = None
     """The threshold naming how far before the period the rule learns habits from (the
     engines read that much more and report the period's findings only)."""
+
+    def text(self, thresholds: Mapping[str, Any] | None = None, *, tz: str = "UTC") -> str:
+        """:attr:`rule` with ``thresholds`` in effect (the defaults for the others): what the
+        page and the CLI say the findings mean. ``tz``: the organisation's zone when the
+        thresholds name none.
+
+        >>> DETECTIONS["brute_force"].text()
+        'An IP with at least 8 failed logins inside any window of 2 minutes.'
+        >>> DETECTIONS["brute_force"].text({"threshold": 3, "window": timedelta(hours=1)})
+        'An IP with at least 3 failed logins inside any window of 1 hour.'
+        """
+        values = {f.name: getattr(self.defaults, f.name) for f in dataclasses.fields(self.defaults)}
+        values.update({k: v for k, v in (thresholds or {}).items() if v is not None and k in values})
+        words: dict[str, Any] = {k: _amount(v) if isinstance(v, timedelta) else v for k, v in values.items()}
+        if "by" in values:
+            words["by"] = _BY_WORDS.get(str(values["by"]), str(values["by"]))
+        if "hours" in values:
+            begin, finish = (_minutes_of_day(v, "hours") for v in values["hours"])
+            zone_name = values.get("org_tz") or tz
+            words["office"] = _working_hours_text(begin, finish, tuple(values["weekdays"]), zone_name)
+        return self.rule.format(**words)
+
+
+_BY_WORDS = {"account": "account", "ip": "IP", "both": "account from the same IP"}
+
+
+def _amount(value: timedelta) -> str:
+    """A duration in words: ``2 minutes``, ``1 hour``, ``90 seconds``."""
+    seconds = value.total_seconds()
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds:g} second{'' if seconds == 1 else 's'}"
 
 
 DETECTIONS: dict[str, Detection] = {
@@ -1738,7 +1772,7 @@ DETECTIONS: dict[str, Detection] = {
         cli_name="brute-force",
         in_sql=True,
         technique="T1110.001 Brute Force: Password Guessing",
-        rule="An IP with at least 8 failed logins inside any 120-second window.",
+        rule="An IP with at least {threshold} failed logins inside any window of {window}.",
         source="Wazuh's sshd brute-force rule (5712: 8 failures from one source in 120 s).",
     ),
     "password_spray": Detection(
@@ -1749,7 +1783,8 @@ DETECTIONS: dict[str, Detection] = {
         cli_name="spray",
         in_sql=True,
         technique="T1110.003 Brute Force: Password Spraying",
-        rule="An IP whose failed logins name at least 10 different accounts inside any 5-minute window.",
+        rule="An IP whose failed logins name at least {min_accounts} different accounts inside any window "
+        "of {window}.",
         source="The shape of Elastic's password-spraying detections (many distinct users failing "
         "from one source within minutes); 10 accounts and 5 minutes are this project's defaults.",
     ),
@@ -1761,8 +1796,8 @@ DETECTIONS: dict[str, Detection] = {
         cli_name="account-attack",
         in_sql=True,
         technique="T1110 Brute Force (distributed against one account)",
-        rule="An account with failed logins from at least 5 IPs, or at least 20 failures, "
-        "inside any 10-minute window.",
+        rule="An account with failed logins from at least {min_ips} IPs, or at least {threshold} failures, "
+        "inside any window of {window}.",
         source="The shape of Elastic's distributed-failure detections; 5 IPs, 20 failures (2.5 "
         "times the brute-force rule's 8 per source) and 10 minutes are this project's defaults.",
     ),
@@ -1773,8 +1808,8 @@ DETECTIONS: dict[str, Detection] = {
         title="Success after failures",
         cli_name="success-after-failure",
         technique="T1110 Brute Force, then T1078 Valid Accounts",
-        rule="A successful login of an account preceded by at least 5 failures of that account "
-        "in the 10 minutes before it.",
+        rule="A successful login of an account preceded by at least {threshold} failures of the same "
+        "{by} in the {within} before it.",
         source="Common SIEM practice (a success following repeated failures, as in Elastic's "
         "and Splunk's content); 5 failures in 10 minutes are this project's defaults.",
     ),
@@ -1785,10 +1820,10 @@ DETECTIONS: dict[str, Detection] = {
         title="Off-hours activity",
         cli_name="off-hours",
         technique="T1078 Valid Accounts (used at an abnormal time)",
-        rule="A person's successful login or change outside working hours (08:00–19:00 Mon–Fri in "
-        "the organisation's zone) with nothing else of theirs within 2 hours of that time of day "
-        "in 30 days; a service account's at such a time whatever the office hours; a person "
-        "with too little history, outside working hours.",
+        rule="A person's successful login or change outside working hours ({office}) with nothing "
+        f"else of theirs within {NEAR_HOURS} hours of that time of day in {{lookback}}; a service "
+        "account's at such a time whatever the office hours; a person with too little history "
+        "(fewer than {min_history} events), outside working hours.",
         source="User-behaviour analytics practice (first-seen-in-30-days baselines, as in "
         "Microsoft Sentinel's UEBA): the actor's own baseline; office hours only for people.",
         history="lookback",
@@ -1813,8 +1848,8 @@ DETECTIONS: dict[str, Detection] = {
         title="Denied calls",
         cli_name="denied-calls",
         technique="T1580 Cloud Infrastructure Discovery, T1087 Account Discovery (with stolen or limited credentials)",
-        rule="An actor with at least 10 refused actions (access denied, unauthorised, forbidden, 403) "
-        "inside any 10-minute window.",
+        rule="An actor with at least {threshold} refused actions (access denied, unauthorised, forbidden, "
+        "403) inside any window of {window}.",
         source="The shape of CloudTrail AccessDenied-burst detections (GuardDuty's and Sentinel's "
         "unusual-denied-calls content); 10 in 10 minutes are this project's defaults.",
     ),
@@ -1826,7 +1861,7 @@ DETECTIONS: dict[str, Detection] = {
         cli_name="stuck",
         technique="(operational, no ATT&CK technique)",
         rule="An operation (events sharing a request id) whose latest state is pending or "
-        "processing for more than an hour.",
+        "processing for more than {older_than}.",
         source="An hour is longer than any asynchronous operation of the platform takes.",
     ),
 }

@@ -247,10 +247,10 @@ def run(args: argparse.Namespace) -> int:
     except (NeedsMemory, security.DetectionError) as exc:  # a period too large to hold; a bad policy
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    write(result, report=report, fmt=args.format, tz=flt.tz)
+    rule = DETECTION_REPORTS.get(report)
+    settings = {**policy.get(rule, {}), **thresholds} if rule else thresholds
+    write(result, report=report, fmt=args.format, tz=flt.tz, thresholds=settings)
     if args.format == "table":
-        rule = DETECTION_REPORTS.get(report)
-        settings = {**policy.get(rule, {}), **thresholds} if rule else thresholds
         print(_summary(report, result.height, settings, flt), file=sys.stderr)
     if args.fail_on_findings and result.height:
         return EXIT_FINDINGS
@@ -328,9 +328,18 @@ def _duration_text(value: timedelta) -> str:
     return f"{value.total_seconds():g}s"
 
 
-def report_rows(result: pl.DataFrame, *, report: str | None = None, fmt: str = "table") -> pl.DataFrame:
+def report_rows(
+    result: pl.DataFrame,
+    *,
+    report: str | None = None,
+    fmt: str = "table",
+    thresholds: Mapping[str, Any] | None = None,
+    tz: str = "UTC",
+) -> pl.DataFrame:
     """What every format writes for ``result``: each duration as ``<name>_seconds`` (a
-    number); in JSON a detection's rows also say which ``rule`` found them."""
+    number); in JSON a detection's rows also say which ``rule`` found them and its
+    ``definition`` with the ``thresholds`` it ran with (``tz``: the organisation's zone when
+    they name none)."""
     exprs = [
         (pl.col(name).dt.total_microseconds() / 1e6).alias(f"{name}_seconds")
         if isinstance(dtype, pl.Duration)
@@ -343,13 +352,23 @@ def report_rows(result: pl.DataFrame, *, report: str | None = None, fmt: str = "
         rows = rows.select(
             pl.lit(report).alias("rule"),
             pl.lit(detection.technique).alias("technique"),
-            pl.lit(detection.rule).alias("definition"),
+            pl.lit(detection.text(thresholds, tz=tz)).alias("definition"),
             pl.all(),
         )
     return rows
 
 
-def write(result: pl.DataFrame, *, report: str, fmt: str, tz: str = "UTC", out: TextIO | None = None) -> None:
+def write(
+    result: pl.DataFrame,
+    *,
+    report: str,
+    fmt: str,
+    tz: str = "UTC",
+    out: TextIO | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+) -> None:
     """Write ``result`` to ``out`` (stdout) as a plain-text table, JSON, JSON Lines or CSV,
-    times in ``tz`` (see :func:`audit_analytics.cli.common.print_frame`)."""
-    print_frame(report_rows(result, report=report, fmt=fmt), fmt, tz=tz, out=out, empty="(nothing found)\n")
+    times in ``tz`` (see :func:`audit_analytics.cli.common.print_frame`); ``thresholds``: those
+    the detection ran with (its policy's and the command line's)."""
+    rows = report_rows(result, report=report, fmt=fmt, thresholds=thresholds, tz=tz)
+    print_frame(rows, fmt, tz=tz, out=out, empty="(nothing found)\n")
