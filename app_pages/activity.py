@@ -88,6 +88,7 @@ st.caption(
     f"{md_escape(flt.describe(count=summary['count']))} · one bar per {bucket} in {tz} · "
     "click a bar or point to open its events in the Audit Log"
 )
+charts.no_download_note()
 if summary["count"] == 0:
     st.info(
         "No events match in this period. Widen the period or clear the filters.", icon=":material/search_off:"

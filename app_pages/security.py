@@ -11,7 +11,7 @@ import streamlit as st
 from audit_analytics.engines.sql import TooLargeForMemory
 from audit_analytics.errors import DetectionError
 from audit_analytics.textsafe import md_escape
-from audit_analytics.ui import auth
+from audit_analytics.ui import auth, charts
 from audit_analytics.ui import security_widgets as sw
 from audit_analytics.ui.common import load_shared_or_stop
 from audit_analytics.ui.data import actors_of
@@ -55,6 +55,7 @@ st.caption(
     + f"{ignored} · login failures, then every detection on these events · "
     f"times in {review.tz} · click a bar or cell to open its events in the Audit Log"
 )
+charts.no_download_note()
 headline = st.container()
 if count == 0:
     st.info("No events in this period. Widen the period in the sidebar.", icon=":material/search_off:")

@@ -19,6 +19,7 @@ import pytest
 from conftest import nav_script
 from streamlit.testing.v1 import AppTest
 
+from audit_analytics.accounts import NO_EXPORT_PERMISSION
 from audit_analytics.analysis import activity
 from audit_analytics.demo.generate import generate
 from audit_analytics.engines.store import open_store
@@ -249,6 +250,7 @@ def test_download_gives_the_numbers_behind_the_chart_with_safe_cells(at, own_db,
     as_role(at, "auditor")
     at.run()
     assert not at.exception
+    assert not [c for c in at.caption if c.value.startswith("Chart data downloads are off")]
     assert exports_recorded(own_db) == []  # drawing the buttons records nothing
     saved = click_downloads(deferred)
     assert set(saved) >= {f"activity-{n}.csv" for n in ("events-over-time", "top-targets", "weekday-hour")}
@@ -276,6 +278,10 @@ def test_a_viewer_cannot_download_chart_data(at, own_db, deferred):
     assert len(buttons) == len(CHART_KEYS)
     assert all(b.proto.disabled and not b.proto.url for b in buttons)
     assert all("export" in b.proto.help.lower() for b in buttons)
+    # and the page says why in words, which a touch screen shows (it shows no tooltip)
+    assert [c.value for c in at.caption if c.value.startswith("Chart data downloads are off")] == [
+        f"Chart data downloads are off for you. {NO_EXPORT_PERMISSION}"
+    ]
     assert deferred == {}
     assert exports_recorded(own_db) == []
 

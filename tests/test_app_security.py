@@ -18,6 +18,7 @@ import pytest
 from conftest import shown_tables
 from streamlit.testing.v1 import AppTest
 
+from audit_analytics.accounts import NO_EXPORT_PERMISSION
 from audit_analytics.analysis import security
 from audit_analytics.analysis.review import SecurityReview
 from audit_analytics.demo.generate import generate
@@ -386,7 +387,7 @@ def test_charts_have_titles_axes_and_the_top_ips(page, db):
     assert {
         "Login failures by source IP (top 10)",
         "Login failures by account (top 10)",
-        "Login failures by weekday and hour (UTC)",
+        "Login failures by weekday and hour",
         "Findings per day with the current thresholds",
     } <= titles
     for spec in figures(page).values():
@@ -521,6 +522,16 @@ def test_nothing_is_shown_before_sign_in(db, monkeypatch):
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
     assert not shown_tables(at) and not at.metric and "Security review" not in [t.value for t in at.title]
+
+
+def test_a_viewer_is_told_why_chart_downloads_are_off(page, as_role):
+    page.run()
+    off = [c.value for c in page.caption if c.value.startswith("Chart data downloads are off")]
+    assert off == [f"Chart data downloads are off for you. {NO_EXPORT_PERMISSION}"]
+    assert all(b.proto.disabled for b in page.get("download_button"))
+    as_role(page, "auditor").run()
+    assert not [c for c in page.caption if c.value.startswith("Chart data downloads are off")]
+    assert not any(b.proto.disabled for b in page.get("download_button"))
 
 
 def test_empty_period_says_so(page):

@@ -76,3 +76,24 @@ def test_every_chart_is_drawn_once_with_room_for_its_axes_and_legend(app, page, 
         if "Top 10" in chart["title"]:  # beside the names and legend: 114 px at 1440, 93 at 800
             room = 400 if width == 1440 else 180  # 800 px: beside the sidebar, in 480 px
             assert chart["plot_width"] >= room, f"{chart['title']!r} at {width} px: {chart}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("path", "count"), [("activity", 8), ("security", 5)])
+def test_every_chart_title_is_whole_on_a_phone(app, page, path, count):
+    """At 390 px "Events per category: this period and the one before" and "Changes per day
+    (create, update, delete and other write actions)" lost their ends past the chart's edge."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, app.url(f"{path}?period=30d"))
+    charts_drawn(page, count)
+    titles = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=stMain] .js-plotly-plot')].map((g) => {
+            const t = g.querySelector('.gtitle'), box = g.getBoundingClientRect();
+            const r = t ? t.getBoundingClientRect() : null;
+            return {title: t ? t.textContent : '', left: r ? r.left - box.left : 0,
+                    right: r ? r.right - box.left : 0, width: box.width};
+        })"""
+    )
+    assert len(titles) >= count and all(t["title"] for t in titles)
+    cut = [t for t in titles if t["left"] < 0 or t["right"] > t["width"]]
+    assert cut == [], cut

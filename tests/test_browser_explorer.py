@@ -365,3 +365,54 @@ def test_time_in_utc_is_said_once(app, page):
     assert fields["Time"].endswith(f"({TIMEZONE})")
     assert fields["Time (UTC)"] == target["time"].strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
     no_errors(page)
+
+
+@pytest.mark.browser
+def test_the_detail_close_button_is_not_under_a_table_toolbar_at_390(app, page):
+    """At a phone's width, once a value of the fields table was tapped, the table's toolbar rose
+    over the close button above it (its top 44 px above the table): a tap on × hit the toolbar."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    target = newest_first(stored_rows(app))[3]
+    open_app(page, app.url(f"?period=all&event={target['id']}"))
+    expect(page.get_by_role("heading", name="Event detail")).to_be_visible()
+    fields = dataframe_with_columns(page, "Field", "Value")
+    fields.scroll_into_view_if_needed()
+    fbox = fields.bounding_box()
+    page.mouse.click(fbox["x"] + fbox["width"] * 0.3, fbox["y"] + 160)  # a tap on a cell, as a finger does
+    page.wait_for_timeout(300)
+    toolbar = fields.locator("xpath=..").get_by_test_id("stElementToolbar")
+    expect(toolbar.first).to_be_visible()
+    close = page.locator(".st-key-close_detail button:visible").first
+    box = close.bounding_box()
+    assert box is not None
+    on_top = page.evaluate(
+        "([x, y]) => !!document.elementFromPoint(x, y)?.closest('.st-key-close_detail')",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top, "the close button is covered at its centre"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.get_by_role("heading", name="Event detail")).to_have_count(0)
+    no_errors(page)
+
+
+@pytest.mark.browser
+def test_before_and_after_both_show_at_390(app, page):
+    """On a phone the comparison's four columns fit the window (After was off-screen at 460 px
+    of columns in a 356 px table)."""
+    from playwright.sync_api import expect
+
+    update = next(
+        r
+        for r in newest_first(stored_rows(app))
+        if r["action"] in ("update", "configure") and r["before"] and r["after"] and r["before"] != r["after"]
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, app.url(f"?event={update['id']}"))
+    expect(page.get_by_role("heading", name="Event detail")).to_be_visible()
+    diff = dataframe_with_columns(page, "Field", "Change", "Before")
+    diff.scroll_into_view_if_needed()
+    assert visible_columns(diff) == ["Field", "Change", "Before", "After"]
+    assert not overflows(diff)
+    no_errors(page)

@@ -76,7 +76,7 @@ def _results(s: dict[str, Any], flt: Filter, variant: str | None) -> go.Figure:
 
 def _compare(s: dict[str, Any], flt: Filter, variant: str | None) -> go.Figure:
     return charts.comparison_bars(
-        s["change"], title="Events per category: this period and the one before", period_name="period"
+        s["change"], title="Events per category vs the period before", period_name="period"
     )
 
 
@@ -101,7 +101,9 @@ def _changes(s: dict[str, Any], flt: Filter, variant: str | None) -> go.Figure:
         value="changes",
         every=every,
         tz=flt.tz,
-        title=f"Changes per {charts.BUCKET_NAMES[every]} (create, update, delete and other write actions)",
+        # short enough for a phone's 390 px (the whole "create, update, delete and other write
+        # actions" lost its end there)
+        title=f"Changes per {charts.BUCKET_NAMES[every]} (write actions)",
         y_title="Changes",
         extra_drill={"writes": True},
     )

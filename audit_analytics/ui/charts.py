@@ -643,6 +643,17 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
     return tabular.to_csv(frame, tz=None, bom=True)
 
 
+def no_download_note() -> None:
+    """For someone who may not export, a line saying why the page's "Download chart data"
+    buttons are disabled: the buttons say it only in a tooltip, which a touch screen never
+    shows (seen on a phone). Nothing for an auditor or admin."""
+    from audit_analytics.ui import auth
+
+    allowed, why_not = auth.export_permission(auth.current_user())
+    if not allowed:
+        st.caption(f"Chart data downloads are off for you. {why_not}")  # the app's own text
+
+
 def download_chart_data(
     frame: pl.DataFrame, *, key: str, file_name: str, label: str = "Download chart data"
 ) -> None:

@@ -433,6 +433,9 @@ def event_detail(event: dict[str, Any], shared: SharedFrame, view: View) -> None
     if event.get("error"):
         fields.append(("Error", event["error"]))
     fields = [(name, plain(value)) for name, value in fields]
+    # also keeps the tables' toolbar (shown above a table's top right corner when the pointer or
+    # a finger is on it) off the close button: at 390 px it covered all but its top 12 px
+    st.caption("Double-click or double-tap a value to read it whole.")
     # two blocks side by side when the window has room for both, else one under the other
     blocks = st.container(horizontal=True, gap="small")
     left = blocks.container(width=DETAIL_BLOCK_PX)
@@ -494,10 +497,11 @@ def _before_after(event: dict[str, Any]) -> None:
         width="stretch",
         key=f"detail-diff-{event['id']}",
         column_config={
-            "Field": st.column_config.TextColumn(width=110),
-            "Change": st.column_config.TextColumn(width=70),
-            "Before": st.column_config.TextColumn(width=140),
-            "After": st.column_config.TextColumn(width=140),
+            # 354 px in all: the four fit a phone's 390 px window (at 460 After was off-screen)
+            "Field": st.column_config.TextColumn(width=84),
+            "Change": st.column_config.TextColumn(width=60),
+            "Before": st.column_config.TextColumn(width=105),
+            "After": st.column_config.TextColumn(width=105),
         },
     )
     with st.expander(

@@ -376,7 +376,7 @@ def _heat_figure(review: Review) -> tuple[pl.DataFrame, go.Figure]:
     fig = _heatmap(cells, review.latest_per_cell(), tz=tz)
     charts.style(
         fig,
-        title=f"Login failures by weekday and hour ({tz})",
+        title="Login failures by weekday and hour",  # the zone is in the hour axis' title
         x_title=f"Hour of the day ({tz})",
         y_title="Weekday",
     )
