@@ -235,11 +235,25 @@ class Filter:
         return out
 
     # -- caption -------------------------------------------------------------------------
+    def _when(self, value: date | datetime) -> str:
+        """A bound as a reader writes it: a date, or an instant in the shown zone to the minute
+        (seconds and microseconds when it has them), never ISO's ``T`` and offset (a chart's
+        click-through bucket read "from 2026-11-26T00:00:00+00:00")."""
+        if not isinstance(value, datetime):
+            return value.isoformat()
+        local = value.astimezone(zone(self.tz)) if value.tzinfo else value
+        text = f"{local:%Y-%m-%d %H:%M}"
+        if local.second or local.microsecond:
+            text += f":{local:%S}" + (f".{local:%f}" if local.microsecond else "")
+        return text
+
     def describe(self, *, count: int | None = None) -> str:
         """The caption: what is shown, in words, built from the same fields as the query.
 
         >>> Filter(period="custom", start=date(2026, 1, 1), end=date(2026, 1, 31)).describe()
         'events · from 2026-01-01 to 2026-01-31'
+        >>> Filter(period="custom", start=datetime(2026, 1, 1, 9, tzinfo=UTC), end=datetime(2026, 1, 1, 10, tzinfo=UTC)).describe()
+        'events · from 2026-01-01 09:00 to 2026-01-01 10:00'
         """
         parts = [f"{count:,} event{'s' if count != 1 else ''}" if count is not None else "events"]
         if self.types:
@@ -249,8 +263,8 @@ class Filter:
         if self.results:
             parts.append(" or ".join(self.results))
         if self.period == "custom" or self.start is not None or self.end is not None:
-            s = self.start.isoformat() if self.start is not None else "the beginning"
-            e = self.end.isoformat() if self.end is not None else "now"
+            s = self._when(self.start) if self.start is not None else "the beginning"
+            e = self._when(self.end) if self.end is not None else "now"
             if self.period not in ("custom", "all"):
                 parts.append(PERIODS[self.period])
             parts.append(f"from {s} to {e}")

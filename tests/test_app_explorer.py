@@ -189,8 +189,7 @@ def test_search_finds_hostile_text_as_plain_text(app, db):
 def test_sort_orders_the_whole_result(app, db, column, descending):
     app.run()
     app.selectbox(key="sort_col").set_value(column).run()
-    if not descending:
-        app.segmented_control(key="sort_dir").set_value("asc").run()
+    app.segmented_control(key="sort_dir").set_value("desc" if descending else "asc").run()
     no_exceptions(app)
     rows = last_days(rows_of(db), 7)
 
@@ -603,6 +602,24 @@ def test_a_header_click_sorts_the_whole_result_one_actor_newest_first(app, db):
     click_header(app, "IP")
     no_exceptions(app)
     assert app.query_params["sort"] == "-actor"
+
+
+def test_a_new_sort_column_starts_in_its_reading_order(app):
+    """Text A–Z, time newest first (a first sort by actor came out Z–A: the order was kept)."""
+    app.run()
+    assert app.query_params.get("sort") in (None, "-time")
+    app.selectbox(key="sort_col").set_value("actor").run()
+    no_exceptions(app)
+    assert app.segmented_control(key="sort_dir").value == "asc" and app.query_params["sort"] == "actor"
+    app.segmented_control(key="sort_dir").set_value("desc").run()
+    assert app.query_params["sort"] == "-actor"
+    app.selectbox(key="sort_col").set_value("target").run()
+    assert app.query_params["sort"] == "target"
+    app.selectbox(key="sort_col").set_value("time").run()
+    assert app.segmented_control(key="sort_dir").value == "desc" and app.query_params.get("sort") in (
+        None,
+        "-time",
+    )
 
 
 def test_sorting_by_actor_keeps_each_actors_events_newest_first(app, db):

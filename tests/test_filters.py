@@ -359,3 +359,20 @@ def test_bad_searches_are_refused_with_where_and_why(text, position, message):
         Filter(query=text, tz=PARIS)
     assert info.value.position == position
     assert message in info.value.message
+
+
+def test_the_caption_writes_instants_as_a_reader_does():
+    """A chart's click-through opens a custom period of instants; the caption read "from
+    2026-11-26T00:00:00+00:00 to 2026-11-27T00:00:00+00:00"."""
+    from datetime import timedelta
+
+    start = datetime(2026, 11, 26, tzinfo=UTC)
+    day = Filter(period="custom", start=start, end=start + timedelta(days=1))
+    assert day.describe(count=40) == "40 events · from 2026-11-26 00:00 to 2026-11-27 00:00"
+    # in the shown zone, which the caption names; seconds and microseconds only when there are
+    paris = Filter(
+        period="custom", start=start, end=start + timedelta(seconds=5, microseconds=7), tz="Europe/Paris"
+    )
+    assert paris.describe() == (
+        "events · from 2026-11-26 01:00 to 2026-11-26 01:00:05.000007 · days in Europe/Paris"
+    )

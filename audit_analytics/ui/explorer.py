@@ -153,7 +153,14 @@ def resolve_event(view: View, shared: SharedFrame, *, now: datetime | None = Non
 
 def _on_sort() -> None:
     view: View = st.session_state["view"]
-    sort = Sort(st.session_state["sort_col"], st.session_state["sort_dir"] == "desc")
+    column = st.session_state["sort_col"]
+    if column != view.sort.column:
+        # another column starts in its reading order: time newest first, text A–Z (keeping
+        # "newest first" turned a first sort by actor into Z–A)
+        descending = column == "time"
+    else:
+        descending = st.session_state["sort_dir"] == "desc"
+    sort = Sort(column, descending)
     set_view(view.replace(sort=sort, page=1, event=None))
 
 
