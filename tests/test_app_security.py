@@ -709,3 +709,27 @@ def test_the_policy_file_sets_the_controls_defaults(db, monkeypatch, as_role, tm
     at = as_role(AppTest.from_file(PAGE, default_timeout=120), "viewer")
     at.run()
     assert any("security policy cannot be used" in e.value and "colour" in e.value for e in at.error)
+
+
+def ticked(at, rule: str, row: int):
+    """Tick ``row`` of ``rule``'s findings table, as a click on its row marker does."""
+    ids = [d.proto.id for d in at.dataframe if f"-table_{rule}_" in d.proto.id]
+    assert len(ids) == 1, f"no findings table for {rule}"
+    key = ids[0][ids[0].index(f"table_{rule}_") :]
+    at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_a_ticked_finding_opens_its_events_in_this_session(nav_app, db):
+    """A table's links open a new tab, a new session that must sign in again (seen on a
+    phone): ticking a row opens the same view here."""
+    nav_app.query_params["period"] = "all"
+    nav_app.run()
+    shown = table_with(nav_app, "Source IP", "Most in one window")
+    link = shown["Events"][0]
+    ticked(nav_app, "brute_force", 0)
+    no_exceptions(nav_app)
+    assert nav_app.title[0].value == "Audit Log"
+    assert dict(nav_app.query_params) == dict(parse_qsl(urlsplit(link).query))
+    ip = shown["Source IP"][0]
+    assert f"ip:{ip}" in nav_app.query_params["q"]

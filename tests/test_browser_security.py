@@ -13,7 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import browser_support
 import pytest
-from browser_support import demo_database, open_app, running_app, wait_idle
+from browser_support import (
+    click_row_marker,
+    dataframe_with_columns,
+    demo_database,
+    open_app,
+    running_app,
+    wait_idle,
+)
 
 from audit_analytics.engines.store import open_store
 
@@ -140,4 +147,24 @@ def test_a_heatmap_cell_opens_its_latest_hour(app, page, width):
         page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^[\d,]+ events? · ")).first
     )
     assert expected > 0 and caption.inner_text().startswith(f"{expected:,} event")
+    no_errors(page)
+
+
+@pytest.mark.browser
+def test_a_ticked_finding_opens_its_events_in_the_same_tab(app, page):
+    """The findings tables' links open a new tab, which must sign in again; ticking a row
+    opens the finding's events in this tab, signed in."""
+    from playwright.sync_api import expect
+
+    open_app(page, app.url("security?period=all"))
+    table = dataframe_with_columns(page, within=".st-key-detection_brute_force")
+    pages_before = len(page.context.pages)
+    click_row_marker(page, table, 0)
+    page.wait_for_url(re.compile(r"^(?!.*/security\?).*q=action%3Alogin"))
+    expect(page.get_by_role("heading", name="Audit Log")).to_be_visible()
+    wait_idle(page)
+    params = {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    assert (params["period"], params["type"], params["result"]) == ("custom", "auth", "failed")
+    assert re.fullmatch(r"action:login ip:\S+", params["q"]), params["q"]
+    assert len(page.context.pages) == pages_before  # no new tab
     no_errors(page)

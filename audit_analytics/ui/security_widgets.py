@@ -34,7 +34,7 @@ from audit_analytics.query import Qualified
 from audit_analytics.schema import PERMISSION
 from audit_analytics.ui import charts, common
 from audit_analytics.ui.data import SharedFrame, cached
-from audit_analytics.ui.state import open_explorer
+from audit_analytics.ui.state import open_explorer, open_explorer_link
 from audit_analytics.view import View, explorer_link
 
 log = logging.getLogger(__name__)
@@ -929,15 +929,41 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
                 else "narrow the period or raise the thresholds to see the rest"
             )
             st.caption(f"Showing the {shown.height:,} newest of {n:,} findings: {more_text}.")
-        st.dataframe(
+        # keyed by what it shows: a ticked row of another view must not open this one's
+        ticked = st.dataframe(
             shown,
-            key=f"table_{rule}",
+            key=f"table_{rule}_{abs(hash((review.filter, review.bounds, _frozen(thresholds), limit)))}",
             hide_index=True,
             width="stretch",
             height=min(38 + 35 * shown.height, 400),
             column_config=_column_config(shown),
+            on_select="rerun",
+            selection_mode="single-row",
         )
+        st.caption("Tick a row to open its events in the Audit Log here; its links open them in a new tab.")
+        link = opened_link(shown, ticked)
+        if link:
+            open_explorer_link(link)
     return found
+
+
+OPENS = ("Events", "Event", "Success event", "First event")
+"""What a ticked finding opens: the first of these link columns its table has (the finding's
+events, else its one event)."""
+
+
+def opened_link(shown: pl.DataFrame, event: Any) -> str | None:
+    """The link a ticked row of a findings table opens (:data:`OPENS`), or None."""
+    try:
+        rows = list(event["selection"]["rows"])
+    except (KeyError, TypeError):
+        return None
+    if not rows or not 0 <= rows[0] < shown.height:
+        return None
+    for name in OPENS:
+        if name in shown.columns and shown[name][rows[0]]:
+            return str(shown[name][rows[0]])
+    return None
 
 
 def finding_table(

@@ -8,6 +8,7 @@ every change, so the address always shares the exact view. When the URL changes 
 from __future__ import annotations
 
 from datetime import date, datetime
+from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
 import streamlit as st
@@ -367,3 +368,11 @@ def open_explorer(view: View) -> None:
     """Go to the Audit Log page showing ``view`` (its URL carries every filter)."""
     st.session_state.pop("view", None)  # the explorer re-reads the URL
     st.switch_page(EXPLORER_PAGE, query_params=view.to_params())
+
+
+def open_explorer_link(link: str) -> None:
+    """Go, in this tab and session, to the Audit Log at a link :func:`audit_analytics.view.explorer_link`
+    made (a table's link column opens a new tab, where Streamlit starts a new session: one
+    that must sign in again)."""
+    st.session_state.pop("view", None)
+    st.switch_page(EXPLORER_PAGE, query_params=dict(parse_qsl(urlsplit(link).query)))
