@@ -611,11 +611,14 @@ def test_a_new_sort_column_starts_in_its_reading_order(app):
     app.selectbox(key="sort_col").set_value("actor").run()
     no_exceptions(app)
     assert app.segmented_control(key="sort_dir").value == "asc" and app.query_params["sort"] == "actor"
+    # and read in that order: A–Z first, as Newest comes first for time
+    assert app.segmented_control(key="sort_dir").options == ["A–Z", "Z–A"]
     app.segmented_control(key="sort_dir").set_value("desc").run()
     assert app.query_params["sort"] == "-actor"
     app.selectbox(key="sort_col").set_value("target").run()
     assert app.query_params["sort"] == "target"
     app.selectbox(key="sort_col").set_value("time").run()
+    assert app.segmented_control(key="sort_dir").options[0] == "Newest"
     assert app.segmented_control(key="sort_dir").value == "desc" and app.query_params.get("sort") in (
         None,
         "-time",

@@ -416,3 +416,31 @@ def test_before_and_after_both_show_at_390(app, page):
     assert visible_columns(diff) == ["Field", "Change", "Before", "After"]
     assert not overflows(diff)
     no_errors(page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1440, 800, 390])
+def test_the_table_toolbar_leaves_the_page_size_box_alone(app, page, width):
+    """The events table's toolbar (above its top right corner while the pointer or a finger is
+    on the table) covered the Page size box's value and arrow right above the table."""
+    page.set_viewport_size({"width": width, "height": 900})
+    open_app(page, app.url("?period=all"))
+    table = events_table(page)
+    box = table.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + 60)  # a cell, as a finger taps
+    page.wait_for_timeout(300)
+    toolbars = [b for b in (t.bounding_box() for t in page.get_by_test_id("stElementToolbar").all()) if b]
+    size = page.locator("[data-testid=stSelectbox]").filter(has_text="Page size").bounding_box()
+    assert toolbars and size
+
+    def overlap(a, b) -> bool:
+        return not (
+            a["x"] + a["width"] <= b["x"]
+            or b["x"] + b["width"] <= a["x"]
+            or a["y"] + a["height"] <= b["y"]
+            or b["y"] + b["height"] <= a["y"]
+        )
+
+    assert not [t for t in toolbars if t["height"] and overlap(t, size)], (toolbars, size)
+    no_errors(page)

@@ -204,13 +204,16 @@ def sort_controls(view: View) -> None:
     )
     c2.segmented_control(
         "Order",
-        ["desc", "asc"],
+        ["desc", "asc"] if view.sort.column == "time" else ["asc", "desc"],  # Newest | Oldest, A–Z | Z–A
         key="sort_dir",
         format_func=lambda d: order_label(view.sort.column, d),
         on_change=_on_sort,
         required=True,
     )
     c3.selectbox("Page size", PAGE_SIZES, key="page_size", on_change=_on_size)
+    # also keeps the table's toolbar (above its top right corner while the pointer or a finger
+    # is on the table) off the Page size box, whose value and arrow it covered
+    st.caption("Tick a row to open its detail below the table.")
 
 
 def page_controls(page: ResultPage) -> None:
