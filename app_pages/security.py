@@ -61,6 +61,7 @@ if count == 0:
     st.info("No events in this period. Widen the period in the sidebar.", icon=":material/search_off:")
     st.stop()
 
+sw.restore_thresholds()  # as the user left them on an earlier visit
 sw.detect_ahead(review)  # the detections run while the failure charts are drawn
 
 st.subheader("Login failures")

@@ -733,3 +733,25 @@ def test_a_ticked_finding_opens_its_events_in_this_session(nav_app, db):
     assert dict(nav_app.query_params) == dict(parse_qsl(urlsplit(link).query))
     ip = shown["Source IP"][0]
     assert f"ip:{ip}" in nav_app.query_params["q"]
+
+
+def test_thresholds_are_kept_when_the_user_comes_back(nav_app, db):
+    """Streamlit drops a control's state when its page is left: a reviewer who opened a finding
+    in the Audit Log came back to the shipped thresholds (and other findings)."""
+    nav_app.query_params["period"] = "all"
+    nav_app.run()
+    nav_app.number_input(key="th_brute_force_threshold").set_value(3).run()
+    nav_app.sidebar.multiselect(key="th_off_hours_weekdays").set_value([1, 2, 3]).run()
+    found = findings_count(nav_app, "Brute force")
+    assert found >= 1
+    ticked(nav_app, "brute_force", 0)  # opens the Audit Log
+    assert nav_app.title[0].value == "Audit Log"
+    nav_app.switch_page("app_pages/security.py").run()
+    no_exceptions(nav_app)
+    assert nav_app.title[0].value == "Security review"
+    assert nav_app.number_input(key="th_brute_force_threshold").value == 3
+    assert nav_app.sidebar.multiselect(key="th_off_hours_weekdays").value == [1, 2, 3]
+    # (the period is now the finding's, which the Audit Log showed: the view is shared)
+    assert findings_count(nav_app, "Brute force") >= 1
+    assert any("at least 3 failed logins" in c.value for c in nav_app.caption)
+    assert not [w for w in nav_app.warning if "Session State" in w.value]  # no "set twice" warning

@@ -476,16 +476,32 @@ def threshold_defaults(
 BY_CHOICES = ("account", "ip", "both")
 
 
+KEPT_THRESHOLDS = "kept_thresholds"
+"""Session state: each threshold control's value (by its key) as the user left it. Streamlit
+drops a control's state when its page is left; the controls start from these on the way back
+(a reviewer who opened a finding in the Audit Log came back to the shipped thresholds)."""
+
+
+def restore_thresholds() -> None:
+    """Put back the thresholds kept from an earlier visit (before anything reads them:
+    :func:`detect_ahead` and the controls)."""
+    for key, value in st.session_state.get(KEPT_THRESHOLDS, {}).items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
 def threshold_controls(
     rule: str, *, tz: str = "UTC", policy: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """One keyed control per threshold of ``rule``, starting at :func:`threshold_defaults`;
-    returns the values as the detection takes them."""
+    """One keyed control per threshold of ``rule``, starting at :func:`threshold_defaults`
+    (or where the user left it, :func:`restore_thresholds`); returns the values as the
+    detection takes them."""
     start = threshold_defaults(rule, tz=tz, policy=policy)
     names = list(start)
     if not names:
         return {}
     values: dict[str, Any] = {}
+    kept: dict[str, Any] = st.session_state.setdefault(KEPT_THRESHOLDS, {})
     # the organisation's zone, hours and days belong to the organisation: in the sidebar
     here = [n for n in names if n not in ORGANISATION]
     there = [n for n in names if n in ORGANISATION]
@@ -505,16 +521,22 @@ def threshold_controls(
             name, name.replace("_", " ").capitalize()
         )
         help_text = THRESHOLD_HELP.get(name)
+
+        def start_at(argument: str, value: Any, key: str = key) -> dict[str, Any]:
+            # a control whose value is in session state (its own, or kept) starts there: given
+            # a start too, Streamlit warns that it was set twice
+            return {} if key in st.session_state else {argument: value}
+
         with places[name]:
             if isinstance(default, timedelta):
                 unit, seconds = DURATION_UNITS.get(name, ("seconds", 1))
                 number = st.number_input(
                     f"{label} ({unit})",
                     min_value=1,
-                    value=int(default.total_seconds() // seconds),
                     step=1,
                     key=key,
                     help=help_text,
+                    **start_at("value", int(default.total_seconds() // seconds)),
                 )
                 values[name] = timedelta(seconds=int(number) * seconds)
             elif name == "hours":
@@ -523,21 +545,21 @@ def threshold_controls(
                     label,
                     min_value=time(0, 0),
                     max_value=time(23, 45),
-                    value=(begin, end),
                     step=timedelta(minutes=15),
                     format="HH:mm",
                     key=key,
                     help="Events from the first time (included) to the second (excluded) are in hours. "
                     + THRESHOLD_HELP["hours"],
+                    **start_at("value", (begin, end)),
                 )
                 values[name] = tuple(t.strftime("%H:%M") for t in chosen)
             elif name == "weekdays":
                 days = st.multiselect(
                     label,
                     list(range(1, 8)),
-                    default=list(default),
                     format_func=lambda d: WEEKDAYS[d - 1],
                     key=key,
+                    **start_at("default", list(default)),
                 )
                 values[name] = tuple(sorted(days))
             elif name == "org_tz":
@@ -545,23 +567,28 @@ def threshold_controls(
                 values[name] = st.selectbox(
                     label,
                     zones,
-                    index=zones.index(default),
                     key=key,
                     help="Where the working hours are",
+                    **start_at("index", zones.index(default)),
                 )
             elif name == "service_accounts":
-                values[name] = st.text_input(label, value=default, key=key, help=help_text)
+                values[name] = st.text_input(label, key=key, help=help_text, **start_at("value", default))
             elif name == "by":
                 values[name] = st.selectbox(
-                    label, list(BY_CHOICES), index=BY_CHOICES.index(default), key=key, help=help_text
+                    label,
+                    list(BY_CHOICES),
+                    key=key,
+                    help=help_text,
+                    **start_at("index", BY_CHOICES.index(default)),
                 )
             elif isinstance(default, int):
                 values[name] = int(
                     st.number_input(
-                        label, min_value=0 if name == "min_history" else 1, value=default, step=1, key=key,
-                        help=help_text,
+                        label, min_value=0 if name == "min_history" else 1, step=1, key=key,
+                        help=help_text, **start_at("value", default),
                     )
                 )  # fmt: skip
+        kept[key] = st.session_state[key]
     return values
 
 
