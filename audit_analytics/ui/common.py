@@ -4,7 +4,7 @@ wrap on a narrow page."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -26,6 +26,16 @@ def current_actor() -> str:
         pass
     actor: str = st.session_state.get("actor", "local-user")
     return actor
+
+
+def ticked_row(state: Any, rows: int) -> int | None:
+    """The row ticked in a single-row ``st.dataframe`` selection (its return value or its
+    session state), when there is one inside a table of ``rows`` rows."""
+    try:
+        ticked = list(state["selection"]["rows"])
+    except (KeyError, TypeError):
+        return None
+    return ticked[0] if ticked and 0 <= ticked[0] < rows else None
 
 
 def load_shared_or_stop(*, interim: bool = False) -> SharedData:

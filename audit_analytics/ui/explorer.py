@@ -25,6 +25,7 @@ from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.schema import CATEGORIES, PERMISSION, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
+from audit_analytics.ui.common import ticked_row
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, selection_for
 from audit_analytics.ui.state import open_security_review, period_label, seed_widgets, set_view
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
@@ -289,12 +290,9 @@ def selected_event(view: View, page: ResultPage) -> str | None:
     state = st.session_state.get(table_key(view))
     if state is None:  # the table is new (a deep link, another page): the view decides
         return view.event if view.event in ids else None
-    try:
-        rows = list(state["selection"]["rows"])
-    except (KeyError, TypeError):
-        rows = []
     # the table has state: an empty selection means the reader unticked the row
-    return ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None
+    row = ticked_row(state, len(ids))
+    return None if row is None else ids[row]
 
 
 def list_columns(tz: str) -> dict[str, Any]:
@@ -536,16 +534,13 @@ def _diff_colours(row: pd.Series) -> list[str]:
 def _open_related(key: str, ids: list[str]) -> None:
     """A row ticked in a related-events table: open that event (its deep link ?event=),
     on whatever page of the result it sits (resolve_event finds it)."""
-    try:
-        rows = list(st.session_state[key]["selection"]["rows"])
-    except (KeyError, TypeError):
-        return
-    if not rows or not 0 <= rows[0] < len(ids):
+    row = ticked_row(st.session_state.get(key), len(ids))
+    if row is None:
         return
     view: View = st.session_state["view"]
     # a new table key: the list's own selection would otherwise keep the previous row
     st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
-    set_view(view.replace(event=ids[rows[0]]))
+    set_view(view.replace(event=ids[row]))
 
 
 def _related_table(frame: pl.DataFrame, tz: str, key: str) -> None:

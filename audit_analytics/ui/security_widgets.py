@@ -536,11 +536,10 @@ def threshold_controls(
                     step=1,
                     key=key,
                     help=help_text,
-                    **start_at("value", int(default.total_seconds() // seconds)),
+                    **start_at("value", _as_control(name, default)),
                 )
                 values[name] = timedelta(seconds=int(number) * seconds)
             elif name == "hours":
-                begin, end = (time.fromisoformat(v) for v in default)
                 chosen = st.slider(
                     label,
                     min_value=time(0, 0),
@@ -550,7 +549,7 @@ def threshold_controls(
                     key=key,
                     help="Events from the first time (included) to the second (excluded) are in hours. "
                     + THRESHOLD_HELP["hours"],
-                    **start_at("value", (begin, end)),
+                    **start_at("value", _as_control(name, default)),
                 )
                 values[name] = tuple(t.strftime("%H:%M") for t in chosen)
             elif name == "weekdays":
@@ -559,7 +558,7 @@ def threshold_controls(
                     list(range(1, 8)),
                     format_func=lambda d: WEEKDAYS[d - 1],
                     key=key,
-                    **start_at("default", list(default)),
+                    **start_at("default", _as_control(name, default)),
                 )
                 values[name] = tuple(sorted(days))
             elif name == "org_tz":
@@ -597,7 +596,8 @@ def _frozen(thresholds: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def _as_control(name: str, value: Any) -> Any:
-    """A threshold as its control keeps it in session state (:func:`threshold_controls`)."""
+    """A threshold as its control holds it: the start :func:`threshold_controls` gives it, and
+    what :func:`thresholds_ahead` compares session state with."""
     if isinstance(value, timedelta):
         return int(value.total_seconds() // DURATION_UNITS.get(name, ("seconds", 1))[1])
     if name == "hours":
@@ -981,15 +981,12 @@ events, else its one event)."""
 
 def opened_link(shown: pl.DataFrame, event: Any) -> str | None:
     """The link a ticked row of a findings table opens (:data:`OPENS`), or None."""
-    try:
-        rows = list(event["selection"]["rows"])
-    except (KeyError, TypeError):
-        return None
-    if not rows or not 0 <= rows[0] < shown.height:
+    row = common.ticked_row(event, shown.height)
+    if row is None:
         return None
     for name in OPENS:
-        if name in shown.columns and shown[name][rows[0]]:
-            return str(shown[name][rows[0]])
+        if name in shown.columns and shown[name][row]:
+            return str(shown[name][row])
     return None
 
 
