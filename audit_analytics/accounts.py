@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import secrets
+import threading
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +80,8 @@ __all__ = [
     "record_oidc_sign_in",
     "lock_status",
     "oidc_user",
+    "SessionTokens",
+    "session_lifetime",
 ]
 
 Role = Literal["viewer", "auditor", "admin"]
@@ -602,3 +606,81 @@ def record_oidc_sign_in(store: Store, user: User, *, ip: str | None = None) -> N
 
 def record_sign_out(store: Store, user: User, *, ip: str | None = None) -> None:
     _record_auth(store, user.name, "logout", "done", ip=ip, params={"source": user.source})
+
+
+# ---------------------------------------------------------------------------------------
+# a sign-in that outlives its browser tab
+
+SESSION_HOURS = 12.0  # how long a sign-in lasts across reloads and new tabs, by default
+
+
+def session_lifetime(environ: Mapping[str, str] | None = None) -> timedelta | None:
+    """How long a local sign-in is kept for reloads and new tabs (``AUDIT_SESSION_HOURS``,
+    default 12; ``0`` or ``off``: not kept, a reload signs out). A bad value is an error that
+    names the variable, not a silent default."""
+    text = (os.environ if environ is None else environ).get("AUDIT_SESSION_HOURS", "").strip().lower()
+    if not text:
+        return timedelta(hours=SESSION_HOURS)
+    if text in ("off", "no", "false"):
+        return None
+    try:
+        hours = float(text)
+    except ValueError:
+        raise AccountError(f"AUDIT_SESSION_HOURS must be a number of hours or 'off', not {text!r}") from None
+    if not 0 <= hours <= 24 * 30:
+        raise AccountError(f"AUDIT_SESSION_HOURS must be between 0 and 720 hours, not {text!r}")
+    return timedelta(hours=hours) if hours else None
+
+
+class SessionTokens:
+    """The server's record of sign-ins a browser may resume: a random token per sign-in, kept
+    here only as its SHA-256 (a copy of this table signs no one in), with its user and expiry.
+
+    The browser keeps the token in a cookie, so a reload or a link opened in a new tab (each a
+    new Streamlit session) finds the user signed in. Signing out revokes it; so does a restart
+    of the server (the table lives in memory). The account is looked up afresh on every run,
+    so a removed account or a changed role applies at once.
+
+    >>> tokens = SessionTokens(timedelta(hours=1))
+    >>> now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    >>> token = tokens.issue("alice", now=now)
+    >>> tokens.resolve(token, now=now + timedelta(minutes=59)), tokens.resolve(token + "x", now=now)
+    ('alice', None)
+    >>> tokens.resolve(token, now=now + timedelta(hours=1))  # expired
+    >>> token = tokens.issue("alice", now=now); tokens.revoke(token); tokens.resolve(token, now=now)
+    """
+
+    def __init__(self, lifetime: timedelta) -> None:
+        self.lifetime = lifetime
+        self._held: dict[str, tuple[str, datetime]] = {}  # sha256 hex -> (user name, expiry)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+    def issue(self, name: str, *, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            # expired entries go as new ones come: the table holds live sign-ins only
+            for key in [key for key, (_, until) in self._held.items() if until <= now]:
+                del self._held[key]
+            self._held[self._key(token)] = (name, now + self.lifetime)
+        return token
+
+    def resolve(self, token: str | None, *, now: datetime | None = None) -> str | None:
+        """The user a token signs in, or None (unknown, revoked or expired)."""
+        if not token:
+            return None
+        now = now or datetime.now(UTC)
+        with self._lock:
+            held = self._held.get(self._key(token))
+        if held is None or held[1] <= now:
+            return None
+        return held[0]
+
+    def revoke(self, token: str | None) -> None:
+        if token:
+            with self._lock:
+                self._held.pop(self._key(token), None)

@@ -366,3 +366,39 @@ def test_the_unknown_name_hash_costs_what_a_real_one_does():
     assert not hasher.check_needs_rehash(accounts.DUMMY_HASH)
     with pytest.raises(VerifyMismatchError):
         hasher.verify(accounts.DUMMY_HASH, "any password")
+
+
+# ---------------------------------------------------------------------------------------
+# a sign-in that outlives its tab (the browser side: tests/test_browser_session.py)
+
+
+def test_a_session_token_signs_in_its_user_until_it_expires_or_is_revoked():
+    tokens = accounts.SessionTokens(timedelta(hours=2))
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    alice, bob = tokens.issue("alice", now=now), tokens.issue("bob", now=now)
+    assert alice != bob and len(alice) >= 40
+    assert tokens.resolve(alice, now=now + timedelta(hours=1, minutes=59)) == "alice"
+    assert tokens.resolve(bob, now=now) == "bob"
+    assert tokens.resolve(alice, now=now + timedelta(hours=2)) is None  # expired
+    assert tokens.resolve(alice[:-1], now=now) is None and tokens.resolve("", now=now) is None
+    assert tokens.resolve(None, now=now) is None
+    tokens.revoke(bob)
+    assert tokens.resolve(bob, now=now) is None
+    # the table keeps no token in clear, and drops expired ones as new ones come
+    assert alice not in repr(tokens._held) and bob not in repr(tokens._held)
+    tokens.issue("carol", now=now + timedelta(hours=3))
+    assert [name for name, _ in tokens._held.values()] == ["carol"]
+
+
+@pytest.mark.parametrize(
+    ("value", "hours"), [("", 12.0), ("8", 8.0), ("0.5", 0.5), (" 24 ", 24.0), ("0", None), ("off", None)]
+)
+def test_the_session_lifetime_comes_from_the_environment(value, hours):
+    lifetime = accounts.session_lifetime({"AUDIT_SESSION_HOURS": value})
+    assert lifetime == (timedelta(hours=hours) if hours is not None else None)
+
+
+@pytest.mark.parametrize("value", ["twelve", "-1", "1000", "nan"])
+def test_a_bad_session_lifetime_names_the_variable(value):
+    with pytest.raises(AccountError, match="AUDIT_SESSION_HOURS"):
+        accounts.session_lifetime({"AUDIT_SESSION_HOURS": value})

@@ -159,7 +159,7 @@ def test_a_newcomer_uses_every_page_and_the_cli_on_chdb(folder, browser, tmp_pat
 
             open_page(page, app, "Activity", 1440)
             expect(page.locator(".js-plotly-plot").first).to_be_visible()
-            # a new address is a new session: the form again
+            # a new address is a new session, which resumes the sign-in from the cookie
             open_app(page, app.url("security?period=all"), user="browser-admin")
             expect(main(page).get_by_role("heading", name="Security review", exact=True)).to_be_visible()
             no_errors(page)

@@ -88,7 +88,8 @@ class Session:
 @pytest.fixture(scope="module", params=ROLES)
 def session(request, app, browser):
     """One fresh browser context per role for the whole module (pytest runs the tests role
-    by role); every page load signs in through the form again (a load is a new session)."""
+    by role); its first page load signs in through the form (later loads, new sessions, resume the
+    sign-in from the cookie)."""
     role = request.param
     with fresh_page(browser) as page:
         page.set_viewport_size({"width": WIDTHS[role], "height": 1000})

@@ -152,8 +152,8 @@ def test_a_heatmap_cell_opens_its_latest_hour(app, page, width):
 
 @pytest.mark.browser
 def test_a_ticked_finding_opens_its_events_in_the_same_tab(app, page):
-    """The findings tables' links open a new tab, which must sign in again; ticking a row
-    opens the finding's events in this tab, signed in."""
+    """The findings tables' links open a new tab (a new session, which resumes the sign-in:
+    tests/test_browser_session.py); ticking a row opens the finding's events in this tab."""
     from playwright.sync_api import expect
 
     open_app(page, app.url("security?period=all"))

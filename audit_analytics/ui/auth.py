@@ -22,6 +22,7 @@ from audit_analytics.accounts import (
     NO_ADMIN_PERMISSION,
     NO_READ_PERMISSION,
     Permission,
+    SessionTokens,
     User,
     export_permission,
     has_permission,
@@ -36,6 +37,9 @@ __all__ = ["gate", "require", "current_user", "has_permission", "export_permissi
 
 _USER_KEY = "aa_user"  # the signed-in local account's name
 _OIDC_RECORDED = "aa_oidc_recorded"  # the OIDC identity whose sign-in was recorded
+_TOKEN_KEY = "aa_session_token"  # this session's sign-in token (local accounts), as in the cookie
+_FORGET_COOKIE = "aa_forget_cookie"  # signed out: the sign-in screen removes the browser's cookie
+COOKIE = "aa_session"  # the browser's cookie holding the token: a reload or a new tab resumes
 
 MESSAGES: dict[str, str] = {
     "audit.read": NO_READ_PERMISSION,
@@ -78,13 +82,51 @@ def _recorded() -> None:
     invalidate()
 
 
+@st.cache_resource(show_spinner=False)
+def _session_tokens() -> SessionTokens | None:
+    """The server's sign-ins a browser may resume (None: ``AUDIT_SESSION_HOURS=off``)."""
+    lifetime = accounts.session_lifetime()
+    return SessionTokens(lifetime) if lifetime else None
+
+
+def _cookie() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser (bare mode)
+        return None
+    return value if isinstance(value, str) else None  # AppTest's context holds no real cookies
+
+
+def _resumed() -> str | None:
+    """The local account a new session (a reload, a new tab) resumes from the browser's cookie."""
+    tokens = _session_tokens()
+    token = _cookie()
+    name = tokens.resolve(token) if tokens else None
+    if name:
+        st.session_state[_TOKEN_KEY] = token
+    return name
+
+
 def current_user() -> User | None:
     """The signed-in user, as the accounts file has them now; draws nothing."""
-    name = st.session_state.get(_USER_KEY)
+    state = st.session_state
+    name = state.get(_USER_KEY)
+    token = state.get(_TOKEN_KEY)
+    if name and token:
+        tokens = _session_tokens()
+        if tokens is not None and tokens.resolve(token) != name:  # signed out in another tab, or expired
+            name = None
+            for key in (_USER_KEY, _TOKEN_KEY, "actor"):
+                state.pop(key, None)
+            state[_SIGN_IN_ERROR] = (SIGN_IN_ENDED, ":material/logout:")
+    if not name:
+        name = _resumed()
+        if name:
+            state[_USER_KEY] = name
     if name:
         user = accounts.current_local_user(None, name)
         if user is None:  # the account was removed: signed out
-            st.session_state.pop(_USER_KEY, None)
+            state.pop(_USER_KEY, None)
         return user
     if oidc_configured() and _oidc_logged_in():
         user = accounts.oidc_user(accounts.load_accounts(), st.user.to_dict())
@@ -115,12 +157,15 @@ def _sign_in_screen() -> None:
     if problem:
         message, icon = problem
         st.error(message, icon=icon)
+    if st.session_state.pop(_FORGET_COOKIE, False):
+        _write_cookie("", 0)
     from audit_analytics.ui.common import warm_up_browser
 
     warm_up_browser()
 
 
 _SIGN_IN_ERROR = "aa_sign_in_error"  # (message, icon) of the last failed attempt
+SIGN_IN_ENDED = "Your sign-in has ended (signed out in another tab, or it expired). Sign in again."
 
 
 def _submit_sign_in() -> None:
@@ -142,6 +187,10 @@ def _submit_sign_in() -> None:
     _recorded()
     if outcome.user is not None:
         state[_USER_KEY] = outcome.user.name
+        state.pop(_FORGET_COOKIE, None)
+        tokens = _session_tokens()
+        if tokens is not None:
+            state[_TOKEN_KEY] = tokens.issue(outcome.user.name)
         state["actor"] = outcome.user.name  # who exports are recorded as
         state.pop("signin_user", None)
         return
@@ -159,6 +208,26 @@ def _account_box(user: User) -> None:
         st.caption(f"Signed in as **{md_escape(user.name)}** · {user.role or 'no role'}")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             _sign_out(user)
+        token = st.session_state.get(_TOKEN_KEY)
+        tokens = _session_tokens()
+        if token and tokens is not None and _cookie() != token:
+            _write_cookie(token, int(tokens.lifetime.total_seconds()))
+
+
+def _write_cookie(token: str, seconds: int) -> None:
+    """Set (or, with ``seconds`` 0, remove) the browser's sign-in cookie: a script in the page,
+    as Streamlit sets no cookie of its own. The token is ``secrets.token_urlsafe`` (letters,
+    digits, ``-`` and ``_``), so it needs no quoting; ``SameSite=Strict``, and ``Secure`` over
+    HTTPS. Written again on each run until the session's own cookie holds it (a run cut short
+    by a click may not have reached the browser)."""
+    if token and not token.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("a session token is URL-safe base64")
+    st.html(
+        "<script>document.cookie = "
+        f'"{COOKIE}={token}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
+        ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
+        unsafe_allow_javascript=True,
+    )
 
 
 def _sign_out(user: User) -> None:
@@ -167,8 +236,12 @@ def _sign_out(user: User) -> None:
         _recorded()
     except StoreError:
         pass  # signing out must always work
-    for key in (_USER_KEY, _OIDC_RECORDED, "actor"):
+    tokens = _session_tokens()
+    if tokens is not None:
+        tokens.revoke(st.session_state.get(_TOKEN_KEY))
+    for key in (_USER_KEY, _OIDC_RECORDED, _TOKEN_KEY, "actor"):
         st.session_state.pop(key, None)
+    st.session_state[_FORGET_COOKIE] = True  # not resumed from the cookie, which the screen removes
     if user.source == "oidc":
         st.logout()
     st.rerun()

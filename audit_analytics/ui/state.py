@@ -372,7 +372,7 @@ def open_explorer(view: View) -> None:
 
 def open_explorer_link(link: str) -> None:
     """Go, in this tab and session, to the Audit Log at a link :func:`audit_analytics.view.explorer_link`
-    made (a table's link column opens a new tab, where Streamlit starts a new session: one
-    that must sign in again)."""
+    made (a table's link column opens a new tab, where Streamlit starts a new session, which
+    resumes the sign-in from the browser's cookie)."""
     st.session_state.pop("view", None)
     st.switch_page(EXPLORER_PAGE, query_params=dict(parse_qsl(urlsplit(link).query)))

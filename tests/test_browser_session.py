@@ -1,0 +1,97 @@
+"""A sign-in outlives its browser tab: a reload or a link opened in a new tab finds the user
+signed in (each is a new Streamlit session), until the user signs out or the sign-in expires.
+
+The token the browser keeps in its ``aa_session`` cookie signs in only while the server holds
+it: a forged or revoked one shows the sign-in form. One sign-in is one recorded event."""
+
+from __future__ import annotations
+
+import browser_support
+import pytest
+from browser_support import USER, demo_database, open_app, running_app, stored_rows, wait_idle
+
+chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app(chromium, tmp_path_factory):
+    url = demo_database(tmp_path_factory.mktemp("session") / "audit.db", n_events=1_000)
+    with running_app(url) as server:
+        yield server
+
+
+def _form(page):
+    return page.locator("[data-testid=stForm] input[type=password]")
+
+
+def _signed_in(page):
+    return page.get_by_test_id("stSidebar").get_by_text(f"Signed in as {USER}")
+
+
+def _sign_ins(app) -> int:
+    return sum(
+        r["actor"] == USER and r["action"] == "login" and r["result"] == "done" for r in stored_rows(app)
+    )
+
+
+def _page_loaded(page, url: str) -> None:
+    """Load an address and wait for its first run: either the sign-in form or a signed-in page."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(_form(page).or_(_signed_in(page))).to_be_visible()
+    wait_idle(page)
+
+
+def _cookie(page) -> str | None:
+    return next((c["value"] for c in page.context.cookies() if c["name"] == "aa_session"), None)
+
+
+def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
+    from playwright.sync_api import expect
+
+    before = _sign_ins(app)
+    open_app(page, app.url("?period=all"))
+    expect(_signed_in(page)).to_be_visible()
+    page.wait_for_function("() => document.cookie.includes('aa_session=')")
+    cookie = page.context.cookies()[0] if page.context.cookies() else {}
+    token = _cookie(page)
+    assert token and len(token) >= 40, cookie
+    assert next(c for c in page.context.cookies() if c["name"] == "aa_session")["sameSite"] == "Strict"
+
+    # a reload is a new session: no form, the same user, and no second sign-in recorded
+    page.reload()
+    expect(_signed_in(page)).to_be_visible()
+    wait_idle(page)
+    assert _form(page).count() == 0
+    # a link opened in a new tab (a findings table's link does that) lands signed in
+    tab = page.context.new_page()
+    _page_loaded(tab, app.url("security?period=all"))
+    expect(_signed_in(tab)).to_be_visible()
+    expect(tab.get_by_role("heading", name="Security review", exact=True)).to_be_visible()
+    assert _sign_ins(app) == before + 1
+
+    # signing out removes the cookie and revokes its token
+    page.get_by_role("button", name="Sign out").click()
+    expect(_form(page)).to_be_visible()
+    wait_idle(page)
+    page.wait_for_function("() => !document.cookie.includes('aa_session=')")
+    page.reload()
+    expect(_form(page)).to_be_visible()
+    # the other tab, still showing the review, is signed out at its next run, and says why
+    tab.get_by_test_id("stSidebarNav").get_by_text("Audit Log").click()
+    expect(_form(tab)).to_be_visible()
+    expect(tab.get_by_text("Your sign-in has ended")).to_be_visible()
+
+    # the revoked token, put back by hand, signs no one in
+    page.context.add_cookies([{"name": "aa_session", "value": token, "url": app.base}])
+    _page_loaded(page, app.url())
+    assert _form(page).count() == 1 and _signed_in(page).count() == 0
+
+
+def test_a_forged_cookie_signs_no_one_in(app, page):
+    page.context.add_cookies([{"name": "aa_session", "value": "A" * 43, "url": app.base}])
+    _page_loaded(page, app.url())
+    assert _form(page).count() == 1 and _signed_in(page).count() == 0
