@@ -237,14 +237,15 @@ class Filter:
     # -- caption -------------------------------------------------------------------------
     def _when(self, value: date | datetime) -> str:
         """A bound as a reader writes it: a date, or an instant in the shown zone to the minute
-        (seconds and microseconds when it has them), never ISO's ``T`` and offset (a chart's
+        (seconds and the fraction of a second when it has them, without trailing zeros:
+        ``08:48:39.473``, exact all the same), never ISO's ``T`` and offset (a chart's
         click-through bucket read "from 2026-11-26T00:00:00+00:00")."""
         if not isinstance(value, datetime):
             return value.isoformat()
         local = value.astimezone(zone(self.tz)) if value.tzinfo else value
         text = f"{local:%Y-%m-%d %H:%M}"
         if local.second or local.microsecond:
-            text += f":{local:%S}" + (f".{local:%f}" if local.microsecond else "")
+            text += f":{local:%S}" + (f".{local:%f}".rstrip("0") if local.microsecond else "")
         return text
 
     def describe(self, *, count: int | None = None) -> str:

@@ -456,12 +456,22 @@ def test_clicking_an_account_bar_opens_the_explorer_on_its_failures(nav_app, db)
     assert caption_count(nav_app) == bar["x"][0]
 
 
-def test_clicking_a_heatmap_cell_opens_its_latest_hour(nav_app, db):
+@pytest.mark.parametrize(("mode", "limit"), [("memory", "5000000"), ("pushdown", "2000")])
+def test_clicking_a_heatmap_cell_opens_its_latest_hour(nav_app, db, monkeypatch, mode, limit):
+    """In memory and pushed down to the database alike (the database found each cell's latest
+    hour too; pushed down, the cells said "no failures" under their count and opened nothing)."""
+    monkeypatch.setenv("AUDIT_ENGINE", mode)
+    monkeypatch.setenv("AUDIT_MEMORY_LIMIT", limit)
     nav_app.query_params["period"] = "all"
     nav_app.run()
     heat, cells = figure(nav_app, "Login failures by weekday and hour")["data"]
     # the cells' invisible markers (a click selects no heatmap cell) carry the drills, row by row
     assert heat["type"] == "heatmap" and cells["type"] == "scatter"
+    for w, row in enumerate(heat["z"]):
+        for h, n in enumerate(row):
+            drill, text, count = cells["customdata"][w * 24 + h]
+            assert count == n and (drill is not None) == (n > 0), (w, h, n, drill)
+            assert text.startswith("latest: ") if n else text == "no failures"
     weekday, hour = next(
         (w, h)
         for w, row in enumerate(heat["z"])
@@ -670,6 +680,10 @@ def test_the_permission_table_lists_every_flagged_change_first(page, db):
     grants = table_with(page, "Granted by", "Flags")
     assert all(isinstance(df.value, pd.DataFrame) for df in page.dataframe)  # no pandas Styler
     assert list(grants.columns)[0] == "Flags"
+    # the flags start the row but leave room beside them on a phone (large, 400 px, filled a
+    # 390 px screen: the walk saw the Flags column alone)
+    config = next(json.loads(df.proto.columns) for df in page.dataframe if "Flags" in df.proto.columns)
+    assert config["Flags"]["width"] == "medium", config["Flags"]
     flagged = grants["Risk"] > 0
     assert ((grants["Flags"] != "") == flagged).all()
     # flagged first, riskiest first; a cap never hides one
@@ -721,8 +735,8 @@ def ticked(at, rule: str, row: int):
 
 
 def test_a_ticked_finding_opens_its_events_in_this_session(nav_app, db):
-    """A table's links open a new tab, a new session that must sign in again (seen on a
-    phone): ticking a row opens the same view here."""
+    """A table's links open a new tab, a new session (which had to sign in again, seen on a
+    phone; it now resumes the sign-in from the cookie): ticking a row opens the same view here."""
     nav_app.query_params["period"] = "all"
     nav_app.run()
     shown = table_with(nav_app, "Source IP", "Most in one window")

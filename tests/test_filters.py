@@ -376,3 +376,9 @@ def test_the_caption_writes_instants_as_a_reader_does():
     assert paris.describe() == (
         "events · from 2026-11-26 01:00 to 2026-11-26 01:00:05.000007 · days in Europe/Paris"
     )
+    # a fraction of a second without its trailing zeros (a finding's first event at .473 read
+    # ".473000"), every digit that counts kept
+    ms = Filter(
+        period="custom", start=start + timedelta(microseconds=473_000), end=start + timedelta(seconds=1)
+    )
+    assert ms.describe() == "events · from 2026-11-26 00:00:00.473 to 2026-11-26 00:00:01"

@@ -32,7 +32,6 @@ import polars as pl
 
 from audit_analytics.analysis import activity, security
 from audit_analytics.engines.contract import AuditEngine
-from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
 
 __all__ = ["SecurityReview", "security_review", "activity_summary", "Memo", "TOP_N"]
@@ -92,23 +91,6 @@ class SecurityReview:
     def summary(self) -> security.FailureSummary:
         summary: security.FailureSummary = self.engine.failure_summary(self.filter, now=self.now)
         return summary
-
-    def latest_per_cell(self) -> dict[tuple[int, int], datetime]:
-        """Start of the most recent hour holding failures, per (weekday, hour) cell in the
-        shown zone (for the heatmap's click-through; empty when the period does not fit memory)."""
-        try:
-            frame = self.engine.frame_for(self.filter, now=self.now)
-        except NeedsMemory:
-            return {}
-        local = pl.col("time").dt.convert_time_zone(self.tz)
-        cells = (
-            frame.lazy()
-            .filter(security.is_login_failure())
-            .group_by(local.dt.weekday().alias("weekday"), local.dt.hour().alias("hour"))
-            .agg(local.max().dt.truncate("1h").alias("start"))
-            .collect()
-        )
-        return {(w, h): start for w, h, start in cells.iter_rows()}
 
     def detect(
         self, rule: str, thresholds: Mapping[str, Any], extra: Mapping[str, Any] | None = None

@@ -280,7 +280,9 @@ def failures_by_hour(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
     """Login failures per weekday and hour of the day in time zone ``tz`` (a heat map).
 
     Returns all 168 cells, ``weekday`` (1 = Monday .. 7 = Sunday), ``hour`` (0..23),
-    ``failures`` (0 where there were none), sorted by weekday then hour.
+    ``failures`` (0 where there were none) and ``latest``, the start of the most recent hour
+    of that weekday and hour holding failures, in ``tz`` (null where there were none: the
+    heatmap's click-through opens it), sorted by weekday then hour.
 
     Examples
     --------
@@ -291,7 +293,7 @@ def failures_by_hour(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
     ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
     >>> cells = failures_by_hour(ev, tz="Europe/Berlin")
     >>> cells.height, cells.filter(pl.col("failures") > 0).rows()
-    (168, [(2, 0, 1)])
+    (168, [(2, 0, 1, datetime.datetime(2025, 1, 7, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='Europe/Berlin')))])
     """
     local = _local(pl.col("time"), tz)
     counts = (
@@ -299,7 +301,7 @@ def failures_by_hour(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
         .group_by(
             local.dt.weekday().cast(pl.Int8).alias("weekday"), local.dt.hour().cast(pl.Int8).alias("hour")
         )
-        .agg(pl.len().cast(pl.UInt32).alias("failures"))
+        .agg(pl.len().cast(pl.UInt32).alias("failures"), latest_hour(local))
     )
     grid = pl.DataFrame({"weekday": pl.Series(range(1, 8), dtype=pl.Int8)}).join(
         pl.DataFrame({"hour": pl.Series(range(24), dtype=pl.Int8)}), how="cross"
@@ -325,6 +327,11 @@ def failures_by_hour_of_day(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
     [(8, 1)]
     """
     return hours_of_day(failures_by_hour(frame, tz=tz))
+
+
+def latest_hour(local: pl.Expr) -> pl.Expr:
+    """The start of the most recent hour among local instants (a cell's ``latest``)."""
+    return local.max().dt.truncate("1h").alias("latest")
 
 
 def hours_of_day(cells: pl.DataFrame) -> pl.DataFrame:

@@ -67,6 +67,7 @@ from audit_analytics.analysis.security import (
     FailureSummary,
     PasswordSprayThresholds,
     findings_schema,
+    latest_hour,
     positive_int,
     to_micros,
 )
@@ -412,7 +413,8 @@ def failures_by_hour(
 
     PostgreSQL and ClickHouse group by the local weekday and hour themselves; SQLite, which
     has no time zones, returns counts per UTC quarter-hour that are placed in the zone here.
-    Same result as :func:`audit_analytics.analysis.security.failures_by_hour`.
+    Same result as :func:`audit_analytics.analysis.security.failures_by_hour`, each cell's
+    ``latest`` hour included.
     """
     zone(tz)
     t = store.table
@@ -420,23 +422,33 @@ def failures_by_hour(
         weekday = local_part(t.c.time, tz, "isodow")
         hour = local_part(t.c.time, tz, "hour")
         stmt = (
-            sa.select(weekday.label("wd"), hour.label("hr"), sa.func.count().label("n"))
+            sa.select(
+                weekday.label("wd"),
+                hour.label("hr"),
+                sa.func.count().label("n"),
+                sa.func.max(epoch_us(t.c.time)).label("last"),
+            )
             .where(_where(store, flt, now), _is_login(t, "failed"))
             .group_by(weekday, hour)
         )
-        counts = _frame(store, stmt, {"wd": pl.Int64, "hr": pl.Int64, "n": pl.Int64})
+        counts = _frame(store, stmt, {"wd": pl.Int64, "hr": pl.Int64, "n": pl.Int64, "last": pl.Int64})
+        counts = counts.with_columns(
+            _from_us("last").dt.convert_time_zone(tz).dt.truncate("1h").alias("latest")
+        )
     else:
         quarters = _quarter_hours(store, flt, now, _QUARTER_HOUR_US, successes=False)
         if not _offsets_aligned(quarters["time"], tz, _QUARTER_HOUR_US):
             quarters = _failure_times(store, flt, now)
         local = pl.col("time").dt.convert_time_zone(tz)
+        # a quarter-hour's start is in the same local hour as its failures (offsets aligned)
         counts = quarters.group_by(local.dt.weekday().alias("wd"), local.dt.hour().alias("hr")).agg(
-            pl.col("failures").sum().alias("n")
+            pl.col("failures").sum().alias("n"), latest_hour(local)
         )
     counts = counts.select(
         pl.col("wd").cast(pl.Int8).alias("weekday"),
         pl.col("hr").cast(pl.Int8).alias("hour"),
         pl.col("n").cast(pl.UInt32).alias("failures"),
+        pl.col("latest").cast(pl.Datetime("us", tz)),
     )
     grid = pl.DataFrame({"weekday": pl.Series(range(1, 8), dtype=pl.Int8)}).join(
         pl.DataFrame({"hour": pl.Series(range(24), dtype=pl.Int8)}), how="cross"

@@ -282,8 +282,9 @@ def _ranked(data: pl.DataFrame, *, key: str, other: str, other_name: str, kind: 
     return fig
 
 
-def _heatmap(cells: pl.DataFrame, latest: dict[tuple[int, int], datetime], *, tz: str) -> go.Figure:
-    """The weekday x hour grid of login failures. A click on a cell opens its most recent hour:
+def _heatmap(cells: pl.DataFrame, *, tz: str) -> go.Figure:
+    """The weekday x hour grid of login failures (``failures_by_hour``'s cells, each with its
+    ``latest`` hour, from whichever engine). A click on a cell opens its most recent hour:
     plotly's selection holds no heatmap cell (a click on one reached the app as an empty
     selection), so an invisible marker at each cell's centre carries its hover and its drill.
     The markers are small and the hover has no cutoff: the centre nearest the pointer is the
@@ -291,10 +292,10 @@ def _heatmap(cells: pl.DataFrame, latest: dict[tuple[int, int], datetime], *, tz
     hours = [f"{h:02d}:00" for h in range(24)]
     z, xs, ys, custom = [], [], [], []
     for weekday in range(1, 8):
-        counts = cells.filter(pl.col("weekday") == weekday)["failures"].to_list()
+        row = cells.filter(pl.col("weekday") == weekday)
+        counts = row["failures"].to_list()
         z.append(counts)
-        for hour, count in enumerate(counts):
-            start = latest.get((weekday, hour))
+        for hour, (count, start) in enumerate(zip(counts, row["latest"].to_list(), strict=True)):
             if start is None:
                 point = [None, "no failures", count]
             else:
@@ -373,7 +374,7 @@ def _ranked_figure(review: Review, kind: str, top: int) -> tuple[pl.DataFrame, g
 def _heat_figure(review: Review) -> tuple[pl.DataFrame, go.Figure]:
     tz = review.tz
     cells = review.failures_by_hour()
-    fig = _heatmap(cells, review.latest_per_cell(), tz=tz)
+    fig = _heatmap(cells, tz=tz)
     charts.style(
         fig,
         title="Login failures by weekday and hour",  # the zone is in the hour axis' title
@@ -856,9 +857,10 @@ def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
                 name, display_text="open" if name != "Events" else "open in Audit Log", width="small"
             )
         elif name == "Flags":
+            # medium, not large: on a phone (390 px) the first screen showed the flags alone
             config[name] = st.column_config.TextColumn(
                 name,
-                width="large",
+                width="medium",
                 help="Self-grant, grants admin, first grant by this actor, outside the actor's hours, failed",
             )
         elif name == "Risk":
