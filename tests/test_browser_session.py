@@ -45,6 +45,13 @@ def _page_loaded(page, url: str) -> None:
     wait_idle(page)
 
 
+def _period_y(page) -> float:
+    wait_idle(page)
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stRadio").filter(has_text="Period").bounding_box()
+    assert box is not None
+    return box["y"]
+
+
 def _cookie(page) -> str | None:
     return next((c["value"] for c in page.context.cookies() if c["name"] == "aa_session"), None)
 
@@ -61,11 +68,18 @@ def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
     assert token and len(token) >= 40, cookie
     assert next(c for c in page.context.cookies() if c["name"] == "aa_session")["sameSite"] == "Strict"
 
+    # the element writing the cookie takes no room: the sidebar's controls lay where a reload
+    # (whose session finds the cookie and writes nothing) lays them (they moved up 16 px)
+    expect(page.locator(".st-key-aa-cookie")).to_be_hidden()
+    before_reload = _period_y(page)
+
     # a reload is a new session: no form, the same user, and no second sign-in recorded
     page.reload()
     expect(_signed_in(page)).to_be_visible()
     wait_idle(page)
     assert _form(page).count() == 0
+    assert page.locator(".st-key-aa-cookie").count() == 0
+    assert _period_y(page) == before_reload
     # a link opened in a new tab (a findings table's link does that) lands signed in
     tab = page.context.new_page()
     _page_loaded(tab, app.url("security?period=all"))
@@ -73,10 +87,12 @@ def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
     expect(tab.get_by_role("heading", name="Security review", exact=True)).to_be_visible()
     assert _sign_ins(app) == before + 1
 
-    # signing out removes the cookie and revokes its token
+    # signing out removes the cookie and revokes its token; the sign-in screen has no sidebar
+    # (an empty one stayed open)
     page.get_by_role("button", name="Sign out").click()
     expect(_form(page)).to_be_visible()
     wait_idle(page)
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
     page.wait_for_function("() => !document.cookie.includes('aa_session=')")
     page.reload()
     expect(_form(page)).to_be_visible()

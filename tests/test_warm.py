@@ -365,3 +365,33 @@ def test_a_database_away_while_loading_is_reported_not_waited_for(tmp_path, monk
         gate.set()
         thread.join(60)
     assert shared.version == 1
+
+
+def test_a_reload_is_reported_only_where_an_engine_held_the_events(tmp_path, monkeypatch, caplog):
+    """The server's log says "reloading it" when a table changed other than at its end: seconds
+    of work for an engine holding the events. Pushed down, nothing is held and a new event only
+    means counting again: the log said it for every sign-in."""
+    import sqlalchemy as sa
+
+    store = _store(tmp_path)
+
+    def refreshed(mode: str, shared: SharedData | None = None) -> SharedData:
+        monkeypatch.setenv("AUDIT_ENGINE", mode)  # read at each load
+        return (shared or SharedData()).refresh(store)
+
+    pushed, held = refreshed("pushdown"), refreshed("memory")
+    store.record(actor="ada", type="auth", action="login")
+    with caplog.at_level(logging.WARNING):
+        refreshed("pushdown", pushed)
+        refreshed("memory", held)  # grown at its end: no reload either
+    assert pushed.version == held.version == 2 and pushed.engine.height == held.engine.height == 1_001
+    assert not pushed.engine.holds_copy and held.engine.holds_copy
+    assert "changed other than at its end" not in caplog.text
+    with store.engine.begin() as conn:  # an event removed: the held copy is loaded again
+        conn.execute(sa.text("DELETE FROM audit_events WHERE actor = 'ada'"))
+    with caplog.at_level(logging.WARNING):
+        refreshed("pushdown", pushed)
+        assert "changed other than at its end" not in caplog.text
+        refreshed("memory", held)
+    assert "changed other than at its end" in caplog.text
+    assert pushed.engine.height == held.engine.height == 1_000

@@ -139,6 +139,7 @@ def current_user() -> User | None:
 
 
 def _sign_in_screen() -> None:
+    st.html(_HIDE_SIDEBAR)  # the app's own fixed style
     st.title("Audit Analytics")
     st.caption("Sign in to read the audit log.")
     if oidc_configured():
@@ -222,12 +223,30 @@ def _write_cookie(token: str, seconds: int) -> None:
     by a click may not have reached the browser)."""
     if token and not token.replace("-", "").replace("_", "").isalnum():
         raise ValueError("a session token is URL-safe base64")
-    st.html(
-        "<script>document.cookie = "
-        f'"{COOKIE}={token}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
-        ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
-        unsafe_allow_javascript=True,
-    )
+    # in a container never shown: an element, even an empty one, takes a gap in its column (16
+    # px under Sign out); a style alone goes to Streamlit's event container, which takes none
+    with st.container(key=_COOKIE_BOX):
+        st.html(_HIDE_COOKIE_BOX)  # the app's own fixed style
+        st.html(
+            "<script>document.cookie = "
+            f'"{COOKIE}={token}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
+            ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
+            unsafe_allow_javascript=True,
+        )
+
+
+_COOKIE_BOX = "aa-cookie"
+# the container's wrapper is what takes the gap in its column
+_HIDE_COOKIE_BOX = (
+    f"<style>[data-testid=stLayoutWrapper]:has(> .st-key-{_COOKIE_BOX}), .st-key-{_COOKIE_BOX} "
+    "{ display: none !important; }</style>"
+)
+# the sign-in screen has no sidebar: after Sign out (or an ended sign-in) the open sidebar
+# stayed, empty, 300 px wide
+_HIDE_SIDEBAR = (
+    "<style>[data-testid=stSidebar], [data-testid=stExpandSidebarButton] "
+    "{ display: none !important; }</style>"
+)
 
 
 def _sign_out(user: User) -> None:

@@ -857,10 +857,12 @@ def _column_config(shown: pl.DataFrame) -> dict[str, Any]:
                 name, display_text="open" if name != "Events" else "open in Audit Log", width="small"
             )
         elif name == "Flags":
-            # medium, not large: on a phone (390 px) the first screen showed the flags alone
+            # large: the riskiest rows' flags whole at 1440 px ("⚠ self-grant · grants admin ·
+            # first grant by this actor"; medium cut them after "first"), a phone's first screen
+            # shows the flags alone, the rest a swipe away
             config[name] = st.column_config.TextColumn(
                 name,
-                width="medium",
+                width="large",
                 help="Self-grant, grants admin, first grant by this actor, outside the actor's hours, failed",
             )
         elif name == "Risk":
