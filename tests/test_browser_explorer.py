@@ -367,6 +367,9 @@ def test_time_in_utc_is_said_once(app, page):
     no_errors(page)
 
 
+DOUBLE_TAP = "Double-click or double-tap a value to read it."
+
+
 @pytest.mark.browser
 def test_the_detail_close_button_is_not_under_a_table_toolbar_at_390(app, page):
     """At a phone's width, once a value of the fields table was tapped, the table's toolbar rose
@@ -392,6 +395,14 @@ def test_the_detail_close_button_is_not_under_a_table_toolbar_at_390(app, page):
         [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
     )
     assert on_top, "the close button is covered at its centre"
+    # nor is the end of the line under the heading (it ran under the toolbar while it showed)
+    line = page.get_by_text(DOUBLE_TAP, exact=True)
+    end = line.evaluate(
+        """(e) => { const r = document.createRange(); r.selectNodeContents(e);
+                    const b = r.getBoundingClientRect(); return [b.right - 2, b.top + b.height / 2]; }"""
+    )
+    shown = page.evaluate("([x, y]) => document.elementFromPoint(x, y)?.textContent ?? ''", end)
+    assert DOUBLE_TAP in shown, (end, toolbar.first.bounding_box(), shown[:80])
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     expect(page.get_by_role("heading", name="Event detail")).to_have_count(0)
     no_errors(page)

@@ -442,8 +442,10 @@ def event_detail(event: dict[str, Any], shared: SharedFrame, view: View) -> None
         fields.append(("Error", event["error"]))
     fields = [(name, plain(value)) for name, value in fields]
     # also keeps the tables' toolbar (shown above a table's top right corner when the pointer or
-    # a finger is on it) off the close button: at 390 px it covered all but its top 12 px
-    st.caption("Double-click or double-tap a value to read it whole.")
+    # a finger is on it) off the close button: at 390 px it covered all but its top 12 px. Short
+    # enough to end before that toolbar (286 px from the left at 390; "… to read it whole." ran
+    # under it)
+    st.caption("Double-click or double-tap a value to read it.")
     # two blocks side by side when the window has room for both, else one under the other
     blocks = st.container(horizontal=True, gap="small")
     left = blocks.container(width=DETAIL_BLOCK_PX)
