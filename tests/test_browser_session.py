@@ -63,13 +63,12 @@ def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
     open_app(page, app.url("?period=all"))
     expect(_signed_in(page)).to_be_visible()
     page.wait_for_function("() => document.cookie.includes('aa_session=')")
-    cookie = page.context.cookies()[0] if page.context.cookies() else {}
     token = _cookie(page)
-    assert token and len(token) >= 40, cookie
+    assert token and len(token) >= 40, page.context.cookies()
     assert next(c for c in page.context.cookies() if c["name"] == "aa_session")["sameSite"] == "Strict"
 
-    # the element writing the cookie takes no room: the sidebar's controls lay where a reload
-    # (whose session finds the cookie and writes nothing) lays them (they moved up 16 px)
+    # the element writing the cookie takes no room: the sidebar's controls are where a reload
+    # (whose session finds the cookie and writes nothing) puts them (16 px lower, before)
     expect(page.locator(".st-key-aa-cookie")).to_be_hidden()
     before_reload = _period_y(page)
 
