@@ -29,6 +29,7 @@ from audit_analytics.accounts import (
 )
 from audit_analytics.errors import StoreError
 from audit_analytics.textsafe import md_escape
+from audit_analytics.ui.common import hidden_container, warm_up_browser
 
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
@@ -103,7 +104,7 @@ def _resumed() -> str | None:
     token = _cookie()
     name = tokens.resolve(token) if tokens else None
     if name:
-        st.session_state[_TOKEN_KEY] = token
+        st.session_state[_USER_KEY], st.session_state[_TOKEN_KEY] = name, token
     return name
 
 
@@ -121,8 +122,6 @@ def current_user() -> User | None:
             state[_SIGN_IN_ERROR] = (SIGN_IN_ENDED, ":material/logout:")
     if not name:
         name = _resumed()
-        if name:
-            state[_USER_KEY] = name
     if name:
         user = accounts.current_local_user(None, name)
         if user is None:  # the account was removed: signed out
@@ -160,8 +159,6 @@ def _sign_in_screen() -> None:
         st.error(message, icon=icon)
     if st.session_state.pop(_FORGET_COOKIE, False):
         _write_cookie("", 0)
-    from audit_analytics.ui.common import warm_up_browser
-
     warm_up_browser()
 
 
@@ -223,10 +220,7 @@ def _write_cookie(token: str, seconds: int) -> None:
     by a click may not have reached the browser)."""
     if token and not token.replace("-", "").replace("_", "").isalnum():
         raise ValueError("a session token is URL-safe base64")
-    # in a container never shown: an element, even an empty one, takes a gap in its column (16
-    # px under Sign out); a style alone goes to Streamlit's event container, which takes none
-    with st.container(key=_COOKIE_BOX):
-        st.html(_HIDE_COOKIE_BOX)  # the app's own fixed style
+    with hidden_container("aa-cookie"):
         st.html(
             "<script>document.cookie = "
             f'"{COOKIE}={token}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
@@ -235,12 +229,6 @@ def _write_cookie(token: str, seconds: int) -> None:
         )
 
 
-_COOKIE_BOX = "aa-cookie"
-# the container's wrapper is what takes the gap in its column
-_HIDE_COOKIE_BOX = (
-    f"<style>[data-testid=stLayoutWrapper]:has(> .st-key-{_COOKIE_BOX}), .st-key-{_COOKIE_BOX} "
-    "{ display: none !important; }</style>"
-)
 # the sign-in screen has no sidebar: after Sign out (or an ended sign-in) the open sidebar
 # stayed, empty, 300 px wide
 _HIDE_SIDEBAR = (

@@ -105,8 +105,21 @@ def wrapping_columns(key: str, count: int, *, min_width: int) -> list[DeltaGener
         return list(st.columns(count))
 
 
+def hidden_container(key: str, *, within: DeltaGenerator | None = None) -> DeltaGenerator:
+    """A container the user never sees, for elements that must reach the browser but show
+    nothing (the warm-up's, the sign-in cookie's script). It takes no room either: an element,
+    even an empty one, takes a gap in its column (16 px under Sign out), and the gap belongs to
+    the container's wrapper, hidden with it. The style alone goes to Streamlit's event
+    container, which takes none."""
+    box = (within or st).container(key=key)
+    box.html(  # the app's own fixed style, no user text
+        f"<style>[data-testid=stLayoutWrapper]:has(> .st-key-{key}), .st-key-{key} "
+        "{ display: none !important; }</style>"
+    )
+    return box
+
+
 WARM_UP_KEY = "aa-warm-up"
-_HIDE_WARM_UP = f"<style>.st-key-{WARM_UP_KEY} {{ display: none !important; }}</style>"
 # while the run waits to send the warm-up, Streamlit's status widget would show "Running" and a
 # Stop button over the sign-in form: nothing the user started, so not shown there
 _HIDE_STATUS = "<style>[data-testid=stStatusWidget] { display: none !important; }</style>"
@@ -145,8 +158,7 @@ def warm_up_browser(*, after: float = WARM_UP_AFTER_S) -> None:
     for _tick in range(round(after / _WARM_UP_TICK_S) if st.context.headers else 0):
         time.sleep(_WARM_UP_TICK_S)
         holder.empty()  # an element: where Streamlit stops this run when a rerun is asked for
-    with holder.container(key=WARM_UP_KEY):
-        st.html(_HIDE_WARM_UP)  # the app's own fixed style, no user text
+    with hidden_container(WARM_UP_KEY, within=holder):
         st.plotly_chart(go.Figure(), config={"staticPlot": True, "displayModeBar": False})
         st.button("warm-up", key=key("button"), disabled=True)
         st.dataframe({"warm-up": [1]}, key=key("table"), on_select="rerun", selection_mode="single-row")
