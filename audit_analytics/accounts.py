@@ -611,11 +611,12 @@ def record_sign_out(store: Store, user: User, *, ip: str | None = None) -> None:
 # ---------------------------------------------------------------------------------------
 # a sign-in that outlives its browser tab
 
-SESSION_HOURS = 12.0  # how long a sign-in lasts across reloads and new tabs, by default
+SESSION_HOURS = 12.0  # how long a sign-in lasts unused, across reloads and new tabs, by default
+RENEW_EVERY = timedelta(minutes=1)  # a sign-in in use is renewed at most this often
 
 
 def session_lifetime(environ: Mapping[str, str] | None = None) -> timedelta | None:
-    """How long a local sign-in is kept for reloads and new tabs (``AUDIT_SESSION_HOURS``,
+    """How long a local sign-in is kept unused for reloads and new tabs (``AUDIT_SESSION_HOURS``,
     default 12; ``0`` or ``off``: not kept, a reload signs out). A bad value is an error that
     names the variable, not a silent default."""
     text = (os.environ if environ is None else environ).get("AUDIT_SESSION_HOURS", "").strip().lower()
@@ -639,7 +640,8 @@ class SessionTokens:
     The browser keeps the token in a cookie, so a reload or a link opened in a new tab (each a
     new Streamlit session) finds the user signed in. Signing out revokes it; so does a restart
     of the server (the table lives in memory). The account is looked up afresh on every run,
-    so a removed account or a changed role applies at once.
+    so a removed account or a changed role applies at once. A sign-in in use is renewed
+    (:meth:`renew`): it ends ``lifetime`` after its last use, not after it began.
 
     >>> tokens = SessionTokens(timedelta(hours=1))
     >>> now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -648,6 +650,11 @@ class SessionTokens:
     ('alice', None)
     >>> tokens.resolve(token, now=now + timedelta(hours=1))  # expired
     >>> token = tokens.issue("alice", now=now); tokens.revoke(token); tokens.resolve(token, now=now)
+    >>> token = tokens.issue("alice", now=now)
+    >>> tokens.renew(token, now=now + timedelta(seconds=30)).time()  # renewed a minute at most
+    datetime.time(10, 0)
+    >>> tokens.renew(token, now=now + timedelta(minutes=20)).time()  # renewed: an hour from its use
+    datetime.time(10, 20)
     """
 
     def __init__(self, lifetime: timedelta) -> None:
@@ -669,16 +676,40 @@ class SessionTokens:
             self._held[self._key(token)] = (name, now + self.lifetime)
         return token
 
+    def _live(self, token: str | None, now: datetime | None) -> tuple[str, datetime] | None:
+        if not token:
+            return None
+        with self._lock:
+            held = self._held.get(self._key(token))
+        return held if held is not None and held[1] > (now or datetime.now(UTC)) else None
+
     def resolve(self, token: str | None, *, now: datetime | None = None) -> str | None:
         """The user a token signs in, or None (unknown, revoked or expired)."""
+        held = self._live(token, now)
+        return held[0] if held else None
+
+    def expiry(self, token: str | None, *, now: datetime | None = None) -> datetime | None:
+        """When a token's sign-in ends unless renewed, or None (unknown, revoked or expired)."""
+        held = self._live(token, now)
+        return held[1] if held else None
+
+    def renew(self, token: str | None, *, now: datetime | None = None) -> datetime | None:
+        """A use of the sign-in: its expiry, pushed to ``lifetime`` from now (at most once a
+        minute, or per half lifetime if that is shorter: the browser's cookie is written again
+        after a renewal); None if the token signs no one in."""
         if not token:
             return None
         now = now or datetime.now(UTC)
+        key = self._key(token)
         with self._lock:
-            held = self._held.get(self._key(token))
-        if held is None or held[1] <= now:
-            return None
-        return held[0]
+            held = self._held.get(key)
+            if held is None or held[1] <= now:
+                return None
+            name, until = held
+            if until - now < self.lifetime - min(RENEW_EVERY, self.lifetime / 2):
+                until = now + self.lifetime
+                self._held[key] = (name, until)
+        return until
 
     def revoke(self, token: str | None) -> None:
         if token:

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -270,8 +271,10 @@ def stored_rows(server: AppServer) -> list[dict]:
 
 
 @contextmanager
-def running_app(db_url: str) -> Iterator[AppServer]:
-    server = AppServer(db_url).start()
+def running_app(db_url: str, **options: Any) -> Iterator[AppServer]:
+    """The app on ``db_url``, started and, at the end, stopped; ``options``: the
+    :class:`AppServer`'s (``roles``, ``extra_env``)."""
+    server = AppServer(db_url, **options).start()
     try:
         yield server
     finally:

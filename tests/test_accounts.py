@@ -390,6 +390,29 @@ def test_a_session_token_signs_in_its_user_until_it_expires_or_is_revoked():
     assert [name for name, _ in tokens._held.values()] == ["carol"]
 
 
+def test_a_sign_in_in_use_is_renewed_to_a_lifetime_from_its_last_use():
+    tokens = accounts.SessionTokens(timedelta(hours=2))
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    token = tokens.issue("alice", now=now)
+    assert tokens.expiry(token, now=now) == now + timedelta(hours=2)
+    # used within a minute: the expiry stays (renewed at most once a minute)
+    assert tokens.renew(token, now=now + timedelta(seconds=59)) == now + timedelta(hours=2)
+    assert tokens.renew(token, now=now + timedelta(minutes=20)) == now + timedelta(hours=2, minutes=20)
+    # used later: two hours from that use
+    used = now + timedelta(hours=1, minutes=30)
+    assert tokens.renew(token, now=used) == used + timedelta(hours=2)
+    assert tokens.resolve(token, now=now + timedelta(hours=3)) == "alice"
+    assert tokens.expiry(token, now=now) == used + timedelta(hours=2)
+    # unused for its lifetime: over, and no use brings it back
+    late = used + timedelta(hours=2)
+    assert tokens.resolve(token, now=late) is None
+    assert tokens.renew(token, now=late) is None and tokens.expiry(token, now=late) is None
+    # nor a revoked one, nor none
+    other = tokens.issue("bob", now=now)
+    tokens.revoke(other)
+    assert tokens.renew(other, now=now) is None and tokens.renew(None, now=now) is None
+
+
 @pytest.mark.parametrize(
     ("value", "hours"), [("", 12.0), ("8", 8.0), ("0.5", 0.5), (" 24 ", 24.0), ("0", None), ("off", None)]
 )

@@ -2,13 +2,27 @@
 signed in (each is a new Streamlit session), until the user signs out or the sign-in expires.
 
 The token the browser keeps in its ``aa_session`` cookie signs in only while the server holds
-it: a forged or revoked one shows the sign-in form. One sign-in is one recorded event."""
+it: a forged or revoked one shows the sign-in form. One sign-in is one recorded event. A
+sign-in in use is renewed, its cookie with it; two users signed in from two tabs of one browser
+keep their own sign-ins."""
 
 from __future__ import annotations
 
+import time
+
 import browser_support
 import pytest
-from browser_support import USER, demo_database, open_app, running_app, stored_rows, wait_idle
+from browser_support import (
+    PASSWORD,
+    USER,
+    demo_database,
+    open_app,
+    read_until,
+    running_app,
+    sign_in,
+    stored_rows,
+    wait_idle,
+)
 
 chromium, browser, page = browser_support.chromium, browser_support.browser, browser_support.page
 
@@ -18,7 +32,17 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def app(chromium, tmp_path_factory):
     url = demo_database(tmp_path_factory.mktemp("session") / "audit.db", n_events=1_000)
-    with running_app(url) as server:
+    with running_app(url, roles=("viewer",)) as server:
+        yield server
+
+
+BRIEF_HOURS = 0.006  # 21.6 s: a sign-in that lapses within a test
+
+
+@pytest.fixture(scope="module")
+def brief_app(chromium, tmp_path_factory):
+    url = demo_database(tmp_path_factory.mktemp("brief") / "audit.db", n_events=1_000)
+    with running_app(url, extra_env={"AUDIT_SESSION_HOURS": str(BRIEF_HOURS)}) as server:
         yield server
 
 
@@ -54,6 +78,15 @@ def _period_y(page) -> float:
 
 def _cookie(page) -> str | None:
     return next((c["value"] for c in page.context.cookies() if c["name"] == "aa_session"), None)
+
+
+def _cookie_expires(page) -> float:
+    """When the browser drops its sign-in cookie (seconds since the epoch; 0: it has none)."""
+    return next((c["expires"] for c in page.context.cookies() if c["name"] == "aa_session"), 0.0)
+
+
+def _sleep_until(page, moment: float) -> None:
+    page.wait_for_timeout(max(0.0, moment - time.time()) * 1000)
 
 
 def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
@@ -110,3 +143,71 @@ def test_a_forged_cookie_signs_no_one_in(app, page):
     page.context.add_cookies([{"name": "aa_session", "value": "A" * 43, "url": app.base}])
     _page_loaded(page, app.url())
     assert _form(page).count() == 1 and _signed_in(page).count() == 0
+
+
+def test_a_sign_in_in_use_is_renewed_and_its_cookie_with_it(brief_app, page):
+    """A sign-in lasts its lifetime after its last use, not after it began: used (here past
+    half its lifetime, the most a renewal waits when the lifetime is short) the server renews
+    it and the page writes the cookie again, so a reload after the first expiry is still
+    signed in (before, both lapsed with the use still going on)."""
+    from playwright.sync_api import expect
+
+    lifetime = BRIEF_HOURS * 3600
+    open_app(page, brief_app.url())
+    page.wait_for_function("() => document.cookie.includes('aa_session=')")
+    first_until = _cookie_expires(page)
+    assert abs(first_until - (time.time() + lifetime)) < 10, first_until - time.time()
+
+    _sleep_until(page, first_until - lifetime / 2 + 1)  # past half its lifetime
+    page.get_by_test_id("stSidebarNav").get_by_text("Audit Log").click()
+    wait_idle(page)
+    renewed_until = read_until(lambda: _cookie_expires(page), lambda until: until > first_until + 3)
+    assert renewed_until > first_until + 3, (first_until, renewed_until)
+
+    _sleep_until(page, first_until + 1)  # the sign-in's first expiry has passed
+    page.reload()
+    expect(_signed_in(page)).to_be_visible()
+    wait_idle(page)
+    assert _form(page).count() == 0
+
+
+def test_two_users_in_one_browser_keep_their_own_sign_ins(app, page):
+    """Two tabs of one browser, each signed in through its form as a different user: the
+    browser's cookie is the later sign-in's, and the earlier tab neither takes it back as it
+    is used nor removes it when it signs out (before, it did both: the other user's next
+    reload asked for a password)."""
+    from playwright.sync_api import expect
+
+    page.goto(app.url())
+    expect(_form(page)).to_be_visible()
+    other = page.context.new_page()
+    other.goto(app.url())
+    expect(_form(other)).to_be_visible()
+    sign_in(page)
+    expect(_signed_in(page)).to_be_visible()
+    page.wait_for_function("() => document.cookie.includes('aa_session=')")
+    first = _cookie(page)
+
+    sign_in(other, "browser-viewer", PASSWORD)
+    expect(other.get_by_test_id("stSidebar").get_by_text("Signed in as browser-viewer")).to_be_visible()
+    wait_idle(other)
+    viewers = read_until(lambda: _cookie(other), lambda value: value != first)
+    assert viewers and viewers != first
+
+    # the first tab goes on being used: the cookie stays the viewer's
+    for name in ("Audit Log", "Activity"):
+        page.get_by_test_id("stSidebarNav").get_by_text(name).click()
+        wait_idle(page)
+    expect(_signed_in(page)).to_be_visible()
+    page.wait_for_timeout(300)
+    assert _cookie(page) == viewers
+
+    # it signs out: the viewer's sign-in stays, in the cookie and across a reload
+    page.get_by_role("button", name="Sign out").click()
+    expect(_form(page)).to_be_visible()
+    wait_idle(page)
+    page.wait_for_timeout(300)
+    assert _cookie(page) == viewers
+    other.reload()
+    expect(other.get_by_test_id("stSidebar").get_by_text("Signed in as browser-viewer")).to_be_visible()
+    assert _form(other).count() == 0

@@ -13,6 +13,7 @@ the accounts file always work. Sign-ins, failures, locks and sign-outs are recor
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -39,7 +40,9 @@ __all__ = ["gate", "require", "current_user", "has_permission", "export_permissi
 _USER_KEY = "aa_user"  # the signed-in local account's name
 _OIDC_RECORDED = "aa_oidc_recorded"  # the OIDC identity whose sign-in was recorded
 _TOKEN_KEY = "aa_session_token"  # this session's sign-in token (local accounts), as in the cookie
-_FORGET_COOKIE = "aa_forget_cookie"  # signed out: the sign-in screen removes the browser's cookie
+_FORGET_COOKIE = "aa_forget_cookie"  # signed out: the token whose cookie the sign-in screen removes
+_COOKIE_UNTIL = "aa_cookie_until"  # (token, expiry) as this session first saw them (renewals: see below)
+_SIGNED_IN_HERE = "aa_signed_in_here"  # this run follows the form's sign-in: its cookie replaces any
 COOKIE = "aa_session"  # the browser's cookie holding the token: a reload or a new tab resumes
 
 MESSAGES: dict[str, str] = {
@@ -157,8 +160,9 @@ def _sign_in_screen() -> None:
     if problem:
         message, icon = problem
         st.error(message, icon=icon)
-    if st.session_state.pop(_FORGET_COOKIE, False):
-        _write_cookie("", 0)
+    forget = st.session_state.pop(_FORGET_COOKIE, None)
+    if forget:
+        _write_cookie(forget, 0)
     warm_up_browser()
 
 
@@ -189,6 +193,7 @@ def _submit_sign_in() -> None:
         tokens = _session_tokens()
         if tokens is not None:
             state[_TOKEN_KEY] = tokens.issue(outcome.user.name)
+            state[_SIGNED_IN_HERE] = True
         state["actor"] = outcome.user.name  # who exports are recorded as
         state.pop("signin_user", None)
         return
@@ -206,24 +211,57 @@ def _account_box(user: User) -> None:
         st.caption(f"Signed in as **{md_escape(user.name)}** · {user.role or 'no role'}")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             _sign_out(user)
-        token = st.session_state.get(_TOKEN_KEY)
-        tokens = _session_tokens()
-        if token and tokens is not None and _cookie() != token:
-            _write_cookie(token, int(tokens.lifetime.total_seconds()))
+        _keep_cookie()
 
 
-def _write_cookie(token: str, seconds: int) -> None:
-    """Set (or, with ``seconds`` 0, remove) the browser's sign-in cookie: a script in the page,
-    as Streamlit sets no cookie of its own. The token is ``secrets.token_urlsafe`` (letters,
-    digits, ``-`` and ``_``), so it needs no quoting; ``SameSite=Strict``, and ``Secure`` over
-    HTTPS. Written again on each run until the session's own cookie holds it (a run cut short
-    by a click may not have reached the browser)."""
-    if token and not token.replace("-", "").replace("_", "").isalnum():
+def _keep_cookie() -> None:
+    """Renew this session's sign-in (a use) and keep the browser's cookie in step with it.
+
+    The cookie is written by the run that follows the form's sign-in, then on each run while
+    the cookie this session started with is not its token (a run cut short by a click may not
+    have reached the browser), and on each run once the sign-in was renewed after this session
+    began (the cookie's own expiry is then too early). A session that resumed from the cookie
+    and saw no renewal writes nothing."""
+    state = st.session_state
+    token = state.get(_TOKEN_KEY)
+    tokens = _session_tokens()
+    if not token or tokens is None:
+        return
+    now = datetime.now(UTC)
+    if (state.get(_COOKIE_UNTIL) or (None,))[0] != token:
+        state[_COOKIE_UNTIL] = (token, tokens.expiry(token, now=now))
+    first_until = state[_COOKIE_UNTIL][1]
+    until = tokens.renew(token, now=now)
+    if until is None:
+        return
+    replace = bool(state.pop(_SIGNED_IN_HERE, False))
+    if replace or _cookie() != token or until != first_until:
+        _write_cookie(token, max(1, int((until - now).total_seconds())), replace=replace)
+
+
+def _write_cookie(token: str, seconds: int, *, replace: bool = False) -> None:
+    """Set the browser's sign-in cookie to ``token`` for ``seconds`` (with 0: remove it, if it
+    still holds ``token``): a script in the page, as Streamlit sets no cookie of its own.
+
+    Set only where the cookie is missing or already holds the token, unless ``replace`` (the
+    sign-in itself): a tab signed in as one user does not take the browser's sign-in back from
+    another user signed in later in another tab, nor does its sign-out end the other's. The
+    token is ``secrets.token_urlsafe`` (letters, digits, ``-`` and ``_``), so it needs no
+    quoting; ``SameSite=Strict``, and ``Secure`` over HTTPS."""
+    if not token.replace("-", "").replace("_", "").isalnum():
         raise ValueError("a session token is URL-safe base64")
+    value = token if seconds > 0 else ""
+    held = f'document.cookie.split("; ").includes("{COOKIE}={token}")'
+    if seconds <= 0:  # removed only while it is still this sign-in's
+        when = held
+    elif replace:
+        when = "true"
+    else:
+        when = f'({held} || !document.cookie.includes("{COOKIE}="))'
     with hidden_container("aa-cookie"):
         st.html(
-            "<script>document.cookie = "
-            f'"{COOKIE}={token}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
+            f"<script>if ({when}) document.cookie = "
+            f'"{COOKIE}={value}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
             ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
             unsafe_allow_javascript=True,
         )
@@ -244,11 +282,13 @@ def _sign_out(user: User) -> None:
     except StoreError:
         pass  # signing out must always work
     tokens = _session_tokens()
+    token = st.session_state.get(_TOKEN_KEY)
     if tokens is not None:
-        tokens.revoke(st.session_state.get(_TOKEN_KEY))
-    for key in (_USER_KEY, _OIDC_RECORDED, _TOKEN_KEY, "actor"):
+        tokens.revoke(token)
+    for key in (_USER_KEY, _OIDC_RECORDED, _TOKEN_KEY, _COOKIE_UNTIL, "actor"):
         st.session_state.pop(key, None)
-    st.session_state[_FORGET_COOKIE] = True  # not resumed from the cookie, which the screen removes
+    if token:  # the sign-in screen removes the cookie if it is still this sign-in's
+        st.session_state[_FORGET_COOKIE] = token
     if user.source == "oidc":
         st.logout()
     st.rerun()
