@@ -41,7 +41,7 @@ _USER_KEY = "aa_user"  # the signed-in local account's name
 _OIDC_RECORDED = "aa_oidc_recorded"  # the OIDC identity whose sign-in was recorded
 _TOKEN_KEY = "aa_session_token"  # this session's sign-in token (local accounts), as in the cookie
 _FORGET_COOKIE = "aa_forget_cookie"  # signed out: the token whose cookie the sign-in screen removes
-_COOKIE_UNTIL = "aa_cookie_until"  # (token, expiry) as this session first saw them (renewals: see below)
+_COOKIE_UNTIL = "aa_cookie_until"  # (token, expiry) the browser's cookie was last given (or had)
 _SIGNED_IN_HERE = "aa_signed_in_here"  # this run follows the form's sign-in: its cookie replaces any
 COOKIE = "aa_session"  # the browser's cookie holding the token: a reload or a new tab resumes
 
@@ -219,23 +219,23 @@ def _keep_cookie() -> None:
 
     The cookie is written by the run that follows the form's sign-in, then on each run while
     the cookie this session started with is not its token (a run cut short by a click may not
-    have reached the browser), and on each run once the sign-in was renewed after this session
-    began (the cookie's own expiry is then too early). A session that resumed from the cookie
-    and saw no renewal writes nothing."""
+    have reached the browser), and by the run that renews the sign-in (at most once a minute:
+    the cookie's own expiry is then too early). A session that resumed from the cookie writes
+    nothing between renewals."""
     state = st.session_state
     token = state.get(_TOKEN_KEY)
     tokens = _session_tokens()
     if not token or tokens is None:
         return
     now = datetime.now(UTC)
-    if (state.get(_COOKIE_UNTIL) or (None,))[0] != token:
+    if (state.get(_COOKIE_UNTIL) or (None,))[0] != token:  # the expiry the cookie has as this session starts
         state[_COOKIE_UNTIL] = (token, tokens.expiry(token, now=now))
-    first_until = state[_COOKIE_UNTIL][1]
     until = tokens.renew(token, now=now)
     if until is None:
         return
     replace = bool(state.pop(_SIGNED_IN_HERE, False))
-    if replace or _cookie() != token or until != first_until:
+    if replace or _cookie() != token or until != state[_COOKIE_UNTIL][1]:
+        state[_COOKIE_UNTIL] = (token, until)
         _write_cookie(token, max(1, int((until - now).total_seconds())), replace=replace)
 
 
