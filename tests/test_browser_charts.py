@@ -13,6 +13,8 @@ at 1440 px, side by side; 93 px at 800 px, beside the open sidebar).
 
 from __future__ import annotations
 
+import itertools
+
 import browser_support
 import pytest
 from browser_support import demo_database, open_app, running_app, wait_idle
@@ -97,3 +99,34 @@ def test_every_chart_title_is_whole_on_a_phone(app, page, path, count):
     assert len(titles) >= count and all(t["title"] for t in titles)
     cut = [t for t in titles if t["left"] < 0 or t["right"] > t["width"]]
     assert cut == [], cut
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("path", "count"), [("activity", 8), ("security", 5)])
+def test_a_weekday_hour_grid_reads_on_a_phone(app, page, path, count):
+    """At 360 px the weekday x hour grids had 123-126 px between "Wednesday" and a wide colour
+    bar, under "00:00"-"23:00" turned 45 degrees and touching. Now the hours ("00"-"23") stand
+    upright without touching, the days are "Mon"-"Sun", and the grid has room."""
+    page.set_viewport_size({"width": 360, "height": 800})
+    open_app(page, app.url(f"{path}?period=30d"))
+    charts_drawn(page, count)
+    grids = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=stMain] .js-plotly-plot')]
+            .filter((g) => g.data.some((t) => t.type === 'heatmap')).map((g) => {
+            const full = g._fullLayout;
+            const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+            return {title: full.title.text, plot_width: full._size.w,
+                    angles: Object.values(full.xaxis._tickAngles || {}),
+                    hours: [...g.querySelectorAll('.xtick text')].map((t) => [t.textContent, ...box(t)]),
+                    days: [...g.querySelectorAll('.ytick text')].map((t) => t.textContent)};
+        })"""
+    )
+    assert len(grids) == 1, grids
+    grid = grids[0]
+    assert sorted(grid["days"]) == sorted(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]), grid
+    assert all(angle == 0 for angle in grid["angles"]), grid
+    hours = sorted(grid["hours"], key=lambda h: h[1])
+    assert len(hours) >= 4 and all(text.isdigit() and len(text) == 2 for text, _, _ in hours), grid
+    touching = [(a, b) for a, b in itertools.pairwise(hours) if b[1] < a[2] + 2]
+    assert touching == [], hours
+    assert grid["plot_width"] >= 150, grid  # 123-126 px before, 155-161 after

@@ -129,7 +129,7 @@ def test_a_heatmap_cell_opens_its_latest_hour(app, page, width):
     assert (params["type"], params["result"], params["q"]) == ("auth", "failed", "action:login")
     start, end = datetime.fromisoformat(params["from"]), datetime.fromisoformat(params["to"])
     assert end - start == timedelta(hours=1)
-    assert (start.strftime("%A"), f"{start.hour:02d}:00") == (cell["day"], cell["hour"])
+    assert (start.strftime("%A"), f"{start.hour:02d}") == (cell["day"], cell["hour"])
     store = open_store(app.db_url)
     try:
         rows = store.load().to_dicts()

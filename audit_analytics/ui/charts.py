@@ -47,6 +47,8 @@ __all__ = [
     "show",
     "style",
     "weekday_hour_heatmap",
+    "weekday_hour_axes",
+    "HOURS",
 ]
 
 # Fixed, so a category keeps its colour on every page and in every export of a chart
@@ -286,6 +288,9 @@ def _tick_extent(fig: go.Figure, axis: str) -> tuple[float, float, bool]:
     """(widest, tallest) tick label of an axis, in pixels, estimated from its values, and
     whether its labels are turned."""
     values, categories = _axis_values(fig, axis)
+    shown = fig.layout[f"{axis[0]}axis{axis[1:]}"].ticktext
+    if shown:  # the axis writes its own text at its ticks (weekday_hour_axes)
+        values, categories = list(shown), True
     if categories:
         widest = max((_text_px(v) for v in values), default=0.0)
         side_by_side = sum(_text_px(v) + 8 for v in set(values))
@@ -569,6 +574,33 @@ def comparison_bars(change: pl.DataFrame, *, title: str, period_name: str) -> go
     return style(fig, title=title, x_title="Category (faded: previous period)", y_title="Events")
 
 
+HOURS = tuple(f"{h:02d}" for h in range(24))
+"""A weekday x hour grid's columns: the hours as its axis writes them (its hovers add ``:00``)."""
+
+
+def weekday_hour_axes(fig: go.Figure, days: Sequence[str], *, scale: str) -> go.Figure:
+    """The axes and colour bar of a weekday x hour grid (:data:`HOURS` across, ``days`` down,
+    the first on top): the hours written ``00``-``23``, the days ``Mon``-``Sun`` (the hovers
+    keep ``Monday 13:00``), and a slim colour bar titled ``scale`` along its side. At 360 px
+    ``Wednesday``, ``13:00`` and the wide bar left the grid 123-126 px, under hour labels turned
+    and touching; now the labels stand upright (plotly shows every third, apart) and the grid
+    has 155-161 px."""
+    fig.update_traces(
+        colorbar={"title": {"text": escape_label(scale), "side": "right"}, "thickness": 12},
+        selector={"type": "heatmap"},
+    )
+    fig.update_layout(
+        xaxis={"type": "category"},  # "00"-"23" would be read as numbers: ticks at 0, 5, 10 ...
+        yaxis={
+            "autorange": "reversed",
+            "tickmode": "array",
+            "tickvals": list(days),
+            "ticktext": [escape_label(d[:3]) for d in days],
+        },
+    )
+    return fig
+
+
 def weekday_hour_heatmap(cells: pl.DataFrame, *, tz: str, title: str) -> go.Figure:
     """The 7 x 24 grid of :func:`activity.weekday_hour` as a heat map (Monday on top)."""
     days = cells.select("weekday", "day").unique().sort("weekday")["day"].to_list()
@@ -576,14 +608,13 @@ def weekday_hour_heatmap(cells: pl.DataFrame, *, tz: str, title: str) -> go.Figu
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[f"{h:02d}:00" for h in range(24)],
+            x=list(HOURS),
             y=days,
             colorscale="Blues",
-            colorbar={"title": {"text": "Events"}},
-            hovertemplate="%{y} %{x}<br>%{z:,} events<extra></extra>",
+            hovertemplate="%{y} %{x}:00<br>%{z:,} events<extra></extra>",
         )
     )
-    fig.update_layout(yaxis={"autorange": "reversed"})
+    weekday_hour_axes(fig, days, scale="Events")
     return style(fig, title=title, x_title=f"Hour of the day ({tz})", y_title="Weekday", height=340)
 
 

@@ -289,7 +289,7 @@ def _heatmap(cells: pl.DataFrame, *, tz: str) -> go.Figure:
     selection), so an invisible marker at each cell's centre carries its hover and its drill.
     The markers are small and the hover has no cutoff: the centre nearest the pointer is the
     cell's under it, at any width (markers wider than a cell tied with their neighbours)."""
-    hours = [f"{h:02d}:00" for h in range(24)]
+    hours = charts.HOURS
     z, xs, ys, custom = [], [], [], []
     for weekday in range(1, 8):
         row = cells.filter(pl.col("weekday") == weekday)
@@ -308,10 +308,9 @@ def _heatmap(cells: pl.DataFrame, *, tz: str) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=hours,
+            x=list(hours),
             y=list(WEEKDAYS),
             colorscale="Reds",
-            colorbar={"title": {"text": "Failures"}},
             hoverinfo="skip",
             xgap=1,
             ygap=1,
@@ -326,11 +325,11 @@ def _heatmap(cells: pl.DataFrame, *, tz: str) -> go.Figure:
         selected=invisible,
         unselected=invisible,
         customdata=custom,
-        hovertemplate="%{y} %{x}<br>%{customdata[2]:,} failures<br>%{customdata[1]}<extra></extra>",
+        hovertemplate="%{y} %{x}:00<br>%{customdata[2]:,} failures<br>%{customdata[1]}<extra></extra>",
         showlegend=False,
     )
-    fig.update_layout(yaxis={"autorange": "reversed"}, hoverdistance=-1)
-    return fig
+    fig.update_layout(hoverdistance=-1)
+    return charts.weekday_hour_axes(fig, WEEKDAYS, scale="Failures")
 
 
 def _over_time(data: pl.DataFrame, every: str, tz: str) -> go.Figure:
