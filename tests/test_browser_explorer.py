@@ -371,12 +371,13 @@ DOUBLE_TAP = "Double-click or double-tap a value to read it."
 
 
 @pytest.mark.browser
-def test_the_detail_close_button_is_not_under_a_table_toolbar_at_390(app, page):
+@pytest.mark.parametrize("width", [390, 360])
+def test_the_detail_close_button_is_not_under_a_table_toolbar_on_a_phone(app, page, width):
     """At a phone's width, once a value of the fields table was tapped, the table's toolbar rose
     over the close button above it (its top 44 px above the table): a tap on × hit the toolbar."""
     from playwright.sync_api import expect
 
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size({"width": width, "height": 800})
     target = newest_first(stored_rows(app))[3]
     open_app(page, app.url(f"?period=all&event={target['id']}"))
     expect(page.get_by_role("heading", name="Event detail")).to_be_visible()

@@ -322,6 +322,13 @@ _NO_MENU_SORT = """<style>
 </style>"""
 
 
+# the app's own fixed style: the detail's hint ends before the toolbar a table shows at its
+# top right corner (88 px and a margin), when the table is as wide as the page (a phone)
+_HINT_BESIDE_TOOLBAR = (
+    "<style>.st-key-detail-hint [data-testid=stCaptionContainer] { max-width: calc(100% - 104px); }</style>"
+)
+
+
 def _scroll_into_view(key: str, row: int, height: int) -> None:
     """Scroll the table ``key`` so its row ``row`` (0-based) is in view, when it is not (a deep
     link, a page opened on its event, a table made shorter by the detail). Only the key and
@@ -442,10 +449,12 @@ def event_detail(event: dict[str, Any], shared: SharedFrame, view: View) -> None
         fields.append(("Error", event["error"]))
     fields = [(name, plain(value)) for name, value in fields]
     # also keeps the tables' toolbar (shown above a table's top right corner when the pointer or
-    # a finger is on it) off the close button: at 390 px it covered all but its top 12 px. Short
-    # enough to end before that toolbar (286 px from the left at 390; "… to read it whole." ran
-    # under it)
-    st.caption("Double-click or double-tap a value to read it.")
+    # a finger is on it) off the close button: at 390 px it covered all but its top 12 px. The
+    # line wraps before that toolbar (88 px wide, at the table's right edge): at 360 px it ran
+    # under it (to 272 px; the toolbar from 256)
+    with st.container(key="detail-hint"):
+        st.html(_HINT_BESIDE_TOOLBAR)
+        st.caption("Double-click or double-tap a value to read it.")
     # two blocks side by side when the window has room for both, else one under the other
     blocks = st.container(horizontal=True, gap="small")
     left = blocks.container(width=DETAIL_BLOCK_PX)
