@@ -158,13 +158,18 @@ def test_a_sign_in_in_use_is_renewed_and_its_cookie_with_it(brief_app, page):
     first_until = _cookie_expires(page)
     assert abs(first_until - (time.time() + lifetime)) < 10, first_until - time.time()
 
-    _sleep_until(page, first_until - lifetime / 2 + 1)  # past half its lifetime
-    page.get_by_test_id("stSidebarNav").get_by_text("Audit Log").click()
-    wait_idle(page)
-    renewed_until = read_until(lambda: _cookie_expires(page), lambda until: until > first_until + 3)
-    assert renewed_until > first_until + 3, (first_until, renewed_until)
+    # used twice, each time past half its lifetime: the second renewal's script would read as
+    # the first's (a whole lifetime), and the browser ran it once only
+    until = first_until
+    for name in ("Audit Log", "Activity"):
+        _sleep_until(page, until - lifetime / 2 + 1)
+        page.get_by_test_id("stSidebarNav").get_by_text(name).click()
+        wait_idle(page)
+        renewed = read_until(lambda: _cookie_expires(page), lambda value, before=until: value > before + 3)
+        assert renewed > until + 3, (name, until, renewed)
+        before, until = until, renewed
 
-    _sleep_until(page, first_until + 1)  # the sign-in's first expiry has passed
+    _sleep_until(page, before + 1)  # the expiry before the last renewal has passed
     page.reload()
     expect(_signed_in(page)).to_be_visible()
     wait_idle(page)

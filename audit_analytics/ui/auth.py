@@ -236,12 +236,17 @@ def _keep_cookie() -> None:
     replace = bool(state.pop(_SIGNED_IN_HERE, False))
     if replace or _cookie() != token or until != state[_COOKIE_UNTIL][1]:
         state[_COOKIE_UNTIL] = (token, until)
-        _write_cookie(token, max(1, int((until - now).total_seconds())), replace=replace)
+        _write_cookie(token, max(1, int((until - now).total_seconds())), replace=replace, until=until)
 
 
-def _write_cookie(token: str, seconds: int, *, replace: bool = False) -> None:
+def _write_cookie(token: str, seconds: int, *, replace: bool = False, until: datetime | None = None) -> None:
     """Set the browser's sign-in cookie to ``token`` for ``seconds`` (with 0: remove it, if it
     still holds ``token``): a script in the page, as Streamlit sets no cookie of its own.
+
+    The script names ``until`` (the server's expiry, which each renewal changes): the browser
+    runs an element's script again only when its text changes, and two renewals' scripts were
+    otherwise the same (``Max-Age`` a whole lifetime), so the second one never ran and the
+    cookie lapsed while the server still held the sign-in.
 
     Set only where the cookie is missing or already holds the token, unless ``replace`` (the
     sign-in itself): a tab signed in as one user does not take the browser's sign-in back from
@@ -260,7 +265,7 @@ def _write_cookie(token: str, seconds: int, *, replace: bool = False) -> None:
         when = f'({held} || !document.cookie.includes("{COOKIE}="))'
     with hidden_container("aa-cookie"):
         st.html(
-            f"<script>if ({when}) document.cookie = "
+            f"<script>/* {until.isoformat() if until else 'now'} */ if ({when}) document.cookie = "
             f'"{COOKIE}={value}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
             ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
             unsafe_allow_javascript=True,
