@@ -612,25 +612,37 @@ def record_sign_out(store: Store, user: User, *, ip: str | None = None) -> None:
 # a sign-in that outlives its browser tab
 
 SESSION_HOURS = 12.0  # how long a sign-in lasts unused, across reloads and new tabs, by default
+SESSION_MAX_HOURS = 168.0  # how long a sign-in lasts at most, however much it is used, by default
 RENEW_EVERY = timedelta(minutes=1)  # a sign-in in use is renewed at most this often
 
 
-def session_lifetime(environ: Mapping[str, str] | None = None) -> timedelta | None:
-    """How long a local sign-in is kept unused for reloads and new tabs (``AUDIT_SESSION_HOURS``,
-    default 12; ``0`` or ``off``: not kept, a reload signs out). A bad value is an error that
-    names the variable, not a silent default."""
-    text = (os.environ if environ is None else environ).get("AUDIT_SESSION_HOURS", "").strip().lower()
+def _hours(name: str, default: float, environ: Mapping[str, str] | None) -> timedelta | None:
+    """An environment variable of hours (``default`` when unset; ``0`` or ``off``: None). A bad
+    value is an error that names the variable, not a silent default."""
+    text = (os.environ if environ is None else environ).get(name, "").strip().lower()
     if not text:
-        return timedelta(hours=SESSION_HOURS)
+        return timedelta(hours=default)
     if text in ("off", "no", "false"):
         return None
     try:
         hours = float(text)
     except ValueError:
-        raise AccountError(f"AUDIT_SESSION_HOURS must be a number of hours or 'off', not {text!r}") from None
+        raise AccountError(f"{name} must be a number of hours or 'off', not {text!r}") from None
     if not 0 <= hours <= 24 * 30:
-        raise AccountError(f"AUDIT_SESSION_HOURS must be between 0 and 720 hours, not {text!r}")
+        raise AccountError(f"{name} must be between 0 and 720 hours, not {text!r}")
     return timedelta(hours=hours) if hours else None
+
+
+def session_lifetime(environ: Mapping[str, str] | None = None) -> timedelta | None:
+    """How long a local sign-in is kept unused for reloads and new tabs (``AUDIT_SESSION_HOURS``,
+    default 12; ``0`` or ``off``: not kept, a reload signs out)."""
+    return _hours("AUDIT_SESSION_HOURS", SESSION_HOURS, environ)
+
+
+def session_longest(environ: Mapping[str, str] | None = None) -> timedelta | None:
+    """How long a local sign-in is kept at most, used or not (``AUDIT_SESSION_MAX_HOURS``,
+    default 168, a week; ``0`` or ``off``: as long as it is used)."""
+    return _hours("AUDIT_SESSION_MAX_HOURS", SESSION_MAX_HOURS, environ)
 
 
 class SessionTokens:
@@ -641,7 +653,8 @@ class SessionTokens:
     new Streamlit session) finds the user signed in. Signing out revokes it; so does a restart
     of the server (the table lives in memory). The account is looked up afresh on every run,
     so a removed account or a changed role applies at once. A sign-in in use is renewed
-    (:meth:`renew`): it ends ``lifetime`` after its last use, not after it began.
+    (:meth:`renew`): it ends ``lifetime`` after its last use, not after it began, and
+    ``longest`` after it began at the latest (None: no such end).
 
     >>> tokens = SessionTokens(timedelta(hours=1))
     >>> now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -657,9 +670,11 @@ class SessionTokens:
     datetime.time(10, 20)
     """
 
-    def __init__(self, lifetime: timedelta) -> None:
+    def __init__(self, lifetime: timedelta, *, longest: timedelta | None = None) -> None:
         self.lifetime = lifetime
-        self._held: dict[str, tuple[str, datetime]] = {}  # sha256 hex -> (user name, expiry)
+        self.longest = longest
+        # sha256 hex -> (user name, expiry, the latest expiry a renewal may give)
+        self._held: dict[str, tuple[str, datetime, datetime | None]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -671,12 +686,18 @@ class SessionTokens:
         token = secrets.token_urlsafe(32)
         with self._lock:
             # expired entries go as new ones come: the table holds live sign-ins only
-            for key in [key for key, (_, until) in self._held.items() if until <= now]:
+            for key in [key for key, (_, until, _) in self._held.items() if until <= now]:
                 del self._held[key]
-            self._held[self._key(token)] = (name, now + self.lifetime)
+            cap = now + self.longest if self.longest else None
+            self._held[self._key(token)] = (name, self._until(now, cap), cap)
         return token
 
-    def _live(self, token: str | None, now: datetime | None) -> tuple[str, datetime] | None:
+    def _until(self, now: datetime, cap: datetime | None) -> datetime:
+        """A lifetime from ``now``, but not past ``cap``."""
+        until = now + self.lifetime
+        return min(until, cap) if cap else until
+
+    def _live(self, token: str | None, now: datetime | None) -> tuple[str, datetime, datetime | None] | None:
         if not token:
             return None
         with self._lock:
@@ -705,10 +726,10 @@ class SessionTokens:
             held = self._held.get(key)
             if held is None or held[1] <= now:
                 return None
-            name, until = held
+            name, until, cap = held
             if until - now < self.lifetime - min(RENEW_EVERY, self.lifetime / 2):
-                until = now + self.lifetime
-                self._held[key] = (name, until)
+                until = self._until(now, cap)
+                self._held[key] = (name, until, cap)
         return until
 
     def revoke(self, token: str | None) -> None:

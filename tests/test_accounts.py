@@ -387,7 +387,7 @@ def test_a_session_token_signs_in_its_user_until_it_expires_or_is_revoked():
     # the table keeps no token in clear, and drops expired ones as new ones come
     assert alice not in repr(tokens._held) and bob not in repr(tokens._held)
     tokens.issue("carol", now=now + timedelta(hours=3))
-    assert [name for name, _ in tokens._held.values()] == ["carol"]
+    assert [name for name, *_ in tokens._held.values()] == ["carol"]
 
 
 def test_a_sign_in_in_use_is_renewed_to_a_lifetime_from_its_last_use():
@@ -411,6 +411,29 @@ def test_a_sign_in_in_use_is_renewed_to_a_lifetime_from_its_last_use():
     other = tokens.issue("bob", now=now)
     tokens.revoke(other)
     assert tokens.renew(other, now=now) is None and tokens.renew(None, now=now) is None
+
+
+def test_a_sign_in_in_use_ends_at_its_longest_all_the_same():
+    tokens = accounts.SessionTokens(timedelta(hours=2), longest=timedelta(hours=5))
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    token = tokens.issue("alice", now=now)
+    for hour in (1, 2, 3):  # used every hour: renewed, two hours on
+        assert tokens.renew(token, now=now + timedelta(hours=hour)) == now + timedelta(hours=hour + 2)
+    # then no further than five hours from the sign-in, however it is used
+    assert tokens.renew(token, now=now + timedelta(hours=4)) == now + timedelta(hours=5)
+    assert tokens.renew(token, now=now + timedelta(hours=4, minutes=59)) == now + timedelta(hours=5)
+    assert tokens.resolve(token, now=now + timedelta(hours=5)) is None
+    # a longest under the lifetime ends the sign-in at the longest
+    short = accounts.SessionTokens(timedelta(hours=2), longest=timedelta(hours=1))
+    assert short.expiry(short.issue("bob", now=now), now=now) == now + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("value", "hours"), [("", 168.0), ("24", 24.0), ("off", None), ("0", None)])
+def test_the_longest_sign_in_comes_from_the_environment(value, hours):
+    longest = accounts.session_longest({"AUDIT_SESSION_MAX_HOURS": value})
+    assert longest == (timedelta(hours=hours) if hours is not None else None)
+    with pytest.raises(AccountError, match="AUDIT_SESSION_MAX_HOURS"):
+        accounts.session_longest({"AUDIT_SESSION_MAX_HOURS": "a week"})
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def _recorded() -> None:
 def _session_tokens() -> SessionTokens | None:
     """The server's sign-ins a browser may resume (None: ``AUDIT_SESSION_HOURS=off``)."""
     lifetime = accounts.session_lifetime()
-    return SessionTokens(lifetime) if lifetime else None
+    return SessionTokens(lifetime, longest=accounts.session_longest()) if lifetime else None
 
 
 def _cookie() -> str | None:
