@@ -332,10 +332,10 @@ def add_user(
 ) -> User:
     """Create a local account and record it (``user``/``create``). Raises if it exists."""
     name, role = _check_name(name), _check_role(role)
-    hashed = _hasher.hash(_check_password(password))
     with _editing(path) as accounts:
-        if name in accounts.users:
+        if name in accounts.users:  # said before anything about the password
             raise AccountError(f"user {name!r} already exists (use set-role to change the role)")
+        hashed = _hasher.hash(_check_password(password))
         accounts.users[name] = Account(name, role, hashed, created=_now_text())
     store.record(
         actor=actor,

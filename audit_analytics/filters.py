@@ -44,6 +44,7 @@ from audit_analytics.schema import (
     SORTABLE_COLUMNS,
     TEXT_SEARCH_COLUMNS,
     TYPE_CHOICES,
+    canonical_ip,
 )
 
 _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
@@ -363,13 +364,14 @@ def _polars_field_match(column: str, value: str) -> pl.Expr:
 def ip_matches(
     values: Iterable[str | None], network: ipaddress.IPv4Network | ipaddress.IPv6Network
 ) -> list[str]:
-    """The distinct values that are addresses inside ``network``."""
+    """The distinct values that are addresses inside ``network`` (an IPv4 address stored
+    as IPv6, ``::ffff:c0a8:101``, by its IPv4 address: :func:`schema.canonical_ip`)."""
     out = []
     for v in set(values):
         if not v:
             continue
         try:
-            if ipaddress.ip_address(v) in network:
+            if ipaddress.ip_address(canonical_ip(v)) in network:
                 out.append(v)
         except ValueError:
             continue

@@ -41,7 +41,7 @@ from datetime import date, datetime
 
 from audit_analytics.dates import in_date_range, parse_when
 from audit_analytics.errors import QueryError
-from audit_analytics.schema import RESULTS, TYPE_CHOICES
+from audit_analytics.schema import RESULTS, TYPE_CHOICES, canonical_ip
 
 __all__ = ["QueryError", "Query", "Word", "Qualified", "parse", "QUALIFIERS", "KEYWORDS", "in_date_range"]
 
@@ -357,7 +357,7 @@ def _ip_value(value: str, where: int, text: str) -> str:
             ) from None
         return value
     try:
-        return str(ipaddress.ip_address(value))
+        return canonical_ip(value)
     except ValueError:
         raise QueryError(
             f"'{value}' is not an IPv4 or IPv6 address; write e.g. 10.0.0.5, 2001:db8::1 or a block such as 10.0.0.0/8",

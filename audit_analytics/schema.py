@@ -16,6 +16,7 @@ Datetime(time_unit='us', time_zone='UTC')
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -172,6 +173,21 @@ WRITE_ACTIONS: frozenset[str] = frozenset(
     }
 )
 """Actions that change something (the change history a reviewer checks)."""
+
+
+def canonical_ip(text: str) -> str:
+    """An address as the log stores it and an ``ip:`` search looks it up: ``ipaddress``'s
+    form (``2001:0DB8::0001`` -> ``2001:db8::1``), and an IPv4 address written as IPv6
+    (``::ffff:192.168.1.1``, as sshd and dual-stack servers log it) as the IPv4 address, so
+    ``ip:192.168.1.1`` and ``ip:192.168.1.0/24`` find it. Raises ValueError for anything else.
+
+    >>> canonical_ip("::ffff:192.168.1.1"), canonical_ip("2001:0DB8::0001"), canonical_ip(" 10.0.0.5 ")
+    ('192.168.1.1', '2001:db8::1', '10.0.0.5')
+    """
+    address = ipaddress.ip_address(text.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def empty_frame() -> pl.DataFrame:

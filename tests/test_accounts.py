@@ -222,6 +222,9 @@ def test_cli_users_commands(users_file, tmp_path, capsys, monkeypatch, main):
     assert "ivan\tauditor" in listing and "oidc:judy@corp.example\tadmin" in listing
     assert main(["users", "add", "ivan", "--role", "viewer", "--password", PASSWORD, "--db", db]) == 2
     assert "already exists" in capsys.readouterr().err
+    # a short password for a name that exists: the name is what is wrong (it said "8 characters")
+    assert main(["users", "add", "ivan", "--role", "viewer", "--password", "x", "--db", db]) == 2
+    assert "already exists" in capsys.readouterr().err
     assert main(["users", "remove", "ivan", "--db", db]) == 0
     assert main(["users", "init-demo-admin", "--db", db]) == 0
     shown = capsys.readouterr().out

@@ -180,12 +180,57 @@ def test_hostile_values_are_shown_as_plain_text(tmp_path, capsys):
     assert "\x1b" not in out and "\u202e" not in out and "evil\\x1b[2J\\u202eroot" in out
 
 
+def test_an_export_s_file_name_says_its_format(db, capsys, tmp_path):
+    """``--output events.txt`` wrote an xlsx workbook there, which verify-export then refused
+    as "not an export"; a name and a --format that disagree were written too."""
+    for name, fmt in (("events.txt", None), ("events", None), ("events.csv", "xlsx")):
+        argv = ["export", "--db", db, "--output", str(tmp_path / name)] + (["--format", fmt] if fmt else [])
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "name a .csv or .xlsx file" in err, (name, err)
+        assert not (tmp_path / name).exists()
+    assert "(--format xlsx: events.xlsx)" in err
+    assert run(capsys, "export", "--db", db, "--output", str(tmp_path / "e.CSV"), "--format", "csv")[0] == 0
+
+
 def test_entry_point_help():
     exe = Path(sys.executable).with_name("audit-analytics")
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     for command in ("demo", "import", "query", "export"):
         assert command in result.stdout
+
+
+def test_a_from_after_the_to_is_refused_not_answered_with_nothing(db, capsys):
+    code, out, err = run(capsys, "query", "--db", db, "--from", "2024-08-02", "--to", "2024-08-01", "--count")
+    assert code == 2 and out == ""
+    assert "--from 2024-08-02 is not before --to 2024-08-01" in err
+    code, _, err = run(capsys, "security", "by-ip", "--db", db, "--from", "2024-08-02", "--to", "2024-08-01")
+    assert code == 2 and "is not before --to" in err
+    # one day (--to includes its day), and an instant after the day's start, are not refused
+    assert run(capsys, "query", "--db", db, "--from", "2024-08-01", "--to", "2024-08-01", "--count")[0] == 0
+    assert (
+        run(capsys, "query", "--db", db, "--from", "2024-08-01", "--to", "2024-08-01T10:00", "--count")[0]
+        == 0
+    )
+
+
+def test_activity_top_must_be_at_least_one(db, capsys):
+    with pytest.raises(SystemExit) as info:  # argparse's one-line error, not the report's
+        main(["activity", "actors", "--db", db, "--top", "0"])
+    assert info.value.code == 2
+    assert "--top: '0' must be at least 1" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_reading_is_no_error():
+    """``audit-analytics formats syslog | head -1`` printed "error: [Errno 32] Broken pipe"
+    and exited 2. The reader here closes the pipe before the command writes."""
+    exe = Path(sys.executable).with_name("audit-analytics")
+    proc = subprocess.Popen([str(exe), "formats", "syslog"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""
 
 
 # ---------------------------------------------------------------------------------------

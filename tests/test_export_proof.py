@@ -586,3 +586,37 @@ def test_the_log_check_on_postgresql(pg_store: Store, tmp_path: Path) -> None:
     assert verify_export(path).ok
     assert problems_naming(check, f"1 rows differ between the file and the database: ids {event_id}")
     assert problems_naming(check, "events_sha256 does not match")
+
+
+def test_an_export_that_includes_the_archive_verifies_with_it(store: Store, tmp_path: Path, capsys) -> None:
+    """``export --include-archive`` holds events retention archived and deleted: checked against
+    the database alone they were "not in the database" and the fresh export ALTERED (exit 5).
+    With the archive they are checked from it; an archived event edited there is named."""
+    from audit_analytics.cli.main import main
+    from audit_analytics.io import archive, retention
+
+    folder = tmp_path / "archive"
+    policy = retention.Policy(group_days={"security": 20, "operational": 20}, archive=str(folder))
+    run = retention.apply(store, policy, actor="ann", now=NOW)
+    assert run.archived > 100
+    everything = archive.merge(store.load(), archive.scan(folder)).sort("time", "id", descending=True)
+    path = tmp_path / "with-archive.csv"
+    write_csv(everything, path, tz=TZ, manifest=ExportManifest(caption="all", chain=head(store)))
+
+    alone = verify_export(path, store=store)
+    assert problems_naming(alone, f"{run.archived:,} exported events are not in the database")
+    assert problems_naming(alone, "give it with --archive")
+    check = verify_export(path, store=store, archive=folder)
+    assert check.ok, check.problems
+    assert check.archive_checked and check.checked_rows == everything.height
+    url = str(store.engine.url)
+    assert main(["integrity", "verify-export", str(path), "--db", url, "--archive", str(folder)]) == 0
+    assert "OK: " in capsys.readouterr().out
+
+    part = sorted(folder.glob("category=*/month=*/part-*.parquet"))[0]
+    rows = pl.read_parquet(part)
+    victim = rows["id"][0]
+    edited = pl.when(pl.col("id") == victim).then(pl.lit("nothing happened")).otherwise(pl.col("description"))
+    rows.with_columns(edited.alias("description")).write_parquet(part)
+    after = verify_export(path, store=store, archive=folder)
+    assert problems_naming(after, "rows differ") and problems_naming(after, victim)

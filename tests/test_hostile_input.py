@@ -49,9 +49,10 @@ GOOD_ROW = {
     "result": "done",
 }
 
-# file -> the message its IngestError carries (nothing is written, not even other files)
+# file -> the message its IngestError carries (alone: nothing is written; beside another
+# file: skipped and named with it, the other imported)
 FILE_ERRORS = {
-    "truncated.json": "is not valid JSON: Unterminated string",
+    "truncated.json": "is not valid JSON: Unterminated string starting at line 1,",  # not "at at"
     "semicolon.csv": "the header has 1 column",
     "latin1.csv": "is not UTF-8 text (invalid byte 0xeb on line 2); save it as UTF-8",
     "utf16.csv": "looks like UTF-16 text",
@@ -67,7 +68,7 @@ FILE_ERRORS = {
 
 # file -> (rows read, imported, duplicates, {line: a piece of the reason}, conflicts)
 ROW_OUTCOMES = {
-    "truncated.jsonl": (2, 1, 0, {2: "not valid JSON (Unterminated string"}, 0),
+    "truncated.jsonl": (2, 1, 0, {2: "not valid JSON (Unterminated string starting at column"}, 0),
     "ragged.csv": (
         4,
         1,
@@ -143,14 +144,18 @@ def write_jsonl(path: Path, rows) -> Path:
 @pytest.mark.timeout(60)  # a hang guard (a file read forever), not a speed check
 @pytest.mark.parametrize("name", FILE_ERRORS, ids=FILE_ERRORS)
 def test_unreadable_file_is_one_clear_error_and_writes_nothing(tmp_path, sqlite_store, name):
-    good = write_jsonl(tmp_path / "good.jsonl", [GOOD_ROW | {"id": "g1"}])
     with pytest.raises(IngestError) as info:
-        import_files(sqlite_store, [good, HOSTILE / name])
+        import_files(sqlite_store, [HOSTILE / name])
     assert str(HOSTILE / name) in str(info.value)
     assert FILE_ERRORS[name] in str(info.value)
     assert len(str(info.value)) < 400  # bounded: a message, not a dump of the file
     assert sqlite_store.count() == 0
-    assert not (tmp_path / "good.jsonl.rejects.jsonl").exists()
+    # beside a good file it is skipped with the same reason, and the good one is imported
+    good = write_jsonl(tmp_path / "good.jsonl", [GOOD_ROW | {"id": "g1"}])
+    summary = import_files(sqlite_store, [good, HOSTILE / name])
+    assert summary.imported == 1 and sqlite_store.count() == 1
+    assert list(summary.skipped) == [str(HOSTILE / name)]
+    assert FILE_ERRORS[name] in summary.skipped[str(HOSTILE / name)]
 
 
 @pytest.mark.parametrize("name", ROW_OUTCOMES, ids=ROW_OUTCOMES)
@@ -186,6 +191,11 @@ def test_conflicting_duplicates_are_listed_distinctly(tmp_path, sqlite_store):
     # a re-import: every row is a duplicate, the two that differ are still called out
     again = import_files(sqlite_store, [HOSTILE / "duplicates.jsonl"], rejects=rejects, now=NOW)
     assert (again.imported, again.duplicates, again.conflicts, again.balanced) == (0, 5, 2, True)
+    # the command says so by its exit code too (3, as for rejected rows; it was 0)
+    from audit_analytics.cli.main import main
+
+    db = str(sqlite_store.engine.url)
+    assert main(["import", "--db", db, "--rejects", str(rejects), str(HOSTILE / "duplicates.jsonl")]) == 3
 
 
 # ---------------------------------------------------------------------------------------

@@ -139,6 +139,30 @@ def test_case_insensitive_codes(tmp_path):
     assert (str(loaded.events["type"][0]), str(loaded.events["result"][0])) == ("auth", "failed")
 
 
+def test_an_action_in_another_case_is_the_same_action(tmp_path, sqlite_store, capsys):
+    """``LOGIN``, ``Login`` and ``login `` were stored as written: a search for
+    ``action:login`` found them but the security review, which reads ``action == "login"``,
+    left their failures out."""
+    from audit_analytics.cli.main import main
+
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "time,actor,type,action,result,ip\n"
+        "2026-01-02T03:00:00Z,ann,auth,login,failed,10.0.0.1\n"
+        "2026-01-02T03:00:01Z,bob,auth,LOGIN,failed,10.0.0.3\n"
+        "2026-01-02T03:00:02Z,bob,auth,Login,failed,10.0.0.3\n"
+        '2026-01-02T03:00:03Z,bob,auth,"login ",failed,10.0.0.3\n'
+        '2026-01-02T03:00:04Z,bob,auth," ",failed,10.0.0.3\n'
+    )
+    summary = import_files(sqlite_store, [path])
+    assert (summary.imported, summary.rejected) == (4, 1)  # a blank action is still missing
+    assert sqlite_store.load()["action"].to_list() == ["login"] * 4
+    url = str(sqlite_store.engine.url)
+    assert main(["security", "by-ip", "--db", url, "--period", "all", "--format", "json"]) == 0
+    by_ip = {row["ip"]: row["failures"] for row in json.loads(capsys.readouterr().out)}
+    assert by_ip == {"10.0.0.3": 3, "10.0.0.1": 1}
+
+
 def test_missing_id_is_derived_deterministically(tmp_path):
     row = {k: v for k, v in GOOD.items() if k != "id"}
     a = load_file(write_jsonl(tmp_path / "a.jsonl", [row])).events["id"][0]
@@ -190,12 +214,15 @@ def test_unreadable_files_get_one_clear_error(tmp_path, sqlite_store, name):
     suffix = ".json" if name.endswith("json") or name == "json-scalar" else ".csv"
     path = tmp_path / f"{name}{suffix}"
     path.write_bytes(content)
-    good = write_jsonl(tmp_path / "good.jsonl", [GOOD])
     with pytest.raises(IngestError) as info:
-        import_files(sqlite_store, [good, path])
+        import_files(sqlite_store, [path])
     assert str(path) in str(info.value)
     assert message in str(info.value)
-    assert sqlite_store.count() == 0  # nothing written, not even the good file
+    assert sqlite_store.count() == 0  # nothing written
+    # beside a good file: skipped with the same reason, the good one imported
+    good = write_jsonl(tmp_path / "good.jsonl", [GOOD])
+    summary = import_files(sqlite_store, [good, path])
+    assert message in summary.skipped[str(path)] and sqlite_store.count() == 1
 
 
 def test_zip_renamed_to_csv(tmp_path):
@@ -322,12 +349,36 @@ def test_files_of_no_known_format_alone_are_refused_and_nothing_is_written(tmp_p
     assert sqlite_store.count() == 0
 
 
-def test_a_file_that_cannot_be_read_still_stops_the_whole_import(tmp_path, sqlite_store):
-    """Skipping is only for files of no known format: a log that is broken (here a gzip
-    renamed .jsonl) stops everything, so nothing of a half-read set is stored."""
-    good = write_jsonl(tmp_path / "good.jsonl", [GOOD | {"id": "e1"}])
-    broken = tmp_path / "broken.jsonl"
-    broken.write_bytes(gzip.compress(b'{"a": 1}\n'))
-    with pytest.raises(IngestError, match="gzip"):
-        import_files(sqlite_store, [good, broken, tmp_path])
-    assert sqlite_store.count() == 0
+def test_a_file_that_cannot_be_read_among_others_is_skipped_and_named(tmp_path, sqlite_store, capsys):
+    """One broken file in a folder (a ``.gz`` cut short while it was written, an empty one)
+    no longer stops the import of every other: it is skipped and named with its reason, the
+    rest is imported, and the command exits 3; importing it again once mended adds the rest.
+    Alone, it is an error and nothing is written."""
+    from audit_analytics.cli.main import main
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [GOOD | {"id": "e1"}])
+    (folder / "b.jsonl").write_text("")
+    whole = gzip.compress(b"".join(json.dumps(GOOD | {"id": f"c{i}"}).encode() + b"\n" for i in range(50)))
+    (folder / "c.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    url = str(sqlite_store.engine.url)
+
+    code = main(["import", "--db", url, str(folder)])
+    out, err = capsys.readouterr()
+    assert code == 3, err
+    assert "imported 1, rejected 0" in out and sqlite_store.count() == 1
+    assert f"skipped {folder / 'b.jsonl'}: the file is empty" in err
+    assert f"skipped {folder / 'c.jsonl.gz'}: " in err and "gzip" in err
+
+    (folder / "c.jsonl.gz").write_bytes(whole)  # mended: the rest arrives, nothing twice
+    summary = import_files(sqlite_store, [folder])
+    assert (summary.imported, summary.duplicates) == (50, 1) and sqlite_store.count() == 51
+
+    with pytest.raises(IngestError, match="the file is empty"):  # alone: an error, exit 2
+        import_files(sqlite_store, [folder / "b.jsonl"])
+    (folder / "d.log").write_text("\n  \n")  # empty whatever its extension (was "cannot tell the format")
+    with pytest.raises(IngestError, match="d.log: the file is empty"):
+        import_files(sqlite_store, [folder / "d.log"])
+    assert main(["import", "--db", url, str(folder / "b.jsonl"), str(tmp_path / "nothing-here.md")]) == 2
+    assert "could not be read either" in capsys.readouterr().err

@@ -1143,10 +1143,17 @@ def test_the_policy_file_sets_the_organisations_defaults(tmp_path, monkeypatch):
         ('[off-hours]\nhours = ["8h", "18:00"]\n', "[off-hours] hours"),
         ("[off-hours]\nweekdays = [0]\n", "[off-hours] weekdays"),
         ('[brute-force]\nthreshold = "many"\n', "[brute-force] threshold: expected a whole number"),
+        # a count of 0 was accepted here and then refused by the detection itself
+        ("[brute-force]\nthreshold = 0\n", "[brute-force] threshold: expected a whole number >= 1, got 0"),
+        ("[spray]\nmin_accounts = 0\n", "min_accounts: expected a whole number >= 1, got 0"),
         ("[brute-force\n", "not valid TOML"),
     ],
 )
 def test_a_policy_that_cannot_be_used_says_where(tmp_path, text, message):
+    """And one that loads can be used: off-hours' min_history, the one count that may be 0."""
+    usable = tmp_path / "usable.toml"
+    usable.write_text("[off-hours]\nmin_history = 0\n")
+    assert security.load_policy(usable)["off_hours"]["min_history"] == 0
     path = tmp_path / "security.toml"
     path.write_text(text)
     with pytest.raises(DetectionError) as caught:

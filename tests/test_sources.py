@@ -22,6 +22,7 @@ from audit_analytics.analysis.security import PERMISSION_ACTIONS
 from audit_analytics.cli.main import main
 from audit_analytics.engines.store import open_store
 from audit_analytics.errors import IngestError
+from audit_analytics.filters import Filter
 from audit_analytics.io.ingest import check_file, import_files, load_file
 from audit_analytics.io.sources import SOURCES, detect
 
@@ -357,6 +358,31 @@ def test_auditd_samples_group_records_by_serial(samples, sqlite_store, tmp_path)
     # audit-ubuntu16.log: sshd's USER_LOGIN of an invalid user (hex acct) from 179.38.151.221 failed
     failed = logins.filter(pl.col("ip") == "179.38.151.221")
     assert failed["result"].to_list() == ["failed"] and failed["actor"].to_list() == [None]
+    # test2.log's older PAM records end "(hostname=?, addr=?, terminal=cron res=success)": the
+    # commas and the parenthesis are not part of the values (the target was "?,")
+    stored = sqlite_store.load()
+    assert not stored.filter(
+        pl.col("target").str.ends_with(",") | pl.col("description").str.contains("?,", literal=True)
+    ).height
+    assert "/usr/sbin/crond" in stored["target"].to_list()
+
+
+def test_an_older_pam_record_s_parenthesised_end_is_read_without_its_punctuation(tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text(
+        "type=USER_START msg=audit(1170021601.344:297): user pid=13015 uid=0 auid=0 "
+        "subj=system_u:system_r:crond_t:s0-s0:c0,c1023 msg='PAM: session open acct=root : "
+        'exe="/usr/sbin/crond" (hostname=?, addr=?, terminal=cron res=success)\'\n'
+        "type=USER_AUTH msg=audit(1170021602.344:298): user pid=13016 uid=0 auid=0 "
+        'msg=\'PAM: authentication acct=ann : exe="/usr/sbin/sshd" (hostname=h1, addr=192.0.2.9, '
+        "terminal=ssh res=failed)'\n"
+    )
+    rows = load_file(log, now=NOW).events.sort("time").to_dicts()
+    assert [(r["target"], r["ip"], r["result"]) for r in rows] == [
+        ("/usr/sbin/crond", None, "done"),
+        ("h1", "192.0.2.9", "failed"),
+    ]
+    assert "?," not in rows[0]["description"]
 
 
 @pytest.mark.parametrize(
@@ -660,6 +686,52 @@ def test_syslog_year_comes_from_the_option_or_the_file_and_is_said(tmp_path, cap
     assert [t.year for t in times] == [2023, 2023]
     code, _, err = run(capsys, "import", "--db", f"sqlite:///{tmp_path / 'z.db'}", log)
     assert "took 2026 from the file's modification time (use --year to set it)" in err
+
+
+def test_syslog_on_standard_input_takes_a_later_day_for_last_year(tmp_path, capsys, monkeypatch):
+    """Piped in, the clock stands for the file's time: a line dated after tomorrow is from the
+    year before (a December line read in January), not "more than a day in the future"."""
+    now = datetime.now(UTC)
+    ahead = now + timedelta(days=5)
+    if (ahead.month, ahead.day) == (2, 29):  # last year has no 29 February
+        ahead += timedelta(days=1)
+    behind = now - timedelta(days=2)
+    lines = [
+        f"{d:%b} {d.day:2d} 10:00:00 h sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n"
+        for d in (ahead, behind)
+    ]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("".join(lines).encode())))
+    db = f"sqlite:///{tmp_path / 'stdin.db'}"
+    code, out, err = run(capsys, "import", "--db", db, "-")
+    assert code == 0, err
+    assert "imported 2, rejected 0" in out
+    assert "from the clock (standard input)" in err
+
+    def latest_not_after_tomorrow(d: datetime) -> int:  # the year a reader would take
+        return now.year if d.replace(year=now.year) <= now + timedelta(days=1) else now.year - 1
+
+    times = sorted(open_store(db).load()["time"].to_list())
+    assert sorted((t.year, t.month, t.day) for t in times) == sorted(
+        (latest_not_after_tomorrow(d), d.month, d.day) for d in (ahead, behind)
+    )
+
+
+def test_an_ipv4_address_written_as_ipv6_is_stored_and_found_as_ipv4(tmp_path, sqlite_store):
+    """sshd logs a dual-stack client as ``::ffff:192.0.2.7``: kept so, ``ip:192.0.2.7`` and
+    ``ip:192.0.2.0/24`` missed it."""
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "Mar  3 10:00:00 h sshd[1]: Failed password for root from ::ffff:192.0.2.7 port 22 ssh2\n"
+        "Mar  3 10:00:05 h sshd[1]: Failed password for root from 2001:db8::7 port 22 ssh2\n"
+    )
+    ours = tmp_path / "events.csv"
+    ours.write_text("time,type,action,result,ip\n2026-03-03T11:00:00Z,auth,login,failed,::FFFF:192.0.2.8\n")
+    summary = import_files(sqlite_store, [log, ours], now=NOW, year=2026)
+    assert (summary.imported, summary.rejected) == (3, 0)
+    assert sorted(sqlite_store.load()["ip"].to_list()) == ["192.0.2.7", "192.0.2.8", "2001:db8::7"]
+    assert sqlite_store.count(Filter(query="ip:192.0.2.7")) == 1
+    assert sqlite_store.count(Filter(query="ip:192.0.2.0/24")) == 2
+    assert sqlite_store.count(Filter(query="ip:::ffff:192.0.2.8")) == 1  # searched as written too
 
 
 def test_format_can_be_forced_and_a_wrong_one_is_a_clear_error(tmp_path, capsys, samples):

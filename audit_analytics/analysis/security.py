@@ -1892,6 +1892,11 @@ def policy_file(path: str | Path | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
+_MAY_BE_ZERO = frozenset({"min_history"})
+"""The whole-number thresholds that may be 0 (off-hours: judge even an actor with no history);
+every other count is at least 1."""
+
+
 def _policy_value(rule: str, name: str, value: Any, default: Any, where: str) -> Any:
     """One policy value as the detection takes it, or a DetectionError naming where."""
     problem = f"{where}: [{rule}] {name}"
@@ -1917,8 +1922,9 @@ def _policy_value(rule: str, name: str, value: Any, default: Any, where: str) ->
         if isinstance(default, bool) or isinstance(value, bool):
             raise ValueError(f"expected {type(default).__name__}, got {value!r}")
         if isinstance(default, int):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"expected a whole number >= 0, got {value!r}")
+            least = 0 if name in _MAY_BE_ZERO else 1  # as the detections check them (positive_int)
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"expected a whole number >= {least}, got {value!r}")
             return value
         if isinstance(default, str):
             return str(value)

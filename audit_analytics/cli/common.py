@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 import polars as pl
 
 from audit_analytics.dates import parse_when, zone
+from audit_analytics.errors import UsageError
 from audit_analytics.filters import PERIODS, Filter, Period
 from audit_analytics.io import tabular
 from audit_analytics.schema import RESULTS, TYPE_CHOICES
@@ -167,8 +168,11 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def filter_from_args(args: argparse.Namespace) -> Filter:
+    """The filter the flags say. ``--from``/``--to`` narrow ``--period`` when both are given
+    (``--period 7d --from 2026-03-01``: the last 7 days, from 1 March). A ``--from`` after
+    the ``--to`` is refused (:class:`UsageError`) rather than answered with nothing."""
     period: Period = args.period or ("custom" if (args.start or args.end) else "all")
-    return Filter(
+    flt = Filter(
         period=period,
         start=args.start,
         end=args.end,
@@ -178,6 +182,14 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
         query=args.search,
         tz=args.tz,
     )
+    if args.start is not None and args.end is not None:
+        lo, hi = Filter(period="custom", start=args.start, end=args.end, tz=args.tz).bounds()
+        if lo is not None and hi is not None and lo >= hi:
+            raise UsageError(
+                f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}: "
+                "nothing lies between them (--to names the last day included)"
+            )
+    return flt
 
 
 def open_store(args: argparse.Namespace) -> Store:

@@ -73,6 +73,12 @@ def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="URL",
         help="also check the rows against this database (default: $AUDIT_DB_URL when set)",
     )
+    p.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="the retention archive, for an export --include-archive: archived events are checked "
+        "from it (default: the policy's archive, if it exists)",
+    )
     p.add_argument("--file-only", action="store_true", help="check the file against its manifest only")
     p.set_defaults(handler=cmd_verify_export)
 
@@ -156,7 +162,7 @@ def cmd_verify_export(args: argparse.Namespace) -> int:
 
     url = None if args.file_only else (args.db or os.environ.get("AUDIT_DB_URL"))
     store = open_url(url) if url else None
-    check = verify_export(args.file, store=store)
+    check = verify_export(args.file, store=store, archive=_archive(args) if store is not None else None)
     print(check.summary())
     for problem in check.problems:
         print(f"  {problem}")

@@ -3,13 +3,16 @@
 Every sub-command calls the same public functions as the app and the notebooks. Errors are
 one line on stderr and a non-zero exit, never a traceback.
 
-Exit codes: 0 success; 2 bad input or nothing could be read; 3 an import rejected rows;
-4 ``security --fail-on-findings`` found something.
+Exit codes: 0 success; 2 bad input or nothing could be read; 3 an import rejected rows,
+skipped files or met conflicting duplicates; 4 ``security --fail-on-findings`` found something; 5 ``integrity
+verify``/``verify-export`` found something that no longer matches; 141 the reader of the
+output went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -31,12 +34,13 @@ from audit_analytics.cli.common import (
     actor,
     add_db,
     add_filter_arguments,
+    at_least_one,
     filter_from_args,
     non_negative,
     open_store,
     print_frame,
 )
-from audit_analytics.errors import AuditAnalyticsError, QueryError
+from audit_analytics.errors import AuditAnalyticsError, QueryError, UsageError
 from audit_analytics.filters import Filter, Sort, polars_sort
 from audit_analytics.io import tabular
 from audit_analytics.schema import SORTABLE_COLUMNS
@@ -72,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="audit-analytics",
         description="Explore, search, analyse and export a platform's audit log.",
-        epilog="Exit codes: 0 ok, 2 bad input, 3 import rejected rows, 4 findings (with --fail-on-findings).",
+        epilog="Exit codes: 0 ok, 2 bad input, 3 import rejected rows, skipped files or met conflicts, "
+        "4 findings (with --fail-on-findings), 5 integrity verify/verify-export found a change.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -134,9 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", default="time", choices=SORTABLE_COLUMNS)
     p.add_argument("--ascending", action="store_true")
     p.add_argument(
-        "--format", choices=["xlsx", "csv"], default=None, help="default: from --output's extension"
+        "--format",
+        choices=["xlsx", "csv"],
+        default=None,
+        help="the file's extension says it; if given, must agree",
     )
-    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--output", required=True, metavar="FILE", help="a .xlsx or .csv file")
     _add_archive(p)
 
     p = sub.add_parser(
@@ -150,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_filter_arguments(p)
     p.add_argument(
-        "--top", type=non_negative, default=10, metavar="N", help="actors, targets: rows (default 10)"
+        "--top",
+        type=at_least_one,
+        default=10,
+        metavar="N",
+        help="actors, targets: rows (default 10, at least 1)",
     )
     p.add_argument(
         "--format", choices=FORMATS, default="table", help="table, json, jsonl or csv; times in --tz"
@@ -228,7 +240,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"skipped {path}: {why}", file=sys.stderr)
     if summary.rejected and summary.imported + summary.duplicates == 0:
         return EXIT_USAGE
-    return EXIT_REJECTED if summary.rejected or summary.skipped else EXIT_OK
+    # a duplicate whose content differs from the stored event is listed with the rejects: the
+    # same id telling two stories is for a person to look at, as a rejected row is
+    return EXIT_REJECTED if summary.rejected or summary.skipped or summary.conflicts else EXIT_OK
 
 
 def cmd_formats(args: argparse.Namespace) -> int:
@@ -322,8 +336,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     flt = filter_from_args(args)
     output = Path(args.output)
-    # --format's choices are ExportFormat's values
-    fmt: ExportFormat = args.format or ("csv" if output.suffix.lower() == ".csv" else "xlsx")
+    # --format's choices are ExportFormat's values; the file's name must say the same, since
+    # verify-export (and a spreadsheet program) goes by it
+    named = output.suffix.lower().lstrip(".")
+    if named not in ("csv", "xlsx") or (args.format and args.format != named):
+        raise UsageError(
+            f"--output {output}: name a .csv or .xlsx file"
+            + (
+                f" (--format {args.format}: {output.with_suffix('.' + args.format).name})"
+                if args.format
+                else ""
+            )
+        )
+    fmt: ExportFormat = "csv" if named == "csv" else "xlsx"
     store = open_store(args)
     order = Sort(args.sort, not args.ascending)
     # relative periods pinned once: the count and every chunk read the same instants
@@ -425,6 +450,11 @@ COMMANDS = {
 }
 
 
+EXIT_BROKEN_PIPE = 141
+"""The reader of the output went away (``audit-analytics formats | head -1``): what a shell
+reports for a command ended by SIGPIPE (128 + 13), without a message."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -439,6 +469,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return handler(args)
+    except BrokenPipeError:
+        # the reader stopped reading (``| head``): not an error to report. What is left in the
+        # buffer goes nowhere, so Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except QueryError as exc:
         print(f"error: search {exc.query!r}: {exc}", file=sys.stderr)
     except (AuditAnalyticsError, ValueError, OSError) as exc:

@@ -61,6 +61,7 @@ import sqlalchemy as sa
 from audit_analytics.engines import chain
 from audit_analytics.errors import IntegrityError
 from audit_analytics.integrity import Head
+from audit_analytics.io import archive as archive_io
 from audit_analytics.io import tabular
 from audit_analytics.io.export import (
     ABOUT_SHEET,
@@ -88,7 +89,8 @@ class ExportCheck:
     ``problems`` is every way the file or the log no longer matches the manifest (empty when
     all is well); ``notes`` says what was not or could not be checked and why, and what was
     found besides. ``checked_rows`` counts the file's rows that were read and hashed;
-    ``db_checked`` is True when the rows were compared with a database.
+    ``db_checked`` is True when the rows were compared with a database, ``archive_checked``
+    when events missing from it were looked up in the retention archive.
     """
 
     path: Path
@@ -96,6 +98,7 @@ class ExportCheck:
     rows: int
     checked_rows: int = 0
     db_checked: bool = False
+    archive_checked: bool = False
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -105,7 +108,13 @@ class ExportCheck:
 
     def summary(self) -> str:
         """One line: the file, OK or how many problems, what was compared."""
-        against = "the manifest and the log" if self.db_checked else "the manifest (file only)"
+        against = (
+            "the manifest, the log and its archive"
+            if self.archive_checked
+            else "the manifest and the log"
+            if self.db_checked
+            else "the manifest (file only)"
+        )
         if self.ok:
             return f"{self.path.name}: OK: {self.checked_rows:,} rows match {against}"
         count = len(self.problems)
@@ -122,6 +131,7 @@ class ExportCheck:
             "rows": self.rows,
             "checked_rows": self.checked_rows,
             "db_checked": self.db_checked,
+            "archive_checked": self.archive_checked,
             "problems": list(self.problems),
             "notes": list(self.notes),
         }
@@ -150,7 +160,9 @@ class _FileRows:
     rendered: list[Any]
 
 
-def verify_export(path: str | Path, *, store: Store | None = None) -> ExportCheck:
+def verify_export(
+    path: str | Path, *, store: Store | None = None, archive: str | Path | None = None
+) -> ExportCheck:
     """Check that an export still matches its manifest and, with ``store``, the log.
 
     Raises :class:`IntegrityError` (naming what and where) when the file or its manifest is
@@ -164,6 +176,10 @@ def verify_export(path: str | Path, *, store: Store | None = None) -> ExportChec
         ``.xlsx`` file (its manifest is the "About this export" sheet).
     store
         The database the export came from; without it only the file is checked.
+    archive
+        The retention archive (``export --include-archive``): exported events that retention
+        archived and deleted from the database are read from it and checked like the others
+        (their chain hashes stay in the database). Without it they are reported missing.
     """
     path = Path(path)
     if not path.is_file():
@@ -186,7 +202,7 @@ def verify_export(path: str | Path, *, store: Store | None = None) -> ExportChec
             "the manifest names no chain position: the rows did not come from a chained database"
         )
     if store is not None:
-        _check_against_log(store, claim, rows, check)
+        _check_against_log(store, claim, rows, check, archive=archive)
     return check
 
 
@@ -381,7 +397,9 @@ def _xlsx_claim(about: Mapping[str, str], *, where: str) -> _Claim:
 # against the log
 
 
-def _check_against_log(store: Store, claim: _Claim, rows: _FileRows, check: ExportCheck) -> None:
+def _check_against_log(
+    store: Store, claim: _Claim, rows: _FileRows, check: ExportCheck, *, archive: str | Path | None = None
+) -> None:
     check.db_checked = True
     _check_chain_position(store, claim, check)
     if "id" not in claim.columns:
@@ -401,9 +419,20 @@ def _check_against_log(store: Store, claim: _Claim, rows: _FileRows, check: Expo
     found = store.events_by_id(wanted)
     by_id = {event_id: index for index, event_id in enumerate(found.get_column("id").to_list())}
     missing = [event_id for event_id in wanted if event_id not in by_id]
+    if missing and archive is not None:  # archived and deleted by retention: the archive's copy
+        found = archive_io.merge(
+            found,
+            archive_io.scan(archive).join(
+                pl.LazyFrame({"id": pl.Series(missing, dtype=pl.String)}).unique(), on="id", how="semi"
+            ),
+        )
+        by_id = {event_id: index for index, event_id in enumerate(found.get_column("id").to_list())}
+        missing = [event_id for event_id in wanted if event_id not in by_id]
+        check.archive_checked = True
     if missing:
+        where = "in the database or the archive" if archive is not None else "in the database"
         check.problems.append(
-            f"{len(missing):,} exported events are not in the database{_archived_note(store, missing)}: "
+            f"{len(missing):,} exported events are not {where}{_archived_note(store, missing, archive)}: "
             f"{_named(missing)}"
         )
     present = [(n, event_id) for n, event_id in enumerate(file_ids) if event_id and event_id in by_id]
@@ -473,8 +502,9 @@ def _edited_since_stored(store: Store, ids: Sequence[str], hashes: Sequence[str]
     return [event_id for event_id, now in zip(ids, hashes, strict=True) if stored.get(event_id, now) != now]
 
 
-def _archived_note(store: Store, ids: Sequence[str]) -> str:
-    """`` (n archived by retention)`` when some of these ids were archived and deleted."""
+def _archived_note(store: Store, ids: Sequence[str], archive: str | Path | None = None) -> str:
+    """`` (n archived by retention)`` when some of these ids were archived and deleted (and,
+    without ``archive``, how to check them)."""
     c = store.chain.c
     archived = 0
     with store.engine.connect() as conn:
@@ -482,10 +512,13 @@ def _archived_note(store: Store, ids: Sequence[str]) -> str:
             chunk = list(ids[start : start + _FETCH_IDS])
             stmt = sa.select(sa.func.count()).where(c.id.in_(chunk), c.archived.is_not(None))
             archived += int(conn.execute(stmt).scalar_one())
+    if not archived:
+        return ""
+    if archive is not None:
+        return f" ({archived:,} of them archived and deleted by retention, and not in the archive {archive})"
     return (
-        f" ({archived:,} of them archived and deleted by retention, so only the archive can check them)"
-        if archived
-        else ""
+        f" ({archived:,} of them archived and deleted by retention, so only the archive can check them: "
+        "give it with --archive)"
     )
 
 

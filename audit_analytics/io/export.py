@@ -117,7 +117,7 @@ EVENTS_SHA256_DEFINITION = (
     "SHA-256 over the chain hash of each exported event (SHA-256 of its canonical JSON), in file "
     "order, each ended by a newline"
 )
-VERIFY_HINT = "audit-analytics integrity verify-export FILE [--db URL]"
+VERIFY_HINT = "audit-analytics integrity verify-export FILE [--db URL] [--archive DIR]"
 
 # Progress is reported after each chunk; the page's progress bar wants at least one update
 # per ~50,000 rows, and chunks this size keep polars' per-call overhead negligible.

@@ -51,7 +51,6 @@ import dataclasses
 import gzip
 import hashlib
 import io
-import ipaddress
 import itertools
 import json
 import math
@@ -76,7 +75,15 @@ import sqlalchemy as sa
 from audit_analytics.engines import chain
 from audit_analytics.errors import IngestError, StoreError, UnrecognisedFile
 from audit_analytics.io import sources
-from audit_analytics.schema import CATEGORY_CODES, COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, RESULTS, SCHEMA
+from audit_analytics.schema import (
+    CATEGORY_CODES,
+    COLUMNS,
+    JSON_COLUMNS,
+    REQUIRED_COLUMNS,
+    RESULTS,
+    SCHEMA,
+    canonical_ip,
+)
 
 if TYPE_CHECKING:
     import _csv
@@ -228,7 +235,7 @@ class ImportSummary:
     ignored_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)  # file -> the format it was read as
     notes: list[str] = field(default_factory=list)  # what the reading assumed (a syslog year)
-    skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was not read (its format)
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> why it could not be read
 
     @property
     def balanced(self) -> bool:
@@ -341,8 +348,11 @@ def _context(path: Path, origin: Path | None, year: int | None) -> sources.Conte
     if year is not None:
         return sources.Context(str(origin or path), year=year, year_from="--year")
     if origin is not None and origin.name == "stdin":
+        # the clock stands for the file's time: a December line read in January is from the
+        # year before, as it is for a file (a line more than a day ahead of it)
+        now = datetime.now(UTC)
         return sources.Context(
-            str(origin), year=datetime.now(UTC).year, year_from="the clock (standard input)"
+            str(origin), year=now.year, year_from="the clock (standard input)", modified=now
         )
     modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     return sources.Context(
@@ -447,6 +457,9 @@ def _check(path: Path, format: str | None, year: int | None, origin: Path | None
     source = format if format in sources.SOURCES else None
     if format is None:
         source = _sniff_source(path)
+        head = _head(path) if source is None else b"x"
+        if len(head) < sources.SNIFF_BYTES and not head.strip():  # whatever its extension
+            raise IngestError(named, "the file is empty")
         if source is None and origin is not None:  # standard input has no extension to go by
             first = _head(path).lstrip()[:1]
             format = "jsonl" if first == b"{" else "json" if first == b"[" else "csv"
@@ -618,7 +631,12 @@ def _jsonl_rows(path: Path) -> Iterator[RawRow]:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield (number, _cut(text), None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                yield (
+                    number,
+                    _cut(text),
+                    None,
+                    f"not valid JSON ({sources.json_message(exc)} at column {exc.colno})",
+                )
                 continue
             except (RecursionError, ValueError) as exc:  # nesting too deep, a 5,000-digit number
                 yield (number, _cut(text), None, f"not readable JSON ({type(exc).__name__}: {str(exc)[:80]})")
@@ -636,7 +654,7 @@ def _json_array(path: Path) -> list[Any]:
         parsed = json.loads(data.decode("utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise IngestError(
-            path, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            path, f"is not valid JSON: {sources.json_message(exc)} at line {exc.lineno}, column {exc.colno}"
         ) from None
     except (RecursionError, ValueError) as exc:
         raise IngestError(path, f"is not readable JSON: {type(exc).__name__}: {str(exc)[:80]}") from None
@@ -868,13 +886,15 @@ def validate_row(
             row["result"] = code
         else:
             reasons.append(f"result: {row['result'][:40]!r} is not one of {', '.join(RESULTS)}")
+    if row["action"] is not None:  # as type and result: "LOGIN" and "login " are a login
+        row["action"] = row["action"].strip().lower()
     if row["ip"] is not None:
         plain_v4 = row["ip"].strip()
         if _IPV4.fullmatch(plain_v4):  # already canonical (no leading zeros): skip ipaddress
             row["ip"] = plain_v4
         else:
             try:
-                row["ip"] = str(ipaddress.ip_address(plain_v4))
+                row["ip"] = canonical_ip(plain_v4)
             except ValueError:
                 reasons.append(f"ip: {row['ip'][:60]!r} is not an IPv4 or IPv6 address")
     for column in JSON_COLUMNS:
@@ -882,7 +902,9 @@ def validate_row(
             try:
                 json.loads(row[column])
             except json.JSONDecodeError as exc:
-                reasons.append(f"{column}: not valid JSON ({exc.msg} at character {exc.pos + 1})")
+                reasons.append(
+                    f"{column}: not valid JSON ({sources.json_message(exc)} at character {exc.pos + 1})"
+                )
             except (RecursionError, ValueError) as exc:
                 reasons.append(f"{column}: not readable JSON ({type(exc).__name__})")
     if reasons:
@@ -1139,7 +1161,7 @@ def _sure(frame: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, pl.DataFram
         pl.col("id").str.len_chars().is_between(1, MAX_ID_CHARS).fill_null(False),
         pl.col("type").is_in(list(CATEGORY_CODES)).fill_null(False),
         pl.col("result").is_in(list(RESULTS)).fill_null(False),
-        pl.col("action").is_not_null(),
+        (pl.col("action") == pl.col("action").str.strip_chars().str.to_lowercase()).fill_null(False),
         pl.col("ip").is_null() | pl.col("ip").str.contains(f"^{_IPV4.pattern}$"),
         *fits,
     )
@@ -1373,9 +1395,12 @@ def import_files(
     under us) writes nothing either. Memory is bounded by the batch. A deadlock with a
     concurrent import is retried (up to ``attempts`` times) from the start.
 
-    A folder stands for every file under it. When some files are of no format the import
-    knows (a README beside the logs) and others are, those are skipped and listed in the
-    summary's ``skipped``; when none is, :class:`UnrecognisedFile` is raised.
+    A folder stands for every file under it. Of several files, one that cannot be read at
+    all (of no format the import knows, a README beside the logs; empty; a CSV without the
+    columns; a ``.gz`` cut short) is skipped and listed with its reason in the summary's
+    ``skipped``, and the others are imported; when none can be read, the first one's
+    :class:`IngestError` is raised (:class:`UnrecognisedFile` when none is of a known
+    format). A single file that cannot be read raises its error.
 
     ``format`` forces one format for every file (else each is recognised by its content);
     ``year`` is the year of syslog lines, which have none. ``-`` reads standard input (copied
@@ -1383,19 +1408,27 @@ def import_files(
     """
     with tempfile.TemporaryDirectory(prefix="aa-import-") as spool:
         checked: list[CheckedFile] = []
-        skipped: list[UnrecognisedFile] = []
-        for p, origin in _expand(paths, Path(spool)):
+        skipped: list[IngestError] = []
+        inputs = list(_expand(paths, Path(spool)))
+        for p, origin in inputs:
             try:
                 checked.append(check_file(p, format=format, year=year, origin=origin))
             except UnrecognisedFile as exc:
                 skipped.append(exc)
+            except IngestError as exc:
+                if len(inputs) == 1:
+                    raise
+                skipped.append(exc)
         if skipped and not checked:
-            raise (
-                skipped[0]
-                if len(skipped) == 1
-                else UnrecognisedFile(
-                    skipped[0].path, f"{skipped[0].problem} (and {len(skipped) - 1:,} other file(s) neither)"
-                )
+            first = skipped[0]
+            if len(skipped) == 1:
+                raise first
+            unknown = all(isinstance(exc, UnrecognisedFile) for exc in skipped)
+            others = (
+                f"{len(skipped) - 1:,} other file(s) {'neither' if unknown else 'could not be read either'}"
+            )
+            raise (UnrecognisedFile if unknown else IngestError)(
+                first.path, f"{first.problem} (and {others})"
             )
         summary = _import_checked(
             store, checked, rejects=rejects, batch_rows=batch_rows, now=now, attempts=attempts

@@ -28,6 +28,7 @@ from audit_analytics.io.sources.base import (
     RawRow,
     Source,
     first_json_record,
+    json_message,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "RawRow",
     "Source",
     "detect",
+    "json_message",
     "source_named",
 ]
 

@@ -117,8 +117,13 @@ def _decode_hex(key: str, value: str) -> str:
 def parse_fields(text: str) -> dict[str, str]:
     """``key=value`` pairs, quoted or hex-encoded, the inner ``msg='…'`` merged in.
 
+    Older kernels wrote a PAM record's end in parentheses, separated by commas; the
+    punctuation is not part of the values:
+
     >>> parse_fields("pid=1 msg='op=login acct=726F6F74 res=failed'")
     {'pid': '1', 'op': 'login', 'acct': 'root', 'res': 'failed'}
+    >>> parse_fields('exe="/usr/sbin/crond" (hostname=?, addr=?, terminal=cron res=success)')
+    {'exe': '/usr/sbin/crond', 'hostname': '?', 'addr': '?', 'terminal': 'cron', 'res': 'success'}
     """
     out: dict[str, str] = {}
     for key, value in _PAIR.findall(text):
@@ -127,8 +132,12 @@ def parse_fields(text: str) -> dict[str, str]:
             continue
         if value[:1] in ('"', "'"):
             out[key] = value[1:-1]
-        else:
-            out[key] = _decode_hex(key, value)
+            continue
+        if value.endswith(","):  # "hostname=?, addr=?" (an SELinux range's commas are inside)
+            value = value[:-1]
+        if value.endswith(")") and "(" not in value:  # "(… res=success)"
+            value = value[:-1]
+        out[key] = _decode_hex(key, value)
     return out
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,10 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from audit_analytics.schema import canonical_ip
+
 __all__ = [
     "ActionRule",
     "as_dict",
     "as_list",
+    "json_message",
     "Context",
     "LineMapper",
     "Lines",
@@ -152,7 +154,7 @@ def ip_or_none(value: object) -> str | None:
     if IPV4.fullmatch(text):  # canonical already: ipaddress would print it unchanged
         return text
     try:
-        return str(ipaddress.ip_address(text))
+        return canonical_ip(text)
     except ValueError:
         return None
 
@@ -331,9 +333,22 @@ def _complete_looking(text: str) -> bool:
     return text.rstrip().endswith(("}", "]")) and len(text) > 2
 
 
+def json_message(exc: json.JSONDecodeError) -> str:
+    """The decoder's message without the "at" it leaves for the place, which the caller writes
+    its own way ("Unterminated string starting at" read "… starting at at line 1").
+
+    >>> try:
+    ...     json.loads('{"a": "b')
+    ... except json.JSONDecodeError as exc:
+    ...     json_message(exc)
+    'Unterminated string starting'
+    """
+    return exc.msg.removesuffix(" at")
+
+
 def _why_json(exc: BaseException) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+        return f"not valid JSON ({json_message(exc)} at column {exc.colno})"
     return f"not readable JSON ({type(exc).__name__})"
 
 
@@ -348,7 +363,7 @@ def _document(start: int, data: bytes, *, wrappers: bool) -> Iterator[JsonItem]:
             start + exc.lineno - 1,
             "",
             None,
-            f"the JSON document starting on line {start} is not valid JSON ({exc.msg} at line "
+            f"the JSON document starting on line {start} is not valid JSON ({json_message(exc)} at line "
             f"{start + exc.lineno - 1}, column {exc.colno})",
         )
         return
