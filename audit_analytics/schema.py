@@ -181,10 +181,10 @@ def canonical_ip(text: str) -> str:
     (``::ffff:192.168.1.1``, as sshd and dual-stack servers log it) as the IPv4 address, so
     ``ip:192.168.1.1`` and ``ip:192.168.1.0/24`` find it. Raises ValueError for anything else.
 
-    >>> canonical_ip("::ffff:192.168.1.1"), canonical_ip("2001:0DB8::0001"), canonical_ip(" 10.0.0.5 ")
+    >>> canonical_ip("::ffff:192.168.1.1"), canonical_ip("2001:0DB8::0001"), canonical_ip("10.0.0.5")
     ('192.168.1.1', '2001:db8::1', '10.0.0.5')
     """
-    address = ipaddress.ip_address(text.strip())
+    address = ipaddress.ip_address(text)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
