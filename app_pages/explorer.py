@@ -20,6 +20,7 @@ if view.archive:
     except TooLargeForMemory as exc:
         st.warning(f"The archive cannot be searched here: {md_escape(str(exc))}", icon=":material/memory:")
 view, notice = ui.resolve_event(view, shared)
+notice = notice or st.session_state.pop(ui.EVENT_NOTICE, None)  # a related event opened
 set_view(view)
 
 filter_panel(actors_of(shared))

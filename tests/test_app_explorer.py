@@ -227,7 +227,8 @@ def test_pages_and_page_size(app, db):
 
 def select_row(at, i):
     view = at.session_state["view"]
-    at.session_state[table_key(view)] = {"selection": {"rows": [i], "columns": [], "cells": []}}
+    generation = at.session_state["_table_generation"] if "_table_generation" in at.session_state else 0
+    at.session_state[table_key(view, generation)] = {"selection": {"rows": [i], "columns": [], "cells": []}}
     return at.run()
 
 

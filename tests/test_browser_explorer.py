@@ -343,6 +343,14 @@ def test_a_related_event_opens_on_a_click(app, page):
     assert detail_fields(page)["Event ID"] == others[0]["id"]
     no_errors(page)
 
+    # Back shows the event it was opened from (it stayed on the new one: the address was
+    # written twice, with the new event, then with the page it sits on)
+    page.go_back()
+    deadline = time.monotonic() + 15
+    while detail_fields(page)["Event ID"] != first["id"] and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert detail_fields(page)["Event ID"] == first["id"] and query(page)["event"] == first["id"]
+
     # its deep link opens the same
     open_app(page, app.url(f"?event={others[0]['id']}"))
     assert detail_fields(page)["Event ID"] == others[0]["id"]

@@ -168,3 +168,15 @@ def test_a_ticked_finding_opens_its_events_in_the_same_tab(app, page):
     assert re.fullmatch(r"action:login ip:\S+", params["q"]), params["q"]
     assert len(page.context.pages) == pages_before  # no new tab
     no_errors(page)
+
+    # Back returns to the review as it was left. Streamlit writes the new address on the page
+    # being left before it switches (a history entry of its own): Back landed there, on the
+    # Security review with the finding's custom period, search and type
+    page.go_back()
+    page.wait_for_url(re.compile(r"/security\?period=all$"))
+    expect(page.get_by_role("heading", name="Security review")).to_be_visible()
+    wait_idle(page, settle=0.5)
+    assert urlsplit(page.url).query == "period=all"
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile("all time")).first
+    expect(caption).to_be_visible()
+    no_errors(page)

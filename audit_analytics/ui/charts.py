@@ -37,6 +37,7 @@ __all__ = [
     "RESULT_COLORS",
     "bars_over_time",
     "category_label",
+    "clickable",
     "csv_bytes",
     "download_chart_data",
     "drill",
@@ -652,18 +653,39 @@ def show(
     if view is None:
         st.plotly_chart(fig, key=key, width="stretch", config={"displaylogo": False})
         return None
+    changes = clickable(fig, key=key)
+    if changes is not None and on_click is not None:
+        on_click(drill_view(view, changes))
+    return changes
+
+
+def clickable(fig: go.Figure, *, key: str) -> dict[str, Any] | None:
+    """Draw a figure whose points drill (:func:`drill` in their ``customdata``) and return
+    the drill of the point just clicked, or None.
+
+    The click is read by the chart's selection callback, which Streamlit calls at the start
+    of the rerun the click asks for, under the name the chart had when it was clicked. A
+    chart's name holds its figure: when the data changed between the drawing and the click
+    (the page recorded a download, events arrived), the rerun drew a new figure under a new
+    name, and the selection read from its return value was lost: the first click did nothing.
+    """
+    clicked = f"{key}--clicked"
+
+    def keep_click() -> None:
+        changes = clicked_drill(st.session_state.get(key))
+        if changes is not None:
+            st.session_state[clicked] = changes
+
     event = st.plotly_chart(
         fig,
         key=key,
         width="stretch",
-        on_select="rerun",
+        on_select=keep_click,
         selection_mode="points",
         config={"displaylogo": False},
     )
-    changes = clicked_drill(event)
-    if changes is not None and on_click is not None:
-        on_click(drill_view(view, changes))
-    return changes
+    kept: dict[str, Any] | None = st.session_state.pop(clicked, None)
+    return kept if kept is not None else clicked_drill(event)
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:

@@ -484,9 +484,9 @@ def event_detail(event: dict[str, Any], shared: SharedFrame, view: View) -> None
         _before_after(event)
     same_request, same_actor = shared.index.related(event)
     st.text(f"Same request id ({len(same_request)})")
-    _related_table(same_request, tz, f"rel-req-{event['id']}")
+    _related_table(same_request, tz, f"rel-req-{event['id']}", shared)
     st.text(f"Same actor, 10 minutes either side ({len(same_actor)})")
-    _related_table(same_actor, tz, f"rel-actor-{event['id']}")
+    _related_table(same_actor, tz, f"rel-actor-{event['id']}", shared)
 
 
 # the width of each of the detail's two upper blocks (fields; request details): two fit
@@ -542,19 +542,27 @@ def _diff_colours(row: pd.Series) -> list[str]:
     return [f"background-color: {colour}" if colour else "" for _ in row]
 
 
-def _open_related(key: str, ids: list[str]) -> None:
-    """A row ticked in a related-events table: open that event (its deep link ?event=),
-    on whatever page of the result it sits (resolve_event finds it)."""
+EVENT_NOTICE = "_event_notice"
+"""What :func:`resolve_event` said when a related event was opened (the page shows it)."""
+
+
+def _open_related(key: str, ids: list[str], shared: SharedFrame) -> None:
+    """A row ticked in a related-events table: open that event (its deep link ?event=) on
+    the page of the result it sits on. The address is written once, page and all: written
+    with the event and then again with its page, it made two history entries, and Back
+    showed the new event again instead of the one it was opened from."""
     row = ticked_row(st.session_state.get(key), len(ids))
     if row is None:
         return
     view: View = st.session_state["view"]
     # a new table key: the list's own selection would otherwise keep the previous row
     st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
-    set_view(view.replace(event=ids[row]))
+    opened, notice = resolve_event(view.replace(event=ids[row]), shared)
+    st.session_state[EVENT_NOTICE] = notice
+    set_view(opened)
 
 
-def _related_table(frame: pl.DataFrame, tz: str, key: str) -> None:
+def _related_table(frame: pl.DataFrame, tz: str, key: str, shared: SharedFrame) -> None:
     """Related events; a click on a row opens it here."""
     if frame.height == 0:
         st.caption("none")
@@ -565,7 +573,7 @@ def _related_table(frame: pl.DataFrame, tz: str, key: str) -> None:
         hide_index=True,
         width="stretch",
         key=key,
-        on_select=functools.partial(_open_related, key, ids),
+        on_select=functools.partial(_open_related, key, ids, shared),
         selection_mode=["single-row", "single-column"],
         column_order=TABLE_COLUMNS,
         column_config=list_columns(tz),

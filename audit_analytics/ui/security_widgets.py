@@ -209,15 +209,7 @@ def drill_target(review: Review, changes: dict[str, Any]) -> View | None:
 
 
 def _clicked(key: str, fig: go.Figure, review: Review, open_explorer: Callable[[View], None]) -> None:
-    event = st.plotly_chart(
-        fig,
-        key=key,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="points",
-        config={"displaylogo": False},
-    )
-    changes = charts.clicked_drill(event)
+    changes = charts.clickable(fig, key=key)
     if changes:
         target = drill_target(review, changes)
         if target is not None:

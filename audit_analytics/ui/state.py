@@ -55,6 +55,7 @@ def current_view(*, defaults: View | None = None) -> View:
     params = _params()
     state = st.session_state
     page = _page_id()
+    params = _back_from_a_switch(page, params)
     switched = state.get("_panel_page") != page
     state["_panel_page"] = page
     if not params and "view" in state and state.get("_url_seen"):
@@ -72,6 +73,9 @@ def current_view(*, defaults: View | None = None) -> View:
             view = defaults.replace(filter=defaults.filter.replace(tz=view.filter.tz))
         state["view"] = view
         state["_url_seen"] = params
+        # the address decides which event is open (Back, a pasted link): a table keyed as
+        # before would still hold the row it had ticked and open that event again
+        state["_table_generation"] = state.get("_table_generation", 0) + 1
         seed_widgets(view)
         _keep_unreadable_search(params, view)
     elif switched:
@@ -81,6 +85,33 @@ def current_view(*, defaults: View | None = None) -> View:
         seed_widgets(state["view"])
     current: View = state["view"]
     return current
+
+
+_LEFT = "_page_left"
+
+
+def _switch_page(target: str, params: dict[str, str]) -> None:
+    """``st.switch_page`` to ``target`` with ``params`` as its address. Streamlit writes the
+    new address on the page being left before it switches pages, which makes a history entry
+    of its own: Back then shows this page with the other page's filters (a finding's custom
+    minutes on the Security review). What this page's address was is kept for
+    :func:`_back_from_a_switch`."""
+    st.session_state[_LEFT] = (_page_id(), dict(params), _params())
+    st.session_state.pop("view", None)  # the page switched to re-reads the URL
+    st.switch_page(target, query_params=params)
+
+
+def _back_from_a_switch(page: str | None, params: dict[str, str]) -> dict[str, str]:
+    """The address to read: the one this page had when it switched to another
+    (:func:`_switch_page`) when the browser went back to the entry Streamlit made on the way
+    (this page, the other page's address), which is written back in its place; else ``params``."""
+    left = st.session_state.get(_LEFT)
+    if not left or left[0] != page or params != left[1] or params == left[2]:
+        return params
+    own: dict[str, str] = dict(left[2])
+    st.query_params.from_dict(own)  # after Back, Streamlit replaces the entry: no new one
+    st.session_state.pop("view", None)  # read again from this address, not kept from the other page
+    return own
 
 
 def _keep_unreadable_search(params: dict[str, str], view: View) -> None:
@@ -359,20 +390,17 @@ SECURITY_PAGE = "app_pages/security.py"
 def open_security_review(view: View) -> None:
     """Go to the Security review on ``view``'s period, users and search (Type and Result do
     not apply there)."""
-    st.session_state.pop("view", None)  # the page re-reads the URL
     wide = View(filter=view.filter.replace(types=(), results=()), utc=view.utc)
-    st.switch_page(SECURITY_PAGE, query_params=wide.to_params())
+    _switch_page(SECURITY_PAGE, wide.to_params())
 
 
 def open_explorer(view: View) -> None:
     """Go to the Audit Log page showing ``view`` (its URL carries every filter)."""
-    st.session_state.pop("view", None)  # the explorer re-reads the URL
-    st.switch_page(EXPLORER_PAGE, query_params=view.to_params())
+    _switch_page(EXPLORER_PAGE, view.to_params())
 
 
 def open_explorer_link(link: str) -> None:
     """Go, in this tab and session, to the Audit Log at a link :func:`audit_analytics.view.explorer_link`
     made (a table's link column opens a new tab, where Streamlit starts a new session, which
     resumes the sign-in from the browser's cookie)."""
-    st.session_state.pop("view", None)
-    st.switch_page(EXPLORER_PAGE, query_params=dict(parse_qsl(urlsplit(link).query)))
+    _switch_page(EXPLORER_PAGE, dict(parse_qsl(urlsplit(link).query)))
