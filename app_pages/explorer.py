@@ -55,9 +55,7 @@ if may_export and st.session_state.get("export_dialog_open"):
     ui.export_dialog(shared, view, page.total, current_actor())
 
 if page.total == 0:
-    newest = shared.index.newest_time()
-    when = f" The newest event is from {newest:%Y-%m-%d %H:%M} UTC." if newest else " The log is empty."
-    st.info(f"No events match in this period.{when}", icon=":material/search_off:")
+    st.info(ui.no_match_notice(shared, view), icon=":material/search_off:")
     st.button("Show all time", key="show_all_time", on_click=ui.show_all_time)
 else:
     ui.sort_controls(view)

@@ -99,7 +99,7 @@ NO_EXPORT_PERMISSION = (
     "Exporting needs the auditor or admin role. Please request it from your organization manager."
 )
 NO_ADMIN_PERMISSION = (
-    "You don't have permission to manage retention and settings. "
+    "You don't have permission to manage retention, integrity checks and settings (the admin role). "
     "Please request permission from your organization manager."
 )
 

@@ -277,7 +277,7 @@ def parse(text: str) -> Query:
 
 _OR_HELP = (
     "OR joins two values of one qualifier, e.g. user:root OR user:alice (the same as "
-    'user:root user:alice); it cannot join other terms. To search for the word, write "OR"'
+    'user:root user:alice); it cannot join other terms. To search for the word, write "OR" in quotes.'
 )
 
 

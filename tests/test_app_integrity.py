@@ -227,6 +227,7 @@ def test_viewers_and_auditors_cannot_open_it(store, as_role, role):
     at = page_as(as_role, role)
     no_exceptions(at)
     assert [w.value for w in at.warning] == [NO_ADMIN_PERMISSION]
+    assert "integrity" in NO_ADMIN_PERMISSION  # this page's own subject (it said "retention and settings")
     assert not at.metric and not at.success and not at.error
     assert not [b for b in at.button if b.key == "integrity_verify"]
     assert verifications(store).height == 0

@@ -180,3 +180,30 @@ def test_a_ticked_finding_opens_its_events_in_the_same_tab(app, page):
     caption = page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile("all time")).first
     expect(caption).to_be_visible()
     no_errors(page)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1440, 800])
+def test_the_working_days_show_whole_in_the_sidebar(app, page, width):
+    """Monday … Friday as chips took five lines in the sidebar's Working days box, which shows
+    about four: Friday was cut off below a scroll inside the box."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_app(page, app.url("security?period=7d"))
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").filter(has_text="Working days")
+    expect(box).to_be_visible()
+    box.scroll_into_view_if_needed()
+    field = box.get_by_test_id("stMultiSelectTagsContainer").bounding_box()
+    chips = box.locator("[data-tag]")
+    expect(chips).to_have_count(5)
+    assert field is not None
+    for i in range(5):
+        chip = chips.nth(i).bounding_box()
+        assert chip is not None
+        assert field["y"] <= chip["y"] and chip["y"] + chip["height"] <= field["y"] + field["height"] + 0.5, (
+            chips.nth(i).inner_text(),
+            chip,
+            field,
+        )
+    assert [chips.nth(i).get_attribute("aria-label") for i in range(5)] == ["Mon", "Tue", "Wed", "Thu", "Fri"]

@@ -197,3 +197,14 @@ def test_top_10_charts_stand_side_by_side_only_where_each_has_room_for_its_bars(
     beside = fig.layout.margin.l + legend
     assert charts.RANKED_MIN_WIDTH - beside >= 250, beside  # px left for the bars
     assert plot_height(fig) >= 16 * 19 + 26
+
+
+def test_small_counts_are_ticked_in_whole_numbers():
+    """Two failures at most ticked 0, 0.5, 1, 1.5, 2 ("Login failures by source IP")."""
+    few = fit_margins(go.Figure(go.Bar(x=[2, 1], y=["10.0.0.1", "10.0.0.2"], orientation="h")))
+    assert (few.layout.xaxis.dtick, few.layout.xaxis.tick0) == (1, 0)
+    assert few.layout.yaxis.dtick is None  # the names
+    many = fit_margins(go.Figure(go.Bar(x=["a", "b"], y=[40, 7])))
+    assert many.layout.yaxis.dtick is None  # plotly's own whole steps
+    share = fit_margins(go.Figure(go.Bar(x=["a", "b"], y=[0.5, 2.5])))
+    assert share.layout.yaxis.dtick is None  # not counts

@@ -332,6 +332,7 @@ def fit_margins(fig: go.Figure) -> go.Figure:
         right = max(right, round(room))
     top, bottom = 60, round(x_high + _X_AXIS_ROOM)
     fig.update_layout(margin={"t": top, "l": round(y_wide + _Y_AXIS_ROOM), "r": right, "b": bottom})
+    _whole_number_ticks(fig)
     legend = _legend_px(fig)
     if legend and top + legend + bottom > (fig.layout.height or _PLOTLY_HEIGHT):
         fig.update_layout(height=top + legend + bottom)
@@ -339,6 +340,22 @@ def fit_margins(fig: go.Figure) -> go.Figure:
 
 
 _PLOTLY_HEIGHT = 450  # a figure's height when it sets none
+_FEW = 6  # counts up to this: plotly ticks them 0, 0.5, 1, 1.5 ... unless told a tick is 1
+
+
+def _whole_number_ticks(fig: go.Figure) -> None:
+    """An axis of small counts ticks whole numbers: "Login failures by source IP" with two
+    failures at most ticked 0, 0.5, 1, 1.5, 2. Counts are whole numbers on every axis the
+    charts draw (the failure rate's own axis is a percentage: not whole, left alone)."""
+    for axis in ("x", "y"):
+        values, categories = _axis_values(fig, axis)
+        if categories or fig.layout[f"{axis}axis"].ticktext:
+            continue
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if not numbers or len(numbers) != len(values) or any(float(v) != int(v) for v in numbers):
+            continue
+        if 0 < max(numbers) <= _FEW and fig.layout[f"{axis}axis"].dtick is None:
+            fig.update_layout({f"{axis}axis": {"tick0": 0, "dtick": 1}})
 
 
 def _legend_px(fig: go.Figure) -> int:

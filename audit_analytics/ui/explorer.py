@@ -723,6 +723,24 @@ def presets(view: View) -> None:
         open_security_review(view)
 
 
+def no_match_notice(shared: SharedFrame, view: View) -> str:
+    """What an empty result says: when the period holds events that the type, user, result
+    or search leave out, that (it said "The newest event is from …", true of a newest event
+    inside the period too); else when the newest event is, or that the log is empty."""
+    flt = view.filter
+    if flt.types or flt.users or flt.results or flt.query:
+        period_only = Filter(period=flt.period, start=flt.start, end=flt.end, tz=flt.tz)
+        in_period = selection_for(shared, period_only, view.sort).total
+        if in_period:
+            return (
+                f"No events match the filters and search in this period; it holds {in_period:,} "
+                f"event{'' if in_period == 1 else 's'} in all. Clear a filter or the search to see them."
+            )
+    newest = shared.index.newest_time()
+    when = f" The newest event is from {newest:%Y-%m-%d %H:%M} UTC." if newest else " The log is empty."
+    return f"No events in this period.{when}"
+
+
 def show_all_time() -> None:
     view: View = st.session_state["view"]
     wide = view.replace(filter=view.filter.replace(period="all", start=None, end=None), page=1, event=None)

@@ -548,7 +548,9 @@ def threshold_controls(
                 days = st.multiselect(
                     label,
                     list(range(1, 8)),
-                    format_func=lambda d: WEEKDAYS[d - 1],
+                    # "Mon" … "Sun": five whole names took five lines, more than the box
+                    # shows, and Friday was cut off below a scroll
+                    format_func=lambda d: WEEKDAYS[d - 1][:3],
                     key=key,
                     **start_at("default", _as_control(name, default)),
                 )

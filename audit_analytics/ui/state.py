@@ -27,6 +27,8 @@ PERIOD_LABELS = {
     "all": "All time",
     "custom": "Custom",
 }
+FIRST_DAY = date(1970, 1, 1)
+"""The earliest day the panel's date boxes take (events are from 1970 on)."""
 RESULT_CHOICES = ["all", "done", "failed", "pending", "processing"]
 RESULT_CHOICE_LABELS = {"all": "All"} | RESULT_LABELS
 
@@ -255,8 +257,13 @@ def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True) -> None:
     with sb.form("filter-panel", border=False):
         st.radio("Period", PANEL_PERIODS, key="f_period", format_func=PERIOD_LABELS.get)
         # one above the other: side by side, the sidebar leaves each box too narrow for a date
-        st.date_input("From", key="f_start", value=None, help="Custom period: first day")
-        st.date_input("To", key="f_end", value=None, help="Custom period: last day (included)")
+        # from 1970 on (the earliest time an event may have): Streamlit's own floor, ten
+        # years back, turned a 1999 box red with no word, and Apply then took the last date
+        # the box had accepted
+        st.date_input("From", key="f_start", value=None, min_value=FIRST_DAY, help="Custom period: first day")
+        st.date_input(
+            "To", key="f_end", value=None, min_value=FIRST_DAY, help="Custom period: last day (included)"
+        )
         st.multiselect(
             "Type",
             TYPE_CHOICES,
@@ -320,10 +327,11 @@ def search_bar(*, label: str = "Search") -> None:
         live="400ms",
         type="search",
         on_change=_apply_search,
-        placeholder='e.g. user:alice@corp.com action:delete resource:my-service  -result:done  "disk full"',
+        placeholder='e.g. user:alice@corp.com action:delete resource:my-service  -result:done  "failed to"',
         help="Free words match actor, email, target, IP, description, request id. "
         "Qualifiers: user: action: resource: type: result: ip: (address or CIDR) request_id: after: before:. "
-        "* is a wildcard, -qualifier:value negates, a repeated qualifier means OR.",
+        "* is a wildcard, -qualifier:value negates, a repeated qualifier means OR, "
+        '"words in quotes" match as a phrase.',
     )
     error = st.session_state.get("_search_error")
     if error:
