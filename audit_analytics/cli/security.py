@@ -252,6 +252,19 @@ def run(args: argparse.Namespace) -> int:
     write(result, report=report, fmt=args.format, tz=flt.tz, thresholds=settings)
     if args.format == "table":
         print(_summary(report, result.height, settings, flt), file=sys.stderr)
+    if report == "by-account":  # as the page's "Accounts targeted" says in its help
+        engine = engine_for(open_store(args))
+        unnamed = (
+            SecurityReview(engine, loaded, datetime.now(UTC), policy=policy)
+            .summary()
+            .failures_without_account
+        )
+        if unnamed:
+            print(
+                f"note: {unnamed:,} failed login{'s' if unnamed != 1 else ''} name no account and are "
+                "not in this report (by-ip counts them)",
+                file=sys.stderr,
+            )
     if args.fail_on_findings and result.height:
         return EXIT_FINDINGS
     return EXIT_OK
