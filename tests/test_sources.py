@@ -622,6 +622,9 @@ def test_gzip_and_standard_input(samples, tmp_path, capsys, monkeypatch):
     code, out, err = run(capsys, "import", "--db", db, "-")
     assert code == 0, err
     assert "imported 6," in out and "stdin: read as AWS CloudTrail" in err
+    # twice: the second "-" would find it read already ("stdin: the file is empty")
+    code, _, err = run(capsys, "import", "--db", db, "-", "-")
+    assert code == 2 and "standard input is named more than once" in err
 
 
 def test_a_malformed_record_is_rejected_with_its_line_and_reason(tmp_path, sqlite_store):

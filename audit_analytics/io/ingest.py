@@ -1406,6 +1406,9 @@ def import_files(
     ``year`` is the year of syslog lines, which have none. ``-`` reads standard input (copied
     to a temporary file as it arrives, since the import reads every file twice).
     """
+    paths = list(paths)
+    if sum(str(p) == STDIN for p in paths) > 1:
+        raise IngestError(STDIN, "standard input is named more than once; it can be read once")
     with tempfile.TemporaryDirectory(prefix="aa-import-") as spool:
         checked: list[CheckedFile] = []
         skipped: list[IngestError] = []
