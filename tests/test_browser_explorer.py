@@ -343,8 +343,8 @@ def test_a_related_event_opens_on_a_click(app, page):
     assert detail_fields(page)["Event ID"] == others[0]["id"]
     no_errors(page)
 
-    # Back shows the event it was opened from (it stayed on the new one: the address was
-    # written twice, with the new event, then with the page it sits on)
+    # Back shows the event it was opened from (it stayed on the new one: the list's table,
+    # keyed as before, still held the row it had ticked and opened that event again)
     page.go_back()
     deadline = time.monotonic() + 15
     while detail_fields(page)["Event ID"] != first["id"] and time.monotonic() < deadline:
