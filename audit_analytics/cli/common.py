@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_ALTERED",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FINDINGS",
     "EXIT_OK",
     "EXIT_REJECTED",
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_USAGE, EXIT_REJECTED, EXIT_FINDINGS, EXIT_ALTERED = 0, 2, 3, 4, 5
+EXIT_BROKEN_PIPE = 141
+"""The reader of the output went away (``audit-analytics formats | head -1``): what a shell
+reports for a command ended by SIGPIPE (128 + 13), without a message."""
 
 FORMATS = ("table", "json", "jsonl", "csv")
 """The output formats of the commands that print rows (``query``, ``security``)."""

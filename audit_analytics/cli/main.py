@@ -25,6 +25,7 @@ from audit_analytics.cli import admin as admin_cli
 from audit_analytics.cli import integrity as integrity_cli
 from audit_analytics.cli import security as security_cli
 from audit_analytics.cli.common import (
+    EXIT_BROKEN_PIPE,
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_REJECTED,
@@ -448,11 +449,6 @@ COMMANDS = {
     "export": cmd_export,
     "activity": cmd_activity,
 }
-
-
-EXIT_BROKEN_PIPE = 141
-"""The reader of the output went away (``audit-analytics formats | head -1``): what a shell
-reports for a command ended by SIGPIPE (128 + 13), without a message."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -234,14 +234,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     flt = filter_from_args(args)
     loaded = flt.replace(types=("auth",)) if report in _LOGIN_ONLY and not flt.types else flt
+    engine = engine_for(open_store(args))
+    now = datetime.now(UTC)  # the report and its note read the same period
     try:
         policy = security.load_policy(args.policy)
         result = compute(
             report,
-            engine_for(open_store(args)),
+            engine,
             loaded,
             thresholds=thresholds,
             top=args.top or None,
+            now=now,
             policy=policy,
         )
     except (NeedsMemory, security.DetectionError) as exc:  # a period too large to hold; a bad policy
@@ -253,12 +256,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(_summary(report, result.height, settings, flt), file=sys.stderr)
     if report == "by-account":  # as the page's "Accounts targeted" says in its help
-        engine = engine_for(open_store(args))
-        unnamed = (
-            SecurityReview(engine, loaded, datetime.now(UTC), policy=policy)
-            .summary()
-            .failures_without_account
-        )
+        unnamed = SecurityReview(engine, loaded, now, policy=policy).summary().failures_without_account
         if unnamed:
             print(
                 f"note: {unnamed:,} failed login{'s' if unnamed != 1 else ''} name no account and are "

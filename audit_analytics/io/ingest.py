@@ -334,12 +334,10 @@ def _head(path: Path) -> bytes:
         return fh.read(sources.SNIFF_BYTES)
 
 
-def _sniff_source(path: Path) -> str | None:
-    """The source format of the file's content, or None (then it is one of ours)."""
-    if _inner_suffix(path) in (".parquet", ".pq"):
-        return None
-    head = _head(path)
-    if head[:4] == b"PAR1":
+def _sniff_source(path: Path, head: bytes) -> str | None:
+    """The source format of the file's content (``head``: its first bytes, :func:`_head`), or
+    None (then it is one of ours)."""
+    if _inner_suffix(path) in (".parquet", ".pq") or head[:4] == b"PAR1":
         return None
     return sources.detect(head)
 
@@ -456,12 +454,12 @@ def _check(path: Path, format: str | None, year: int | None, origin: Path | None
     named = origin or path
     source = format if format in sources.SOURCES else None
     if format is None:
-        source = _sniff_source(path)
-        head = _head(path) if source is None else b"x"
+        head = _head(path)  # read once: for the test of emptiness, the source and stdin's shape
         if len(head) < sources.SNIFF_BYTES and not head.strip():  # whatever its extension
             raise IngestError(named, "the file is empty")
+        source = _sniff_source(path, head)
         if source is None and origin is not None:  # standard input has no extension to go by
-            first = _head(path).lstrip()[:1]
+            first = head.lstrip()[:1]
             format = "jsonl" if first == b"{" else "json" if first == b"[" else "csv"
     if source is not None:
         _check_text(path, source)  # type: ignore[arg-type]

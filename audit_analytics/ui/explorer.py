@@ -27,7 +27,14 @@ from audit_analytics.schema import CATEGORIES, PERMISSION, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
 from audit_analytics.ui.common import ticked_row
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, selection_for
-from audit_analytics.ui.state import open_security_review, period_label, seed_widgets, set_view
+from audit_analytics.ui.state import (
+    TABLE_GENERATION,
+    forget_table_selection,
+    open_security_review,
+    period_label,
+    seed_widgets,
+    set_view,
+)
 from audit_analytics.view import PAGE_SIZES, ResultPage, View
 
 if TYPE_CHECKING:
@@ -65,7 +72,7 @@ def table_key(view: View, generation: int | None = None) -> str:
     closed), so a selection made on one result can never point at a row of another."""
     if generation is None:
         try:
-            generation = st.session_state.get("_table_generation", 0)
+            generation = st.session_state.get(TABLE_GENERATION, 0)
         except Exception:  # outside a script run (tests build keys too)
             generation = 0
     material = repr((view.filter, view.sort, view.page, view.page_size, generation))
@@ -260,7 +267,7 @@ def header_sort(view: View) -> View:
     if not columns:
         return view
     # the column selection is spent: a new table key forgets it (and any row ticked with it)
-    st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
+    forget_table_selection()
     header = str(columns[0])
     column = HEADER_SORT.get(header)
     if column is None:
@@ -279,7 +286,7 @@ def header_sort(view: View) -> View:
 def _close_detail() -> None:
     view: View = st.session_state["view"]
     # a new table key: the table's own selection state would otherwise select the row again
-    st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
+    forget_table_selection()
     set_view(view.replace(event=None))
 
 
@@ -556,7 +563,7 @@ def _open_related(key: str, ids: list[str], shared: SharedFrame) -> None:
         return
     view: View = st.session_state["view"]
     # a new table key: the list's own selection would otherwise keep the previous row
-    st.session_state["_table_generation"] = st.session_state.get("_table_generation", 0) + 1
+    forget_table_selection()
     opened, notice = resolve_event(view.replace(event=ids[row]), shared)
     st.session_state[EVENT_NOTICE] = notice
     set_view(opened)

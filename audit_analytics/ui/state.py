@@ -77,7 +77,7 @@ def current_view(*, defaults: View | None = None) -> View:
         state["_url_seen"] = params
         # the address decides which event is open (Back, a pasted link): a table keyed as
         # before would still hold the row it had ticked and open that event again
-        state["_table_generation"] = state.get("_table_generation", 0) + 1
+        forget_table_selection()
         seed_widgets(view)
         _keep_unreadable_search(params, view)
     elif switched:
@@ -87,6 +87,15 @@ def current_view(*, defaults: View | None = None) -> View:
         seed_widgets(state["view"])
     current: View = state["view"]
     return current
+
+
+TABLE_GENERATION = "_table_generation"
+"""Part of the Audit Log table's key (``ui.explorer.table_key``): a new one forgets its selection."""
+
+
+def forget_table_selection() -> None:
+    """Give the Audit Log's table a new key, so the row it had ticked is no longer selected."""
+    st.session_state[TABLE_GENERATION] = st.session_state.get(TABLE_GENERATION, 0) + 1
 
 
 _LEFT = "_page_left"
