@@ -81,6 +81,8 @@ __all__ = [
     "lock_status",
     "oidc_user",
     "SessionTokens",
+    "CookieChange",
+    "session_tokens",
     "session_lifetime",
 ]
 
@@ -675,6 +677,8 @@ class SessionTokens:
         self.longest = longest
         # sha256 hex -> (user name, expiry, the latest expiry a renewal may give)
         self._held: dict[str, tuple[str, datetime, datetime | None]] = {}
+        # one-time code -> (token, the cookie change it stands for, when it lapses unused)
+        self._codes: dict[str, tuple[str, CookieAction, datetime]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -736,3 +740,78 @@ class SessionTokens:
         if token:
             with self._lock:
                 self._held.pop(self._key(token), None)
+
+    def hand_over(self, token: str, change: CookieAction, *, now: datetime | None = None) -> str:
+        """A one-time code for the browser's cookie to take ``change`` for ``token``: the page's
+        script sends the code to the server's cookie route (``ui/session_cookie.py``), which
+        answers with the cookie itself (``HttpOnly``). So the token never appears in the page
+        and no script can read it from the cookie. A code is used once, and lapses unused after
+        a lifetime (a page that never ran its script leaves nothing behind for long)."""
+        now = now or datetime.now(UTC)
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            for old in [old for old, (_, _, until) in self._codes.items() if until <= now]:
+                del self._codes[old]
+            self._codes[code] = (token, change, now + self.lifetime)
+        return code
+
+    def redeem(self, code: str, held: str | None, *, now: datetime | None = None) -> CookieChange | None:
+        """The cookie change a code stands for, given the token the browser's cookie ``held``
+        as it sent the code; None: leave the cookie as it is (an unknown, used or lapsed code, a
+        sign-in that ended since, or a cookie that is another sign-in's).
+
+        ``set`` (a sign-in through the form) replaces any cookie; ``keep`` (a renewal) writes
+        it only where it is missing or holds the token already, so a tab signed in as one user
+        does not take the browser's sign-in back from a user signed in later in another tab;
+        ``remove`` (a sign-out) removes it only while it is still the token's.
+
+        >>> tokens = SessionTokens(timedelta(hours=1))
+        >>> now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+        >>> token = tokens.issue("alice", now=now)
+        >>> code = tokens.hand_over(token, "set", now=now)
+        >>> tokens.redeem(code, None, now=now) == CookieChange(token, 3600)
+        True
+        >>> tokens.redeem(code, None, now=now)  # used once only
+        >>> tokens.redeem(tokens.hand_over(token, "keep", now=now), "another", now=now)  # another's
+        >>> tokens.redeem(tokens.hand_over(token, "remove", now=now), token, now=now)
+        CookieChange(value='', max_age=0)
+        """
+        now = now or datetime.now(UTC)
+        with self._lock:
+            handed = self._codes.pop(code, None)
+        if handed is None or handed[2] <= now:
+            return None
+        token, change, _ = handed
+        if change == "remove":
+            return CookieChange("", 0) if held == token else None
+        if change == "keep" and held and held != token:
+            return None
+        until = self.expiry(token, now=now)
+        return CookieChange(token, max(1, int((until - now).total_seconds()))) if until else None
+
+
+CookieAction = Literal["set", "keep", "remove"]
+
+
+@dataclass(frozen=True)
+class CookieChange:
+    """What the server's answer sets the browser's sign-in cookie to: ``value`` for
+    ``max_age`` seconds (``0``: removed)."""
+
+    value: str
+    max_age: int
+
+
+_TOKENS_LOCK = threading.Lock()
+_TOKENS: list[SessionTokens | None] = []
+
+
+def session_tokens() -> SessionTokens | None:
+    """The process's one table of sign-ins a browser may resume, shared by the pages (which
+    issue, renew and revoke) and the cookie route (which redeems codes); None with
+    ``AUDIT_SESSION_HOURS=off``. Read from the environment at the first call."""
+    with _TOKENS_LOCK:
+        if not _TOKENS:
+            lifetime = session_lifetime()
+            _TOKENS.append(SessionTokens(lifetime, longest=session_longest()) if lifetime else None)
+        return _TOKENS[0]

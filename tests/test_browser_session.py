@@ -80,6 +80,11 @@ def _cookie(page) -> str | None:
     return next((c["value"] for c in page.context.cookies() if c["name"] == "aa_session"), None)
 
 
+def _cookie_set(page) -> str | None:
+    """The sign-in cookie once the browser has it (the page's script asks the server for it)."""
+    return read_until(lambda: _cookie(page), bool)
+
+
 def _cookie_expires(page) -> float:
     """When the browser drops its sign-in cookie (seconds since the epoch; 0: it has none)."""
     return next((c["expires"] for c in page.context.cookies() if c["name"] == "aa_session"), 0.0)
@@ -95,10 +100,15 @@ def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
     before = _sign_ins(app)
     open_app(page, app.url("?period=all"))
     expect(_signed_in(page)).to_be_visible()
-    page.wait_for_function("() => document.cookie.includes('aa_session=')")
-    token = _cookie(page)
+    token = _cookie_set(page)
     assert token and len(token) >= 40, page.context.cookies()
-    assert next(c for c in page.context.cookies() if c["name"] == "aa_session")["sameSite"] == "Strict"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "aa_session")
+    assert cookie["sameSite"] == "Strict"
+    # written by the server, not by a script: no script in the page can read the token, and
+    # the page never holds it (before, a script wrote it and `document.cookie` showed it)
+    assert cookie["httpOnly"] is True
+    assert "aa_session" not in page.evaluate("document.cookie")
+    assert token not in page.content()
 
     # the element writing the cookie takes no room: the sidebar's controls are where a reload
     # (whose session finds the cookie and writes nothing) puts them (16 px lower, before)
@@ -125,7 +135,7 @@ def test_a_reload_and_a_new_tab_keep_the_sign_in_until_sign_out(app, page):
     expect(_form(page)).to_be_visible()
     wait_idle(page)
     expect(page.get_by_test_id("stSidebar")).to_be_hidden()
-    page.wait_for_function("() => !document.cookie.includes('aa_session=')")
+    assert read_until(lambda: _cookie(page), lambda value: value is None) is None
     page.reload()
     expect(_form(page)).to_be_visible()
     # the other tab, still showing the review, is signed out at its next run, and says why
@@ -154,7 +164,7 @@ def test_a_sign_in_in_use_is_renewed_and_its_cookie_with_it(brief_app, page):
 
     lifetime = BRIEF_HOURS * 3600
     open_app(page, brief_app.url())
-    page.wait_for_function("() => document.cookie.includes('aa_session=')")
+    _cookie_set(page)
     first_until = _cookie_expires(page)
     assert 0 < first_until - time.time() <= lifetime + 2, first_until - time.time()  # a lifetime at most
 
@@ -190,8 +200,7 @@ def test_two_users_in_one_browser_keep_their_own_sign_ins(app, page):
     expect(_form(other)).to_be_visible()
     sign_in(page)
     expect(_signed_in(page)).to_be_visible()
-    page.wait_for_function("() => document.cookie.includes('aa_session=')")
-    first = _cookie(page)
+    first = _cookie_set(page)
 
     sign_in(other, "browser-viewer", PASSWORD)
     expect(other.get_by_test_id("stSidebar").get_by_text("Signed in as browser-viewer")).to_be_visible()

@@ -13,6 +13,7 @@ the accounts file always work. Sign-ins, failures, locks and sign-outs are recor
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -23,14 +24,15 @@ from audit_analytics.accounts import (
     NO_ADMIN_PERMISSION,
     NO_READ_PERMISSION,
     Permission,
-    SessionTokens,
     User,
     export_permission,
     has_permission,
 )
 from audit_analytics.errors import StoreError
 from audit_analytics.textsafe import md_escape
+from audit_analytics.ui import session_cookie
 from audit_analytics.ui.common import hidden_container, warm_up_browser
+from audit_analytics.ui.session_cookie import COOKIE
 
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
@@ -43,7 +45,7 @@ _TOKEN_KEY = "aa_session_token"  # this session's sign-in token (local accounts)
 _FORGET_COOKIE = "aa_forget_cookie"  # signed out: the token whose cookie the sign-in screen removes
 _COOKIE_UNTIL = "aa_cookie_until"  # (token, expiry) the browser's cookie was last given (or had)
 _SIGNED_IN_HERE = "aa_signed_in_here"  # this run follows the form's sign-in: its cookie replaces any
-COOKIE = "aa_session"  # the browser's cookie holding the token: a reload or a new tab resumes
+_COOKIE_CODE = "aa_cookie_code"  # the one-time code of the latest cookie change this session asked for
 
 MESSAGES: dict[str, str] = {
     "audit.read": NO_READ_PERMISSION,
@@ -86,13 +88,6 @@ def _recorded() -> None:
     invalidate()
 
 
-@st.cache_resource(show_spinner=False)
-def _session_tokens() -> SessionTokens | None:
-    """The server's sign-ins a browser may resume (None: ``AUDIT_SESSION_HOURS=off``)."""
-    lifetime = accounts.session_lifetime()
-    return SessionTokens(lifetime, longest=accounts.session_longest()) if lifetime else None
-
-
 def _cookie() -> str | None:
     try:
         value = st.context.cookies.get(COOKIE)
@@ -103,7 +98,7 @@ def _cookie() -> str | None:
 
 def _resumed() -> str | None:
     """The local account a new session (a reload, a new tab) resumes from the browser's cookie."""
-    tokens = _session_tokens()
+    tokens = accounts.session_tokens()
     token = _cookie()
     name = tokens.resolve(token) if tokens else None
     if name:
@@ -117,7 +112,7 @@ def current_user() -> User | None:
     name = state.get(_USER_KEY)
     token = state.get(_TOKEN_KEY)
     if name and token:
-        tokens = _session_tokens()
+        tokens = accounts.session_tokens()
         if tokens is not None and tokens.resolve(token) != name:  # signed out in another tab, or expired
             name = None
             for key in (_USER_KEY, _TOKEN_KEY, "actor"):
@@ -161,8 +156,9 @@ def _sign_in_screen() -> None:
         message, icon = problem
         st.error(message, icon=icon)
     forget = st.session_state.pop(_FORGET_COOKIE, None)
-    if forget:
-        _write_cookie(forget, 0)
+    tokens = accounts.session_tokens()
+    if forget and tokens is not None:
+        _change_cookie(tokens.hand_over(forget, "remove"))
     warm_up_browser()
 
 
@@ -190,7 +186,7 @@ def _submit_sign_in() -> None:
     if outcome.user is not None:
         state[_USER_KEY] = outcome.user.name
         state.pop(_FORGET_COOKIE, None)
-        tokens = _session_tokens()
+        tokens = accounts.session_tokens()
         if tokens is not None:
             state[_TOKEN_KEY] = tokens.issue(outcome.user.name)
             state[_SIGNED_IN_HERE] = True
@@ -217,14 +213,15 @@ def _account_box(user: User) -> None:
 def _keep_cookie() -> None:
     """Renew this session's sign-in (a use) and keep the browser's cookie in step with it.
 
-    The cookie is written by the run that follows the form's sign-in, then on each run while
-    the cookie this session started with is not its token (a run cut short by a click may not
-    have reached the browser), and by the run that renews the sign-in (at most once a minute:
-    the cookie's own expiry is then too early). A session that resumed from the cookie writes
-    nothing between renewals."""
+    The run that follows the form's sign-in asks for the cookie (``set``), then the run that
+    renews the sign-in (at most once a minute: the cookie's own expiry is then too early) asks
+    for it again (``keep``). Each later run repeats the latest request's element unchanged, so
+    a run cut short by a click before its element reached the browser is made good by the next
+    one, and the browser does not run the same script twice. A session that resumed from the
+    cookie asks for nothing between renewals."""
     state = st.session_state
     token = state.get(_TOKEN_KEY)
-    tokens = _session_tokens()
+    tokens = accounts.session_tokens()
     if not token or tokens is None:
         return
     now = datetime.now(UTC)
@@ -234,40 +231,28 @@ def _keep_cookie() -> None:
     if until is None:
         return
     replace = bool(state.pop(_SIGNED_IN_HERE, False))
-    if replace or _cookie() != token or until != state[_COOKIE_UNTIL][1]:
+    if replace or until != state[_COOKIE_UNTIL][1]:
         state[_COOKIE_UNTIL] = (token, until)
-        _write_cookie(token, max(1, int((until - now).total_seconds())), replace=replace, until=until)
+        state[_COOKIE_CODE] = tokens.hand_over(token, "set" if replace else "keep", now=now)
+    code = state.get(_COOKIE_CODE)
+    if code:
+        _change_cookie(code)
 
 
-def _write_cookie(token: str, seconds: int, *, replace: bool = False, until: datetime | None = None) -> None:
-    """Set the browser's sign-in cookie to ``token`` for ``seconds`` (with 0: remove it, if it
-    still holds ``token``): a script in the page, as Streamlit sets no cookie of its own.
-
-    The script names ``until`` (the server's expiry, which each renewal changes): the browser
-    runs an element's script again only when its text changes, and two renewals' scripts were
-    otherwise the same (``Max-Age`` a whole lifetime), so the second one never ran and the
-    cookie lapsed while the server still held the sign-in.
-
-    Set only where the cookie is missing or already holds the token, unless ``replace`` (the
-    sign-in itself): a tab signed in as one user does not take the browser's sign-in back from
-    another user signed in later in another tab, nor does its sign-out end the other's. The
-    token is ``secrets.token_urlsafe`` (letters, digits, ``-`` and ``_``), so it needs no
-    quoting; ``SameSite=Strict``, and ``Secure`` over HTTPS."""
-    if not token.replace("-", "").replace("_", "").isalnum():
-        raise ValueError("a session token is URL-safe base64")
-    value = token if seconds > 0 else ""
-    held = f'document.cookie.split("; ").includes("{COOKIE}={token}")'
-    if seconds <= 0:  # removed only while it is still this sign-in's
-        when = held
-    elif replace:
-        when = "true"
-    else:
-        when = f'({held} || !document.cookie.includes("{COOKIE}="))'
+def _change_cookie(code: str) -> None:
+    """Have the browser exchange a one-time code (:meth:`SessionTokens.hand_over`) for the
+    cookie change it stands for: a script in the page posts it to the server's cookie route,
+    whose answer sets the cookie ``HttpOnly`` (``ui/session_cookie.py``). The page never holds
+    the token. Nothing without the route (a bare ``streamlit run``): the sign-in then lasts as
+    long as the tab."""
+    if not session_cookie.installed():
+        return
+    if not code.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("a cookie code is URL-safe base64")
     with hidden_container("aa-cookie"):
         st.html(
-            f"<script>/* {until.isoformat() if until else 'now'} */ if ({when}) document.cookie = "
-            f'"{COOKIE}={value}; Path=/; Max-Age={int(seconds)}; SameSite=Strict"'
-            ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
+            f"<script>fetch({json.dumps(session_cookie.url())}, "
+            f'{{method: "POST", body: "{code}", credentials: "same-origin", cache: "no-store"}});</script>',
             unsafe_allow_javascript=True,
         )
 
@@ -286,11 +271,11 @@ def _sign_out(user: User) -> None:
         _recorded()
     except StoreError:
         pass  # signing out must always work
-    tokens = _session_tokens()
+    tokens = accounts.session_tokens()
     token = st.session_state.get(_TOKEN_KEY)
     if tokens is not None:
         tokens.revoke(token)
-    for key in (_USER_KEY, _OIDC_RECORDED, _TOKEN_KEY, _COOKIE_UNTIL, "actor"):
+    for key in (_USER_KEY, _OIDC_RECORDED, _TOKEN_KEY, _COOKIE_UNTIL, _COOKIE_CODE, "actor"):
         st.session_state.pop(key, None)
     if token:  # the sign-in screen removes the cookie if it is still this sign-in's
         st.session_state[_FORGET_COOKIE] = token

@@ -1,6 +1,8 @@
 """Start the app: ``python -m audit_analytics.ui.serve run app.py [streamlit's options]``.
 
-The same as ``streamlit run``, plus two things, in a thread beside the server's own start: the
+The same as ``streamlit run``, plus the route that writes the browser's sign-in cookie
+(:mod:`audit_analytics.ui.session_cookie`: without it a reload asks for the password again),
+and two things in a thread beside the server's own start: the
 libraries and page modules the pages' first runs would import are imported
 (:func:`import_pages`), so no visitor's first page waits for them; then the events start loading
 (:func:`audit_analytics.ui.data.preload_at_start`), not when the first visitor opens the sign-in
@@ -31,6 +33,7 @@ PAGE_MODULES = (
     "polars_hash",  # the hash chain of the sign-in event
     "audit_analytics.accounts",
     "audit_analytics.ui.auth",
+    "audit_analytics.ui.session_cookie",
     "audit_analytics.ui.common",
     "audit_analytics.ui.state",
     "audit_analytics.ui.explorer",
@@ -69,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     command line."""
     from streamlit.web import cli
 
-    from audit_analytics.ui import data
+    from audit_analytics.ui import data, session_cookie
 
+    session_cookie.install()  # the route that writes the sign-in cookie (HttpOnly)
     threading.Thread(target=_start, args=(data.preload_at_start,), name="aa-start", daemon=True).start()
     sys.argv = ["streamlit", *(sys.argv[1:] if argv is None else argv)]
     return int(cli.main(prog_name="streamlit") or 0)
