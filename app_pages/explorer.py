@@ -32,6 +32,7 @@ if notice:
 
 selection = selection_for(shared, view.filter, view.sort)
 page = page_of_selection(shared.index, selection, view.page, view.page_size)
+asked_page = view.page
 if page.page != view.page:
     view = view.replace(page=page.page)
     set_view(view)
@@ -66,7 +67,7 @@ else:
     event = ui.event_by_id(shared, selected)
     # the detail goes below the table, never beside it: the table keeps its width and columns
     ui.events_table(view, page, selected=selected if event is not None else None)
-    ui.page_controls(page)
+    ui.page_controls(page, asked=asked_page)
     if event is not None:
         st.divider()
         ui.event_detail(event, shared, view)

@@ -225,6 +225,28 @@ def test_pages_and_page_size(app, db):
     assert table(app).iloc[0]["Actor"] == (rows[100]["actor"] or "")
 
 
+def test_a_page_past_the_last_shows_the_last_and_says_so(app, db):
+    """The page box takes any number: 999 opens the last page and the row says there is no
+    page 999 (the box had the last page as its highest, turned red on 999 without a word and
+    left the page as it was)."""
+    app.run()
+    total = count_in_caption(app)
+    pages = -(-total // 100)
+    assert pages > 1
+    rows = sorted(last_days(rows_of(db), 7), key=lambda r: (r["time"], r["id"]), reverse=True)
+    app.number_input(key="page_no").set_value(999).run()
+    no_exceptions(app)
+    assert app.query_params["page"] == str(pages)
+    assert table(app).iloc[0]["Actor"] == (rows[(pages - 1) * 100]["actor"] or "")
+    assert app.number_input(key="page_no").value == pages
+    words = [c.value for c in app.caption]
+    assert any(f"There is no page 999: page {pages} is the last." in w for w in words), words
+    # the next step forgets it
+    app.button(key="prev_page").click().run()
+    assert app.query_params["page"] == str(pages - 1)
+    assert not any("There is no page" in c.value for c in app.caption)
+
+
 def select_row(at, i):
     view = at.session_state["view"]
     generation = at.session_state["_table_generation"] if "_table_generation" in at.session_state else 0

@@ -224,9 +224,12 @@ def sort_controls(view: View) -> None:
     st.caption("Tick a row to open its detail below the table.")
 
 
-def page_controls(page: ResultPage) -> None:
+def page_controls(page: ResultPage, *, asked: int | None = None) -> None:
     """Previous, Next, the page number and where the page sits: a row that wraps rather than
-    squeezing the buttons' labels on a narrow window."""
+    squeezing the buttons' labels on a narrow window. ``asked``: the page the view asked for
+    (typed in the box or in the address); past the last, the last is shown and the row says so.
+    The box takes any page number: with a highest one it turned red on 999 without a word,
+    and kept the page it showed."""
     st.session_state["page_no"] = page.page
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     row.button(
@@ -245,13 +248,15 @@ def page_controls(page: ResultPage) -> None:
         args=(page.page + 1,),
         width="content",
     )
-    row.number_input(
-        "Page", min_value=1, max_value=page.pages, step=1, key="page_no", on_change=_on_page_input, width=140
-    )
+    row.number_input("Page", min_value=1, step=1, key="page_no", on_change=_on_page_input, width=140)
     row.caption(
         f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,} · page {page.page:,} of {page.pages:,}",
         width="content",
     )
+    if asked is not None and asked > page.pages:
+        row.caption(
+            f":material/info: There is no page {asked:,}: page {page.pages:,} is the last.", width="content"
+        )
 
 
 def header_sort(view: View) -> View:
