@@ -15,7 +15,7 @@ Modules: :mod:`~audit_analytics.schema`, :mod:`~audit_analytics.query`,
 from types import ModuleType
 
 from audit_analytics.engines.store import Store, open_store
-from audit_analytics.errors import AuditAnalyticsError, IngestError, QueryError, StoreError
+from audit_analytics.errors import AuditAnalyticsError, FilterError, IngestError, QueryError, StoreError
 from audit_analytics.filters import Filter, Sort
 from audit_analytics.io.ingest import import_files, load_file
 from audit_analytics.query import parse as parse_query
@@ -29,6 +29,7 @@ __all__ = [
     "CATEGORY_CODES",
     "COLUMNS",
     "Filter",
+    "FilterError",
     "IngestError",
     "QueryError",
     "RESULTS",

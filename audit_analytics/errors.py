@@ -18,6 +18,11 @@ class QueryError(AuditAnalyticsError, ValueError):
         super().__init__(f"at {position}: {message}")
 
 
+class FilterError(AuditAnalyticsError, ValueError):
+    """A filter or order the package cannot apply: an unknown period, category, result, column
+    or time zone, a start or end that is not a date, or an end before the start."""
+
+
 class IngestError(AuditAnalyticsError, ValueError):
     """A file that cannot be read at all. Names the file and the problem."""
 

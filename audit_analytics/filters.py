@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from audit_analytics.dates import MAX_YEAR, MIN_YEAR, in_date_range, zone
-from audit_analytics.errors import QueryError
+from audit_analytics.errors import FilterError, QueryError
 from audit_analytics.query import Qualified, Query, parse, parse_date_value
 from audit_analytics.schema import (
     PERMISSION,
@@ -51,6 +51,7 @@ _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
 
 __all__ = [
     "Filter",
+    "empty_range",
     "Period",
     "PERIODS",
     "Sort",
@@ -90,6 +91,34 @@ def _as_utc(value: date | datetime, tz: ZoneInfo) -> datetime:
     return datetime.combine(value, time(0), tzinfo=tz).astimezone(UTC)
 
 
+def _end_as_utc(value: date | datetime, tz: ZoneInfo) -> datetime:
+    """The instant an end excludes: an end date includes its whole day."""
+    return _as_utc(value if isinstance(value, datetime) else value + timedelta(days=1), tz)
+
+
+def empty_range(start: date | datetime, end: date | datetime, tz: str = "UTC") -> bool:
+    """Whether nothing lies from ``start`` to ``end`` (an end date included), in ``tz``.
+
+    >>> empty_range(date(2026, 3, 2), date(2026, 3, 1)), empty_range(date(2026, 3, 1), date(2026, 3, 1))
+    (True, False)
+    """
+    return _as_utc(start, zone(tz)) >= _end_as_utc(end, zone(tz))
+
+
+def _as_day_or_instant(name: str, value: object) -> date | datetime | None:
+    """A start or end as given: a date, a date-time, or the same in ISO text ("2026-03-01",
+    "2026-03-01T09:30:00+01:00", as the command line and the search take them)."""
+    if value is None or isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise FilterError(f"{name} {value!r} is not a date (e.g. 2026-03-01) or a date-time")
+
+
 @dataclass(frozen=True, slots=True)
 class Sort:
     """Order of a result: a sortable column and its direction. Ties break on time (newest
@@ -100,7 +129,7 @@ class Sort:
 
     def __post_init__(self) -> None:
         if self.column not in SORTABLE_COLUMNS:
-            raise ValueError(f"cannot sort by {self.column!r}; sortable: {', '.join(SORTABLE_COLUMNS)}")
+            raise FilterError(f"cannot sort by {self.column!r}; sortable: {', '.join(SORTABLE_COLUMNS)}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +172,7 @@ class Filter:
 
     def __post_init__(self) -> None:
         if self.period not in PERIODS:
-            raise ValueError(f"unknown period {self.period!r}; periods: {', '.join(PERIODS)}")
+            raise FilterError(f"unknown period {self.period!r}; periods: {', '.join(PERIODS)}")
         for name in ("types", "users", "results"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -151,17 +180,26 @@ class Filter:
             object.__setattr__(self, name, tuple(value))
         bad = [t for t in self.types if t not in TYPE_CHOICES]
         if bad:
-            raise ValueError(f"unknown type {bad[0]!r}; types: {', '.join(TYPE_CHOICES)}")
+            raise FilterError(f"unknown type {bad[0]!r}; types: {', '.join(TYPE_CHOICES)}")
         bad = [r for r in self.results if r not in RESULTS]
         if bad:
-            raise ValueError(f"unknown result {bad[0]!r}; results: {', '.join(RESULTS)}")
+            raise FilterError(f"unknown result {bad[0]!r}; results: {', '.join(RESULTS)}")
         for name in ("start", "end"):
-            value = getattr(self, name)
+            value = _as_day_or_instant(name, getattr(self, name))
+            object.__setattr__(self, name, value)
             if isinstance(value, date) and not in_date_range(value):
-                raise ValueError(
+                raise FilterError(
                     f"{name} {value.isoformat()} is out of range; use a year from {MIN_YEAR} to {MAX_YEAR}"
                 )
-        zone(self.tz)
+        try:
+            zone(self.tz)
+        except ValueError as exc:
+            raise FilterError(str(exc)) from None
+        if self.start is not None and self.end is not None and empty_range(self.start, self.end, self.tz):
+            raise FilterError(
+                f"the end ({self.end.isoformat()}) is before the start ({self.start.isoformat()}): "
+                "nothing lies between them (an end date is included)"
+            )
         object.__setattr__(self, "_parsed", parse(self.query or ""))
 
     # -- plain data helpers -------------------------------------------------------------
@@ -214,10 +252,7 @@ class Filter:
             s = _as_utc(self.start, tz)
             lo = s if lo is None else max(lo, s)
         if self.end is not None:
-            if isinstance(self.end, datetime):
-                e = _as_utc(self.end, tz)
-            else:  # an end date includes its whole day
-                e = _as_utc(self.end + timedelta(days=1), tz)
+            e = _end_as_utc(self.end, tz)
             hi = e if hi is None else min(hi, e)
         return lo, hi
 

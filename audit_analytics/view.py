@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import polars as pl
 
 from audit_analytics.dates import parse_when
-from audit_analytics.filters import Filter, Period, Sort, is_period
+from audit_analytics.filters import Filter, Period, Sort, empty_range, is_period
 from audit_analytics.schema import RESULTS, SORTABLE_COLUMNS, TYPE_CHOICES
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ class View:
         start = _parse_when(get("from"))
         end = _parse_when(get("to"))
         utc = get("utc") in ("1", "true", "yes")
+        if start is not None and end is not None and empty_range(start, end, "UTC" if utc else tz):
+            end = None  # a link with the end before the start (typed by hand): the end is dropped
         flt = Filter(
             period=period,
             start=start,

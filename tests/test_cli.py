@@ -359,3 +359,76 @@ def test_no_cli_module_imports_the_main_cli(module):
     if module in ("cli.common", "io.tabular"):
         others = ("cli.security", "cli.admin", "io.export")
         assert not imported & {f"audit_analytics.{m}" for m in others}
+
+
+READING_COMMANDS = [
+    ["query", "--count"],
+    ["export", "--output", "out.csv"],
+    ["activity", "categories"],
+    ["security", "brute-force", "--fail-on-findings"],
+    ["integrity", "verify"],
+    ["integrity", "checkpoint"],
+    ["retention", "plan"],
+]
+
+
+@pytest.mark.parametrize("argv", READING_COMMANDS, ids=lambda argv: " ".join(argv[:2]))
+@pytest.mark.parametrize("where", ["missing-file", "missing-chdb-folder", "other-program"])
+def test_a_reading_command_refuses_a_database_that_is_not_there(tmp_path, capsys, monkeypatch, argv, where):
+    """A mistyped --db (or AUDIT_DB_URL) in a scheduled check: the command fails and names the
+    path (it created an empty database there, found nothing, and exited 0: `integrity verify`
+    said "verified", `security … --fail-on-findings` passed)."""
+    monkeypatch.chdir(tmp_path)
+    if where == "missing-file":
+        target = tmp_path / "mistyped" / "audit.db"
+        url = f"sqlite:///{target}"
+    elif where == "missing-chdb-folder":
+        target = tmp_path / "no-such-folder"
+        url = f"chdb://{target}"
+    else:  # another program's SQLite file: no tables of ours are added to it
+        import sqlite3
+
+        target = tmp_path / "other.db"
+        with sqlite3.connect(target) as other:
+            other.execute("CREATE TABLE notes (body TEXT)")
+        url = f"sqlite:///{target}"
+    code, out, err = run(capsys, *argv, "--db", url)
+    assert code == 2, (out, err)
+    assert str(target) in err
+    assert ("no audit database at" if where != "other-program" else "holds no audit table") in err
+    if where == "other-program":
+        import sqlite3
+
+        with sqlite3.connect(target) as other:
+            tables = {
+                name for (name,) in other.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        assert tables == {"notes"}
+    else:
+        assert not target.exists()
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_writing_commands_still_create_the_database(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'new' / 'audit.db'}"
+    log = tmp_path / "auth.log"
+    log.write_text("Dec  1 10:00:00 host sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2\n")
+    code, out, err = run(capsys, "import", str(log), "--db", url, "--year", "2026")
+    assert code == 0, err
+    code, out, _ = run(capsys, "query", "--count", "--db", url, "--period", "all")
+    assert (code, out.strip()) == (0, "1")
+
+
+def test_a_search_that_starts_with_a_negation_is_taken_as_the_search(db, capsys):
+    """`--search "-ip:10.0.0.0/8"` is a search, not an unknown option (argparse said
+    "expected one argument"; only `--search=-ip:…` worked)."""
+    code, joined, err = run(
+        capsys, "query", "--db", db, "--period", "all", "--search=-ip:10.0.0.0/8", "--count"
+    )
+    assert code == 0, err
+    code, spaced, err = run(
+        capsys, "query", "--db", db, "--period", "all", "--search", "-ip:10.0.0.0/8", "--count"
+    )
+    assert code == 0, err
+    code, every, _ = run(capsys, "query", "--db", db, "--period", "all", "--count")
+    assert spaced == joined and 0 < int(spaced) < int(every)

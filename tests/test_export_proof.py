@@ -344,13 +344,24 @@ def test_an_event_deleted_from_the_database_is_named(store: Store, tmp_path: Pat
     assert problems_naming(check, f"1 exported events are not in the database: {event_id}")
 
 
-def test_an_export_without_ids_cannot_pass_the_log_check(store: Store, tmp_path: Path) -> None:
+def test_an_export_without_ids_cannot_pass_the_log_check(store: Store, tmp_path: Path, capsys) -> None:
+    """Neither a pass nor tampering: the check asked for cannot be made, and says so (it was
+    reported as ALTERED, exit 5, for an untouched file)."""
+    from audit_analytics.cli.main import main
+
     path = tmp_path / "out.csv"
     write_csv(store.load(), path, columns=["time", "actor", "action"])
 
     assert verify_export(path).ok
     check = verify_export(path, store=store)
-    assert problems_naming(check, "the export has no id column: its rows cannot be checked against the log")
+    assert not check.ok and check.problems == [] and not check.db_checked
+    assert check.unchecked and check.unchecked.startswith("the export has no id column")
+    assert check.summary().startswith("out.csv: NOT CHECKED against the log: the export has no id column")
+    url = store.engine.url.render_as_string(hide_password=False)
+    assert main(["integrity", "verify-export", str(path), "--db", url]) == 2
+    out = capsys.readouterr().out
+    assert "NOT CHECKED" in out and "ALTERED" not in out
+    assert main(["integrity", "verify-export", str(path), "--file-only"]) == 0
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])

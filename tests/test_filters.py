@@ -382,3 +382,46 @@ def test_the_caption_writes_instants_as_a_reader_does():
         period="custom", start=start + timedelta(microseconds=473_000), end=start + timedelta(seconds=1)
     )
     assert ms.describe() == "events · from 2026-11-26 00:00:00.473 to 2026-11-26 00:00:01"
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"types": ("nope",)}, "unknown type 'nope'"),
+        ({"results": ("broken",)}, "unknown result 'broken'"),
+        ({"period": "week"}, "unknown period 'week'"),
+        ({"tz": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+        ({"period": "custom", "start": "1 March"}, "start '1 March' is not a date"),
+        ({"period": "custom", "end": 20260301}, "end 20260301 is not a date"),
+        (
+            {"period": "custom", "start": date(2026, 12, 1), "end": date(2026, 11, 1)},
+            r"the end \(2026-11-01\) is before the start \(2026-12-01\)",
+        ),
+    ],
+)
+def test_a_filter_that_cannot_be_applied_is_a_filter_error(changes, words):
+    """Of the package's family (AuditAnalyticsError) and still a ValueError; an end before the
+    start is refused as the command line refuses it (the API answered 0 events "from 2026-12-01
+    to 2026-11-01"), and a date as text is not a TypeError from deep inside a count."""
+    from audit_analytics import AuditAnalyticsError, FilterError
+
+    with pytest.raises(FilterError, match=words) as info:
+        Filter(**changes)
+    assert isinstance(info.value, AuditAnalyticsError) and isinstance(info.value, ValueError)
+
+
+def test_dates_may_be_given_as_iso_text():
+    text = Filter(period="custom", start="2026-10-01", end="2026-10-31", tz="Europe/Paris")
+    typed = Filter(period="custom", start=date(2026, 10, 1), end=date(2026, 10, 31), tz="Europe/Paris")
+    assert text == typed and text.bounds() == typed.bounds()
+    instant = Filter(period="custom", start="2026-10-01T09:30:00+02:00")
+    assert instant.bounds()[0] == datetime(2026, 10, 1, 7, 30, tzinfo=UTC)
+    one_day = Filter(period="custom", start="2026-10-01", end="2026-10-01")  # the end day is included
+    assert one_day.bounds()[1] == datetime(2026, 10, 2, tzinfo=UTC)
+
+
+def test_a_link_with_its_end_before_its_start_keeps_its_start():
+    from audit_analytics.view import View
+
+    view = View.from_params({"period": "custom", "from": "2026-12-05", "to": "2026-12-01"})
+    assert (view.filter.start, view.filter.end) == (date(2026, 12, 5), None)

@@ -6,6 +6,7 @@ import gzip
 import json
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -382,3 +383,17 @@ def test_a_file_that_cannot_be_read_among_others_is_skipped_and_named(tmp_path, 
         import_files(sqlite_store, [folder / "d.log"])
     assert main(["import", "--db", url, str(folder / "b.jsonl"), str(tmp_path / "nothing-here.md")]) == 2
     assert "could not be read either" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("as_path", [False, True], ids=["str", "Path"])
+def test_one_path_given_alone_is_one_file(tmp_path, sqlite_store, monkeypatch, as_path):
+    """``import_files(store, "a.jsonl")``, as ``load_file`` takes one path: that file alone (a
+    string was read as its characters, ``"."`` among them, and the whole working folder was
+    imported, the store's own database file tried too)."""
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "a.jsonl", [GOOD])
+    write_jsonl(tmp_path / "b.jsonl", [GOOD | {"id": "other", "actor": "bob"}])
+    (tmp_path / "notes.txt").write_text("not a log\n")
+    summary = import_files(sqlite_store, Path("a.jsonl") if as_path else "a.jsonl")
+    assert summary.files == ["a.jsonl"] and summary.skipped == {}
+    assert (summary.imported, sqlite_store.count()) == (1, 1)

@@ -117,13 +117,15 @@ def _read_new_password() -> str:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     password = args.password if args.password is not None else _read_new_password()
-    user = accounts.add_user(args.file, args.name, args.role, password, actor=actor(), store=open_store(args))
+    user = accounts.add_user(
+        args.file, args.name, args.role, password, actor=actor(), store=open_store(args, create=True)
+    )
     print(f"users: created {user.name} ({user.role}) in {args.file or accounts.default_users_file()}")
     return EXIT_OK
 
 
 def cmd_users_remove(args: argparse.Namespace) -> int:
-    accounts.remove_user(args.file, args.name, actor=actor(), store=open_store(args))
+    accounts.remove_user(args.file, args.name, actor=actor(), store=open_store(args, create=True))
     print(f"users: removed {args.name.strip().lower()}")
     return EXIT_OK
 
@@ -142,7 +144,9 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_users_set_role(args: argparse.Namespace) -> int:
-    old, new = accounts.set_role(args.file, args.name, args.role, actor=actor(), store=open_store(args))
+    old, new = accounts.set_role(
+        args.file, args.name, args.role, actor=actor(), store=open_store(args, create=True)
+    )
     print(f"users: {args.name.strip().lower()} is now {new} (was {old})")
     return EXIT_OK
 
@@ -152,7 +156,11 @@ def cmd_users_map_oidc(args: argparse.Namespace) -> int:
         raise accounts.AccountError("give either an identity (email) or --default")
     role = None if args.role == "none" else args.role
     old, new = accounts.map_oidc(
-        args.file, None if args.default else args.identity, role, actor=actor(), store=open_store(args)
+        args.file,
+        None if args.default else args.identity,
+        role,
+        actor=actor(),
+        store=open_store(args, create=True),
     )
     who = "unmapped OIDC identities" if args.default else args.identity
     print(f"users: {who}: {new or 'none'} (was {old or 'none'})")
@@ -161,7 +169,7 @@ def cmd_users_map_oidc(args: argparse.Namespace) -> int:
 
 def cmd_users_init_demo_admin(args: argparse.Namespace) -> int:
     path = args.file or accounts.default_users_file()
-    password = accounts.init_demo_admin(path, store=open_store(args))
+    password = accounts.init_demo_admin(path, store=open_store(args, create=True))
     if password is None:
         print(f"users: {path} already has accounts; no demo admin created")
         return EXIT_OK

@@ -26,7 +26,7 @@ import polars as pl
 
 from audit_analytics.dates import parse_when, zone
 from audit_analytics.errors import UsageError
-from audit_analytics.filters import PERIODS, Filter, Period
+from audit_analytics.filters import PERIODS, Filter, Period, empty_range
 from audit_analytics.io import tabular
 from audit_analytics.schema import RESULTS, TYPE_CHOICES
 
@@ -176,6 +176,11 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
     (``--period 7d --from 2026-03-01``: the last 7 days, from 1 March). A ``--from`` after
     the ``--to`` is refused (:class:`UsageError`) rather than answered with nothing."""
     period: Period = args.period or ("custom" if (args.start or args.end) else "all")
+    if args.start is not None and args.end is not None and empty_range(args.start, args.end, args.tz):
+        raise UsageError(
+            f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}: "
+            "nothing lies between them (--to names the last day included)"
+        )
     flt = Filter(
         period=period,
         start=args.start,
@@ -186,21 +191,16 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
         query=args.search,
         tz=args.tz,
     )
-    if args.start is not None and args.end is not None:
-        lo, hi = Filter(period="custom", start=args.start, end=args.end, tz=args.tz).bounds()
-        if lo is not None and hi is not None and lo >= hi:
-            raise UsageError(
-                f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}: "
-                "nothing lies between them (--to names the last day included)"
-            )
     return flt
 
 
-def open_store(args: argparse.Namespace) -> Store:
-    """The store named by ``--db`` (or the default)."""
+def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The store named by ``--db`` (or the default). Only the commands that write events of
+    their own (``import``, ``demo``, ``users``) create one: the others refuse a database that
+    is not there, so a mistyped path fails instead of finding nothing in a new empty log."""
     from audit_analytics.engines.store import open_store as _open
 
-    return _open(args.db)
+    return _open(args.db, create=create)
 
 
 def actor() -> str:

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from audit_analytics.cli.common import EXIT_ALTERED, EXIT_OK, Parser, actor, add_db, open_store
+from audit_analytics.cli.common import EXIT_ALTERED, EXIT_OK, EXIT_USAGE, Parser, actor, add_db, open_store
 
 __all__ = ["add_parsers"]
 
@@ -161,7 +161,7 @@ def cmd_verify_export(args: argparse.Namespace) -> int:
     from audit_analytics.io.evidence import verify_export
 
     url = None if args.file_only else (args.db or os.environ.get("AUDIT_DB_URL"))
-    store = open_url(url) if url else None
+    store = open_url(url, create=False) if url else None
     check = verify_export(args.file, store=store, archive=_archive(args) if store is not None else None)
     print(check.summary())
     for problem in check.problems:
@@ -170,6 +170,8 @@ def cmd_verify_export(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if store is None and not args.file_only:
         print("note: no database given (--db or $AUDIT_DB_URL): only the file was checked", file=sys.stderr)
+    if check.unchecked is not None and not check.problems:
+        return EXIT_USAGE  # the check asked for cannot be made: neither a pass nor tampering
     return EXIT_OK if check.ok else EXIT_ALTERED
 
 

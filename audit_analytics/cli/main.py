@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_demo(args: argparse.Namespace) -> int:
     from audit_analytics.demo.generate import generate
 
-    store = open_store(args)
+    store = open_store(args, create=True)
     if args.if_empty and store.count() > 0:
         print(f"demo: {store.safe_url} already holds {store.count():,} events")
         return EXIT_OK
@@ -215,7 +215,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from audit_analytics.io.ingest import import_files
     from audit_analytics.io.sources import SOURCES
 
-    store = open_store(args)
+    store = open_store(args, create=True)
     summary = import_files(store, args.files, rejects=args.rejects, format=args.format, year=args.year)
     read_as: dict[str, list[str]] = {}
     for path, name in summary.formats.items():
@@ -451,9 +451,34 @@ COMMANDS = {
 }
 
 
+def _search_values_joined(argv: Sequence[str]) -> list[str]:
+    """``--search -ip:10.0.0.0/8`` as ``--search=-ip:10.0.0.0/8``: argparse takes a value that
+    starts with ``-`` for an option ("expected one argument"), and a search that starts with a
+    negation is common.
+
+    >>> _search_values_joined(["query", "--search", "-ip:10.0.0.0/8", "--count"])
+    ['query', '--search=-ip:10.0.0.0/8', '--count']
+    >>> _search_values_joined(["query", "--search", "--count"])  # an option: left to argparse
+    ['query', '--search', '--count']
+    """
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        value = items[i + 1] if i + 1 < len(items) else None
+        if item == "--search" and value is not None and value.startswith("-") and not value.startswith("--"):
+            out.append(f"--search={value}")
+            i += 2
+            continue
+        out.append(item)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_search_values_joined(sys.argv[1:] if argv is None else argv))
     if not args.command:
         parser.print_help()
         return EXIT_USAGE

@@ -255,12 +255,18 @@ def run(args: argparse.Namespace) -> int:
     write(result, report=report, fmt=args.format, tz=flt.tz, thresholds=settings)
     if args.format == "table":
         print(_summary(report, result.height, settings, flt), file=sys.stderr)
-    if report == "by-account":  # as the page's "Accounts targeted" says in its help
-        unnamed = SecurityReview(engine, loaded, now, policy=policy).summary().failures_without_account
+    if report in ("by-account", "by-ip"):  # as the page's "Accounts targeted" says in its help
+        summary = SecurityReview(engine, loaded, now, policy=policy).summary()
+        unnamed, what, other = (
+            (summary.failures_without_account, ("names no account", "name no account"), "by-ip")
+            if report == "by-account"
+            else (summary.failures_without_ip, ("has no source IP", "have no source IP"), "by-account")
+        )
         if unnamed:
+            one = unnamed == 1
             print(
-                f"note: {unnamed:,} failed login{'s' if unnamed != 1 else ''} name no account and are "
-                "not in this report (by-ip counts them)",
+                f"note: {unnamed:,} failed login{'' if one else 's'} {what[not one]} and "
+                f"{'is' if one else 'are'} not in this report ({other} counts {'it' if one else 'them'})",
                 file=sys.stderr,
             )
     if args.fail_on_findings and result.height:

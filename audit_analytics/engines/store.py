@@ -22,7 +22,7 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,15 @@ from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort, sql_after, sql_order_by, sql_where
 from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform
 
-__all__ = ["Store", "open_store", "default_url", "event_row", "AppendResult", "TABLE_NAME"]
+__all__ = [
+    "Store",
+    "open_store",
+    "require_existing",
+    "default_url",
+    "event_row",
+    "AppendResult",
+    "TABLE_NAME",
+]
 
 TABLE_NAME = "audit_events"
 DEFAULT_URL = "sqlite:///data/audit.db"
@@ -864,8 +872,13 @@ def _normalise(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.Data
     return conform(frame, columns=names)
 
 
-def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, **engine_kwargs: Any) -> Store:
     """Open (and create if needed) the audit table at a SQLAlchemy URL, or in ClickHouse.
+
+    With ``create=False`` an SQLite file or chDB folder that does not exist, or an SQLite file
+    without the audit table, is a :class:`StoreError` (:func:`require_existing`) instead of a
+    new empty database: what the command line's reading commands use, so a mistyped path in
+    a scheduled check fails instead of finding nothing wrong in an empty log.
 
     ``url`` defaults to :func:`default_url` (``AUDIT_DB_URL``, else ``sqlite:///data/audit.db``).
     A PostgreSQL URL such as ``postgresql://user@host/db`` uses psycopg 3. ``chdb://FOLDER``
@@ -875,6 +888,8 @@ def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
     see :mod:`audit_analytics.engines.clickhouse`.
     """
     url = url or default_url()
+    if not create:
+        require_existing(url)
     if url.startswith(("chdb:", "clickhouse:", "clickhouses:")):
         from audit_analytics.engines.clickhouse import open_clickhouse
 
@@ -884,6 +899,52 @@ def open_store(url: str | None = None, **engine_kwargs: Any) -> Store:
             )
         return open_clickhouse(url)
     return Store(sql_engine(url, **engine_kwargs))
+
+
+def require_existing(url: str) -> None:
+    """Refuse a local database that is not there: an SQLite file or a chDB folder that does
+    not exist, or an SQLite file without the audit table (another program's database). A
+    server's database (PostgreSQL, ClickHouse) is not checked here: it must exist to be reached.
+
+    >>> require_existing("sqlite:////nonexistent/audit.db")
+    Traceback (most recent call last):
+    ...
+    audit_analytics.errors.StoreError: no audit database at /nonexistent/audit.db: nothing was imported there (check --db or AUDIT_DB_URL; `audit-analytics import FILE` or `audit-analytics demo` creates one)
+    """
+    import sqlite3
+
+    def missing(where: str) -> StoreError:
+        return StoreError(
+            f"no audit database at {where}: nothing was imported there (check --db or AUDIT_DB_URL; "
+            "`audit-analytics import FILE` or `audit-analytics demo` creates one)"
+        )
+
+    if url.startswith("chdb://"):
+        folder = Path(url.removeprefix("chdb://")).expanduser()
+        if not folder.exists():
+            raise missing(str(folder))
+        return
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return  # open_store says what is wrong with it
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(str(parsed.database))
+    if not path.is_file():
+        raise missing(str(path))
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE_NAME,)
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read {path} as an SQLite database: {exc}") from None
+    if not found:
+        raise StoreError(
+            f"{path} holds no audit table ({TABLE_NAME}): it is not an audit database "
+            "(check --db or AUDIT_DB_URL)"
+        )
 
 
 def sql_engine(url: str, **engine_kwargs: Any) -> Engine:

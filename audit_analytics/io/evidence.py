@@ -90,7 +90,9 @@ class ExportCheck:
     all is well); ``notes`` says what was not or could not be checked and why, and what was
     found besides. ``checked_rows`` counts the file's rows that were read and hashed;
     ``db_checked`` is True when the rows were compared with a database, ``archive_checked``
-    when events missing from it were looked up in the retention archive.
+    when events missing from it were looked up in the retention archive. ``unchecked`` says
+    why a check asked for could not be made (an export without the id column, given a
+    database): not a sign of tampering, and not a pass either.
     """
 
     path: Path
@@ -101,10 +103,11 @@ class ExportCheck:
     archive_checked: bool = False
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unchecked: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.unchecked is None
 
     def summary(self) -> str:
         """One line: the file, OK or how many problems, what was compared."""
@@ -117,6 +120,8 @@ class ExportCheck:
         )
         if self.ok:
             return f"{self.path.name}: OK: {self.checked_rows:,} rows match {against}"
+        if not self.problems:
+            return f"{self.path.name}: NOT CHECKED against the log: {self.unchecked}"
         count = len(self.problems)
         return (
             f"{self.path.name}: ALTERED: {count} problem{'s' if count != 1 else ''} "
@@ -134,6 +139,7 @@ class ExportCheck:
             "archive_checked": self.archive_checked,
             "problems": list(self.problems),
             "notes": list(self.notes),
+            "unchecked": self.unchecked,
         }
 
 
@@ -403,8 +409,10 @@ def _check_against_log(
     check.db_checked = True
     _check_chain_position(store, claim, check)
     if "id" not in claim.columns:
-        check.problems.append(
-            "the export has no id column: its rows cannot be checked against the log (export with the id column)"
+        check.db_checked = False
+        check.unchecked = (
+            f"the export has no id column, so its {check.rows:,} rows cannot be found in the log "
+            "(export with the id column; --file-only checks the file against its manifest alone)"
         )
         return
     if claim.events_sha256 is None:

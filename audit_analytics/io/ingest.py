@@ -1375,7 +1375,7 @@ def _is_driver_error(store: Store, exc: BaseException) -> bool:
 
 def import_files(
     store: Store,
-    paths: Iterable[str | Path],
+    paths: str | Path | Iterable[str | Path],
     *,
     rejects: str | Path | None = None,
     batch_rows: int | None = None,
@@ -1400,11 +1400,14 @@ def import_files(
     :class:`IngestError` is raised (:class:`UnrecognisedFile` when none is of a known
     format). A single file that cannot be read raises its error.
 
-    ``format`` forces one format for every file (else each is recognised by its content);
-    ``year`` is the year of syslog lines, which have none. ``-`` reads standard input (copied
-    to a temporary file as it arrives, since the import reads every file twice).
+    ``paths``: one file or folder, or several. ``format`` forces one format for every file
+    (else each is recognised by its content); ``year`` is the year of syslog lines, which have
+    none. ``-`` reads standard input (copied to a temporary file as it arrives, since the
+    import reads every file twice). Returns an :class:`ImportSummary`: the files read and
+    skipped, the events imported, the rejects and where they were written.
     """
-    paths = list(paths)
+    # one path given alone is one path (a string is also an iterable, of its characters)
+    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if sum(str(p) == STDIN for p in paths) > 1:
         raise IngestError(STDIN, "standard input is named more than once; it can be read once")
     with tempfile.TemporaryDirectory(prefix="aa-import-") as spool:
