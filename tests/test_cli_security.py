@@ -385,15 +385,26 @@ def test_the_policy_file_sets_defaults_and_flags_win(demo_db, capsys, tmp_path):
     assert code == 2 and f"{policy}: [brute-force] has no setting 'colour'" in err
 
 
-def test_by_account_says_how_many_failures_name_no_account(tmp_path, capsys):
-    """by-ip counted 77 failures and by-account 66 without a word: the 11 named no account."""
+def _failed_logins(tmp_path, capsys, others: list[str]) -> str:
+    """A database of three failed logins of ann from 10.0.0.1 at 03:00 and ``others`` (``actor,ip``)
+    at 04:00; its URL."""
     path = tmp_path / "logins.csv"
     rows = ["time,actor,type,action,result,ip"]
     rows += [f"2026-01-02T03:00:0{i}Z,ann,auth,login,failed,10.0.0.1" for i in range(3)]
-    rows += [f"2026-01-02T04:00:0{i}Z,,auth,login,failed,10.0.0.2" for i in range(2)]
+    rows += [
+        f"2026-01-02T04:00:0{i}Z,{actor_ip.split(',')[0]},auth,login,failed,{actor_ip.split(',')[1]}"
+        for i, actor_ip in enumerate(others)
+    ]
     path.write_text("\n".join(rows) + "\n")
     db = f"sqlite:///{tmp_path / 'a.db'}"
     assert main(["import", "--db", db, str(path)]) == 0
+    capsys.readouterr()
+    return db
+
+
+def test_by_account_says_how_many_failures_name_no_account(tmp_path, capsys):
+    """by-ip counted 77 failures and by-account 66 without a word: the 11 named no account."""
+    db = _failed_logins(tmp_path, capsys, [",10.0.0.2"] * 2)
     code, out, err = run(capsys, "security", "by-account", "--db", db, "--period", "all")
     assert code == 0 and "ann" in out
     assert "note: 2 failed logins name no account and are not in this report" in err
@@ -404,14 +415,7 @@ def test_by_account_says_how_many_failures_name_no_account(tmp_path, capsys):
 
 def test_by_ip_says_how_many_failures_have_no_source_ip(tmp_path, capsys):
     """by-ip of an sshd log where 190 of 513 failures had no address said nothing of them."""
-    path = tmp_path / "logins.csv"
-    rows = ["time,actor,type,action,result,ip"]
-    rows += [f"2026-01-02T03:00:0{i}Z,ann,auth,login,failed,10.0.0.1" for i in range(3)]
-    rows += [f"2026-01-02T04:00:0{i}Z,bob,auth,login,failed," for i in range(4)]
-    path.write_text("\n".join(rows) + "\n")
-    db = f"sqlite:///{tmp_path / 'a.db'}"
-    assert main(["import", "--db", db, str(path)]) == 0
-    capsys.readouterr()
+    db = _failed_logins(tmp_path, capsys, ["bob,"] * 4)
     code, out, err = run(capsys, "security", "by-ip", "--db", db, "--period", "all", "--format", "json")
     assert code == 0 and [row["ip"] for row in json.loads(out)] == ["10.0.0.1"]
     assert (
