@@ -389,12 +389,9 @@ def _failed_logins(tmp_path, capsys, others: list[str]) -> str:
     """A database of three failed logins of ann from 10.0.0.1 at 03:00 and ``others`` (``actor,ip``)
     at 04:00; its URL."""
     path = tmp_path / "logins.csv"
-    rows = ["time,actor,type,action,result,ip"]
-    rows += [f"2026-01-02T03:00:0{i}Z,ann,auth,login,failed,10.0.0.1" for i in range(3)]
-    rows += [
-        f"2026-01-02T04:00:0{i}Z,{actor_ip.split(',')[0]},auth,login,failed,{actor_ip.split(',')[1]}"
-        for i, actor_ip in enumerate(others)
-    ]
+    rows = ["time,actor,ip,type,action,result"]
+    rows += [f"2026-01-02T03:00:0{i}Z,ann,10.0.0.1,auth,login,failed" for i in range(3)]
+    rows += [f"2026-01-02T04:00:0{i}Z,{actor_ip},auth,login,failed" for i, actor_ip in enumerate(others)]
     path.write_text("\n".join(rows) + "\n")
     db = f"sqlite:///{tmp_path / 'a.db'}"
     assert main(["import", "--db", db, str(path)]) == 0
