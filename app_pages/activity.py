@@ -69,7 +69,7 @@ def change_table(change: pl.DataFrame) -> pl.DataFrame:
 shared = load_shared_or_stop()
 view = current_view()
 set_view(view)
-filter_panel(actors_of(shared))
+filter_panel(actors_of(shared), archive=False)
 st.title("Activity")
 search_bar()
 

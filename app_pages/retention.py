@@ -1,26 +1,189 @@
 """Retention (admins only): the policy, the dry run, a run, the last runs, the next expiries."""
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
-from audit_analytics.io.retention import Policy, apply, last_runs, load_policy, plan, policy_file, save_policy
+from audit_analytics.errors import PolicyError
+from audit_analytics.io.retention import (
+    MAX_DAYS,
+    Policy,
+    apply,
+    last_runs,
+    load_policy,
+    plan,
+    policy_file,
+    save_policy,
+)
 from audit_analytics.schema import CATEGORY_CODES
+from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui.common import load_shared_or_stop, wrapping_columns
 from audit_analytics.ui.data import get_store, invalidate
 
+_SAVED = "retention_saved"  # the last save's message, shown after the page is read afresh
+
+
+def _archive_problem(text: str) -> str | None:
+    """Why an archive directory cannot serve, or None: it is created as the policy is saved,
+    so a place that cannot hold it is said then, not at the first run."""
+    if not text:
+        return None
+    path = Path(text).expanduser().absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"the archive directory {path} cannot be created: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"the archive directory {path} cannot be written"
+    return None
+
+
+def _archive_shown(text: str | None) -> str:
+    """The archive directory as the policy names it, and where that is when it is relative
+    (the app's working folder is nowhere else on the page)."""
+    if not text:
+        return "none — expired events would be lost"
+    path = Path(text).expanduser()
+    return text if path.is_absolute() else f"{text} ({path.absolute()})"
+
+
+def _policy_form(shown: Policy, *, mend: bool = False) -> None:
+    """The policy's form, filled with ``shown``; ``mend``: the file on disk cannot be used, so
+    saving replaces it even with these same values."""
+    saved_message = st.session_state.pop(_SAVED, None)
+    with st.expander("Change the policy", icon=":material/edit:", expanded=mend or saved_message is not None):
+        if saved_message:
+            st.success(saved_message, icon=":material/check_circle:")
+        with st.form("policy_form"):
+            g1, g2 = st.columns(2)
+            security = g1.number_input(
+                "Security-sensitive (days)",
+                min_value=1,
+                max_value=MAX_DAYS,
+                value=int(shown.group_days["security"]),
+                key="pol_security",
+            )
+            operational = g2.number_input(
+                "Operational (days)",
+                min_value=1,
+                max_value=MAX_DAYS,
+                value=int(shown.group_days["operational"]),
+                key="pol_operational",
+            )
+            overrides = st.data_editor(
+                pl.DataFrame(
+                    {"category": list(shown.overrides), "days": [int(v) for v in shown.overrides.values()]},
+                    schema={"category": pl.String, "days": pl.Int64},
+                ),
+                num_rows="dynamic",
+                key="pol_overrides",
+                column_config={
+                    "category": st.column_config.SelectboxColumn("Category", options=list(CATEGORY_CODES)),
+                    "days": st.column_config.NumberColumn("Days", min_value=1, max_value=MAX_DAYS, step=1),
+                },
+            )
+            archive_dir = st.text_input("Archive directory", value=shown.archive or "", key="pol_archive")
+            holds = st.multiselect(
+                "Legal hold: categories",
+                CATEGORY_CODES,
+                default=list(shown.hold_categories),
+                key="pol_hold_types",
+            )
+            actors = st.text_area(
+                "Legal hold: actors (one per line)", value="\n".join(shown.hold_actors), key="pol_hold_actors"
+            )
+            if st.form_submit_button("Save the policy"):
+                try:
+                    rows = [
+                        r
+                        for r in pl.DataFrame(overrides).iter_rows(named=True)
+                        if r["category"] and r["days"]
+                    ]
+                    new = Policy(
+                        group_days={"security": int(security), "operational": int(operational)},
+                        overrides={r["category"]: int(r["days"]) for r in rows},
+                        archive=archive_dir.strip() or None,
+                        hold_categories=tuple(holds),
+                        hold_actors=tuple(actors.splitlines()),
+                    )
+                except ValueError as exc:
+                    st.error(f"Not saved: {md_escape(str(exc))}", icon=":material/error:")
+                else:
+                    problem = _archive_problem(new.archive or "")
+                    if problem:
+                        st.error(f"Not saved: {md_escape(problem)}.", icon=":material/error:")
+                    elif new == shown and not mend:
+                        st.info("The policy is unchanged: nothing to save.", icon=":material/info:")
+                    else:
+                        saved = save_policy(where, new, actor=user.name, store=store, via="app")
+                        invalidate()
+                        st.session_state[_SAVED] = f"Saved to {saved}."
+                        st.rerun()
+
+
+_CONFIRMED = "retention_confirmed"  # (events, policy, the dry run's instant) the admin ticked
+_OUTCOME = "retention_outcome"  # the last run's message, shown after the page is read afresh
+
+
+def _confirm(due: int, shown: Policy, at: datetime) -> None:
+    """The tick confirms the dry run as it was shown: its count, policy and instant."""
+    if st.session_state.get("retention_confirm"):
+        st.session_state[_CONFIRMED] = (due, shown, at)
+    else:
+        st.session_state.pop(_CONFIRMED, None)
+
+
+def _run(actor: str) -> None:
+    """Run what was confirmed, and nothing else: the policy as it was shown and the events due
+    at the dry run's instant, which must still be the number ticked (a run deleted 14,705
+    events after 1,081 were confirmed, the policy changed in another tab meanwhile). The tick
+    is cleared either way, and the page is read afresh."""
+    state = st.session_state
+    due, shown, at = state.pop(_CONFIRMED)
+    state["retention_confirm"] = False
+    try:
+        if load_policy() != shown:
+            raise PolicyError(
+                "the policy changed since the dry run you confirmed; nothing was archived or deleted: "
+                "look at the dry run and confirm again"
+            )
+        run = apply(get_store(), shown, actor=actor, now=at, via="app", expected=due)
+    except (OSError, ValueError) as exc:
+        state[_OUTCOME] = ("error", f"The run did not happen: {exc}")
+    else:
+        state[_OUTCOME] = (
+            "success",
+            f"Run {run.run_id}: archived {run.archived:,}, deleted {run.deleted:,} events.",
+        )
+    invalidate()
+
+
 user = auth.require("audit.admin")
 load_shared_or_stop()  # the database's message and retry when it cannot be reached
 store = get_store()
-policy = load_policy()
 where = policy_file()
+try:
+    policy = load_policy()
+except PolicyError as exc:
+    # a file edited by hand (or saved by an older version) the page cannot use: say so, and
+    # offer the form on the defaults, so saving it mends the file (the page crashed before)
+    st.title("Retention")
+    st.error(
+        f"The policy file cannot be used: {md_escape(str(exc))}. Nothing is planned or run until it is mended: "
+        "fix it by hand, or save a policy below (it replaces the file).",
+        icon=":material/error:",
+    )
+    _policy_form(Policy(), mend=True)
+    st.stop()
 
 st.title("Retention")
 st.caption(
     f"Policy: {where if where else 'the defaults (no policy file yet)'} · "
-    f"archive: {policy.archive or 'none — expired events would be lost'}"
+    f"archive: {_archive_shown(policy.archive)}"
 )
 
 now = datetime.now(UTC)
@@ -50,78 +213,40 @@ st.dataframe(
 )
 
 due = int(table["to_delete"].sum())
-with st.expander("Run retention now", icon=":material/auto_delete:"):
+with st.expander("Run retention now", icon=":material/auto_delete:", expanded=_OUTCOME in st.session_state):
     st.caption(
         "Archives the events past retention, reads the archive back to check it, then deletes them "
-        "from the database in one transaction."
+        "from the database in one transaction. It runs on the dry run above as it was when you "
+        "ticked: if more events are due when you click Run, nothing happens and it says so."
     )
-    sure = st.checkbox(f"Archive and delete {due:,} events", key="retention_confirm", disabled=due == 0)
-    if st.button("Run", key="retention_run", type="primary", disabled=not sure or policy.archive is None):
-        try:
-            run = apply(store, policy, actor=user.name, now=now, via="app")
-        except (OSError, ValueError) as exc:
-            st.error(f"The run failed and nothing was deleted: {exc}", icon=":material/error:")
+    outcome = st.session_state.pop(_OUTCOME, None)
+    if outcome is not None:
+        kind, text = outcome
+        if kind == "success":
+            st.success(text, icon=":material/check_circle:")
         else:
-            st.success(f"Run {run.run_id}: archived {run.archived:,}, deleted {run.deleted:,} events.")
-        invalidate()
+            st.error(text, icon=":material/error:")
+    if policy.archive is None:
+        st.caption(
+            "Set an archive directory in the policy to run retention here: without one the events would be lost."
+        )
+    sure = st.checkbox(
+        f"Archive and delete {due:,} event{'' if due == 1 else 's'}",
+        key="retention_confirm",
+        disabled=due == 0,
+        on_change=_confirm,
+        args=(due, policy, now),
+    )
+    st.button(
+        "Run",
+        key="retention_run",
+        type="primary",
+        disabled=not sure or policy.archive is None or _CONFIRMED not in st.session_state,
+        on_click=_run,
+        args=(user.name,),
+    )
 
-with st.expander("Change the policy", icon=":material/edit:"):
-    with st.form("policy_form"):
-        g1, g2 = st.columns(2)
-        security = g1.number_input(
-            "Security-sensitive (days)",
-            min_value=1,
-            value=int(policy.group_days["security"]),
-            key="pol_security",
-        )
-        operational = g2.number_input(
-            "Operational (days)",
-            min_value=1,
-            value=int(policy.group_days["operational"]),
-            key="pol_operational",
-        )
-        overrides = st.data_editor(
-            pl.DataFrame(
-                {"category": list(policy.overrides), "days": [int(v) for v in policy.overrides.values()]},
-                schema={"category": pl.String, "days": pl.Int64},
-            ),
-            num_rows="dynamic",
-            key="pol_overrides",
-            column_config={
-                "category": st.column_config.SelectboxColumn("Category", options=list(CATEGORY_CODES)),
-                "days": st.column_config.NumberColumn("Days", min_value=1, step=1),
-            },
-        )
-        archive_dir = st.text_input("Archive directory", value=policy.archive or "", key="pol_archive")
-        holds = st.multiselect(
-            "Legal hold: categories",
-            CATEGORY_CODES,
-            default=list(policy.hold_categories),
-            key="pol_hold_types",
-        )
-        actors = st.text_area(
-            "Legal hold: actors (one per line)", value="\n".join(policy.hold_actors), key="pol_hold_actors"
-        )
-        if st.form_submit_button("Save the policy"):
-            try:
-                rows = [
-                    r for r in pl.DataFrame(overrides).iter_rows(named=True) if r["category"] and r["days"]
-                ]
-                new = Policy(
-                    group_days={"security": int(security), "operational": int(operational)},
-                    overrides={r["category"]: int(r["days"]) for r in rows},
-                    archive=archive_dir.strip() or None,
-                    hold_categories=tuple(holds),
-                    hold_actors=tuple(actors.splitlines()),
-                )
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                if new != policy:
-                    saved = save_policy(where, new, actor=user.name, store=store, via="app")
-                    invalidate()
-                    st.success(f"Saved to {saved}.")
-                    st.rerun()
+_policy_form(policy)
 
 st.subheader("Last runs and policy changes")
 runs = last_runs(store)

@@ -31,7 +31,7 @@ set_view(view)
 # failure charts are the failed logins by definition, and the detections need every type and
 # result (a success after failures, a stuck operation, a role change), so narrowing them would
 # hide findings and read as "all clear"
-filter_panel(actors_of(shared), type_and_result=False)
+filter_panel(actors_of(shared), type_and_result=False, archive=False)
 
 st.title("Security review")
 stop_on_link_search_error()  # a link whose search does not parse reviews nothing

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -264,6 +265,80 @@ def test_retention_page_runs_and_records(env):
     page.run()
     assert any(s.value == "Last runs and policy changes" for s in page.subheader)
     assert page.dataframe[-1].value["Action"].to_list() == ["retention"]
+
+
+@pytest.mark.parametrize("meanwhile", ["policy changed in another tab", "old events imported"])
+def test_a_retention_run_deletes_no_more_than_was_confirmed(env, meanwhile):
+    """The admin ticks "Archive and delete N events"; by the click on Run another admin has
+    shortened the policy (or old events were imported): nothing is archived or deleted, the
+    page says why and asks for a new tick (a run deleted 14,705 events after 1,081 were
+    confirmed). Then, ticked again, the run deletes what the new dry run shows."""
+    from audit_analytics.io.retention import load_policy, save_policy
+
+    page = make(RETENTION, user="ada").run()
+    before = env["store"].count()
+    page.checkbox(key="retention_confirm").check().run()
+    due = int(page.dataframe[0].value["To delete"].sum())
+    assert due > 0
+    if meanwhile.startswith("policy"):
+        policy = load_policy()
+        shorter = {"security": policy.group_days["security"], "operational": 7}
+        save_policy(None, replace(policy, group_days=shorter), actor="bob", store=env["store"], via="test")
+    else:
+        old = (
+            env["store"]
+            .load()
+            .sort("time")
+            .head(3)
+            .with_columns((pl.col("id") + "-copy").alias("id"), pl.col("time") - timedelta(days=3))
+        )
+        env["store"].append(old.with_columns(pl.lit("service").alias("type")))
+    grown = env["store"].count()
+    page.button(key="retention_run").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert [e.value for e in page.error][0].startswith("The run did not happen: ")
+    assert "nothing was archived or deleted" in page.error[0].value
+    assert env["store"].count() == grown  # nothing deleted
+    assert page.checkbox(key="retention_confirm").value is False
+    # the fresh dry run, ticked again, runs
+    due_now = int(page.dataframe[0].value["To delete"].sum())
+    assert due_now > due
+    page.checkbox(key="retention_confirm").check().run()
+    page.button(key="retention_run").click().run()
+    assert any(f"deleted {due_now:,} events" in s.value for s in page.success), [
+        s.value for s in page.success
+    ]
+    assert env["store"].count() < before
+
+
+def test_a_policy_file_the_page_cannot_use_is_named_and_mended_from_the_form(env):
+    """1,000,000 days (a cutoff before the year 1) saved through the form crashed every later
+    visit with a traceback, the form under it out of reach. Now the form refuses more than
+    100 years, and a file holding them is named with the reason above a form that mends it."""
+    policy_path = env["tmp"] / "retention.toml"
+    policy_path.write_text(f'archive = "{env["tmp"] / "archive"}"\n[days]\noperational = 1000000\n')
+    page = make(RETENTION, user="ada").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert "The policy file cannot be used" in page.error[0].value
+    assert "at most 36,500" in page.error[0].value
+    assert not any(s.value == "Dry run" for s in page.subheader)  # nothing planned on it
+    next(b for b in page.button if "Save" in str(b.label)).click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert "1000000" not in policy_path.read_text()
+    assert any(s.value == "Dry run" for s in page.subheader)
+    assert any(s.value.startswith("Saved to ") for s in page.success)  # shown after the page reloads
+
+
+def test_the_policy_form_says_what_it_did(env):
+    page = make(RETENTION, user="ada").run()
+    save = next(b for b in page.button if "Save" in str(b.label))
+    save.click().run()
+    assert [i.value for i in page.info] == ["The policy is unchanged: nothing to save."]
+    page.text_input(key="pol_archive").set_value("/proc/nope/archive")
+    next(b for b in page.button if "Save" in str(b.label)).click().run()
+    shown = page.error[0].value.replace("\\", "") if page.error else ""  # markdown escapes taken off
+    assert "the archive directory /proc/nope/archive cannot be created" in shown
+    assert "/proc/nope" not in (env["tmp"] / "retention.toml").read_text()
 
 
 def test_retention_page_policy_change_is_recorded(env):

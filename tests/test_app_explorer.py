@@ -383,6 +383,10 @@ def test_empty_period_offers_all_time(app, db):
     app.button(key="show_all_time").click().run()
     assert count_in_caption(app) == open_store(db[0]).count()
     assert "all time" in caption(app)
+    # a search that finds nothing in all time: no button that would change nothing
+    app.query_params.update({"period": "all", "q": "no-such-actor-anywhere"})
+    app.run()
+    assert app.info and not [b for b in app.button if b.key == "show_all_time"]
 
 
 def test_an_empty_result_says_when_the_filters_leave_the_period_s_events_out(app, db):

@@ -112,6 +112,22 @@ def test_security_review_shows_type_and_result_disabled_and_reads_every_event(at
     assert not at.multiselect(key="f_types").disabled and not at.radio(key="f_result").disabled
 
 
+@pytest.mark.parametrize("page", ["app_pages/activity.py", "app_pages/security.py"])
+def test_include_archive_shows_off_where_the_page_leaves_the_archive_out(at, page):
+    """Activity and Security review count the database's events: "Include archive" is shown
+    disabled there, with a word (it showed on while they left the archive out; the Audit Log
+    counted 50,080 and these pages 35,373)."""
+    at.query_params.update({"period": "all", "archive": "1"})
+    at.switch_page(page).run()
+    no_exceptions(at)
+    toggle = at.toggle(key="f_archive")
+    assert toggle.value is True and toggle.disabled
+    assert any("The archive is searched on the Audit Log only" in c.value for c in at.sidebar.caption)
+    at.switch_page("app_pages/explorer.py").run()
+    assert at.toggle(key="f_archive").value is True and not at.toggle(key="f_archive").disabled
+    assert not any("The archive is searched" in c.value for c in at.sidebar.caption)
+
+
 # 9 and (b) ----------------------------------------------------------------------------------
 
 

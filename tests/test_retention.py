@@ -441,3 +441,23 @@ def test_a_chdb_delete_detaches_whole_partitions_and_a_rollback_attaches_them(ch
     left = chdb_store.load()
     assert left.height == events.height - len(doomed)
     assert not set(doomed) & set(left["id"].to_list())
+
+
+def test_a_retention_longer_than_a_century_is_refused_when_read(tmp_path, capsys):
+    """1,000,000 days put the cutoff before the year 1: every plan and run failed with
+    "OverflowError: date value out of range" (the app's page too, for good)."""
+    from audit_analytics.cli.main import main
+    from audit_analytics.errors import PolicyError
+    from audit_analytics.io.retention import MAX_DAYS, Policy
+
+    assert Policy(overrides={"auth": MAX_DAYS}).days_for("auth") == MAX_DAYS
+    with pytest.raises(PolicyError, match="days for 'operational' must be at most 36,500"):
+        Policy(group_days={"security": 400, "operational": 1_000_000})
+    path = tmp_path / "retention.toml"
+    path.write_text("[days]\noperational = 1000000\n")
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert main(["demo", "--db", db, "--events", "1000"]) == 0
+    capsys.readouterr()
+    assert main(["retention", "plan", "--db", db, "--policy", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: days for 'operational' must be at most 36,500 (100 years), not 1,000,000" in err

@@ -146,12 +146,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _archive(args: argparse.Namespace) -> Path | None:
     if args.archive:
         return Path(args.archive)
-    from audit_analytics.io.retention import load_policy
+    from audit_analytics.io.retention import policy_archive
 
-    policy = load_policy()
-    if policy.archive and Path(policy.archive).is_dir():
-        return Path(policy.archive)
-    return None
+    return policy_archive()
 
 
 def cmd_verify_export(args: argparse.Namespace) -> int:

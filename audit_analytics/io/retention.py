@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Policy",
+    "policy_archive",
     "PolicyError",
     "RunResult",
     "DEFAULT_DAYS",
@@ -82,6 +83,10 @@ _POLICY_HEADER = """\
 # [legal_hold]: categories and actors never deleted while on hold.
 
 """
+
+
+MAX_DAYS = 36_500
+"""The longest retention a policy may name (100 years)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,9 @@ class Policy:
                 )
             if not isinstance(days, int) or isinstance(days, bool) or days < 1:
                 raise PolicyError(f"days for {name!r} must be a whole number of at least 1, not {days!r}")
+            if days > MAX_DAYS:
+                # a cutoff before the year 1 cannot be computed: every plan and run failed
+                raise PolicyError(f"days for {name!r} must be at most {MAX_DAYS:,} (100 years), not {days:,}")
         bad = [c for c in self.hold_categories if c not in CATEGORIES]
         if bad:
             raise PolicyError(f"unknown category {bad[0]!r} in [legal_hold]")
@@ -227,13 +235,27 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return Policy.from_toml(text, source=str(found))
 
 
+def policy_archive() -> Path | None:
+    """The policy's archive directory when it exists (None: no policy archive yet, or none
+    named): where `integrity verify` and the app's Verify now read archived events back."""
+    policy = load_policy()
+    if policy.archive and Path(policy.archive).is_dir():
+        return Path(policy.archive)
+    return None
+
+
 def save_policy(
     path: str | Path | None, policy: Policy, *, actor: str, store: Store, via: str = "app"
 ) -> Path:
     """Write the policy (atomically) and record the change (``audit``/``policy_change``,
-    before and after)."""
+    before and after: the file's own text when it could not be read as a policy, the file
+    being mended)."""
     target = policy_file(path) or Path(DEFAULT_POLICY_FILE)
-    before = load_policy(target) if target.is_file() else Policy()
+    before: dict[str, Any]
+    try:
+        before = (load_policy(target) if target.is_file() else Policy()).as_dict()
+    except PolicyError as exc:
+        before = {"unreadable": str(exc), "text": target.read_text(encoding="utf-8", errors="replace")[:4000]}
     atomic_write(target, policy.to_toml())
     store.record(
         actor=actor,
@@ -241,7 +263,7 @@ def save_policy(
         action=POLICY_ACTION,
         target=str(target),
         params={"via": via},
-        before=before.as_dict(),
+        before=before,
         after=policy.as_dict(),
         description=f"{actor} changed the retention policy",
     )
@@ -387,12 +409,17 @@ def apply(
     allow_without_archive: bool = False,
     via: str = "cli",
     before_delete: Callable[[], None] | None = None,
+    expected: int | None = None,
 ) -> RunResult:
     """Archive the expired events, verify the archive, then delete them in one transaction;
     record the run (``audit``/``retention``, done or failed).
 
-    ``before_delete`` is called after the archive is verified and before the delete (a
-    test raises there to prove that a crash at that point loses and duplicates nothing).
+    ``expected``: the number of events the person running it confirmed (the dry run's "to
+    delete" at ``now``). When the events due differ (events imported meanwhile, or the
+    policy changed), nothing is archived or deleted and :class:`PolicyError` says so: a run
+    never deletes more than was confirmed. ``before_delete`` is called after the archive is
+    verified and before the delete (a test raises there to prove that a crash at that point
+    loses and duplicates nothing).
     """
     now = now or datetime.now(UTC)
     run_id = _run_id(now)
@@ -422,6 +449,14 @@ def apply(
             description=f"{actor}'s retention run archived {result.archived:,} and deleted {result.deleted:,} events",
         )
 
+    if expected is not None:
+        due = int(plan(store, policy, now=now)["to_delete"].sum())
+        if due != expected:
+            raise PolicyError(
+                f"{due:,} events are due now, not the {expected:,} confirmed (events were imported or "
+                "the policy changed meanwhile); nothing was archived or deleted: look at the dry run "
+                "and confirm again"
+            )
     try:
         result = _apply(store, policy, root, now, run_id, before_delete, success)
     except BaseException as exc:

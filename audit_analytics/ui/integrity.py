@@ -133,8 +133,15 @@ def verify_and_record(store: Store, *, actor: str, via: str = "app") -> Shown:
     show (with every id the verification kept, not only those recorded). A failure to record
     is returned, not raised: the result still stands. Raises StoreError when the database
     cannot be read."""
+    from audit_analytics.errors import PolicyError
+    from audit_analytics.io.retention import policy_archive
+
+    try:
+        archive = policy_archive()  # archived events read back from it, as the command line does
+    except PolicyError:  # the Retention page names the file's problem
+        archive = None
     with _reading(store):
-        report = integrity.verify(store)
+        report = integrity.verify(store, archive=archive)
     time = datetime.now(UTC)
     try:
         integrity.record_verification(store, report, actor=actor, via=via)

@@ -247,6 +247,9 @@ TYPE_RESULT_NOT_APPLIED = (
     "and the detections read every event of the period (a success after failures, a stuck "
     "operation, a role change). They still apply on the Audit Log and Activity."
 )
+ARCHIVE_NOT_APPLIED = (
+    "The archive is searched on the Audit Log only: this page's figures are the events in the database."
+)
 
 
 def type_label(code: str) -> str:
@@ -257,10 +260,12 @@ def type_label(code: str) -> str:
     return f"{CATEGORIES[code].label} ({code})"
 
 
-def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True) -> None:
+def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True, archive: bool = True) -> None:
     """The sidebar: period, type, user, result; Apply and Reset; the time-zone switch.
     ``type_and_result=False`` (the Security review) shows Type and Result disabled, with a
-    note that they do not apply there; their values stay for the other pages."""
+    note that they do not apply there; their values stay for the other pages. ``archive=False``
+    (Activity, Security review: their figures are the database's events) does the same for
+    "Include archive", which showed on while the page left the archive out."""
     view: View = st.session_state["view"]
     sb = st.sidebar
     with sb.form("filter-panel", border=False):
@@ -317,7 +322,10 @@ def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True) -> None:
         key="f_archive",
         on_change=_toggle_archive,
         help="Also search the events that retention moved to the Parquet archive",
+        disabled=not archive,
     )
+    if not archive:
+        sb.caption(ARCHIVE_NOT_APPLIED)
     sb.caption(f"Times shown in {view.filter.tz}")
 
 
