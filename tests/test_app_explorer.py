@@ -329,6 +329,8 @@ def test_unknown_event_id_says_so(app):
     app.run()
     no_exceptions(app)
     assert any("No event with id" in i.value and "no\\-such\\-id" in i.value for i in app.info)
+    # a link to an event retention archived: the way to it is named
+    assert any("if retention has archived it, turn on Include archive" in i.value for i in app.info)
 
 
 def test_url_round_trip(app, db):

@@ -135,7 +135,10 @@ def resolve_event(view: View, shared: SharedFrame, *, now: datetime | None = Non
     if not view.event:
         return view, None
     if shared.index.get_summary(view.event) is None:  # is it there at all (no detail fetch)
-        return view.replace(event=None), f"No event with id “{md_escape(view.event)}”."
+        where = (
+            "" if view.archive else " in the database; if retention has archived it, turn on Include archive"
+        )
+        return view.replace(event=None), f"No event with id “{md_escape(view.event)}”{where}."
     index = shared.index
     notice = None
     pos = index.position_of(view.event, selection_for(shared, view.filter, view.sort, now=now))
@@ -598,6 +601,21 @@ def _related_table(frame: pl.DataFrame, tz: str, key: str, shared: SharedFrame) 
 # export
 
 
+def arrived_note(announced: int, rows: int) -> str:
+    """What the file holds beside what the dialog announced: the file is the result as it was
+    read when it was prepared, and events that arrived since the dialog opened are in it.
+
+    >>> arrived_note(718, 719), arrived_note(718, 718)
+    (' 1 more than above: events that arrived since are in it (its About sheet and manifest say 719).', '')
+    """
+    if rows == announced:
+        return ""
+    diff = rows - announced
+    word = f"{diff:,} more" if diff > 0 else f"{-diff:,} fewer"
+    why = "arrived since are in it" if diff > 0 else "were removed since are not in it"
+    return f" {word} than above: events that {why} (its About sheet and manifest say {rows:,})."
+
+
 def export_header(total: int) -> str:
     return f"Downloading a total of {total:,} records from the current search."
 
@@ -799,7 +817,7 @@ def export_dialog(shared: SharedFrame, view: View, total: int, actor: str) -> No
             type="primary",
             on_click="ignore",
         )
-        st.caption(f"{ready['rows']:,} rows in the file.")
+        st.caption(f"{ready['rows']:,} rows in the file.{arrived_note(total, ready['rows'])}")
         if ready.get("manifest"):
             st.download_button(
                 f"Download its manifest ({ready['name']}.manifest.json)",
