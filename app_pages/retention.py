@@ -25,6 +25,8 @@ from audit_analytics.ui.common import load_shared_or_stop, wrapping_columns
 from audit_analytics.ui.data import get_store, invalidate
 
 _SAVED = "retention_saved"  # the last save's message, shown after the page is read afresh
+_FORM_OPEN = "retention_form_open"  # the policy form was saved or needs mending: kept open
+_RUN_OPEN = "retention_run_open"  # the run's box was ticked: kept open
 
 
 def _archive_problem(text: str) -> str | None:
@@ -55,7 +57,12 @@ def _policy_form(shown: Policy, *, mend: bool = False) -> None:
     """The policy's form, filled with ``shown``; ``mend``: the file on disk cannot be used, so
     saving replaces it even with these same values."""
     saved_message = st.session_state.pop(_SAVED, None)
-    with st.expander("Change the policy", icon=":material/edit:", expanded=mend or saved_message is not None):
+    if mend or saved_message is not None:
+        st.session_state[_FORM_OPEN] = True
+    # open from then on: an expander whose `expanded` changes between runs closes again
+    with st.expander(
+        "Change the policy", icon=":material/edit:", expanded=st.session_state.get(_FORM_OPEN, False)
+    ):
         if saved_message:
             st.success(saved_message, icon=":material/check_circle:")
         with st.form("policy_form"):
@@ -64,6 +71,7 @@ def _policy_form(shown: Policy, *, mend: bool = False) -> None:
                 "Security-sensitive (days)",
                 min_value=1,
                 max_value=MAX_DAYS,
+                help=f"1 to {MAX_DAYS:,} days (100 years)",
                 value=int(shown.group_days["security"]),
                 key="pol_security",
             )
@@ -71,6 +79,7 @@ def _policy_form(shown: Policy, *, mend: bool = False) -> None:
                 "Operational (days)",
                 min_value=1,
                 max_value=MAX_DAYS,
+                help=f"1 to {MAX_DAYS:,} days (100 years)",
                 value=int(shown.group_days["operational"]),
                 key="pol_operational",
             )
@@ -131,6 +140,7 @@ _OUTCOME = "retention_outcome"  # the last run's message, shown after the page i
 
 def _confirm(due: int, shown: Policy, at: datetime) -> None:
     """The tick confirms the dry run as it was shown: its count, policy and instant."""
+    st.session_state[_RUN_OPEN] = True
     if st.session_state.get("retention_confirm"):
         st.session_state[_CONFIRMED] = (due, shown, at)
     else:
@@ -213,7 +223,11 @@ st.dataframe(
 )
 
 due = int(table["to_delete"].sum())
-with st.expander("Run retention now", icon=":material/auto_delete:", expanded=_OUTCOME in st.session_state):
+# open from the first tick on: with `expanded` following the run's message, the tick after a
+# refused run closed it, and Run with it
+with st.expander(
+    "Run retention now", icon=":material/auto_delete:", expanded=st.session_state.get(_RUN_OPEN, False)
+):
     st.caption(
         "Archives the events past retention, reads the archive back to check it, then deletes them "
         "from the database in one transaction. It runs on the dry run above as it was when you "
