@@ -153,8 +153,11 @@ def _run(actor: str) -> None:
     events after 1,081 were confirmed, the policy changed in another tab meanwhile). The tick
     is cleared either way, and the page is read afresh."""
     state = st.session_state
-    due, shown, at = state.pop(_CONFIRMED)
+    confirmed = state.pop(_CONFIRMED, None)
     state["retention_confirm"] = False
+    if confirmed is None:  # a second click while the first ran: that one ran what was confirmed
+        return
+    due, shown, at = confirmed
     try:
         if load_policy() != shown:
             raise PolicyError(
@@ -162,8 +165,10 @@ def _run(actor: str) -> None:
                 "look at the dry run and confirm again"
             )
         run = apply(get_store(), shown, actor=actor, now=at, via="app", expected=due)
-    except (OSError, ValueError) as exc:
-        state[_OUTCOME] = ("error", f"The run did not happen: {exc}")
+    except PolicyError as exc:  # refused before anything was done
+        state[_OUTCOME] = ("error", f"The run did not happen: {md_escape(str(exc))}")
+    except (OSError, ValueError) as exc:  # recorded as a failed run
+        state[_OUTCOME] = ("error", f"The run failed and nothing was deleted: {md_escape(str(exc))}")
     else:
         state[_OUTCOME] = (
             "success",
