@@ -548,8 +548,8 @@ rows; its distinct values are then kept only if they are at most 1/8 of all rows
 
 
 def distinct_text(frame: pl.DataFrame) -> dict[str, pl.Series]:
-    """The distinct values of the free-text columns whose values repeat (actor, email, target
-    and ip in an audit log, typically a few hundred values in a million rows).
+    """The distinct values of the free-text columns whose values repeat (actor, email, action,
+    target and ip in an audit log, typically a few hundred values in a million rows).
 
     Matching a word against each distinct value once and then finding the rows by membership
     costs two hash passes instead of a search of every row. Which columns qualify is a guess

@@ -141,7 +141,15 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("time", "type", "action", "result")
 
 JSON_COLUMNS: tuple[str, ...] = ("params", "before", "after")
 
-TEXT_SEARCH_COLUMNS: tuple[str, ...] = ("actor", "email", "target", "ip", "description", "request_id")
+TEXT_SEARCH_COLUMNS: tuple[str, ...] = (
+    "actor",
+    "email",
+    "action",
+    "target",
+    "ip",
+    "description",
+    "request_id",
+)
 """Columns that free words in a search match against."""
 
 SORTABLE_COLUMNS: tuple[str, ...] = ("time", "actor", "type", "action", "target", "result")

@@ -16,7 +16,7 @@ Every method returns the engine's own result object; ``answer_*`` functions in
 check that all engines agree.
 
 The semantics follow ``audit_analytics``: free words match case-insensitively as substrings
-of actor, email, target, ip, description, request_id; a qualifier value matches the whole
+of actor, email, action, target, ip, description, request_id; a qualifier value matches the whole
 field case-insensitively with ``*`` as a wildcard; ``user:`` matches actor or email; "newest
 first" breaks ties on ``id`` (descending); a login failure is auth/login/failed; blank actor
 or IP counts as missing; a sliding window holds the failures of one IP in 120 s (half-open).
@@ -28,7 +28,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-TEXT_COLUMNS = ("actor", "email", "target", "ip", "description", "request_id")
+TEXT_COLUMNS = ("actor", "email", "action", "target", "ip", "description", "request_id")
 SELECT_ALL = (
     "SELECT id, time, actor, email, type, action, target, result, ip, request_id, description, "
     'params, "before", "after", error FROM audit_events'

@@ -274,7 +274,7 @@ def _big_frame(copies: int = 3000) -> pl.DataFrame:
 def test_distinct_text_takes_only_repeating_columns():
     big = _big_frame()
     distinct = distinct_text(big)
-    assert set(distinct) == {"actor", "email", "target", "ip", "description"}  # not request_id
+    assert set(distinct) == {"actor", "email", "action", "target", "ip", "description"}  # not request_id
     assert distinct["actor"].sort(nulls_last=True).to_list() == sorted(
         {v for v in _frame()["actor"].to_list() if v is not None}
     ) + [None]
@@ -308,6 +308,7 @@ def test_distinct_path_is_the_definition_on_random_text(pool, picks, word, negat
             "id": [str(i) for i in range(len(values))],
             "actor": values,
             "email": values[::-1],
+            "action": values[2:] + values[:2],
             "target": values[1:] + values[:1],
             "ip": [None] * len(values),
             "description": values,

@@ -425,3 +425,26 @@ def test_a_link_with_its_end_before_its_start_keeps_its_start():
 
     view = View.from_params({"period": "custom", "from": "2026-12-05", "to": "2026-12-01"})
     assert (view.filter.start, view.filter.end) == (date(2026, 12, 5), None)
+
+
+def test_a_free_word_matches_the_action():
+    """`logout` found none of 5,414 logouts (the action was not among the searched columns, and
+    a logout's description says "signed out"), and `-logout` left out nothing."""
+    frame = pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "time": [datetime(2026, 12, 1, tzinfo=UTC)] * 3,
+            "actor": ["ann", "bob", "cy"],
+            "email": ["ann@corp.com", "bob@corp.com", "cy@corp.com"],
+            "type": ["auth", "auth", "service"],
+            "action": ["logout", "login", "deploy"],
+            "target": ["console", "console", "checkout"],
+            "result": ["done", "done", "done"],
+            "ip": ["10.0.0.1", "10.0.0.2", "10.0.0.3"],
+            "description": ["ann signed out", "bob signed in", "cy deployed checkout"],
+            "request_id": ["r1", "r2", "r3"],
+        }
+    )
+    assert Filter(query="logout").apply(frame)["id"].to_list() == ["a"]
+    assert Filter(query="-logout").apply(frame)["id"].to_list() == ["b", "c"]
+    assert Filter(query="LOG").apply(frame)["id"].to_list() == ["a", "b"]
