@@ -67,21 +67,19 @@ def _policy_form(shown: Policy, *, mend: bool = False) -> None:
             st.success(saved_message, icon=":material/check_circle:")
         with st.form("policy_form"):
             g1, g2 = st.columns(2)
-            security = g1.number_input(
-                "Security-sensitive (days)",
-                min_value=1,
-                max_value=MAX_DAYS,
-                help=f"1 to {MAX_DAYS:,} days (100 years)",
-                value=int(shown.group_days["security"]),
-                key="pol_security",
-            )
-            operational = g2.number_input(
-                "Operational (days)",
-                min_value=1,
-                max_value=MAX_DAYS,
-                help=f"1 to {MAX_DAYS:,} days (100 years)",
-                value=int(shown.group_days["operational"]),
-                key="pol_operational",
+            security, operational = (
+                box.number_input(
+                    label,
+                    min_value=1,
+                    max_value=MAX_DAYS,
+                    help=f"1 to {MAX_DAYS:,} days (100 years)",
+                    value=int(shown.group_days[group]),
+                    key=f"pol_{group}",
+                )
+                for box, label, group in (
+                    (g1, "Security-sensitive (days)", "security"),
+                    (g2, "Operational (days)", "operational"),
+                )
             )
             overrides = st.data_editor(
                 pl.DataFrame(
