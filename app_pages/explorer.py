@@ -57,7 +57,7 @@ if may_export and st.session_state.get("export_dialog_open"):
 
 if page.total == 0:
     st.info(ui.no_match_notice(shared, view), icon=":material/search_off:")
-    if view.filter.period != "all" or view.filter.start or view.filter.end:  # else it changes nothing
+    if ui.all_time(view.filter) != view.filter:  # else it changes nothing
         st.button("Show all time", key="show_all_time", on_click=ui.show_all_time)
 else:
     ui.sort_controls(view)

@@ -33,7 +33,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from audit_analytics.dates import MAX_YEAR, MIN_YEAR, in_date_range, zone
+from audit_analytics.dates import MAX_YEAR, MIN_YEAR, in_date_range, parse_when, zone
 from audit_analytics.errors import FilterError, QueryError
 from audit_analytics.query import Qualified, Query, parse, parse_date_value
 from audit_analytics.schema import (
@@ -106,16 +106,15 @@ def empty_range(start: date | datetime, end: date | datetime, tz: str = "UTC") -
 
 
 def _as_day_or_instant(name: str, value: object) -> date | datetime | None:
-    """A start or end as given: a date, a date-time, or the same in ISO text ("2026-03-01",
-    "2026-03-01T09:30:00+01:00", as the command line and the search take them)."""
+    """A start or end as given: a date, a date-time, or the same as text, read as the command
+    line reads ``--from`` (:func:`~audit_analytics.dates.parse_when`)."""
     if value is None or isinstance(value, date):
         return value
     if isinstance(value, str):
-        text = value.strip()
         try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            pass
+            return parse_when(value)
+        except ValueError as exc:
+            raise FilterError(f"{name} {exc}") from None
     raise FilterError(f"{name} {value!r} is not a date (e.g. 2026-03-01) or a date-time")
 
 

@@ -823,6 +823,18 @@ def open_server(url: str) -> ClickHouseStore:
     )
 
 
+def chdb_folder(url: str) -> Path:
+    """The folder a ``chdb://FOLDER`` URL names (everything after ``chdb://``), or a
+    :class:`StoreError` saying how to write one."""
+    folder = url.removeprefix("chdb://") if url.startswith("chdb://") else ""
+    if not folder or "?" in folder or "#" in folder:
+        raise StoreError(
+            f"not a chDB URL: {url!r}; give the folder after chdb://, e.g. chdb:///srv/audit/clickhouse "
+            "(absolute) or chdb://data/clickhouse (relative to the working folder)"
+        )
+    return Path(folder).expanduser()
+
+
 def open_chdb(url: str) -> ClickHouseStore:
     """The store at ``chdb://FOLDER``: ClickHouse embedded (chDB) with its data in ``FOLDER``
     (created when missing), the hash chain in ``FOLDER/audit-chain.sqlite``.
@@ -831,13 +843,7 @@ def open_chdb(url: str) -> ClickHouseStore:
     ``chdb://data/clickhouse`` is ``data/clickhouse`` under the working folder. chDB serves
     one folder per process, and one process at a time.
     """
-    folder = url.removeprefix("chdb://") if url.startswith("chdb://") else ""
-    if not folder or "?" in folder or "#" in folder:
-        raise StoreError(
-            f"not a chDB URL: {url!r}; give the folder after chdb://, e.g. chdb:///srv/audit/clickhouse "
-            "(absolute) or chdb://data/clickhouse (relative to the working folder)"
-        )
-    path = Path(folder).expanduser()
+    path = chdb_folder(url)
     if path.exists() and not path.is_dir():
         raise StoreError(f"cannot open {url!r}: {path} is a file, and chDB keeps its data in a folder")
     try:

@@ -919,8 +919,10 @@ def require_existing(url: str) -> None:
             "`audit-analytics import FILE` or `audit-analytics demo` creates one)"
         )
 
-    if url.startswith("chdb://"):
-        folder = Path(url.removeprefix("chdb://")).expanduser()
+    if url.startswith("chdb:"):
+        from audit_analytics.engines.clickhouse import chdb_folder
+
+        folder = chdb_folder(url)
         if not folder.exists():
             raise missing(str(folder))
         return

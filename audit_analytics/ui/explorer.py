@@ -771,9 +771,14 @@ def no_match_notice(shared: SharedFrame, view: View) -> str:
     return f"No events in this period.{when}"
 
 
+def all_time(flt: Filter) -> Filter:
+    """``flt`` over all time (its types, users, results and search kept)."""
+    return flt.replace(period="all", start=None, end=None)
+
+
 def show_all_time() -> None:
     view: View = st.session_state["view"]
-    wide = view.replace(filter=view.filter.replace(period="all", start=None, end=None), page=1, event=None)
+    wide = view.replace(filter=all_time(view.filter), page=1, event=None)
     set_view(wide)
     seed_widgets(wide)
 
