@@ -52,6 +52,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from audit_analytics.errors import AccountError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
+from audit_analytics.schema import canonical_ip
 
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
@@ -504,6 +505,23 @@ def lock_status(store: Store, name: str, *, now: datetime | None = None) -> Lock
     return LockStatus(failures, None)
 
 
+def _address(ip: str | None) -> tuple[str | None, dict[str, object]]:
+    """The client address as the log stores addresses (:func:`schema.canonical_ip`, so
+    ``ip:`` searches and the by-IP tables find it). What a proxy forwarded that is no address
+    (``X-Forwarded-For: unknown``, or worse) is not stored as one: it is kept, as received,
+    in the event's parameters.
+
+    >>> _address("::ffff:192.0.2.9"), _address("unknown")
+    (('192.0.2.9', {}), (None, {'ip_received': 'unknown'}))
+    """
+    if not ip:
+        return None, {}
+    try:
+        return canonical_ip(ip.strip()), {}
+    except ValueError:
+        return None, {"ip_received": ip[:200]}
+
+
 def _record_auth(
     store: Store,
     name: str,
@@ -514,15 +532,16 @@ def _record_auth(
     ip: str | None = None,
     params: dict[str, object] | None = None,
 ) -> None:
+    address, received = _address(ip)
     store.record(
         actor=name,
         type="auth",
         action=action,
         target=APP_TARGET,
         result=result,
-        ip=ip,
+        ip=address,
         error=error,
-        params={"via": "app"} | (params or {}),
+        params={"via": "app"} | (params or {}) | received,
         description={
             ("login", "done"): f"{name} signed in to Audit Analytics",
             ("login", "failed"): f"sign-in to Audit Analytics as {name} failed",

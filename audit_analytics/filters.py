@@ -35,7 +35,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from audit_analytics.dates import MAX_YEAR, MIN_YEAR, in_date_range, parse_when, zone
 from audit_analytics.errors import FilterError, QueryError
-from audit_analytics.query import Qualified, Query, parse, parse_date_value
+from audit_analytics.query import RESULT_ALIASES, Qualified, Query, parse, parse_date_value
 from audit_analytics.schema import (
     PERMISSION,
     PERMISSION_ACTIONS,
@@ -105,6 +105,14 @@ def empty_range(start: date | datetime, end: date | datetime, tz: str = "UTC") -
     return _as_utc(start, zone(tz)) >= _end_as_utc(end, zone(tz))
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _result(value: object) -> object:
+    return RESULT_ALIASES.get(value.lower(), value.lower()) if isinstance(value, str) else value
+
+
 def _as_day_or_instant(name: str, value: object) -> date | datetime | None:
     """A start or end as given: a date, a date-time, or the same as text, read as the command
     line reads ``--from`` (:func:`~audit_analytics.dates.parse_when`)."""
@@ -144,7 +152,9 @@ class Filter:
         For ``custom`` (or to narrow any period): dates are whole days in ``tz`` and the end
         date is included; date-times are exact instants (``end`` excluded).
     types, users, results
-        Empty means "all". ``users`` match the username or the email, case-insensitively.
+        Empty means "all". ``users`` match the username or the email, case-insensitively;
+        types and results are read in any case, results with the search language's aliases
+        (``success``, ``failure``, ``error``).
     query
         Search text in the language of :mod:`audit_analytics.query`.
     tz
@@ -177,6 +187,9 @@ class Filter:
             if isinstance(value, str):
                 value = (value,)
             object.__setattr__(self, name, tuple(value))
+        # as the search language reads them: any case, and a result's aliases (success, error)
+        object.__setattr__(self, "types", tuple(_lower(t) for t in self.types))
+        object.__setattr__(self, "results", tuple(_result(r) for r in self.results))
         bad = [t for t in self.types if t not in TYPE_CHOICES]
         if bad:
             raise FilterError(f"unknown type {bad[0]!r}; types: {', '.join(TYPE_CHOICES)}")
@@ -306,7 +319,7 @@ class Filter:
             parts.append(f"from {s} to {e}")
         else:
             parts.append(PERIODS[self.period])
-        if self.query.strip():
+        if self.parsed:
             parts.append(f"matching {self.parsed}")
         if self.tz != "UTC":
             parts.append(f"days in {self.tz}")

@@ -6,6 +6,10 @@ and match the whole field (``*`` is a wildcard)::
 
     user:alice@corp.com action:delete resource:db-* -result:done "disk full"
 
+A free word already matches anywhere in the text, so a ``*`` at either end of it adds nothing
+(``fail*`` is ``fail``) and ``*`` alone is every event, as in Kibana; inside a free word a ``*``
+is refused (use a qualifier's wildcard, or quotes for the character itself).
+
 A repeated qualifier means OR (``result:failed result:pending``); ``-`` negates a term.
 The upper-case words ``NOT``, ``OR`` and ``AND`` say the same in words: ``NOT user:root`` is
 ``-user:root``, ``result:failed OR result:pending`` is the repeated qualifier, ``AND`` is what
@@ -29,6 +33,12 @@ audit_analytics.errors.QueryError: at 1: unknown qualifier 'usr:'; known: action
 Traceback (most recent call last):
 ...
 audit_analytics.errors.QueryError: at 4: '999.1.1.1' is not an IPv4 or IPv6 address; write e.g. 10.0.0.5, 2001:db8::1 or a block such as 10.0.0.0/8
+>>> str(parse("* fail* -*admin"))
+'fail -admin'
+>>> parse("after:2026-12-01 before:2026-11-01")
+Traceback (most recent call last):
+...
+audit_analytics.errors.QueryError: at 18: no event is both after:2026-12-01 and before:2026-11-01 (after: includes its day or instant, before: leaves its own out); swap them or widen the range
 """
 
 from __future__ import annotations
@@ -85,7 +95,13 @@ class Word:
     quoted: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
-        bare_ok = not (self.quoted or _NEEDS_QUOTES.search(self.text) or self.text in KEYWORDS)
+        bare_ok = not (
+            self.quoted
+            or _NEEDS_QUOTES.search(self.text)
+            or self.text in KEYWORDS
+            or "*" in self.text
+            or _QUALIFIER_RE.match(self.text)  # `*user:x` is the word `user:x`, not a qualifier
+        )
         body = self.text if bare_ok else _quote(self.text)
         return ("-" if self.negated else "") + body
 
@@ -192,6 +208,8 @@ def parse(text: str) -> Query:
     terms: list[Term] = []
     # an operator word waiting for the term on its right: (word, 1-based position)
     pending: list[tuple[str, int]] = []
+    # after:/before: terms and where they start, to refuse a range no event can be in
+    dated: list[tuple[Qualified, int]] = []
 
     def add(term: Term) -> None:
         for word, at in pending:
@@ -261,6 +279,8 @@ def parse(text: str) -> Query:
                     query=text,
                 )
             add(_qualified(QUALIFIERS[key], value, negated, key, text, vpos))
+            if QUALIFIERS[key] in ("after", "before"):
+                dated.append((terms[-1], start + 1))  # type: ignore[arg-type]
             continue
         word, i = _read_bare(text, i)
         if negated and not word:
@@ -268,11 +288,66 @@ def parse(text: str) -> Query:
         if not negated and word in KEYWORDS:
             _operator(word, start + 1, terms, pending, text)
             continue
-        add(Word(word, negated=negated))
+        excluded = negated or any(w == "NOT" for w, _ in pending)
+        core = _free_word(word, excluded, start + 1 + negated, text)
+        if core is not None:
+            add(Word(core, negated=negated))
     if pending:
         word, at = pending[-1]
         raise QueryError(f"{word} needs a term after it", position=at, query=text)
+    _check_range(dated, text)
     return Query(tuple(terms))
+
+
+def _free_word(word: str, excluded: bool, at: int, text: str) -> str | None:
+    """A bare free word without the ``*`` that adds nothing to a substring match: ``fail*``
+    is ``fail``; ``*`` alone is every event (None: no condition). ``at`` is where the word
+    starts (1-based)."""
+    if "*" not in word:
+        return word
+    core = word.strip("*")
+    if not core:
+        if excluded:
+            raise QueryError(
+                'a negated * leaves out every event; to search for the character *, write "*"',
+                position=at,
+                query=text,
+            )
+        return None
+    if "*" in core:
+        lead = len(word) - len(word.lstrip("*"))
+        raise QueryError(
+            "a * inside a free word is not a wildcard (a free word matches anywhere in the text "
+            "already); for a pattern in one field use a qualifier, e.g. target:db-*-prod, and for "
+            'the character itself put the word in quotes, e.g. "a*b"',
+            position=at + lead + core.index("*"),
+            query=text,
+        )
+    return core
+
+
+def _check_range(dated: list[tuple[Qualified, int]], text: str) -> None:
+    """Refuse after:/before: terms that no instant satisfies together (``-before:`` is a
+    lower bound, ``-after:`` an upper one). Days and date-times without an offset are both
+    read in the filter's zone, so they compare as wall-clock times here; a bound with an
+    offset is compared only with others that have one."""
+    lower: list[tuple[datetime, Qualified, int]] = []
+    upper: list[tuple[datetime, Qualified, int]] = []
+    for term, at in dated:
+        when = parse_date_value(term.value)
+        moment = when if isinstance(when, datetime) else datetime(when.year, when.month, when.day)
+        is_lower = (term.field == "after") != term.negated
+        (lower if is_lower else upper).append((moment, term, at))
+    for lo, lo_term, lo_at in lower:
+        for hi, hi_term, hi_at in upper:
+            if (lo.tzinfo is None) != (hi.tzinfo is None) or lo < hi:
+                continue
+            raise QueryError(
+                f"no event is both {lo_term} and {hi_term} (after: includes its day or instant, "
+                "before: leaves its own out); swap them or widen the range",
+                position=max(lo_at, hi_at),
+                query=text,
+            )
 
 
 _OR_HELP = (

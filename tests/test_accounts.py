@@ -123,6 +123,21 @@ def test_account_changes_are_recorded_with_before_and_after(users_file, store):
         accounts.set_role(users_file, "bob", "viewer", actor="root", store=store)
 
 
+def test_a_sign_in_stores_its_address_as_the_log_stores_addresses(users_file, store):
+    """The app's sign-ins come from the server's view of the client, which behind a proxy is
+    what the proxy forwarded: an IPv4 address written as IPv6 was stored as written (an
+    ``ip:192.0.2.9`` search missed it), and text that is no address was stored as an address."""
+    import json
+
+    accounts.add_user(users_file, "carol", "viewer", PASSWORD, actor="root", store=store)
+    accounts.sign_in(users_file, store, "carol", PASSWORD, ip="::ffff:192.0.2.9")
+    accounts.sign_in(users_file, store, "carol", "not-the-password", ip="unknown<b>")
+    accounts.record_sign_out(store, User("carol", "viewer"), ip="2001:0DB8::0001")
+    auth = own_events(store, "auth").sort("time", "id")
+    assert auth["ip"].to_list() == ["192.0.2.9", None, "2001:db8::1"]
+    assert json.loads(auth["params"][1])["ip_received"] == "unknown<b>"
+
+
 def test_sign_in_success_and_failure_are_recorded(users_file, store):
     accounts.add_user(users_file, "carol", "viewer", PASSWORD, actor="root", store=store)
     ok = accounts.sign_in(users_file, store, "Carol", PASSWORD, ip="192.0.2.1")

@@ -225,3 +225,41 @@ def test_two_users_in_one_browser_keep_their_own_sign_ins(app, page):
     other.reload()
     expect(other.get_by_test_id("stSidebar").get_by_text("Signed in as browser-viewer")).to_be_visible()
     assert _form(other).count() == 0
+
+
+def test_a_sign_in_records_the_address_it_came_from(app, browser):
+    """The app's own sign-ins feed the by-IP failure tables: one from this machine was stored
+    without an address (Streamlit's ``st.context.ip_address`` hides a loopback address), so
+    a brute force against the form from here had no source. Behind a reverse proxy on this
+    machine the client the proxy names in ``X-Forwarded-For`` is recorded (the server trusts
+    a loopback proxy; ``FORWARDED_ALLOW_IPS`` names others, docs/deploy.md)."""
+    import ipaddress
+
+    from browser_support import fresh_page
+
+    def newest_sign_in_address(count_before: int) -> str | None:
+        def sign_ins() -> list[dict]:
+            return sorted(
+                (
+                    r
+                    for r in stored_rows(app)
+                    if r["actor"] == USER and r["action"] == "login" and r["result"] == "done"
+                ),
+                key=lambda r: r["time"],
+            )
+
+        rows = read_until(sign_ins, lambda found: len(found) > count_before)
+        return rows[-1]["ip"]
+
+    for forwarded in (None, "203.0.113.7"):
+        with fresh_page(browser) as page:
+            if forwarded:
+                page.context.set_extra_http_headers({"X-Forwarded-For": forwarded})
+            count = _sign_ins(app)
+            _page_loaded(page, app.url())
+            sign_in(page)
+            address = newest_sign_in_address(count)
+        if forwarded:
+            assert address == forwarded
+        else:
+            assert address is not None and ipaddress.ip_address(address).is_loopback

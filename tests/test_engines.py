@@ -319,3 +319,20 @@ def test_an_index_read_with_categorical_codes_equals_one_read_as_text():
     assert held.materialised().equals(conform(distinct, columns=SUMMARY_COLUMNS))
     search = Filter(query="unique 17")
     assert held.count(search) == search.apply(distinct).height > 0  # searched as text
+
+
+@pytest.mark.parametrize("top", [0, -1])
+def test_a_top_below_one_is_refused_by_every_engine(engines, top):
+    """The memory engine returned no rows for top=0 and all but the last for top=-1, while the
+    pushdown engines refused both: one rule on every engine (None is "all")."""
+    from audit_analytics.analysis.security import DetectionError
+
+    for engine in engines:
+        for method in (engine.failures_by_ip, engine.failures_by_account):
+            with pytest.raises(DetectionError, match="top must be a positive integer"):
+                method(Filter(), top=top, now=NOW)
+    memory, sql = engines
+    everything = memory.failures_by_ip(Filter(), top=None, now=NOW)
+    assert everything.height > 2
+    assert everything.equals(sql.failures_by_ip(Filter(), top=None, now=NOW))
+    assert memory.failures_by_ip(Filter(), top=2, now=NOW).equals(everything.head(2))

@@ -253,6 +253,13 @@ CASES = [
         Filter(users=("ali*",)),
         set(),
     ),
+    # the panel's types and results read in any case, with the search language's aliases
+    Case("panel-any-case", Filter(types=("AUTH",), results=("FAILED",)), AUTH & FAILED),
+    Case("panel-result-alias", Filter(results=("success",), types=("auth",)), AUTH - FAILED),
+    # -- `*` in free words: nothing at the ends, everything alone, a character in quotes ----
+    Case("star-alone-is-everything", q("*"), ALL),
+    Case("star-at-the-ends-adds-nothing", q("*root*"), ROOT_TEXT),
+    Case("star-in-quotes-is-the-character", q('"*"'), ids(9)),
     Case("nothing", Filter(), ALL),
 ]
 
@@ -350,6 +357,16 @@ REFUSED = [
     ("root NOT", 6, "NOT needs a term after it"),
     ("NOT -root", 1, "NOT before a negated term"),
     ("after:0001-01-01", 7, "out of range"),
+    # a range no instant is in (it answered "No events match" without a word)
+    ("after:2025-12-01 before:2025-11-01", 18, "no event is both after:2025-12-01 and before:2025-11-01"),
+    (
+        "before:2025-11-01 root after:2025-11-01",
+        24,
+        "no event is both after:2025-11-01 and before:2025-11-01",
+    ),
+    ("-before:2025-11-02 -after:2025-11-01T12:00", 20, "no event is both -before:2025-11-02 and -after:"),
+    ("-*", 2, "a negated * leaves out every event"),
+    ("a*b", 2, "a * inside a free word is not a wildcard"),
 ]
 
 

@@ -65,6 +65,25 @@ PARSE_CASES = [
     ("ip:::1", [Qualified("ip", "::1", False, "ip")]),
     ("ip:10.0.*", [Qualified("ip", "10.0.*", False, "ip")]),
     ("-ip:192.168.1.7/24", [Qualified("ip", "192.168.1.7/24", True, "ip")]),
+    # `*` and free words: a substring match needs no `*` at its ends; `*` alone is everything
+    ("*", []),
+    ("* root", [Word("root")]),
+    ("fail* -*admin**", [Word("fail"), Word("admin", negated=True)]),
+    ('"*" "a*b"', [Word("*", quoted=True), Word("a*b", quoted=True)]),
+    (  # a range that some instant is in
+        "after:2026-01-01 before:2026-01-01T00:00:01",
+        [
+            Qualified("after", "2026-01-01", False, "after"),
+            Qualified("before", "2026-01-01T00:00:01", False, "before"),
+        ],
+    ),
+    (  # an offset against a wall-clock day: compared by the filter's zone, not here
+        "after:2026-01-02T00:00+14:00 before:2026-01-01",
+        [
+            Qualified("after", "2026-01-02T00:00+14:00", False, "after"),
+            Qualified("before", "2026-01-01", False, "before"),
+        ],
+    ),
 ]
 
 
@@ -112,6 +131,18 @@ ERROR_CASES = [
     ("after:yesterday", 7, "not a date"),
     ('ab"c', 3, "a quote inside a word"),
     ('"a"b', 4, "space after a closing quote"),
+    ("-*", 2, "a negated * leaves out every event"),
+    ("NOT **", 5, "a negated * leaves out every event"),
+    ("x -db*prod", 6, "a * inside a free word is not a wildcard"),
+    ("**a*b*", 4, "a * inside a free word is not a wildcard"),
+    ("after:2026-12-01 before:2026-11-01", 18, "no event is both after:2026-12-01 and before:2026-11-01"),
+    ("after:2026-12-01 before:2026-12-01", 18, "no event is both"),
+    (
+        "before:2026-11-01 x NOT before:2026-12-01",
+        25,
+        "no event is both -before:2026-12-01 and before:2026-11-01",
+    ),
+    ("after:2026-01-01T10:00+00:00 before:2026-01-01T09:00Z", 30, "no event is both"),
 ]
 
 

@@ -212,7 +212,7 @@ def _by_key(
         .with_columns(pl.col("failures").cast(pl.UInt32), pl.col(out_other).cast(pl.UInt32))
     )
     if top is not None:
-        result = result.head(top)
+        result = result.head(positive_int(top, "top"))
     return result
 
 
@@ -227,7 +227,8 @@ def failures_by_ip(frame: Frame, *, top: int | None = None) -> pl.DataFrame:
     frame
         Event frame (already filtered by the caller).
     top
-        Keep only the first ``top`` rows. Ties at the cut-off are broken by IP, ascending.
+        Keep only the first ``top`` rows (at least 1; None: all, as on every engine). Ties
+        at the cut-off are broken by IP, ascending.
 
     Returns
     -------

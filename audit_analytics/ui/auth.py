@@ -70,6 +70,19 @@ def _oidc_logged_in() -> bool:
 
 
 def _ip() -> str | None:
+    """The address a sign-in or sign-out came from, as the server saw the connection: behind
+    a reverse proxy the server (uvicorn) has already put the client of ``X-Forwarded-For`` in
+    place of a trusted proxy's address (trusted: ``FORWARDED_ALLOW_IPS``, loopback by
+    default; docs/deploy.md). Streamlit's public ``st.context.ip_address`` hides a loopback
+    address ("local development"); a sign-in from this machine is recorded as one."""
+    try:
+        from streamlit.runtime.context import _get_client_context
+
+        client = _get_client_context()
+        if client is not None and client.remote_ip:
+            return str(client.remote_ip)
+    except Exception:  # a Streamlit without it: the public value, loopback hidden
+        pass
     try:
         return st.context.ip_address
     except Exception:
