@@ -684,3 +684,47 @@ def test_sorting_by_actor_keeps_each_actors_events_newest_first(app, db):
     assert list(zip(shown["Actor"], shown["Time"], strict=True)) == [
         (r["actor"] or "", r["time"].strftime("%Y-%m-%d %H:%M:%S")) for r in expected[:100]
     ]
+
+
+def test_the_login_failures_preset_counts_what_the_security_review_counts(tmp_path, monkeypatch):
+    """The preset set Type auth and Result failed: a failed key exchange or a denied call of the
+    auth category counted as a login failure there (1,250 on imported logs) and not on the
+    Security review (711). It adds ``action:login`` to the search, which it keeps."""
+    from audit_analytics.analysis.review import security_review
+    from audit_analytics.engines.sql import open_engine
+    from audit_analytics.filters import Filter
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store = open_store(url)
+    now = datetime.now(UTC)
+    events = [
+        {
+            "id": f"e{i}",
+            "time": now - timedelta(minutes=i),
+            "actor": "ann",
+            "type": "auth",
+            "action": action,
+            "result": "failed",
+            "ip": "192.0.2.1",
+            "target": "ssh",
+        }
+        for i, action in enumerate(["login", "login", "key_exchange", "timeout", "login", "mfa"])
+    ]
+    store.append(pl.DataFrame(events).with_columns(pl.col("time").dt.replace_time_zone("UTC")))
+    expected = security_review(open_engine(store), Filter(period="7d")).summary().failures
+    store.engine.dispose()
+    assert expected == 3
+    monkeypatch.setenv("AUDIT_DB_URL", url)
+    signed_in_as(monkeypatch, tmp_path, "auditor")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["aa_user"] = "tester"
+    at.run()
+    at.text_input(key="f_search").set_value("ip:192.0.2.0/24")
+    at.run()
+    at.button(key="preset_login_failures").click().run()
+    no_exceptions(at)
+    assert count_in_caption(at) == expected
+    assert at.query_params["q"] == "action:login ip:192.0.2.0/24"
+    assert at.text_input(key="f_search").value == "action:login ip:192.0.2.0/24"
+    at.button(key="preset_login_failures").click().run()  # a second click adds nothing
+    assert at.query_params["q"] == "action:login ip:192.0.2.0/24"

@@ -151,7 +151,9 @@ def test_the_login_failures_preset(demo, page, width):
     page.get_by_role("button", name="Login failures").click()
     page.wait_for_url(re.compile(r"type=auth.*result=failed|result=failed.*type=auth"))
     wait_idle(page)
-    failures = [r for r in stored_rows(app) if r["type"] == "auth" and r["result"] == "failed"]
+    failures = [
+        r for r in stored_rows(app) if (r["type"], r["action"], r["result"]) == ("auth", "login", "failed")
+    ]
     caption = page.get_by_text(re.compile(r"^[\d,]+ events · auth · failed")).first.inner_text()
     assert int(caption.split(" ")[0].replace(",", "")) == len(failures)
     # the three buttons are whole at this width (they wrap rather than cut their labels)

@@ -23,6 +23,7 @@ from audit_analytics.dates import zone
 from audit_analytics.diff import diff_json
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
+from audit_analytics.query import parse
 from audit_analytics.schema import CATEGORIES, PERMISSION, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
 from audit_analytics.ui.common import ticked_row
@@ -715,17 +716,33 @@ def close_export() -> None:
     st.session_state.pop("export_ready", None)
 
 
-PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
-    "Login failures": {"types": ("auth",), "results": ("failed",)},
-    "Permission changes": {"types": (PERMISSION,), "results": ()},
+PRESETS: dict[str, tuple[dict[str, tuple[str, ...]], str]] = {
+    "Login failures": ({"types": ("auth",), "results": ("failed",)}, "action:login"),
+    "Permission changes": ({"types": (PERMISSION,), "results": ()}, ""),
 }
-"""One-click views of the Audit Log (the users' guide's security steps): the period, users and
-search stay; Type and Result are set."""
+"""One-click views of the Audit Log (the users' guide's security steps): Type and Result are
+set, and a search term added to the search; the period and users stay. Login failures are the
+Security review's (auth, failed, action login): a failed key exchange or a denied API call is an
+auth failure but no sign-in attempt."""
+
+
+def preset_filter(flt: Filter, name: str) -> Filter:
+    """``flt`` with the preset ``name`` applied: its Type and Result, its search term in front
+    of the search unless the search has it already.
+
+    >>> preset_filter(Filter(query="ip:10.0.0.0/8"), "Login failures").query
+    'action:login ip:10.0.0.0/8'
+    """
+    fields, term = PRESETS[name]
+    flt = flt.replace(**fields)
+    if term and parse(term).terms[0] not in flt.parsed.terms:
+        flt = flt.replace(query=f"{term} {flt.query}".strip())
+    return flt
 
 
 def apply_preset(name: str) -> None:
     view: View = st.session_state["view"]
-    preset = view.replace(filter=view.filter.replace(**PRESETS[name]), page=1, event=None)
+    preset = view.replace(filter=preset_filter(view.filter, name), page=1, event=None)
     set_view(preset)
     seed_widgets(preset)
 
@@ -740,7 +757,9 @@ def presets(view: View) -> None:
             on_click=apply_preset,
             args=(name,),
             width="content",
-            help=f"Type and Result for {name.lower()}, keeping the period, users and search",
+            help=f"Type and Result for {name.lower()}"
+            + (f", and {PRESETS[name][1]} in the search" if PRESETS[name][1] else "")
+            + ", keeping the period, users and search",
         )
     if row.button(
         "Failure patterns",
