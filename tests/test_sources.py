@@ -1011,3 +1011,44 @@ def test_records_that_are_not_audit_events_are_rejected_and_the_exit_code_says_s
     assert [r["line"] for r in rejects] == not_audit
     assert {r["reasons"][0] for r in rejects} == {"not a Cloud Audit Logs entry (no AuditLog protoPayload)"}
     assert "gcp.jsonl.rejects.jsonl" in err
+
+
+def test_an_admin_grant_in_cloudtrail_and_kubernetes_is_flagged_and_found(samples, sqlite_store, tmp_path):
+    """CloudTrail's AttachUserPolicy of AdministratorAccess and a ClusterRoleBinding to
+    cluster-admin were permission changes without "grants admin", and their descriptions named
+    neither the policy nor the role, so a search for either found nothing. The counts are taken
+    from the raw records."""
+    from audit_analytics.analysis import security
+
+    records = cloudtrail_records(samples)
+    attached = {
+        f"aws-{r['eventID']}"
+        for r in records
+        if r["eventName"] in ("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy")
+        and str((r.get("requestParameters") or {}).get("policyArn", "")).endswith("/AdministratorAccess")
+    }
+    bindings = {
+        f"k8s-{e['auditID']}"
+        for e in json_lines(samples / "kubernetes_audit" / "falco_k8s_audit_trace_files_2018.jsonl")
+        if (e.get("objectRef") or {}).get("resource") in ("rolebindings", "clusterrolebindings")
+        and e.get("verb") in ("create", "update", "patch")
+        and ((e.get("requestObject") or {}).get("roleRef") or {}).get("name") == "cluster-admin"
+    }
+    assert attached and bindings
+    import_files(
+        sqlite_store,
+        [
+            samples / "cloudtrail" / "stratus_red_team_all_detonations.Records.json",
+            samples / "kubernetes_audit" / "falco_k8s_audit_trace_files_2018.jsonl",
+        ],
+        now=NOW,
+        rejects=tmp_path / "rejects.jsonl",
+    )
+    changes = security.permission_changes(sqlite_store.load())
+    flagged = set(changes.filter(pl.col("grants_admin"))["id"].to_list())
+    assert attached | bindings <= flagged
+    found = {
+        t: set(sqlite_store.load(Filter(query=t))["id"].to_list())
+        for t in ("AdministratorAccess", "cluster-admin")
+    }
+    assert attached <= found["AdministratorAccess"] and bindings <= found["cluster-admin"]

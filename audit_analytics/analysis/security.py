@@ -1406,8 +1406,20 @@ def off_hours(
     )
 
 
-ADMIN_ROLES: frozenset[str] = frozenset({"admin", "administrator", "owner", "superuser", "root"})
-"""Roles that make a grant an admin grant (compared case-insensitively)."""
+ADMIN_ROLES: frozenset[str] = frozenset(
+    {
+        "admin",
+        "administrator",
+        "owner",
+        "superuser",
+        "root",
+        "administratoraccess",  # AWS's managed policy for everything
+        "cluster-admin",  # Kubernetes' superuser ClusterRole
+        "roles/owner",  # Google Cloud's basic Owner role
+    }
+)
+"""Roles that make a grant an admin grant (compared case-insensitively), with the names the
+imported sources give them (docs/sources.md)."""
 
 
 def _permissions(column: str) -> pl.Expr:

@@ -249,12 +249,41 @@ def who(identity: Any) -> tuple[str | None, str | None]:
 
 
 def describe(
-    actor: str | None, service: str, name: str, target: str | None, region: str | None, failure: str | None
+    actor: str | None,
+    service: str,
+    name: str,
+    target: str | None,
+    region: str | None,
+    failure: str | None,
+    granting: str | None = None,
 ) -> str:
-    """The one readable sentence of a record (``failure``: what it failed with, else None)."""
+    """The one readable sentence of a record (``failure``: what it failed with, else None;
+    ``granting``: the policy it attaches)."""
     text = f"{actor or 'an unknown principal'} called {service}:{name}" + (f" on {target}" if target else "")
+    text += f" granting {granting}" if granting else ""
     text += f" in {region}" if region else ""
     return text + (f"; it failed: {failure}" if failure is not None else "")
+
+
+ATTACH_POLICY = frozenset({"AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy"})
+"""IAM calls that grant a managed policy (``requestParameters.policyArn``)."""
+
+
+def granted(name: str | None, policy_arn: str | None) -> tuple[str | None, str | None]:
+    """(the policy's name, ``after`` as JSON) of a call that attaches a managed policy: the
+    name is what the grant gives (``AdministratorAccess``), kept as the role after, so the
+    permission-changes detection flags an admin grant and a search for the name finds it.
+
+    >>> granted("AttachUserPolicy", "arn:aws:iam::aws:policy/AdministratorAccess")
+    ('AdministratorAccess', '{"role": "AdministratorAccess", "policy": "arn:aws:iam::aws:policy/AdministratorAccess"}')
+    >>> granted("GetUser", None)
+    (None, None)
+    """
+    arn = policy_arn.strip() if isinstance(policy_arn, str) else ""
+    if name not in ATTACH_POLICY or not arn:
+        return None, None
+    policy = arn.rsplit("/", 1)[-1]
+    return policy, json.dumps({"role": policy, "policy": arn})
 
 
 def map_record(record: dict[str, Any]) -> Row:
@@ -288,6 +317,7 @@ def map_record(record: dict[str, Any]) -> Row:
         error = "ConsoleLogin: Failure"
     target = _target(record)
     event_id = first_text(record.get("eventID"))
+    granting, after = granted(name, first_text(dig(record, "requestParameters", "policyArn")))
     return {
         "id": f"aws-{event_id}" if event_id else raw_id("aws", json.dumps(record, sort_keys=True)),
         "time": record["eventTime"],
@@ -306,7 +336,9 @@ def map_record(record: dict[str, Any]) -> Row:
             target,
             first_text(record.get("awsRegion")),
             (error_code or "Failure") if failed else None,
+            granting,
         ),
+        "after": after,
         "error": error,
         "params": {"source": "aws.cloudtrail", "source_action": f"{service}:{name}", "record": record},
     }
@@ -446,6 +478,9 @@ def map_lines(texts: pl.Series) -> pl.DataFrame:
         person.struct.with_fields(pl.when(needed).then(principal).alias("principalId")).alias("_who")
     )
     people = _per_value(frame, ["_who"], ["actor", "email"], lambda identity: who(identity))
+    frame = frame.with_columns(first(params.struct.field("policyArn")).alias("_policy"))
+    grants = _per_value(frame, ["eventName", "_policy"], ["_granting", "after"], granted)
+    frame = frame.join(grants, on=["eventName", "_policy"], how="left", nulls_equal=True)
     frame = frame.join(rules, on=["eventSource", "eventName"], how="left", nulls_equal=True)
     frame = frame.join(people, on="_who", how="left", nulls_equal=True)
     ip = pl.col("sourceIPAddress")
@@ -477,6 +512,7 @@ def map_lines(texts: pl.Series) -> pl.DataFrame:
             pl.lit(":"),
             "eventName",
             pl.concat_str(pl.lit(" on "), "target").fill_null(""),
+            pl.concat_str(pl.lit(" granting "), "_granting").fill_null(""),
             pl.concat_str(pl.lit(" in "), "_region").fill_null(""),
             pl.when("_failed")
             .then(pl.concat_str(pl.lit("; it failed: "), pl.col("_code").fill_null("Failure")))
@@ -494,6 +530,7 @@ def map_lines(texts: pl.Series) -> pl.DataFrame:
         .when(login_failed)
         .then(pl.lit("ConsoleLogin: Failure"))
         .alias("error"),
+        "after",
         pl.concat_str(
             pl.lit('{"record": '),
             "line",

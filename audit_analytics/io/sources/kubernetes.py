@@ -20,6 +20,7 @@ one that never completes is imported as it is). The stages folded away are not c
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -169,7 +170,16 @@ def map_event(event: dict[str, Any]) -> Row:
     else:
         target = first_text(event.get("requestURI"))
     message = first_text(dig(event, "responseStatus", "message"), dig(event, "responseStatus", "reason"))
+    # a role binding's role: what it grants (kept as the role after, named in the sentence)
+    role = (
+        first_text(
+            dig(event, "requestObject", "roleRef", "name"), dig(event, "responseObject", "roleRef", "name")
+        )
+        if resource in ("rolebindings", "clusterrolebindings") and verb in ("create", "update", "patch")
+        else None
+    )
     text = f"{actor or 'an unknown user'} {verb} {target or 'the API'}"
+    text += f" granting {role}" if role else ""
     text += f" as {impersonated}" if impersonated else ""
     text += f" (HTTP {code})" if code is not None else ""
     return {
@@ -184,6 +194,7 @@ def map_event(event: dict[str, Any]) -> Row:
         "request_id": audit_id,
         "description": text,
         "error": (message or f"HTTP {code}") if failed else None,
+        "after": json.dumps({"role": role}) if role else None,
         "params": {
             "source": "kubernetes.audit",
             "source_action": f"{full or 'nonResource'} {verb}",
