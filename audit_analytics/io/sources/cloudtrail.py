@@ -607,6 +607,7 @@ SOURCE = Source(
         ("ip", "sourceIPAddress when it is an address (not a service name)"),
         ("request_id", "requestID, else eventID"),
         ("error", "errorCode: errorMessage"),
+        ("after", "Attach*Policy: {role: the policy's name, policy: policyArn}"),
         ("params", "{source, source_action: service:eventName, record}"),
     ),
     sniff=_sniff,

@@ -253,6 +253,7 @@ SOURCE = Source(
         ("ip", "sourceIPs[0]"),
         ("request_id", "auditID"),
         ("error", "responseStatus.message or reason"),
+        ("after", "a role binding's create/update/patch: {role: roleRef.name}"),
         ("params", "{source, source_action, record: the completing stage's event}"),
     ),
     sniff=_sniff,
