@@ -50,7 +50,9 @@ ACTIONS: dict[str, ActionRule] = {
     "CRED_REFR": ("auth", "credential_refresh"),
     "USER_CHAUTHTOK": ("auth", "password_change"),
     "USER_CMD": ("auth", "sudo"),
-    "USER_ROLE_CHANGE": ("user", "role_change"),
+    # the SELinux role a session takes (PAM at every sign-in, newrole): no grant; the
+    # administrator's role changes are ROLE_ASSIGN/REMOVE/MODIFY
+    "USER_ROLE_CHANGE": ("auth", "select_role"),
     "ROLE_ASSIGN": ("user", "assign_role"),
     "ROLE_REMOVE": ("user", "unassign_role"),
     "ROLE_MODIFY": ("user", "role_update"),
@@ -178,6 +180,7 @@ def _event(key: str, node: str | None, records: list[tuple[str, str, dict[str, s
     text = (
         f"{who}: {main}"
         + (f" {op}" if op else "")
+        + (f" ran {fields['cmd']}" if main == "USER_CMD" and fields.get("cmd") else "")
         + (f" via {exe}" if exe else "")
         + (f" from {where}" if where else "")
     )
@@ -196,6 +199,7 @@ def _event(key: str, node: str | None, records: list[tuple[str, str, dict[str, s
         "error": (fields.get("apparmor") or res or fields.get("success")) if failed else None,
         "params": {
             "source": "linux.auditd",
+            "source_action": main,
             "node": node,
             "serial": key,
             "records": [{"type": t, **v} for t, _, v in records],
@@ -265,7 +269,10 @@ SOURCE = Source(
         ("result", "failed for res=failed, success=no, AppArmor/SELinux DENIED"),
         ("ip", "addr"),
         ("request_id", "EPOCH.MS:SERIAL"),
-        ("params", "{source, node, serial, records: every record's fields, lines}"),
+        (
+            "params",
+            "{source, source_action: the naming record's type, node, serial, records: every record's fields, lines}",
+        ),
     ),
     sniff=_sniff,
     read=_read,

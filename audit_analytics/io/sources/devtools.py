@@ -279,8 +279,12 @@ def map_gitlab(record: dict[str, Any]) -> Row | None:
         params = as_list(record.get("params"))
         login = None
         for item in params:
-            if isinstance(item, dict) and item.get("key") == "user":
+            if not isinstance(item, dict):
+                continue
+            if item.get("key") == "user":  # the password form: user[login]
                 login = first_text(dig(item, "value", "login"), dig(item, "value", "username"))
+            elif item.get("key") in ("username", "login") and login is None:  # the LDAP form
+                login = first_text(item.get("value"))
         who = first_text(record.get("username"), record.get("meta.user"), login)
         ip = first_text(record.get("remote_ip"), record.get("meta.remote_ip"))
         provider = "LDAP" if "ldap" in path else "password"
@@ -376,7 +380,7 @@ GITLAB_SOURCE = Source(
     fields=(
         ("id", "gitlab-<id> (requests: a hash of the record)"),
         ("time", "time (else created_at)"),
-        ("actor", "author_name; requests: username, else the login posted"),
+        ("actor", "author_name; requests: username, else the login posted (user[login], LDAP's username)"),
         ("type", "event_name (table); requests: auth"),
         ("action", "event_name (table: member_updated -> member_role_update); requests: login"),
         ("target", "target_details; requests: the path"),
