@@ -765,3 +765,15 @@ def test_thresholds_are_kept_when_the_user_comes_back(nav_app, db):
     assert findings_count(nav_app, "Brute force") >= 1
     assert any("at least 3 failed logins" in c.value for c in nav_app.caption)
     assert not [w for w in nav_app.warning if "Session State" in w.value]  # no "set twice" warning
+
+
+def test_a_findings_table_puts_its_counts_beside_the_key(page):
+    """On a narrow screen a table shows its first columns: the counts a reviewer ranks by came
+    after First and Last and were cut off at 800 px ("Fail…")."""
+    page.query_params["period"] = "all"
+    page.run()
+    no_exceptions(page)
+    for key, count in (("Source IP", "Failures"), ("Account", "Failures"), ("Actor", "Refused")):
+        table = table_with(page, key, count, "First")
+        columns = list(table.columns)
+        assert columns.index(count) == columns.index(key) + 1 < columns.index("First"), columns

@@ -1066,3 +1066,30 @@ def test_an_admin_grant_in_cloudtrail_and_kubernetes_is_flagged_and_found(sample
         for t in ("AdministratorAccess", "cluster-admin")
     }
     assert attached <= found["AdministratorAccess"] and bindings <= found["cluster-admin"]
+
+
+@pytest.mark.parametrize("pretty", [False, True], ids=["one-line", "pretty"])
+def test_a_records_document_cut_short_keeps_its_whole_records(tmp_path, sqlite_store, pretty):
+    """A ``{"Records": [...]}`` file cut mid-record imported nothing, and its reject's raw text
+    was empty: the records before the break are imported, the break is rejected with the text
+    around it and how many were read."""
+    records = [
+        {
+            "eventVersion": "1.08",
+            "eventID": f"e-{i}",
+            "eventName": "GetUser",
+            "eventSource": "iam.amazonaws.com",
+            "eventTime": "2026-03-01T10:00:00Z",
+            "userIdentity": {"type": "IAMUser", "userName": "ann"},
+        }
+        for i in range(3)
+    ]
+    text = json.dumps({"Records": records}, indent=2 if pretty else None)
+    path = tmp_path / "trail.json"
+    path.write_text(text[: text.index('"e-2"') + 3])  # cut inside the third record
+    summary = import_files(sqlite_store, [path], now=NOW, rejects=tmp_path / "rejects.jsonl")
+    assert (summary.imported, summary.rejected) == (2, 1)
+    assert sorted(sqlite_store.load()["id"].to_list()) == ["aws-e-0", "aws-e-1"]
+    reject = json.loads((tmp_path / "rejects.jsonl").read_text())
+    assert "the 2 whole records before it were read" in reject["reasons"][0]
+    assert '"e-1"' in reject["raw"] and reject["raw"].endswith('"e-')

@@ -320,3 +320,15 @@ def test_table_columns_limit_and_empty():
     assert to_table(frame.head(0)).splitlines() == ["a  b", "-  -"]  # no empty text: the header
     with pytest.raises(TabularError, match=r"no such column\(s\) for the table: nope"):
         to_table(frame, columns=["a", "nope"])
+
+
+def test_a_table_shows_fractions_as_a_reader_reads_them():
+    """`activity results` printed a failure rate as 0.027301092043681748; the table shows it to a
+    reader's precision, whole floats as whole numbers, and the CSV keeps every digit."""
+
+    frame = pl.DataFrame({"rate": [0.027301092043681748, 2.0, 12345.678, None]})
+    lines = tabular.to_table(frame).splitlines()
+    assert [line.strip() for line in lines[2:]] == ["0.0273", "2", "12,345.68", ""]
+    out = io.StringIO()
+    tabular.write_csv(frame, out, bom=False)
+    assert "0.027301092043681748" in out.getvalue()

@@ -376,7 +376,8 @@ def to_table(
     """``frame`` as a plain-text table for a terminal: a header, a rule, one line a row,
     columns left-aligned and separated by two spaces, trailing spaces trimmed.
 
-    Times are :data:`TIME_FORMAT` text in ``tz``; whole numbers are grouped (``12,345``);
+    Times are :data:`TIME_FORMAT` text in ``tz``; whole numbers are grouped (``12,345``),
+    fractions to 2 decimals, or below 1 to 4 significant digits (``0.0273``);
     lists are joined with ``", "``; a null shows as the ``null`` text (default empty). Every cell passes through
     :func:`audit_analytics.textsafe.plain` (control and bidi characters shown as escapes,
     never run) and is cut to ``limit`` characters. ``columns`` picks and orders columns,
@@ -417,8 +418,18 @@ def _table_cell(value: object, *, null: str, limit: int | None) -> str:
         return null
     if isinstance(value, bool):
         text = "true" if value else "false"
-    elif isinstance(value, int | float):
+    elif isinstance(value, int):
         text = format(value, ",")
+    elif isinstance(value, float):
+        # a reader's precision: 0.027301092043681748 is 0.0273 (the CSV and JSON keep every digit)
+        if value != value or value in (float("inf"), float("-inf")):
+            text = str(value)
+        elif value.is_integer() and abs(value) < 1e15:
+            text = format(int(value), ",")
+        elif abs(value) >= 1:
+            text = format(value, ",.2f")
+        else:
+            text = format(value, ".4g")
     else:
         text = str(value)
     return plain(text, limit=limit)

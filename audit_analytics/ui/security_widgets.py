@@ -707,9 +707,8 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
     if rule in ("brute_force", "password_spray"):
         links = _failure_links(review, rows, "ip")
         shown = found.select(
+            # the key and its counts first: on a narrow screen they are what shows
             pl.col("key").alias("Source IP"),
-            _fmt_time("first", tz).alias("First"),
-            _fmt_time("last", tz).alias("Last"),
             pl.col("count").alias("Failures"),
             pl.col("max_in_window").alias("Most in one window"),
             *(
@@ -718,6 +717,8 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
                 else []
             ),
             pl.col("accounts").list.len().alias("Accounts"),
+            _fmt_time("first", tz).alias("First"),
+            _fmt_time("last", tz).alias("Last"),
             _joined("accounts").alias("Account names"),
         )
         return _with_links(shown, links, [_event_link(i) for i in first_ids])
@@ -725,11 +726,11 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
         links = _failure_links(review, rows, "user")
         shown = found.select(
             pl.col("key").alias("Account"),
-            _fmt_time("first", tz).alias("First"),
-            _fmt_time("last", tz).alias("Last"),
             pl.col("count").alias("Failures"),
             pl.col("max_in_window").alias("Most in one window"),
             pl.col("max_ips").alias("Most IPs in one window"),
+            _fmt_time("first", tz).alias("First"),
+            _fmt_time("last", tz).alias("Last"),
             _joined("ips").alias("Source IPs"),
         )
         return _with_links(shown, links, [_event_link(i) for i in first_ids])
@@ -744,10 +745,10 @@ def table_frame(review: Review, rule: str, found: pl.DataFrame, thresholds: dict
         ]
         shown = found.select(
             pl.col("key").alias("Actor"),
-            _fmt_time("first", tz).alias("First"),
-            _fmt_time("last", tz).alias("Last"),
             pl.col("count").alias("Refused"),
             pl.col("max_in_window").alias("Most in one window"),
+            _fmt_time("first", tz).alias("First"),
+            _fmt_time("last", tz).alias("Last"),
             _joined("ips").alias("Source IPs"),
         )
         return _with_links(shown, links, [_event_link(i) for i in first_ids])
@@ -934,15 +935,17 @@ def detection(review: Review, rule: str) -> pl.DataFrame:
         shown = finding_table(review, rule, found, thresholds, limit)
         hidden = n - shown.height
         if ranked:
-            left, right = st.columns([3, 2], vertical_alignment="center")
-            left.caption(
+            # a row that wraps: at 800 px two columns cut the button to "Open all 17 in the…"
+            row = st.container(horizontal=True, vertical_alignment="center")
+            row.caption(
                 f"All {always:,} flagged change{'' if always == 1 else 's'} listed first, riskiest first"
                 + (f"; {hidden:,} unflagged not shown." if hidden else ".")
             )
-            if right.button(
+            if row.button(
                 f"Open all {n:,} in the Audit Log",
                 key="open_permission_changes",
                 icon=":material/list:",
+                width="content",
                 help="The Audit Log's Type: Permission changes, for this period, users and search",
             ):
                 open_explorer(_explorer_view(review, types=(PERMISSION,)))

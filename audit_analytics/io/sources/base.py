@@ -352,19 +352,59 @@ def _why_json(exc: BaseException) -> str:
     return f"not readable JSON ({type(exc).__name__})"
 
 
+_LIST_OPENING = re.compile(r'\s*(?:\[|\{\s*"(?:' + "|".join(_RECORD_LISTS) + r')"\s*:\s*\[)')
+
+
+def _salvage(text: str) -> Iterator[JsonItem]:
+    """The whole records of a ``[...]`` or ``{"Records": [...]}`` document that breaks further
+    on (a file cut short): each record before the break, numbered from 1 like a whole
+    document's. Nothing for another shape."""
+    opening = _LIST_OPENING.match(text)
+    if opening is None:
+        return
+    decoder = json.JSONDecoder()
+    at, index = opening.end(), 0
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        if at >= len(text) or text[at] == "]":
+            return
+        try:
+            item, at = decoder.raw_decode(text, at)
+        except (json.JSONDecodeError, RecursionError):
+            return
+        if not isinstance(item, dict):
+            return
+        index += 1
+        yield index, json.dumps(item, ensure_ascii=False), item, None
+
+
 def _document(start: int, data: bytes, *, wrappers: bool) -> Iterator[JsonItem]:
     try:
-        obj = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        obj = json.loads(text)
     except UnicodeDecodeError as exc:
         yield start, "", None, f"the JSON document is not UTF-8 (invalid byte at byte {exc.start + 1})"
         return
     except json.JSONDecodeError as exc:
+        # the records before the break are read (a file cut short loses only its end); the
+        # break is rejected with the text around it
+        read = 0
+        if wrappers:
+            for item in _salvage(text):
+                read += 1
+                yield item
         yield (
             start + exc.lineno - 1,
-            "",
+            cut(text[max(0, exc.pos - 2_000) : exc.pos + 200]),
             None,
             f"the JSON document starting on line {start} is not valid JSON ({json_message(exc)} at line "
-            f"{start + exc.lineno - 1}, column {exc.colno})",
+            f"{start + exc.lineno - 1}, column {exc.colno})"
+            + (
+                f"; the {read:,} whole record{'' if read == 1 else 's'} before it {'was' if read == 1 else 'were'} read"
+                if read
+                else ""
+            ),
         )
         return
     except (RecursionError, ValueError) as exc:
