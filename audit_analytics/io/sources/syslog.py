@@ -605,7 +605,9 @@ def _read(lines: Lines, context: Context) -> Iterator[RawRow]:
         copies = [(msg, "")]
         if folded is not None:
             body = folded.groupdict().get("msg") or body
-            copies = [(body, f"|{k}") for k in range(int(folded["n"]))]
+            copies = [
+                (body, f"|{k}" if k else "") for k in range(int(folded["n"]))
+            ]  # the first: the line's id
         elif prog:
             last = (prog, host, pid, msg)
         params = {"source": "linux.syslog", "host": host, "program": prog, "pid": pid, "line": text}
