@@ -27,7 +27,8 @@ import polars as pl
 
 from audit_analytics.dates import parse_when
 from audit_analytics.filters import Filter, Period, Sort, empty_range, is_period
-from audit_analytics.schema import RESULTS, SORTABLE_COLUMNS, TYPE_CHOICES
+from audit_analytics.query import parse
+from audit_analytics.schema import PERMISSION, RESULTS, SORTABLE_COLUMNS, TYPE_CHOICES
 
 if TYPE_CHECKING:
     from audit_analytics.engines.contract import AuditEngine, Selected
@@ -249,3 +250,44 @@ def related_events(
     else:
         same_actor = others.clear()
     return same_request.sort("time", "id"), same_actor.sort("time", "id")
+
+
+PRESETS: dict[str, tuple[dict[str, tuple[str, ...]], str]] = {
+    "Login failures": ({"types": ("auth",), "results": ("failed",)}, "action:login"),
+    "Permission changes": ({"types": (PERMISSION,), "results": ()}, ""),
+}
+"""One-click views of the Audit Log (the users' guide's security steps): Type and Result are
+set, and a search term added to the search; the period and users stay. Login failures are the
+Security review's (auth, failed, action login): a failed key exchange or a denied API call is an
+auth failure but no sign-in attempt."""
+
+
+def without_presets(flt: Filter) -> Filter:
+    """``flt`` without the search terms the presets add (a preset's ``action:login`` must not
+    follow the reader to the next preset or to the Security review, which set or drop Type and
+    Result themselves).
+
+    >>> without_presets(Filter(query="action:login ip:10.0.0.0/8")).query
+    'ip:10.0.0.0/8'
+    """
+    added = {parse(term).terms[0] for _, term in PRESETS.values() if term}
+    kept = [t for t in flt.parsed.terms if t not in added]
+    if len(kept) == len(flt.parsed.terms):
+        return flt
+    return flt.replace(query=" ".join(str(t) for t in kept))
+
+
+def preset_filter(flt: Filter, name: str) -> Filter:
+    """``flt`` with the preset ``name`` applied: its Type and Result, and its search term in
+    front of the search in place of another preset's.
+
+    >>> preset_filter(Filter(query="ip:10.0.0.0/8"), "Login failures").query
+    'action:login ip:10.0.0.0/8'
+    >>> preset_filter(preset_filter(Filter(), "Login failures"), "Permission changes").query
+    ''
+    """
+    fields, term = PRESETS[name]
+    flt = without_presets(flt).replace(**fields)
+    if term:
+        flt = flt.replace(query=f"{term} {flt.query}".strip())
+    return flt

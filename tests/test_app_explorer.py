@@ -728,3 +728,19 @@ def test_the_login_failures_preset_counts_what_the_security_review_counts(tmp_pa
     assert at.text_input(key="f_search").value == "action:login ip:192.0.2.0/24"
     at.button(key="preset_login_failures").click().run()  # a second click adds nothing
     assert at.query_params["q"] == "action:login ip:192.0.2.0/24"
+    # the next preset replaces it (Permission changes showed "0 events · permission · matching
+    # action:login"), and the user's own search stays
+    at.button(key="preset_permission_changes").click().run()
+    no_exceptions(at)
+    assert at.query_params["q"] == "ip:192.0.2.0/24" and at.query_params["type"] == "permission"
+
+
+def test_failure_patterns_leave_the_presets_search_term_behind(app):
+    """From the Login failures view, Failure patterns carried ``action:login`` to the Security
+    review, whose detections then read logins only (Off-hours 55 findings instead of 12)."""
+    app.run()
+    app.button(key="preset_login_failures").click().run()
+    assert app.query_params["q"] == "action:login"
+    app.button(key="open_security_review").click().run()
+    no_exceptions(app)
+    assert "q" not in app.query_params and "type" not in app.query_params

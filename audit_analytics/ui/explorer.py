@@ -23,8 +23,7 @@ from audit_analytics.dates import zone
 from audit_analytics.diff import diff_json
 from audit_analytics.errors import StoreError
 from audit_analytics.filters import Filter, Sort
-from audit_analytics.query import parse
-from audit_analytics.schema import CATEGORIES, PERMISSION, SORTABLE_COLUMNS
+from audit_analytics.schema import CATEGORIES, SORTABLE_COLUMNS
 from audit_analytics.textsafe import md_escape, plain
 from audit_analytics.ui.common import ticked_row
 from audit_analytics.ui.data import SharedFrame, get_store, invalidate, selection_for
@@ -36,7 +35,7 @@ from audit_analytics.ui.state import (
     seed_widgets,
     set_view,
 )
-from audit_analytics.view import PAGE_SIZES, ResultPage, View
+from audit_analytics.view import PAGE_SIZES, PRESETS, ResultPage, View, preset_filter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -714,30 +713,6 @@ def open_export() -> None:
 def close_export() -> None:
     st.session_state["export_dialog_open"] = False
     st.session_state.pop("export_ready", None)
-
-
-PRESETS: dict[str, tuple[dict[str, tuple[str, ...]], str]] = {
-    "Login failures": ({"types": ("auth",), "results": ("failed",)}, "action:login"),
-    "Permission changes": ({"types": (PERMISSION,), "results": ()}, ""),
-}
-"""One-click views of the Audit Log (the users' guide's security steps): Type and Result are
-set, and a search term added to the search; the period and users stay. Login failures are the
-Security review's (auth, failed, action login): a failed key exchange or a denied API call is an
-auth failure but no sign-in attempt."""
-
-
-def preset_filter(flt: Filter, name: str) -> Filter:
-    """``flt`` with the preset ``name`` applied: its Type and Result, its search term in front
-    of the search unless the search has it already.
-
-    >>> preset_filter(Filter(query="ip:10.0.0.0/8"), "Login failures").query
-    'action:login ip:10.0.0.0/8'
-    """
-    fields, term = PRESETS[name]
-    flt = flt.replace(**fields)
-    if term and parse(term).terms[0] not in flt.parsed.terms:
-        flt = flt.replace(query=f"{term} {flt.query}".strip())
-    return flt
 
 
 def apply_preset(name: str) -> None:

@@ -17,7 +17,7 @@ from audit_analytics.errors import QueryError
 from audit_analytics.filters import PERIODS, Filter
 from audit_analytics.schema import CATEGORIES, PERMISSION, RESULT_LABELS, TYPE_CHOICES
 from audit_analytics.ui.data import note_zone
-from audit_analytics.view import View
+from audit_analytics.view import View, without_presets
 
 PANEL_PERIODS = ["today", "7d", "30d", "all", "custom"]
 PERIOD_LABELS = {
@@ -414,8 +414,8 @@ SECURITY_PAGE = "app_pages/security.py"
 
 def open_security_review(view: View) -> None:
     """Go to the Security review on ``view``'s period, users and search (Type and Result do
-    not apply there)."""
-    wide = View(filter=view.filter.replace(types=(), results=()), utc=view.utc)
+    not apply there, nor a preset's search term: the detections read every event)."""
+    wide = View(filter=without_presets(view.filter).replace(types=(), results=()), utc=view.utc)
     _switch_page(SECURITY_PAGE, wide.to_params())
 
 
