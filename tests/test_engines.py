@@ -336,3 +336,19 @@ def test_a_top_below_one_is_refused_by_every_engine(engines, top):
     assert everything.height > 2
     assert everything.equals(sql.failures_by_ip(Filter(), top=None, now=NOW))
     assert memory.failures_by_ip(Filter(), top=2, now=NOW).equals(everything.head(2))
+
+
+def test_a_detection_above_the_limit_says_what_it_reads_and_which_setting(sqlite_store):
+    """Denied calls reads the failed events; above the limit it raised KeyError: 'types' (its
+    part is a result, not a type), a traceback on the Security review and exit 1 on the CLI."""
+    from audit_analytics.errors import NeedsMemory
+
+    sqlite_store.append(EVENTS)
+    pushed = open_engine(sqlite_store, mode="pushdown", limit=10)
+    failed = int((EVENTS["result"] == "failed").sum())
+    with pytest.raises(
+        NeedsMemory, match=rf"reads the period's {failed:,} failed events: .*\(AUDIT_MEMORY_LIMIT\)"
+    ):
+        pushed.detect("denied_calls", Filter(), {}, now=NOW)
+    with pytest.raises(NeedsMemory, match=r"auth events: .*AUDIT_MEMORY_LIMIT"):
+        pushed.detect("success_after_failures", Filter(), {}, now=NOW)

@@ -181,14 +181,15 @@ class SqlIndex(Engine):
         if part is None:
             raise NeedsMemory(
                 f"{title} reads every event of the period: {self.count(flt, now=now):,} are more than the "
-                f"in-memory limit of {self.limit:,}. Narrow the period to run it."
+                f"in-memory limit of {self.limit:,} (AUDIT_MEMORY_LIMIT). Narrow the period to run it."
             )
         subset = flt.replace(**part)
         n = self.count(subset, now=now)
         if n > self.limit:
+            what = " ".join([", ".join(part.get("types", ())), *part.get("results", ())]).strip()
             raise NeedsMemory(
-                f"{title} reads the period's {n:,} {', '.join(part['types'])} events: more than "
-                f"the in-memory limit of {self.limit:,}. Narrow the period to run it."
+                f"{title} reads the period's {n:,} {what} events: more than the in-memory limit of "
+                f"{self.limit:,} (AUDIT_MEMORY_LIMIT). Narrow the period to run it."
             )
         return super().detect(rule, subset, thresholds, extra, now=now)
 
@@ -279,6 +280,7 @@ class SqlIndex(Engine):
         n = self.count(flt, now=now)
         if n > self.limit:
             raise NeedsMemory(
-                f"{n:,} events match, more than the in-memory limit of {self.limit:,}; narrow the period or filters"
+                f"{n:,} events match, more than the in-memory limit of {self.limit:,} (AUDIT_MEMORY_LIMIT); "
+                "narrow the period or filters"
             )
         return self.store.load(flt, now=now)
