@@ -127,6 +127,8 @@ if summary["has_previous"]:
             "failure_rate_change": st.column_config.NumberColumn("Rate change (pp)", format="%+.1f"),
         },
     )
+elif summary["previous_empty"]:
+    st.caption("The period before this one, of the same length, holds no events: nothing to compare with.")
 else:
     st.caption("All time has no previous period to compare with; pick a period to see the change.")
 

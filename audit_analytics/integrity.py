@@ -167,7 +167,8 @@ class Verification:
 
     def summary(self) -> str:
         what = (
-            f"{self.batches:,} batches and {self.events:,} events checked"
+            f"{self.batches:,} batch{'' if self.batches == 1 else 'es'} and "
+            f"{self.events:,} event{'' if self.events == 1 else 's'} checked"
             + (f", {self.archived:,} archived events accounted for" if self.archived else "")
             + (
                 f", {self.archive_checked:,} of them read back from the archive"

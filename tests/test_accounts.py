@@ -232,6 +232,10 @@ def test_cli_users_commands(users_file, tmp_path, capsys, monkeypatch, main):
     assert main(["users", "add", "ivan", "--role", "viewer", "--password", PASSWORD, "--db", db]) == 0
     assert main(["users", "set-role", "ivan", "auditor", "--db", db]) == 0
     assert main(["users", "map-oidc", "judy@corp.example", "--role", "admin", "--db", db]) == 0
+    # each change says which log it was recorded in (without --db that is data/audit.db,
+    # which may not be the log the app reads)
+    said = capsys.readouterr().out.splitlines()
+    assert len(said) == 3 and all(line.endswith(f"; recorded in {db}") for line in said), said
     assert main(["users", "list", "--db", db]) == 0
     listing = capsys.readouterr().out
     assert "ivan\tauditor" in listing and "oidc:judy@corp.example\tadmin" in listing

@@ -564,3 +564,17 @@ def test_hover_names_the_bucket_once_per_trace_not_per_point():
     assert [len(c) for c in trace.customdata] == [1, 1, 1]
     assert json.loads(trace.customdata[0][0])["start"] == "2026-11-20T00:00:00+01:00"
     assert "customdata[1]" not in trace.hovertemplate and "(UTC+01:00)" in trace.hovertemplate
+
+
+def test_a_period_with_nothing_before_it_compares_with_nothing(at, db):
+    """A custom period starting where the log starts compared with an empty period before: every
+    change read "+N", the deltas under the figures "+49,283", and the rate columns "None"."""
+    first = min(r["time"] for r in rows_of(db)).date()
+    last = max(r["time"] for r in rows_of(db)).date()
+    at.query_params.update({"period": "custom", "from": first.isoformat(), "to": last.isoformat()})
+    at.run()
+    assert not at.exception
+    assert any("holds no events: nothing to compare with" in c.value for c in at.caption)
+    assert not [df for df in at.dataframe if "previous_failure_rate" in df.value.columns]
+    assert "activity_compare" not in {c.key for c in at.get("plotly_chart") if getattr(c, "key", None)}
+    assert all(m.delta in (None, "") for m in at.metric), [m.delta for m in at.metric]

@@ -631,3 +631,28 @@ def test_an_export_that_includes_the_archive_verifies_with_it(store: Store, tmp_
     rows.with_columns(edited.alias("description")).write_parquet(part)
     after = verify_export(path, store=store, archive=folder)
     assert problems_naming(after, "rows differ") and problems_naming(after, victim)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_two_exports_of_the_same_rows_are_told_apart_by_their_maker(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two people exporting the same rows leave two export events with one digest; the check
+    named the first (root's) for an auditor's file. It names the one by the manifest's maker."""
+    from audit_analytics.cli.main import main
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    open_store(url).append(EVENTS)
+    paths = {}
+    for who in ("root", "walk-auditor"):
+        monkeypatch.setenv("AUDIT_ACTOR", who)
+        paths[who] = tmp_path / f"{who}.{fmt}"
+        assert main(["export", "--db", url, "--type", "auth", "--output", str(paths[who])]) == 0
+    store = open_store(url)
+    exports = store.load().filter(pl.col("id").str.starts_with("aa-") & (pl.col("action") == "export"))
+    by = dict(zip(exports["actor"], exports["id"], strict=True))
+    for who, path in paths.items():
+        check = verify_export(path, store=store)
+        assert check.ok, check.problems
+        note = next(n for n in check.notes if n.startswith("the log records this export"))
+        assert f"event {by[who]} by {who} " in note and "2 recorded exports hold these rows" in note

@@ -161,7 +161,10 @@ def activity_summary(
         "count": frame.height,
         "actors": frame["actor"].drop_nulls().n_unique(),
         "every": every,
-        "has_previous": before is not None,
+        # a period before that holds no events (the log starts inside this one) is nothing to
+        # compare with: every change would be "+N" and every rate change empty
+        "has_previous": before is not None and previous.height > 0,
+        "previous_empty": before is not None and previous.height == 0,
         "events": activity.events_over_time(frame, every=every, tz=tz),
         "mix": activity.result_mix(frame, every=every, tz=tz),
         "change": activity.failure_rate_change(frame, previous),

@@ -11,7 +11,7 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -115,18 +115,28 @@ def _read_new_password() -> str:
     return first
 
 
+def _recorded(store: Any) -> str:
+    """Where the change's event went: the log the app reads only when ``--db`` (or
+    ``AUDIT_DB_URL``) names it, so the line says which (a default ``data/audit.db`` beside a
+    deployment's real store would hold the account events unseen)."""
+    return f"; recorded in {store.safe_url}"
+
+
 def cmd_users_add(args: argparse.Namespace) -> int:
     password = args.password if args.password is not None else _read_new_password()
-    user = accounts.add_user(
-        args.file, args.name, args.role, password, actor=actor(), store=open_store(args, create=True)
+    store = open_store(args, create=True)
+    user = accounts.add_user(args.file, args.name, args.role, password, actor=actor(), store=store)
+    print(
+        f"users: created {user.name} ({user.role}) in {args.file or accounts.default_users_file()}"
+        f"{_recorded(store)}"
     )
-    print(f"users: created {user.name} ({user.role}) in {args.file or accounts.default_users_file()}")
     return EXIT_OK
 
 
 def cmd_users_remove(args: argparse.Namespace) -> int:
-    accounts.remove_user(args.file, args.name, actor=actor(), store=open_store(args, create=True))
-    print(f"users: removed {args.name.strip().lower()}")
+    store = open_store(args, create=True)
+    accounts.remove_user(args.file, args.name, actor=actor(), store=store)
+    print(f"users: removed {args.name.strip().lower()}{_recorded(store)}")
     return EXIT_OK
 
 
@@ -144,10 +154,9 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_users_set_role(args: argparse.Namespace) -> int:
-    old, new = accounts.set_role(
-        args.file, args.name, args.role, actor=actor(), store=open_store(args, create=True)
-    )
-    print(f"users: {args.name.strip().lower()} is now {new} (was {old})")
+    store = open_store(args, create=True)
+    old, new = accounts.set_role(args.file, args.name, args.role, actor=actor(), store=store)
+    print(f"users: {args.name.strip().lower()} is now {new} (was {old}){_recorded(store)}")
     return EXIT_OK
 
 
@@ -160,10 +169,10 @@ def cmd_users_map_oidc(args: argparse.Namespace) -> int:
         None if args.default else args.identity,
         role,
         actor=actor(),
-        store=open_store(args, create=True),
+        store=(store := open_store(args, create=True)),
     )
     who = "unmapped OIDC identities" if args.default else args.identity
-    print(f"users: {who}: {new or 'none'} (was {old or 'none'})")
+    print(f"users: {who}: {new or 'none'} (was {old or 'none'}){_recorded(store)}")
     return EXIT_OK
 
 
