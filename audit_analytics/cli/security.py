@@ -358,7 +358,8 @@ def report_rows(
     ``definition`` with the ``thresholds`` it ran with (``tz``: the organisation's zone when
     they name none)."""
     exprs = [
-        (pl.col(name).dt.total_microseconds() / 1e6).alias(f"{name}_seconds")
+        # rounded to the microsecond it counts: 8557.99364, not 8557.993639999999
+        (pl.col(name).dt.total_microseconds() / 1e6).round(6).alias(f"{name}_seconds")
         if isinstance(dtype, pl.Duration)
         else pl.col(name)
         for name, dtype in result.schema.items()

@@ -34,8 +34,11 @@ SELECT audit_events.actor FROM audit_events WHERE lowerUTF8(audit_events.actor) 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import weakref
@@ -291,7 +294,8 @@ class ChdbConnection:
         self.where = f"chdb://{self.path}"
         self.turns = threading.Lock()
         try:
-            self.session: Any = session.Session(self.path)
+            with _stderr_kept_on_success():
+                self.session: Any = session.Session(self.path)
         except Exception as exc:
             raise StoreError(f"cannot open chDB at {self.path}: {_why_not(self.path, exc)}") from exc
         # closed before the interpreter tears down: chDB's own shutdown at exit crashed the
@@ -825,13 +829,19 @@ def open_server(url: str) -> ClickHouseStore:
 
 def chdb_folder(url: str) -> Path:
     """The folder a ``chdb://FOLDER`` URL names (everything after ``chdb://``), or a
-    :class:`StoreError` saying how to write one."""
+    :class:`StoreError` saying how to write one.
+
+    >>> str(chdb_folder("chdb:///srv/audit")), str(chdb_folder("chdb:////srv/audit")), str(chdb_folder("chdb://data/ch"))
+    ('/srv/audit', '/srv/audit', 'data/ch')
+    """
     folder = url.removeprefix("chdb://") if url.startswith("chdb://") else ""
     if not folder or "?" in folder or "#" in folder:
         raise StoreError(
             f"not a chDB URL: {url!r}; give the folder after chdb://, e.g. chdb:///srv/audit/clickhouse "
             "(absolute) or chdb://data/clickhouse (relative to the working folder)"
         )
+    if folder.startswith("//"):  # chdb:////srv/audit, written as SQLite's absolute URLs are
+        folder = "/" + folder.lstrip("/")
     return Path(folder).expanduser()
 
 
@@ -859,6 +869,30 @@ def _conform(frame: pl.DataFrame, names: tuple[str, ...] = COLUMNS) -> pl.DataFr
     if "time" in frame.columns:
         frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
     return conform(frame, columns=names)
+
+
+@contextlib.contextmanager
+def _stderr_kept_on_success() -> Iterator[None]:
+    """Hold what is written to the process's stderr (file descriptor 2) while chDB opens a
+    folder: its engine writes its own error there ("Code: 76. DB::Exception: Cannot lock file
+    …") before the exception the caller turns into one line, so a command printed both. Kept
+    and written out when the open succeeds (chDB's warnings are not lost); dropped when it fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    opened = False
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+            opened = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if opened:
+                held.seek(0)
+                kept = held.read()
+                if kept:
+                    os.write(2, kept)
 
 
 def _why_not(path: str, exc: BaseException) -> str:
