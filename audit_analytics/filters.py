@@ -387,6 +387,13 @@ class Filter:
                 ips = frame["ip"].unique().to_list()
             if self.parsed.words:
                 distinct = distinct_text(frame)
+        names = frame.columns if isinstance(frame, pl.DataFrame) else frame.collect_schema().names()
+        missing = [c for c in TEXT_SEARCH_COLUMNS if c not in names] if self.parsed.words else []
+        if missing:  # a frame without some text column (a notebook's own): nothing to find there
+            blank = [pl.lit(None, pl.String).alias(c) for c in missing]
+            return (
+                frame.with_columns(blank).filter(self.expr(now=now, ips=ips, distinct=distinct)).drop(missing)
+            )
         return frame.filter(self.expr(now=now, ips=ips, distinct=distinct))
 
 

@@ -1,7 +1,7 @@
 """The search language: text -> terms. Errors say where and why.
 
 Free words match case-insensitively, as substrings, across actor, email, action, target,
-ip, description and request_id; several words must all match. Qualifiers narrow to one field
+ip, description, request_id and error; several words must all match. Qualifiers narrow to one field
 and match the whole field (``*`` is a wildcard)::
 
     user:alice@corp.com action:delete resource:db-* -result:done "disk full"

@@ -149,8 +149,10 @@ TEXT_SEARCH_COLUMNS: tuple[str, ...] = (
     "ip",
     "description",
     "request_id",
+    "error",
 )
-"""Columns that free words in a search match against."""
+"""Columns that free words in a search match against (the error too: a detail shows "Error
+message: invalid username or password", and a reader searches for what it says)."""
 
 SORTABLE_COLUMNS: tuple[str, ...] = ("time", "actor", "type", "action", "target", "result")
 

@@ -28,7 +28,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-TEXT_COLUMNS = ("actor", "email", "action", "target", "ip", "description", "request_id")
+TEXT_COLUMNS = ("actor", "email", "action", "target", "ip", "description", "request_id", "error")
 SELECT_ALL = (
     "SELECT id, time, actor, email, type, action, target, result, ip, request_id, description, "
     'params, "before", "after", error FROM audit_events'

@@ -24,6 +24,7 @@ TARGETS = ["db-main", "db_backup", "DB-Other", "x%y", "xzy", None, "payments-api
 IPS = ["10.0.0.1", "10.1.2.3", "192.168.1.5", "2001:db8::1", "2001:db9::2", None, "8.8.8.8"]
 DESCRIPTIONS = ["Failed password for root", "deleted backup", "100% done", "under_score", "ÜBER change", None]
 ACTIONS = ["login", "logout", "delete", "create", "update", "role_change"]
+ERRORS = [None, None, "Invalid username or password", "disk quota: 100% used", "Ünknown_host"]
 
 
 def _edge_times() -> list[datetime]:
@@ -67,7 +68,7 @@ def make_events() -> pl.DataFrame:
                 "params": None,
                 "before": None,
                 "after": None,
-                "error": None,
+                "error": rng.choice(ERRORS),
             }
         )
     return pl.DataFrame(rows, schema=SCHEMA)
@@ -103,6 +104,9 @@ FILTERS = {
     "word-unicode": Filter(query="über"),
     "two-words": Filter(query="root password"),
     "phrase": Filter(query='"failed password"'),
+    # free words search the error too (a detail's "Error message" was not searchable)
+    "word-in-the-error": Filter(query='"invalid USERNAME"'),
+    "word-in-the-error-negated": Filter(query="-ünknown"),
     "negated-word": Filter(query="-root"),
     "user-exact": Filter(query="user:root"),
     "user-email": Filter(query="user:ALICE@corp.com"),

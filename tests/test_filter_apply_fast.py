@@ -171,7 +171,10 @@ def _frame() -> pl.DataFrame:
     ]
     cols = ["id", "actor", "email", "target", "ip", "request_id", "action", "description"]
     frame = pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.String), orient="row")
-    return frame.with_columns(type=pl.lit("auth"), result=pl.lit("done"))
+    errors = [None, "İnvalid password", None, "disc full", "", None, None]
+    return frame.with_columns(
+        type=pl.lit("auth"), result=pl.lit("done"), error=pl.Series(errors, dtype=pl.String)
+    )
 
 
 QUERIES = [
@@ -274,7 +277,15 @@ def _big_frame(copies: int = 3000) -> pl.DataFrame:
 def test_distinct_text_takes_only_repeating_columns():
     big = _big_frame()
     distinct = distinct_text(big)
-    assert set(distinct) == {"actor", "email", "action", "target", "ip", "description"}  # not request_id
+    assert set(distinct) == {
+        "actor",
+        "email",
+        "action",
+        "target",
+        "ip",
+        "description",
+        "error",
+    }  # not request_id
     assert distinct["actor"].sort(nulls_last=True).to_list() == sorted(
         {v for v in _frame()["actor"].to_list() if v is not None}
     ) + [None]
@@ -313,6 +324,7 @@ def test_distinct_path_is_the_definition_on_random_text(pool, picks, word, negat
             "ip": [None] * len(values),
             "description": values,
             "request_id": [f"r{i}" for i in range(len(values))],
+            "error": values[3:] + values[:3],
         },
         schema=dict.fromkeys(["id", *TEXT_SEARCH_COLUMNS], pl.String),
     )

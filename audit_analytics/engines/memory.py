@@ -64,7 +64,9 @@ Details = Callable[..., pl.DataFrame]
 
 __all__ = ["EventIndex", "Selection"]
 
-DICTIONARY_COLUMNS = ("actor", "email", "action", "target", "ip", "description", "request_id")
+DICTIONARY_COLUMNS = ("actor", "email", "action", "target", "ip", "description", "request_id", "error")
+"""The text columns free words search (:data:`~audit_analytics.schema.TEXT_SEARCH_COLUMNS`):
+each held as a dictionary when its distinct values are few, else with a lowered copy."""
 # a dictionary pays while the distinct values are far fewer than the rows
 DICTIONARY_MAX_SHARE = 0.5
 DICTIONARY_ALWAYS_UP_TO = 1_000

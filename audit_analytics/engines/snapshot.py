@@ -59,7 +59,12 @@ import polars as pl
 import sqlalchemy as sa
 
 from audit_analytics.engines import chain
-from audit_analytics.engines.memory import CODE_ONLY_COLUMNS, EventIndex, RememberedDetails
+from audit_analytics.engines.memory import (
+    CODE_ONLY_COLUMNS,
+    DICTIONARY_COLUMNS,
+    EventIndex,
+    RememberedDetails,
+)
 from audit_analytics.engines.store import Store
 from audit_analytics.fileio import atomic_write
 from audit_analytics.schema import SCHEMA, SUMMARY_COLUMNS
@@ -69,7 +74,7 @@ __all__ = ["FORMAT", "Mark", "Snapshots"]
 log = logging.getLogger(__name__)
 FORMAT = 1
 LAYOUT = hashlib.sha256(
-    json.dumps([str(SCHEMA), SUMMARY_COLUMNS, CODE_ONLY_COLUMNS, FORMAT]).encode()
+    json.dumps([str(SCHEMA), SUMMARY_COLUMNS, CODE_ONLY_COLUMNS, DICTIONARY_COLUMNS, FORMAT]).encode()
 ).hexdigest()[:16]  # a change to the schema or the index's layout makes old snapshots stale
 CRC_CHUNK = 64 << 20
 
