@@ -710,6 +710,7 @@ def test_the_policy_file_sets_the_controls_defaults(db, monkeypatch, as_role, tm
     at.run()
     no_exceptions(at)
     assert at.selectbox(key="th_off_hours_org_tz").value == "Asia/Tokyo"
+    assert not [c for c in at.sidebar.caption if "names no zone" in c.value]
     assert [t.strftime("%H:%M") for t in at.slider(key="th_off_hours_hours").value] == ["09:00", "17:30"]
     assert any(c == "Time (Asia/Tokyo)" for c in table_with(at, "Actor", "Why").columns)
     # the policy's "count failures by" too (the control started at "account" whatever it said)
@@ -777,3 +778,12 @@ def test_a_findings_table_puts_its_counts_beside_the_key(page):
         table = table_with(page, key, count, "First")
         columns = list(table.columns)
         assert columns.index(count) == columns.index(key) + 1 < columns.index("First"), columns
+
+
+def test_without_a_zone_in_the_policy_the_organisation_zone_says_whose_it_is(page):
+    """The organisation's zone started at each reviewer's browser zone, silently: reviewers in
+    Tokyo and Los Angeles counted 33 and 12 off-hours findings in one month of one log."""
+    page.run()
+    no_exceptions(page)
+    said = [c.value for c in page.sidebar.caption if "names no zone" in c.value]
+    assert said and "org_tz" in said[0] and "[off-hours]" in said[0]

@@ -467,6 +467,12 @@ def threshold_defaults(
 
 BY_CHOICES = ("account", "ip", "both")
 
+ORG_TZ_NOT_SET = (
+    "The security policy names no zone, so this starts at the zone the page shows (yours): set "
+    "`org_tz` under `[off-hours]` in the policy (AUDIT_SECURITY_POLICY) so that every reviewer "
+    "judges the same hours."
+)
+
 
 KEPT_THRESHOLDS = "kept_thresholds"
 """Session state: each threshold control's value (by its key) as the user left it. Streamlit
@@ -564,6 +570,10 @@ def threshold_controls(
                     help="Where the working hours are",
                     **start_at("index", zones.index(default)),
                 )
+                if not (policy or {}).get("org_tz"):
+                    # two reviewers in Tokyo and Los Angeles counted 33 and 12 off-hours
+                    # findings in one month of one log: each started from their own zone
+                    st.caption(ORG_TZ_NOT_SET)
             elif name == "service_accounts":
                 values[name] = st.text_input(label, key=key, help=help_text, **start_at("value", default))
             elif name == "by":
