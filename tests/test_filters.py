@@ -357,16 +357,8 @@ REFUSED = [
     ("root NOT", 6, "NOT needs a term after it"),
     ("NOT -root", 1, "NOT before a negated term"),
     ("after:0001-01-01", 7, "out of range"),
-    # a range no instant is in (it answered "No events match" without a word)
-    ("after:2025-12-01 before:2025-11-01", 18, "no event is both after:2025-12-01 and before:2025-11-01"),
-    (
-        "before:2025-11-01 root after:2025-11-01",
-        24,
-        "no event is both after:2025-11-01 and before:2025-11-01",
-    ),
-    ("-before:2025-11-02 -after:2025-11-01T12:00", 20, "no event is both -before:2025-11-02 and -after:"),
-    ("-*", 2, "a negated * leaves out every event"),
-    ("a*b", 2, "a * inside a free word is not a wildcard"),
+    # a range no instant is in (it answered "No events match" without a word); more in test_query
+    ("before:2025-11-01 root after:2025-11-01", 24, "no event is both after:2025-11-01 and before"),
 ]
 
 
