@@ -1093,3 +1093,24 @@ def test_a_records_document_cut_short_keeps_its_whole_records(tmp_path, sqlite_s
     reject = json.loads((tmp_path / "rejects.jsonl").read_text())
     assert "the 2 whole records before it were read" in reject["reasons"][0]
     assert '"e-1"' in reject["raw"] and reject["raw"].endswith('"e-')
+
+
+def test_a_repeated_message_becomes_its_copies_within_reason(tmp_path):
+    """``message repeated N times`` is N events; N = 0 is the line itself, and a line claiming
+    a billion copies is rejected with its reason instead of filling the memory."""
+    log = tmp_path / "auth.log"
+    failed = "Failed password for root from 192.0.2.1 port 22 ssh2"
+    log.write_text(
+        f"Mar  2 10:00:00 web sshd[5]: message repeated 0 times: [ {failed}]\n"
+        f"Mar  2 10:00:01 web sshd[6]: message repeated 999999999 times: [ {failed}]\n"
+        f"Mar  2 10:00:02 web sshd[7]: message repeated 3 times: [ {failed}]\n"
+        "Mar  2 10:00:03 web sshd[8]: Failed password for bob from 192.0.2.2 port 22 ssh2\n"
+        "Mar  2 10:00:09 web last message repeated 2 times\n"
+    )
+    loaded = load_file(log, now=NOW, year=2026)
+    assert [(r.line, r.reasons[0][:40]) for r in loaded.rejects] == [
+        (2, "says the message was repeated 999,999,99")
+    ]
+    logins = loaded.events.filter(pl.col("action") == "login")
+    assert sorted(logins["actor"].to_list()) == ["bob"] * 3 + ["root"] * 3
+    assert loaded.events.height == 1 + 3 + 1 + 2 and loaded.events["id"].n_unique() == 7

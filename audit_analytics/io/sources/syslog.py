@@ -380,6 +380,9 @@ OLD_PAM_SU: tuple[Message, ...] = (
 
 _SUDO_FAILED = re.compile(r"incorrect password|NOT in sudoers|not allowed|authentication failure", re.I)
 _REPEATED = re.compile(r"^message repeated (?P<n>\d+) times: \[ ?(?P<msg>.*?) ?\]\s*$")
+MAX_REPEATS = 100_000
+"""The most events one ``message repeated N times`` line becomes (syslog daemons fold a burst
+between flushes, seconds apart; a larger N is a damaged or forged line, rejected)."""
 _LAST_REPEATED = re.compile(r"^last message repeated (?P<n>\d+) times?\s*$")
 _SESSION_GAP = timedelta(hours=1)
 """A pid whose next line comes more than an hour later is another connection (so is one that
@@ -603,11 +606,23 @@ def _read(lines: Lines, context: Context) -> Iterator[RawRow]:
             if folded is not None:
                 prog, pid, body = last[0], last[2], last[3]
         copies = [(msg, "")]
+        if folded is not None and int(folded["n"]) > MAX_REPEATS:
+            yield (
+                number,
+                text[:65_536],
+                None,
+                (
+                    f"says the message was repeated {int(folded['n']):,} times: more than {MAX_REPEATS:,} "
+                    "events from one line is not believed; not imported"
+                ),
+            )
+            continue
+        if folded is not None and int(folded["n"]) == 0:
+            folded = None  # repeated 0 times: the line itself, as written
         if folded is not None:
             body = folded.groupdict().get("msg") or body
-            copies = [
-                (body, f"|{k}" if k else "") for k in range(int(folded["n"]))
-            ]  # the first: the line's id
+            # the first copy keeps the line's id
+            copies = [(body, f"|{k}" if k else "") for k in range(int(folded["n"]))]
         elif prog:
             last = (prog, host, pid, msg)
         params = {"source": "linux.syslog", "host": host, "program": prog, "pid": pid, "line": text}
