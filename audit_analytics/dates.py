@@ -25,10 +25,10 @@ ValueError: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Eu
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "in_date_range", "parse_when", "zone"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "in_date_range", "instant", "parse_when", "zone"]
 
 # the years a filter can hold: a day on either side of them stays a valid date in every zone
 MIN_YEAR, MAX_YEAR = 1000, 9998
@@ -61,6 +61,26 @@ def parse_when(text: str) -> date | datetime:
     if not in_date_range(value):
         raise ValueError(f"{text!r} is out of range; write a year from {MIN_YEAR} to {MAX_YEAR}")
     return value
+
+
+def instant(text: object) -> datetime | None:
+    """An ISO date-time written by a machine (a log line's stamp, a manifest's ``made_at``) as
+    an aware instant, naive read as UTC; None when the text is not one (a day alone included).
+
+    >>> instant("2026-03-07T11:15:00Z"), instant("2026-03-07 12:15:00+0100") == instant("2026-03-07T11:15Z")
+    (datetime.datetime(2026, 3, 7, 11, 15, tzinfo=datetime.timezone.utc), True)
+    >>> instant("2026-03-07"), instant("yesterday"), instant(None)
+    (None, None, None)
+    """
+    if not isinstance(text, str):
+        return None
+    try:
+        value = parse_when(text)
+    except ValueError:
+        return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def zone(name: str) -> ZoneInfo:

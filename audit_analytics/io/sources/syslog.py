@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from audit_analytics.dates import instant
 from audit_analytics.io.sources.base import (
     Context,
     Lines,
@@ -472,11 +473,27 @@ def map_line(prog: str, host: str, msg: str, when: datetime | str) -> tuple[Row,
 
 @dataclass
 class _Held:
+    """A line read: its event, and how it would read as a plain line of an attempt."""
+
     number: int
     text: str
     row: Row
-    plain: Row
-    strength: int  # -1: a detail line, never the attempt
+    message: Message | None
+    line: tuple[str, str, str]  # program, host, message: for the plain twin, made when needed
+
+    @property
+    def plain(self) -> Row:
+        prog, host, msg = self.line
+        return _plain(prog, host, msg, self.row["time"]) | {
+            "id": self.row["id"],
+            "params": self.row["params"],
+        }
+
+    @property
+    def strength(self) -> int:
+        """How strongly the line says the attempt failed; -1: a detail line, never the attempt."""
+        message = self.message
+        return message.strength if message is not None and message.part == "evidence" else -1
 
 
 @dataclass
@@ -504,9 +521,8 @@ class _Attempts:
         self.open: dict[tuple[str, str], _Connection] = {}
         self.seen = 0
 
-    def take(
-        self, key: tuple[str, str] | None, at: datetime, held: _Held, message: Message | None
-    ) -> Iterator[tuple[int, str, Row]]:
+    def take(self, key: tuple[str, str] | None, at: datetime, held: _Held) -> Iterator[tuple[int, str, Row]]:
+        message = held.message
         part = message.part if message is not None else ""
         if key is None or part not in ("verdict", "evidence", "detail"):
             if part == "detail":
@@ -535,7 +551,6 @@ class _Attempts:
         elif connection.verdict is not None:
             yield held.number, held.text, _folded(held, connection.verdict)
         else:
-            held.strength = message.strength if part == "evidence" and message is not None else -1
             connection.held.append(held)
         self.seen += 1
         if self.seen % 1024 == 0:  # connections silent for an hour are over
@@ -591,7 +606,7 @@ def _read(lines: Lines, context: Context) -> Iterator[RawRow]:
                 )
                 continue
             when = match["iso"]
-            at = _instant(when)
+            at = instant(when) or datetime.min.replace(tzinfo=UTC)
         # identical lines (a burst in one second) are distinct events: number the repeats
         repeat = repeat + 1 if text == previous else 0
         previous = text
@@ -629,23 +644,13 @@ def _read(lines: Lines, context: Context) -> Iterator[RawRow]:
         connection = (host, pid) if pid and prog.startswith("sshd") and not OLD_PAM.match(prog) else None
         for body, copy in copies:
             row, message = map_line(prog, host, body, when)
-            plain = _plain(prog, host, msg, when)
-            for out in (row, plain):
-                out["id"] = raw_id("syslog", f"{stamp}|{text}|{repeat}{copy}")
-                out["params"] = dict(params, repeated=int(folded["n"])) if folded is not None else params
-            held = _Held(number, text, row, plain, 0)
-            for line, raw, event in attempts.take(connection, at, held, message):
+            row["id"] = raw_id("syslog", f"{stamp}|{text}|{repeat}{copy}")
+            row["params"] = dict(params, repeated=int(folded["n"])) if folded is not None else params
+            held = _Held(number, text, row, message, (prog, host, msg))
+            for line, raw, event in attempts.take(connection, at, held):
                 yield line, raw, event, None
     for line, raw, event in attempts.close_all():
         yield line, raw, event, None
-
-
-def _instant(iso: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(iso.replace(" ", "T", 1))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _sniff(head: list[str]) -> bool:
