@@ -60,6 +60,8 @@ def _events(n: int = 4_000, seed: int = 11) -> pl.DataFrame:
 
 EVENTS = _events()
 ROWS = EVENTS.to_dicts()
+# the figures read the events or their counts (what a database hands over) alike
+GIVEN = {"events": EVENTS, "counts": activity.counts(EVENTS)}
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "America/Santiago", "Asia/Kolkata", "Asia/Kathmandu"]
 
@@ -108,8 +110,9 @@ GRID = [pytest.param(tz, every, id=f"{tz}-{every}") for tz in ZONES for every in
 
 # -- over time ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("tz", "every"), GRID)
-def test_events_over_time(tz, every):
-    result = activity.events_over_time(EVENTS, every=every, tz=tz)
+@pytest.mark.parametrize("given", list(GIVEN))
+def test_events_over_time(tz, every, given):
+    result = activity.events_over_time(GIVEN[given], every=every, tz=tz)
     expected = Counter((ref_bucket(r["time"], every, tz), r["type"]) for r in ROWS)
     assert result.schema["bucket"] == pl.Datetime("us", tz)
     assert {(utc(b), t): n for b, t, n in result.rows()} == expected
@@ -118,8 +121,9 @@ def test_events_over_time(tz, every):
 
 
 @pytest.mark.parametrize(("tz", "every"), GRID)
-def test_result_mix(tz, every):
-    result = activity.result_mix(EVENTS, every=every, tz=tz)
+@pytest.mark.parametrize("given", list(GIVEN))
+def test_result_mix(tz, every, given):
+    result = activity.result_mix(GIVEN[given], every=every, tz=tz)
     per = defaultdict(Counter)
     for r in ROWS:
         per[ref_bucket(r["time"], every, tz)][r["result"]] += 1
@@ -133,8 +137,9 @@ def test_result_mix(tz, every):
 
 
 @pytest.mark.parametrize(("tz", "every"), GRID)
-def test_changes_over_time(tz, every):
-    result = activity.changes_over_time(EVENTS, every=every, tz=tz)
+@pytest.mark.parametrize("given", list(GIVEN))
+def test_changes_over_time(tz, every, given):
+    result = activity.changes_over_time(GIVEN[given], every=every, tz=tz)
     expected = defaultdict(Counter)
     for r in ROWS:
         if r["action"] in WRITE_ACTIONS:
@@ -154,8 +159,9 @@ def test_changes_over_time(tz, every):
 
 
 @pytest.mark.parametrize("tz", ZONES)
-def test_weekday_hour_has_all_168_cells(tz):
-    result = activity.weekday_hour(EVENTS, tz=tz)
+@pytest.mark.parametrize("given", list(GIVEN))
+def test_weekday_hour_has_all_168_cells(tz, given):
+    result = activity.weekday_hour(GIVEN[given], tz=tz)
     z = ZoneInfo(tz)
     expected = Counter((r["time"].astimezone(z).isoweekday(), r["time"].astimezone(z).hour) for r in ROWS)
     assert result.height == 168
@@ -220,11 +226,14 @@ def _per_type(rows):
     return out
 
 
+@pytest.mark.parametrize("given", list(GIVEN))
 @pytest.mark.parametrize("split", [0.3, 0.5, 0.9], ids=["30-70", "half", "90-10"])
-def test_failure_rate_change(split):
+def test_failure_rate_change(split, given):
     cut = ROWS[int(len(ROWS) * split)]["time"]
     current = EVENTS.filter(pl.col("time") >= cut)
     previous = EVENTS.filter(pl.col("time") < cut)
+    if given == "counts":
+        current, previous = activity.counts(current), activity.counts(previous)
     now = _per_type([r for r in ROWS if r["time"] >= cut])
     before = _per_type([r for r in ROWS if r["time"] < cut])
     result = activity.failure_rate_change(current, previous)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
+import polars as pl
 import pytest
 from conftest import STORE_FIXTURES
 
+from audit_analytics.analysis.review import activity_summary
 from audit_analytics.demo.generate import generate
 from audit_analytics.engines.memory import EventIndex
 from audit_analytics.engines.sql import SqlIndex, TooLargeForMemory, open_engine
 from audit_analytics.filters import Filter, Sort
+from audit_analytics.schema import conform
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 EVENTS = generate(4_000, seed=21, now=NOW).events
@@ -352,3 +356,52 @@ def test_a_detection_above_the_limit_says_what_it_reads_and_which_setting(sqlite
         pushed.detect("denied_calls", Filter(), {}, now=NOW)
     with pytest.raises(NeedsMemory, match=r"auth events: .*AUDIT_MEMORY_LIMIT"):
         pushed.detect("success_after_failures", Filter(), {}, now=NOW)
+
+
+# events that make the Activity counts' edges: a blank and a missing actor, tied totals, a
+# write action and a read in one quarter-hour, an event on a slot's first microsecond
+EDGES = conform(
+    pl.DataFrame(
+        {
+            "id": [f"edge-{i}" for i in range(6)],
+            "time": [datetime(2026, 5, 31, 9, 15, tzinfo=UTC)] * 3
+            + [datetime(2026, 5, 31, 9, 29, 59, 999999, tzinfo=UTC)] * 3,
+            "actor": ["", None, "zz-tie-b", "zz-tie-a", "zz-tie-b", "zz-tie-a"],
+            "type": ["service", "service", "auth", "auth", "secret", "secret"],
+            "action": ["deploy", "view", "login", "login", "delete", "rollback"],
+            "target": ["", "t-tie-b", "t-tie-a", "t-tie-b", "t-tie-a", None],
+            "result": ["done", "failed", "pending", "processing", "failed", "done"],
+        },
+        schema_overrides={"time": pl.Datetime("us", "UTC")},
+    )
+)
+ACTIVITY_FILTERS = [
+    Filter(),
+    Filter(period="7d", tz="Asia/Kolkata"),
+    Filter(period="30d", tz="America/New_York", types=("auth", "secret")),
+    Filter(period="all", tz="Australia/Lord_Howe", query="-result:done -action:login"),
+    Filter(users=("nobody-at-all",)),
+]
+
+
+@pytest.mark.parametrize(
+    "store_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "chdb"]
+)
+@pytest.mark.parametrize("flt", ACTIVITY_FILTERS, ids=[f.describe() for f in ACTIVITY_FILTERS])
+def test_activity_counted_in_the_database_equals_memory(request, store_name, flt):
+    """Above the memory limit the database counts the Activity page's figures (it refused
+    before): every figure, the rankings and the distinct actors equal the in-memory ones."""
+    store = request.getfixturevalue(STORE_FIXTURES.get(store_name, "pg_store"))
+    store.append(pl.concat([EVENTS, EDGES]))
+    memory, pushed = open_engine(store, mode="memory"), open_engine(store, mode="pushdown", limit=10)
+    assert pushed.count(flt, now=NOW) > 10 or flt.users, "the filter must be above the limit"
+    with pytest.raises(TooLargeForMemory) if flt.users == () else nullcontext():
+        pushed.frame_for(flt, now=NOW)
+    for top in (1, 3, 10):
+        held, counted = (activity_summary(e, flt, top=top, now=NOW) for e in (memory, pushed))
+        assert held.keys() == counted.keys()
+        for key, value in held.items():
+            other = counted[key]
+            same = value.equals(other) if isinstance(value, pl.DataFrame) else value == other
+            assert same, (key, value, other)
+    assert held["count"] == memory.count(flt, now=NOW)

@@ -3,7 +3,11 @@
 Every function takes an event frame (:class:`polars.DataFrame` or :class:`polars.LazyFrame`
 with the columns of :data:`audit_analytics.schema.SCHEMA`) that the caller has already
 filtered to the period and search being shown, and returns a small DataFrame ready to be
-drawn, tabled or exported.
+drawn, tabled or exported. The figures over time, the comparison and the heat map read the
+events' :func:`counts` just as well (per UTC quarter-hour, category, result and write action,
+column ``n``): a database computes those where the events are, so the Activity page draws a
+period of any size (:func:`audit_analytics.analysis.security_sql.activity`); in memory the
+figures read the events (:func:`of_events`), which is faster than counting them first.
 
 Over time
     :func:`events_over_time` (per category), :func:`result_mix` (per result, with the failure
@@ -14,6 +18,9 @@ Comparisons and rankings
     :func:`top_actors`, :func:`top_targets`.
 Shape and retention
     :func:`weekday_hour` (all 168 cells), :func:`retention_summary` (per retention group).
+What a database or the memory engine hands over
+    :func:`counts`, :func:`top_of` (a ranking from counts per key and category),
+    :class:`Activity` (:func:`of_events`).
 
 Buckets start on the clock of the shown time zone: the local time is truncated, so a day is
 a local calendar day (23 or 25 hours long across a DST change) and an hour bucket of a zone
@@ -37,7 +44,7 @@ True
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import polars as pl
 
@@ -46,18 +53,22 @@ from audit_analytics.schema import CATEGORIES, CATEGORY_CODES, RESULTS, RETENTIO
 
 __all__ = [
     "BUCKETS",
+    "Activity",
     "Bucket",
     "Frame",
     "bucket_end",
     "changes_over_time",
     "choose_bucket",
+    "counts",
     "events_over_time",
     "failure_rate_change",
+    "of_events",
     "previous_period",
     "result_mix",
     "retention_summary",
     "target_query",
     "top_actors",
+    "top_of",
     "top_targets",
     "weekday_hour",
     "write_actions_query",
@@ -133,13 +144,73 @@ def _local_midnight(day: date, tz: tzinfo | None) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).astimezone(tz)
 
 
+COUNT = "n"
+"""The column of :func:`counts` that says how many events a row stands for."""
+
+
+class Activity(NamedTuple):
+    """What the Activity page reads of one filter's events, from either engine."""
+
+    events: pl.DataFrame
+    """The events themselves (held in memory), or their :func:`counts` (a database counted
+    them): every figure over time, the comparison and the heat map read either."""
+    total: int
+    first: datetime | None
+    last: datetime | None
+    actors: int
+    """Distinct actors (an empty name is one, as polars counts it)."""
+    top_actors: pl.DataFrame
+    """:func:`top_actors` (empty when no ranking was asked for)."""
+    top_targets: pl.DataFrame
+
+
+def counts(frame: Frame) -> pl.DataFrame:
+    """The events counted per 15-minute UTC slot, category, result and write action.
+
+    Returns ``time`` (the slot's start), ``type``, ``result``, ``action`` (a write action of
+    :data:`~audit_analytics.schema.WRITE_ACTIONS`, null for every other) and ``n``, in no order:
+    every figure of this module but the rankings reads it as it reads the events. Few rows: a
+    slot holds at most 16 x 4 x 9 of them.
+
+    Examples
+    --------
+    >>> from audit_analytics import schema
+    >>> ev = schema.conform(pl.DataFrame({
+    ...     "time": ["2025-01-01T09:01:00Z", "2025-01-01T09:14:00Z", "2025-01-01T09:20:00Z"],
+    ...     "type": ["service"] * 3, "action": ["deploy", "deploy", "view"], "result": ["done"] * 3,
+    ... }).with_columns(pl.col("time").str.to_datetime(time_zone="UTC")))
+    >>> counts(ev).sort("time").select(pl.col("time").dt.strftime("%H:%M"), "action", "n").rows()
+    [('09:00', 'deploy', 2), ('09:15', None, 1)]
+    >>> events_over_time(counts(ev)).equals(events_over_time(ev))
+    True
+    """
+    write = pl.col("action").is_in(sorted(WRITE_ACTIONS))
+    return (
+        frame.lazy()
+        .group_by(
+            pl.col("time").dt.truncate(_SLOT),
+            "type",
+            "result",
+            pl.when(write).then(pl.col("action")).alias("action"),
+        )
+        .agg(pl.len().cast(pl.UInt32).alias(COUNT))
+        .collect()
+    )
+
+
+def _counted(lazy: pl.LazyFrame) -> bool:
+    return COUNT in lazy.collect_schema().names()
+
+
 def _slots(frame: Frame, keys: list[str], predicate: pl.Expr | None = None) -> pl.LazyFrame:
-    """Event counts per 15-minute UTC slot and ``keys`` (column ``n``)."""
+    """Event counts per 15-minute UTC slot and ``keys`` (column ``n``), from the events or
+    from their :func:`counts`."""
     lazy = frame.lazy()
+    n = pl.col(COUNT).sum() if _counted(lazy) else pl.len()
     if predicate is not None:
         lazy = lazy.filter(predicate)
     return lazy.group_by(pl.col("time").dt.truncate(_SLOT).alias("slot"), *keys).agg(
-        pl.len().cast(pl.UInt32).alias("n")
+        n.cast(pl.UInt32).alias("n")
     )
 
 
@@ -333,22 +404,29 @@ def weekday_hour(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
 def _top(frame: Frame, column: str, n: int) -> pl.DataFrame:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    counts = (
+    per_type = (
         frame.lazy()
         .filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
         .group_by(column, "type")
         .agg(pl.len().cast(pl.UInt32).alias("events"))
         .collect()
     )
+    return top_of(per_type, column, n)
+
+
+def top_of(per_type: pl.DataFrame, column: str, n: int) -> pl.DataFrame:
+    """The ``n`` keys of ``column`` with the most events, from their events per category
+    (``column``, ``type``, ``events``; keys beyond the ``n`` may be missing): the ranking of
+    :func:`top_actors` and :func:`top_targets`, which a database hands over for its top keys."""
     ranked = (
-        counts.group_by(column)
+        per_type.group_by(column)
         .agg(pl.col("events").sum().alias("total"))
         .sort(["total", column], descending=[True, False])
         .head(n)
         .with_row_index("rank", offset=1)
     )
     return (
-        ranked.join(counts, on=column, how="left")
+        ranked.join(per_type, on=column, how="left")
         .select("rank", column, "total", "type", "events")
         .sort(["rank", "events", "type"], descending=[False, True, False])
     )
@@ -388,13 +466,20 @@ def top_targets(frame: Frame, n: int = 10) -> pl.DataFrame:
 
 
 def _per_type(frame: Frame) -> pl.DataFrame:
+    lazy = frame.lazy()
+    if _counted(lazy):
+        n = pl.col(COUNT)
+        events, failed = n.sum(), n.filter(pl.col("result") == "failed").sum()
+        finished = n.filter(pl.col("result").is_in(["done", "failed"])).sum()
+    else:
+        events, failed = pl.len(), (pl.col("result") == "failed").sum()
+        finished = pl.col("result").is_in(["done", "failed"]).sum()
     return (
-        frame.lazy()
-        .group_by("type")
+        lazy.group_by("type")
         .agg(
-            pl.len().cast(pl.Int64).alias("events"),
-            (pl.col("result") == "failed").sum().cast(pl.Int64).alias("failed"),
-            pl.col("result").is_in(["done", "failed"]).sum().cast(pl.Int64).alias("finished"),
+            events.cast(pl.Int64).alias("events"),
+            failed.cast(pl.Int64).alias("failed"),
+            finished.cast(pl.Int64).alias("finished"),
         )
         .with_columns(pl.col("type").cast(pl.String))
         .collect()
@@ -453,6 +538,20 @@ def failure_rate_change(frame: Frame, previous: Frame) -> pl.DataFrame:
         _rate(pl.col("previous_failed"), pl.col("previous_finished")).alias("previous_failure_rate"),
     ).with_columns(
         ((pl.col("failure_rate") - pl.col("previous_failure_rate")) * 100).alias("failure_rate_change")
+    )
+
+
+def of_events(frame: pl.DataFrame, *, top: int | None = None) -> Activity:
+    """:class:`Activity` of events held in memory (``top``: the rankings' length; None: none)."""
+    none = pl.DataFrame(schema={"rank": pl.UInt32, "key": pl.String})
+    return Activity(
+        events=frame,
+        total=frame.height,
+        first=frame["time"].min() if frame.height else None,  # type: ignore[arg-type]
+        last=frame["time"].max() if frame.height else None,  # type: ignore[arg-type]
+        actors=frame["actor"].drop_nulls().n_unique(),
+        top_actors=top_actors(frame, top) if top is not None else none,
+        top_targets=top_targets(frame, top) if top is not None else none,
     )
 
 

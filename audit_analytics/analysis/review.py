@@ -146,31 +146,32 @@ def activity_summary(
 ) -> dict[str, Any]:
     """Every figure of the Activity page for one filter: counts, buckets, top actors and
     targets, change against the previous period, weekday×hour, and the retention summary
-    of the whole table. Raises NeedsMemory when the filtered period holds more events than
-    the memory limit (the retention summary never does: it is counted where the events are)."""
-    frame = engine.frame_for(flt, now=now)
+    of the whole table. The engine hands over the events (:meth:`AuditEngine.activity`: held in
+    memory, or counted per quarter-hour in the database when the period is larger than the
+    memory limit), and every figure is computed from them here by one set of functions."""
+    got = engine.activity(flt, top=top, now=now)
+    events = got.events  # the events themselves, or their counts: the figures read either
     lo, hi = flt.bounds(now=now)
-    if frame.height:
-        lo = lo or frame["time"].min()  # type: ignore[assignment]
-        hi = hi or frame["time"].max()  # type: ignore[assignment]
+    lo, hi = lo or got.first, hi or got.last
     every = activity.choose_bucket(lo, hi) if lo and hi else "1d"
     before = activity.previous_period(flt, now=now)
-    previous = engine.frame_for(before, now=now) if before is not None else frame.clear()
+    previous = engine.activity(before, now=now) if before is not None else None
+    previous_events = previous.events if previous is not None else events.clear()
     tz = flt.tz
     return {
-        "count": frame.height,
-        "actors": frame["actor"].drop_nulls().n_unique(),
+        "count": got.total,
+        "actors": got.actors,
         "every": every,
         # a period before that holds no events (the log starts inside this one) is nothing to
         # compare with: every change would be "+N" and every rate change empty
-        "has_previous": before is not None and previous.height > 0,
-        "previous_empty": before is not None and previous.height == 0,
-        "events": activity.events_over_time(frame, every=every, tz=tz),
-        "mix": activity.result_mix(frame, every=every, tz=tz),
-        "change": activity.failure_rate_change(frame, previous),
-        "top_actors": activity.top_actors(frame, top),
-        "top_targets": activity.top_targets(frame, top),
-        "changes": activity.changes_over_time(frame, every=every, tz=tz),
-        "heat": activity.weekday_hour(frame, tz=tz),
+        "has_previous": previous is not None and previous.total > 0,
+        "previous_empty": previous is not None and previous.total == 0,
+        "events": activity.events_over_time(events, every=every, tz=tz),
+        "mix": activity.result_mix(events, every=every, tz=tz),
+        "change": activity.failure_rate_change(events, previous_events),
+        "top_actors": got.top_actors,
+        "top_targets": got.top_targets,
+        "changes": activity.changes_over_time(events, every=every, tz=tz),
+        "heat": activity.weekday_hour(events, tz=tz),
         "retention": engine.retention_summary(),
     }

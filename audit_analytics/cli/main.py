@@ -423,18 +423,13 @@ ACTIVITY_REPORTS: dict[str, str] = {
 
 def cmd_activity(args: argparse.Namespace) -> int:
     from audit_analytics.analysis.review import activity_summary
-    from audit_analytics.errors import NeedsMemory
 
     flt = filter_from_args(args)
     engine = security_cli.engine_for(open_store(args))
     if args.report == "retention":  # the whole table, counted where the events are
         print_frame(engine.retention_summary(), args.format, tz=flt.tz)
         return EXIT_OK
-    try:
-        summary = activity_summary(engine, flt, top=args.top)
-    except NeedsMemory as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    summary = activity_summary(engine, flt, top=args.top)
     print_frame(summary[ACTIVITY_REPORTS[args.report]], args.format, tz=flt.tz)
     if args.format == "table":
         print(f"{flt.describe(count=summary['count'])} — {args.report}", file=sys.stderr)

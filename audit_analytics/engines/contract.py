@@ -180,6 +180,13 @@ class AuditEngine(Protocol):
         ...
 
     # -- activity -------------------------------------------------------------------------
+    def activity(self, flt: Filter, *, top: int | None = None, now: datetime | None = None) -> Any:
+        """An :class:`~audit_analytics.analysis.activity.Activity` of the filtered events: their
+        counts per quarter-hour, category, result and write action, first and last time,
+        distinct actors and (``top``) the top actors and targets. Never needs memory: above
+        the limit the database counts."""
+        ...
+
     def retention_summary(self) -> pl.DataFrame:
         """Volume and age per retention group over the whole table
         (:func:`audit_analytics.analysis.activity.retention_summary`)."""

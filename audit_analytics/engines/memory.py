@@ -249,6 +249,11 @@ class Engine:
             frame = self._analysis_details(frame.filter(is_permission_change()))
         return detection.function(frame, **dict(thresholds), **extra)
 
+    def activity(self, flt: Filter, *, top: int | None = None, now: datetime | None = None) -> Any:
+        from audit_analytics.analysis import activity
+
+        return activity.of_events(self.frame_for(flt, now=now), top=top)
+
     def retention_summary(self) -> pl.DataFrame:
         from audit_analytics.analysis import activity
 

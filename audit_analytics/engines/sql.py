@@ -193,6 +193,12 @@ class SqlIndex(Engine):
             )
         return super().detect(rule, subset, thresholds, extra, now=now)
 
+    def activity(self, flt: Filter, *, top: int | None = None, now: datetime | None = None) -> Any:
+        """The Activity page's counts, in the database when the period is too large to hold."""
+        if self._pushed(flt, now):
+            return pushdown.activity(self.store, flt, top=top, now=now)
+        return super().activity(flt, top=top, now=now)
+
     def retention_summary(self) -> pl.DataFrame:
         from audit_analytics.analysis import activity
 

@@ -16,7 +16,6 @@ import polars as pl
 
 from audit_analytics.analysis.review import TOP_N, activity_summary
 from audit_analytics.engines.shared import SharedData
-from audit_analytics.errors import NeedsMemory
 from audit_analytics.filters import Filter
 from audit_analytics.ui import charts
 from audit_analytics.ui.data import cached
@@ -29,7 +28,7 @@ SCOPES = ("review", "all")  # the change history's categories: the review types,
 
 def summary(shared: SharedData, flt: Filter) -> dict[str, Any]:
     """Every figure of the page for ``flt`` (:func:`activity_summary`), cached by the filter's
-    values and time bounds. Raises NeedsMemory as it does."""
+    values and time bounds."""
     result: dict[str, Any] = cached(
         shared, ("activity", flt, flt.bounds()), lambda: activity_summary(shared.index, flt)
     )
@@ -145,13 +144,9 @@ def figure(
 
 def warm(shared: SharedData, flt: Filter, *, between: Callable[[], object] = lambda: None) -> None:
     """Compute what a visit to the page with ``flt`` shows (its numbers and every chart, with
-    the change history's default scope), so the visit finds them held. A period too large for
-    memory is left to the page to explain. ``between`` is called before each chart (the app
-    waits there while pages run)."""
-    try:
-        s = summary(shared, flt)
-    except NeedsMemory:
-        return
+    the change history's default scope), so the visit finds them held. ``between`` is called
+    before each chart (the app waits there while pages run)."""
+    s = summary(shared, flt)
     if not s["count"]:
         return
     for key in FIGURES:
