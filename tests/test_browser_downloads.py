@@ -342,6 +342,17 @@ def test_chart_data_downloads_need_export_and_are_recorded(
     frames = page.get_by_test_id("stDataFrame")
     for i in range(frames.count()):
         assert_no_table_download(page, frames.nth(i), f"{title} table {i + 1}")
+    # no chart's toolbar offers its picture ("Download plot as a png"): the image left the
+    # browser unrecorded, for a viewer too (the top accounts under attack, by name)
+    plots = page.locator(".js-plotly-plot")
+    for i in range(plots.count()):
+        plots.nth(i).scroll_into_view_if_needed()
+        plots.nth(i).hover()
+        toolbar = plots.nth(i).locator(".modebar-btn")
+        expect(toolbar.first).to_be_attached()  # the toolbar is there, with its other buttons
+        assert plots.nth(i).locator('.modebar-btn[data-title^="Download plot"]').count() == 0, (
+            f"chart {i + 1}"
+        )
     before = exports_by(app, session.user)
 
     if not session.may_export:

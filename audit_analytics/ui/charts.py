@@ -662,13 +662,20 @@ def retention_bars(data: pl.DataFrame, *, title: str) -> go.Figure:
 
 
 # -- drawing --------------------------------------------------------------------------------------
+PLOT_CONFIG: dict[str, Any] = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
+"""Every chart's toolbar: no "Download plot as a PNG", for any role. The image holds what the
+chart shows (the top accounts under attack, by name) and leaves the browser without the server
+knowing, so it could be neither refused to a viewer nor recorded as an export; the "Download
+chart data" button under each chart is the recorded way out."""
+
+
 def show(
     fig: go.Figure, *, key: str, view: View | None = None, on_click: Callable[[View], None] | None = None
 ) -> dict[str, Any] | None:
     """Draw a figure; when ``view`` is given, a click on a bar or point calls ``on_click``
     with the explorer view for it (the page passes ``ui.state.open_explorer``)."""
     if view is None:
-        st.plotly_chart(fig, key=key, width="stretch", config={"displaylogo": False})
+        st.plotly_chart(fig, key=key, width="stretch", config=PLOT_CONFIG)
         return None
     changes = clickable(fig, key=key)
     if changes is not None and on_click is not None:
@@ -699,7 +706,7 @@ def clickable(fig: go.Figure, *, key: str) -> dict[str, Any] | None:
         width="stretch",
         on_select=keep_click,
         selection_mode="points",
-        config={"displaylogo": False},
+        config=PLOT_CONFIG,
     )
     kept: dict[str, Any] | None = st.session_state.pop(clicked, None)
     return kept if kept is not None else clicked_drill(event)

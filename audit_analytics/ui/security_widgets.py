@@ -1126,6 +1126,6 @@ def backtest_chart(review: Review, results: dict[str, pl.DataFrame]) -> pl.DataF
         y_title="Findings",
         legend_title="Rule",
     )
-    st.plotly_chart(fig, key="chart_backtest", width="stretch", config={"displaylogo": False})
+    st.plotly_chart(fig, key="chart_backtest", width="stretch", config=charts.PLOT_CONFIG)
     charts.download_chart_data(per_day, key="download_backtest", file_name="findings-per-day.csv")
     return per_day
