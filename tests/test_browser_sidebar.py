@@ -482,3 +482,28 @@ def test_figures_are_shown_whole_on_a_narrow_page(app, page, width):
         assert len(rows) == rows_by_width[width], f"{page_title} at {width} px: figures in {len(rows)} rows"
     no_errors(page)
     shot(page, "figures")
+
+
+@pytest.mark.browser
+def test_apply_keeps_a_drill_downs_instants(app, page):
+    """A chart's bar opens one day as instants (``to`` excluded); the date boxes show it as
+    two days. Apply with the boxes untouched (or with only Type changed) keeps that one day:
+    it read ``to`` as a whole day and the view doubled."""
+    from playwright.sync_api import expect
+
+    one_day = "?period=custom&from=2026-12-03T00:00%2B00:00&to=2026-12-04T00:00%2B00:00&tz=UTC"
+    open_app(page, app.url(one_day))
+    opened = query(page)
+    assert "T00:00" in opened["from"] and "T00:00" in opened["to"], opened
+    before = period_caption(page).inner_text()
+    assert (date_text(page, "From"), date_text(page, "To")) == ("2026/12/03", "2026/12/04")
+    sidebar(page).get_by_role("button", name="Apply").click()
+    wait_idle(page)
+    assert query(page) == opened
+    expect(period_caption(page)).to_have_text(before)
+    # a changed box is a day again: From 12-02 counts from that day's start, To keeps its instant
+    type_date(page, "From", "20261202")
+    sidebar(page).get_by_role("button", name="Apply").click()
+    wait_idle(page)
+    assert query(page) == opened | {"from": "2026-12-02"}, query(page)
+    no_errors(page)

@@ -193,6 +193,13 @@ def _as_date(value: date | datetime | None) -> date | None:
     return value.date() if isinstance(value, datetime) else value
 
 
+def _kept(shown: date | None, current: date | datetime | None) -> date | datetime | None:
+    """The date box's day, or the view's own instant when the box still shows its day."""
+    if isinstance(current, datetime) and shown == _as_date(current):
+        return current
+    return shown
+
+
 def _apply_panel() -> None:
     state = st.session_state
     view: View = state["view"]
@@ -208,6 +215,12 @@ def _apply_panel() -> None:
         )
         return
     state["_panel_error"] = None
+    if period == "custom" and view.filter.period == "custom":
+        # a chart's drill-down opens instants (one hour, one day: to 2026-12-04T00:00 excluded),
+        # which the date boxes show as days; a box left as it was keeps its instant (Apply read
+        # "to 2026-12-04" as that whole day and the view doubled: 97 events became 191)
+        start = _kept(start, view.filter.start)
+        end = _kept(end, view.filter.end)
     result = state.get("f_result") or "all"
     results: tuple[str, ...] = () if result == "all" else (result,)
     if len(view.filter.results) > 1 and result == "all" and state.get("_panel_result_seeded") == "all":
