@@ -19,10 +19,14 @@ from audit_analytics.ui.state import current_view, filter_panel, open_explorer, 
 user = auth.require("audit.read")  # first: Streamlit may serve this file without app.py
 
 
-def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool) -> None:
+def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool, running: bool) -> None:
     total = change.filter(pl.col("type") == "all").row(0, named=True)
     c1, c2, c3, c4 = wrapping_columns("activity-figures", 4, min_width=METRIC_MIN_WIDTH)
-    versus = "against the previous period of the same length"
+    versus = (
+        "against the period before up to the same point (this one is still running)"
+        if running
+        else "against the previous period of the same length"
+    )
     pct = total["change_pct"]
     c1.metric(
         "Events",
@@ -98,7 +102,17 @@ def chart(key: str, data: pl.DataFrame, file_name: str, *, clickable: bool = Tru
     charts.download_chart_data(data, key=f"download_{key}", file_name=f"activity-{file_name}.csv")
 
 
-metrics(summary["change"], actors=summary["actors"], has_previous=summary["has_previous"])
+metrics(
+    summary["change"],
+    actors=summary["actors"],
+    has_previous=summary["has_previous"],
+    running=summary["running"],
+)
+if summary["has_previous"] and summary["running"]:
+    st.caption(
+        "This period is still running: the changes compare it with the same stretch of the period "
+        "before (for Today: yesterday until this time of day)."
+    )
 
 st.subheader("Events over time")
 chart("activity_events", summary["events"], "events-over-time")

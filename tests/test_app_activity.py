@@ -380,7 +380,11 @@ def test_click_a_previous_period_bar_opens_the_period_before(at, db):
     assert (
         params["from"] == datetime.combine(today - timedelta(days=13), datetime.min.time(), UTC).isoformat()
     )
-    assert params["to"] == datetime.combine(today - timedelta(days=6), datetime.min.time(), UTC).isoformat()
+    # the last 7 days are still running: the 7 days before count up to the same point (this
+    # time of day, 7 days ago), not to their end
+    to = datetime.fromisoformat(params["to"])
+    assert abs(to - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5)
+    assert to < datetime.combine(today - timedelta(days=6), datetime.min.time(), UTC)
     expected = [r for r in in_range(rows_of(db), params) if r["type"] == params["type"]]
     assert len(expected) == faded["y"][i] == explorer_count(at)
 
@@ -455,7 +459,9 @@ DRILL_VIEW = View(filter=Filter(period="7d", tz="Europe/Paris", query="ip:10.0.0
             {
                 "period": "custom",
                 "from": "2025-10-13T22:00:00+00:00",
-                "to": "2025-10-20T22:00:00+00:00",
+                # the week is still running at DRILL_NOW (Monday 13:00 in Paris): the week
+                # before up to Monday 13:00 on its own clock (summer time: 11:00 UTC)
+                "to": "2025-10-20T11:00:00+00:00",
                 "type": "auth",
                 "q": "ip:10.0.0.1",
             },

@@ -62,6 +62,7 @@ __all__ = [
     "counts",
     "events_over_time",
     "failure_rate_change",
+    "is_running",
     "of_events",
     "previous_period",
     "result_mix",
@@ -561,7 +562,10 @@ def previous_period(flt: Filter, *, now: datetime | None = None) -> Filter | Non
 
     A period of whole local days (today, the last 7 or 30 days, custom dates) moves back by
     the same number of calendar days in the filter's zone, so DST does not shift it by an
-    hour; any other period moves back by its exact length.
+    hour; any other period moves back by its exact length. A period still running at ``now``
+    (today at 00:35) is compared like with like: the period before ends at the same point of
+    its own length (yesterday until 00:35 on the clock, not the whole of yesterday, which made
+    today read "-98%" just after midnight); :func:`is_running` says when that is so.
 
     Examples
     --------
@@ -569,21 +573,44 @@ def previous_period(flt: Filter, *, now: datetime | None = None) -> Filter | Non
     >>> now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
     >>> prev = previous_period(Filter(period="7d", types=("auth",)), now=now)
     >>> [t.isoformat() for t in prev.bounds(now=now)], prev.types
-    (['2026-02-25T00:00:00+00:00', '2026-03-04T00:00:00+00:00'], ('auth',))
+    (['2026-02-25T00:00:00+00:00', '2026-03-03T12:00:00+00:00'], ('auth',))
+    >>> week = Filter(period="custom", start=datetime(2026, 3, 1).date(), end=datetime(2026, 3, 7).date())
+    >>> [t.isoformat() for t in previous_period(week, now=now).bounds(now=now)]
+    ['2026-02-22T00:00:00+00:00', '2026-03-01T00:00:00+00:00']
     >>> previous_period(Filter(period="all"), now=now) is None
     True
     """
     lo, hi = flt.bounds(now=now)
     if lo is None or hi is None:
         return None
+    current = now or datetime.now(UTC)
     tz = zone(flt.tz)
     lo_local, hi_local = lo.astimezone(tz), hi.astimezone(tz)
+    end = lo
     if lo_local.time() == time(0) and hi_local.time() == time(0):
         days = (hi_local.date() - lo_local.date()).days
         start = _local_midnight(lo_local.date() - timedelta(days=days), tz)
+        if is_running(flt, now=current):  # the same local clock time, that many days back
+            end = (current.astimezone(tz) - timedelta(days=days)).astimezone(UTC)
     else:
         start = lo - (hi - lo)
-    return flt.replace(period="custom", start=start.astimezone(UTC), end=lo)
+        if is_running(flt, now=current):
+            end = start + (current - lo)
+    return flt.replace(period="custom", start=start.astimezone(UTC), end=end)
+
+
+def is_running(flt: Filter, *, now: datetime | None = None) -> bool:
+    """Whether ``now`` falls inside the filter's period (today, the last 7 days, a custom
+    period that ends in the future): its events so far are only part of it.
+
+    >>> from datetime import datetime, timezone
+    >>> now = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+    >>> is_running(Filter(period="today"), now=now), is_running(Filter(period="all"), now=now)
+    (True, False)
+    """
+    lo, hi = flt.bounds(now=now)
+    current = now or datetime.now(UTC)
+    return lo is not None and hi is not None and lo <= current < hi
 
 
 def retention_summary(frame: Frame) -> pl.DataFrame:

@@ -166,6 +166,8 @@ def activity_summary(
         # compare with: every change would be "+N" and every rate change empty
         "has_previous": previous is not None and previous.total > 0,
         "previous_empty": previous is not None and previous.total == 0,
+        # the period is still running: the period before was cut at the same point (like with like)
+        "running": activity.is_running(flt, now=now),
         "events": activity.events_over_time(events, every=every, tz=tz),
         "mix": activity.result_mix(events, every=every, tz=tz),
         "change": activity.failure_rate_change(events, previous_events),
