@@ -318,6 +318,7 @@ def test_export_is_for_auditors_and_is_recorded(app, session, tmp_path):
     assert export["id"].startswith("aa-")
     assert export["target"] == download.suggested_filename
     assert json.loads(export["params"])["count"] == n
+    assert export["ip"] == "127.0.0.1"  # where the export went, as a sign-in records it (it was empty)
     page.keyboard.press("Escape")
     no_errors(page)
 
@@ -397,6 +398,7 @@ def test_chart_data_downloads_need_export_and_are_recorded(
     assert export["target"] == name
     params = json.loads(export["params"])
     assert params["what"] == "chart data" and params["count"] == len(records) - 1
+    assert export["ip"] == "127.0.0.1"
     no_errors(page)
     shot(session, path)
 

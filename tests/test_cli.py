@@ -9,7 +9,7 @@ import io
 import json
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -99,6 +99,24 @@ def test_export_writes_exactly_the_filtered_rows_and_records_it(db, capsys, tmp_
     recorded = [r for r in store.load().to_dicts() if r["id"].startswith("aa-")]
     assert len(recorded) == 1 and recorded[0]["type"] == "audit" and recorded[0]["action"] == "export"
     assert json.loads(recorded[0]["params"])["count"] == expected
+
+
+def test_a_relative_period_export_says_what_the_period_meant(db, capsys, tmp_path):
+    """``--period 30d`` exported today is the 30 days up to today: the manifest and the log's
+    record name the instants (they said only "30d", so the file could not be reproduced)."""
+    out_path = tmp_path / "month.csv"
+    code, _, _ = run(capsys, "export", "--db", db, "--period", "30d", "--output", str(out_path))
+    assert code == 0
+    filters = json.loads((tmp_path / "month.csv.manifest.json").read_text())["filters"]
+    lo = datetime.fromisoformat(filters["from (instant, UTC)"])
+    hi = datetime.fromisoformat(filters["to (instant, UTC, excluded)"])
+    assert hi - lo == timedelta(days=30) and lo < datetime.now(UTC) < hi
+    assert filters["include archive"] == "no" and filters["sort"] == "time descending"
+    store = open_store(db)
+    recorded = [r for r in store.load().to_dicts() if r["id"].startswith("aa-")][-1]
+    params = json.loads(recorded["params"])
+    assert (params["from"], params["to"]) == (lo.isoformat(), hi.isoformat())
+    assert params["via"] == "cli" and params["include_archive"] is False
 
 
 def test_import_exit_codes(tmp_path, capsys):

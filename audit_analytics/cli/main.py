@@ -333,7 +333,7 @@ def render_table(frame: pl.DataFrame, *, tz: str = "UTC", columns: Sequence[str]
 
 def cmd_export(args: argparse.Namespace) -> int:
     from audit_analytics import integrity
-    from audit_analytics.io.export import ExportFormat, ExportManifest, write_csv, write_xlsx
+    from audit_analytics.io.export import ExportFormat, manifest_for, record_export, write_csv, write_xlsx
 
     flt = filter_from_args(args)
     output = Path(args.output)
@@ -366,16 +366,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     # which the writer then refuses
     position = integrity.head(store)
     who = actor()
-    manifest = ExportManifest(
-        caption=flt.describe(count=total),
-        filters=flt.as_params() | {"sort": f"{args.sort} {'ascending' if args.ascending else 'descending'}"},
-        tz=flt.tz,
+    manifest = manifest_for(
+        flt,
         rows=total,
-        generated_at=now,
-        generated_by=who,
-        format=fmt,
+        sort=order,
+        include_archive=bool(args.include_archive),
+        made_at=now,
+        made_by=who,
+        fmt=fmt,
         source=store.safe_url,
         chain=position,
+        now=now,
     )
     if fmt == "csv":
         result = write_csv(rows, output, tz=flt.tz, manifest=manifest)
@@ -383,25 +384,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = write_xlsx(rows, output, tz=flt.tz, manifest=manifest)
     # the log keeps the export's digests: a manifest rewritten along with its file no longer
     # matches the log's own record of the export
-    proof = {
-        "rows_sha256": result.rows_sha256,
-        "events_sha256": result.events_sha256,
-        "chain": position.as_dict(),
-    }
-    store.record(
-        actor=who,
-        type="audit",
-        action="export",
-        target=output.name,
-        params={
-            "filter": flt.as_params(),
-            "format": fmt,
-            "count": result.rows,
-            "via": "cli",
-            "proof": proof,
-        },
-        description=f"{who} exported {result.rows:,} audit events to {fmt}",
-    )
+    record_export(store, flt, manifest, result, target=output.name, via="cli")
     print(f"exported {result.rows:,} events to {output} ({fmt})")
     if result.manifest_path is not None:
         print(f"its manifest: {result.manifest_path} (check with: audit-analytics integrity verify-export)")

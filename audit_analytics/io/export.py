@@ -54,6 +54,8 @@ from audit_analytics.io import tabular
 from audit_analytics.io.tabular import DANGEROUS_START, NEUTRALISED_PREFIXES, in_zone, neutralise
 
 if TYPE_CHECKING:
+    from audit_analytics.engines.store import Store
+    from audit_analytics.filters import Filter, Sort
     from audit_analytics.integrity import Head
 
 __all__ = [
@@ -72,8 +74,10 @@ __all__ = [
     "ExportResult",
     "events_sha256",
     "export_filename",
+    "manifest_for",
     "manifest_path",
     "neutralise",
+    "record_export",
     "write_csv",
     "write_xlsx",
     "xlsx_cell_text",
@@ -1328,3 +1332,84 @@ def _settle_manifest(
         raise ExportError(f"the manifest says format {manifest.format!r} but this is an {fmt} export")
     # the digests describe the file as written: the writer computes them, never the caller
     return replace(manifest, rows=rows, tz=tz, format=fmt, columns=None, rows_sha256=None, events_sha256=None)
+
+
+# ---------------------------------------------------------------------------------------
+# one export, as the app and the command line make it
+
+
+def manifest_for(
+    flt: Filter,
+    *,
+    rows: int,
+    sort: Sort,
+    include_archive: bool,
+    made_at: datetime,
+    made_by: str,
+    fmt: ExportFormat,
+    source: str,
+    chain: Head | None,
+    now: datetime | None = None,
+) -> ExportManifest:
+    """The manifest of an export of ``flt``'s rows, the same from the app and the command
+    line: the filter's values, the instants a relative period meant when the rows were read
+    (``--period 30d`` exported on 8 December is 9 November to 8 December: without them the
+    file could not be reproduced), the sort, and whether the archive was searched (the caption
+    says so too: all time without the archive is fewer events)."""
+    lo, hi = flt.bounds(now=now)
+    return ExportManifest(
+        caption=flt.describe(count=rows) + (" · including the archive" if include_archive else ""),
+        filters=flt.as_params()
+        | {
+            "include archive": "yes" if include_archive else "no",
+            "sort": f"{sort.column} {'descending' if sort.descending else 'ascending'}",
+            "from (instant, UTC)": lo.isoformat() if lo else "",
+            "to (instant, UTC, excluded)": hi.isoformat() if hi else "",
+        },
+        tz=flt.tz,
+        rows=rows,
+        generated_at=made_at,
+        generated_by=made_by,
+        format=fmt,
+        source=source,
+        chain=chain,
+    )
+
+
+def record_export(
+    store: Store,
+    flt: Filter,
+    manifest: ExportManifest,
+    written: ExportResult,
+    *,
+    target: str,
+    via: str,
+    ip: str | None = None,
+) -> str:
+    """Record an export as an ``audit``/``export`` event: who, the filter (and what it meant
+    then), the count and the file's digests. ``integrity verify-export --db`` holds a manifest
+    to this record, so a file and manifest rewritten together no longer pass. Returns its id."""
+    filters = manifest.filters
+    return store.record(
+        actor=manifest.generated_by,
+        type="audit",
+        action="export",
+        target=target,
+        ip=ip,
+        params={
+            "filter": flt.as_params(),
+            "include_archive": filters.get("include archive") == "yes",
+            "from": filters.get("from (instant, UTC)", ""),
+            "to": filters.get("to (instant, UTC, excluded)", ""),
+            "format": written.format,
+            "count": written.rows,
+            "sort": filters.get("sort", ""),
+            "via": via,
+            "proof": {
+                "rows_sha256": written.rows_sha256,
+                "events_sha256": written.events_sha256,
+                "chain": manifest.chain.as_dict() if manifest.chain is not None else None,
+            },
+        },
+        description=f"{manifest.generated_by} exported {written.rows:,} audit events to {written.format}",
+    )

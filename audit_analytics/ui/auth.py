@@ -37,7 +37,7 @@ from audit_analytics.ui.session_cookie import COOKIE
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
 
-__all__ = ["gate", "require", "current_user", "has_permission", "export_permission", "oidc_configured"]
+__all__ = ["gate", "require", "current_user", "has_permission", "export_permission", "oidc_configured", "client_ip"]
 
 _USER_KEY = "aa_user"  # the signed-in local account's name
 _OIDC_RECORDED = "aa_oidc_recorded"  # the OIDC identity whose sign-in was recorded
@@ -69,7 +69,7 @@ def _oidc_logged_in() -> bool:
         return False
 
 
-def _ip() -> str | None:
+def client_ip() -> str | None:
     """The address a sign-in or sign-out came from, as the server saw the connection: behind
     a reverse proxy the server (uvicorn) has already put the client of ``X-Forwarded-For`` in
     place of a trusted proxy's address (trusted: ``FORWARDED_ALLOW_IPS``, loopback by
@@ -141,7 +141,7 @@ def current_user() -> User | None:
     if oidc_configured() and _oidc_logged_in():
         user = accounts.oidc_user(accounts.load_accounts(), st.user.to_dict())
         if st.session_state.get(_OIDC_RECORDED) != user.name:
-            accounts.record_oidc_sign_in(_store(), user, ip=_ip())
+            accounts.record_oidc_sign_in(_store(), user, ip=client_ip())
             st.session_state[_OIDC_RECORDED] = user.name
             _recorded()
         return user
@@ -187,7 +187,7 @@ def _submit_sign_in() -> None:
     state["signin_password"] = ""  # never kept, whatever the outcome
     state[_SIGN_IN_ERROR] = None
     try:
-        outcome = accounts.sign_in(None, _store(), name, password, ip=_ip())
+        outcome = accounts.sign_in(None, _store(), name, password, ip=client_ip())
     except StoreError:
         # fail closed: a sign-in that cannot be recorded does not happen
         state[_SIGN_IN_ERROR] = (
@@ -280,7 +280,7 @@ _HIDE_SIDEBAR = (
 
 def _sign_out(user: User) -> None:
     try:
-        accounts.record_sign_out(_store(), user, ip=_ip())
+        accounts.record_sign_out(_store(), user, ip=client_ip())
         _recorded()
     except StoreError:
         pass  # signing out must always work

@@ -759,11 +759,13 @@ def download_chart_data(
     view = st.session_state.get("view")
     flt = view.filter.as_params() if isinstance(view, View) else {}
     rows = frame.height
+    ip = auth.client_ip()  # read in the script run: the click's request has no session context
 
     def payload() -> bytes:  # runs on click, in the server's request, outside the script run
         data = csv_bytes(frame)
         store.record(
             actor=user.name,
+            ip=ip,
             type="audit",
             action="export",
             target=file_name,

@@ -633,7 +633,8 @@ def prepare_export(
     Returns (file name, bytes, rows, the CSV's manifest ``NAME.manifest.json`` or None for
     xlsx, whose "About this export" sheet carries the same proof)."""
     from audit_analytics import integrity
-    from audit_analytics.io.export import ExportManifest, export_filename, write_csv, write_xlsx
+    from audit_analytics.io.export import export_filename, manifest_for, record_export, write_csv, write_xlsx
+    from audit_analytics.ui import auth
 
     flt = view.filter
     index = shared.index
@@ -643,28 +644,22 @@ def prepare_export(
     # the chain's head once the rows are read: every exported event is at or before it
     position = integrity.head(get_store())
     stamp = datetime.now(UTC)
-    lo, hi = flt.bounds(now=now)
     if flt.period == "custom" and flt.start and flt.end:
         label = f"{flt.start.isoformat()[:10]} to {flt.end.isoformat()[:10]}"
     else:
         label = period_label(flt)
     name = export_filename(fmt, period_label=label, now=stamp.astimezone(flt.zoneinfo).replace(tzinfo=None))
-    manifest = ExportManifest(
-        caption=flt.describe(count=selection.total) + (" · including the archive" if view.archive else ""),
-        filters=flt.as_params()
-        | {
-            "include archive": "yes" if view.archive else "no",
-            "sort": f"{view.sort.column} {'descending' if view.sort.descending else 'ascending'}",
-            "from (instant, UTC)": lo.isoformat() if lo else "",
-            "to (instant, UTC, excluded)": hi.isoformat() if hi else "",
-        },
-        tz=flt.tz,
+    manifest = manifest_for(
+        flt,
         rows=selection.total,
-        generated_at=stamp,
-        generated_by=actor,
-        format=fmt,
+        sort=view.sort,
+        include_archive=view.archive,
+        made_at=stamp,
+        made_by=actor,
+        fmt=fmt,
         source=get_store().safe_url,
         chain=position,
+        now=now,
     )
     with tempfile.TemporaryDirectory(prefix="aa-export-") as tmp:
         path = Path(tmp) / name
@@ -674,27 +669,7 @@ def prepare_export(
             written = write_xlsx(rows, path, tz=flt.tz, manifest=manifest, progress=progress)
         data = path.read_bytes()
         sidecar = written.manifest_path.read_bytes() if written.manifest_path else None
-    get_store().record(
-        actor=actor,
-        type="audit",
-        action="export",
-        target=name,
-        params={
-            "filter": flt.as_params(),
-            "include_archive": view.archive,
-            "format": fmt,
-            "count": written.rows,
-            "sort": manifest.filters["sort"],
-            "via": "app",
-            # the export's digests: the log's own record of what was handed out
-            "proof": {
-                "rows_sha256": written.rows_sha256,
-                "events_sha256": written.events_sha256,
-                "chain": position.as_dict(),
-            },
-        },
-        description=f"{actor} exported {written.rows:,} audit events to {fmt}",
-    )
+    record_export(get_store(), flt, manifest, written, target=name, via="app", ip=auth.client_ip())
     invalidate()
     return name, data, written.rows, sidecar
 
