@@ -193,9 +193,9 @@ def set_cell(row: int, column: str, value: str) -> Callable[[list[list[str]]], N
     ("edit", "expected"),
     [
         pytest.param(
-            set_cell(5, "actor", "mallory"), "1 rows differ between the file and the database", id="cell"
+            set_cell(5, "actor", "mallory"), "1 row differs between the file and the database", id="cell"
         ),
-        pytest.param(set_cell(7, "time", "2026-01-01T00:00:00+01:00"), "1 rows differ", id="time-cell"),
+        pytest.param(set_cell(7, "time", "2026-01-01T00:00:00+01:00"), "1 row differs", id="time-cell"),
         pytest.param(
             lambda rows: rows.pop(3), "the file has 999 rows; the manifest says 1,000", id="row-deleted"
         ),
@@ -246,7 +246,7 @@ def test_a_forged_csv_manifest_is_caught_by_the_log(store: Store, tmp_path: Path
     with_log = verify_export(path, store=store)
 
     assert file_only.ok  # what a manifest kept beside the file can prove, and no more
-    assert problems_naming(with_log, f"1 rows differ between the file and the database: ids {event_id}")
+    assert problems_naming(with_log, f"1 row differs between the file and the database: ids {event_id}")
     assert problems_naming(with_log, "no export event carrying this rows_sha256")
 
 
@@ -291,7 +291,7 @@ def test_an_edited_xlsx_cell_fails_verification(
     with_log = verify_export(path, store=store)
 
     assert problems_naming(file_only, "rows_sha256 does not match: the Events sheets' cells changed")
-    assert problems_naming(with_log, f"1 rows differ between the file and the database: ids {event_id}")
+    assert problems_naming(with_log, f"1 row differs between the file and the database: ids {event_id}")
 
 
 def test_an_xlsx_with_a_value_outside_the_columns_fails(store: Store, tmp_path: Path) -> None:
@@ -333,7 +333,7 @@ def test_an_event_edited_in_the_database_fails_the_log_check_only(
     with_log = verify_export(path, store=store)
 
     assert file_only.ok, file_only.problems
-    assert problems_naming(with_log, f"1 rows differ between the file and the database: ids {event_id}")
+    assert problems_naming(with_log, f"1 row differs between the file and the database: ids {event_id}")
     assert problems_naming(
         with_log,
         f"changed in the database after they were stored (their chain hash no longer matches): ids {event_id}",
@@ -353,7 +353,7 @@ def test_an_edit_the_file_cannot_show_is_still_caught(store: Store, tmp_path: Pa
 
     check = verify_export(path, store=store)
 
-    assert not problems_naming(check, "rows differ")
+    assert not problems_naming(check, "between the file and the database")
     assert problems_naming(check, "events_sha256 does not match")
     assert problems_naming(check, f"chain hash no longer matches): ids {event_id}")
 
@@ -620,7 +620,7 @@ def test_the_log_check_on_postgresql(pg_store: Store, tmp_path: Path) -> None:
     check = verify_export(path, store=pg_store)
 
     assert verify_export(path).ok
-    assert problems_naming(check, f"1 rows differ between the file and the database: ids {event_id}")
+    assert problems_naming(check, f"1 row differs between the file and the database: ids {event_id}")
     assert problems_naming(check, "events_sha256 does not match")
 
 
@@ -669,7 +669,7 @@ def test_an_export_that_includes_the_archive_verifies_with_it(store: Store, tmp_
     edited = pl.when(pl.col("id") == victim).then(pl.lit("nothing happened")).otherwise(pl.col("description"))
     rows.with_columns(edited.alias("description")).write_parquet(part)
     after = verify_export(path, store=store, archive=folder)
-    assert problems_naming(after, "rows differ") and problems_naming(after, victim)
+    assert problems_naming(after, "differ") and problems_naming(after, victim)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
@@ -748,3 +748,49 @@ def test_a_row_removed_and_the_manifest_rewritten_to_match_is_caught_by_the_log(
     check = verify_export(path, store=store)
     assert not check.ok
     assert problems_naming(check, "the log holds no export event carrying this rows_sha256"), check.problems
+
+
+def test_a_changed_cell_is_named_by_its_place_column_and_both_values(store: Store, tmp_path: Path) -> None:
+    """verify-export said "1 rows differ …: ids X" and no more: which line or cell, which
+    column, what the file now says against the log."""
+    csv_path = exported(store, tmp_path / "out.csv")
+    original = rows_exported(store).row(4, named=True)
+    rewrite_csv(csv_path, set_cell(5, "request_id", "req-forged"))
+    fifth = store.load().sort("time", "id", descending=True).row(4, named=True)  # the csv's record first
+    xlsx_path = exported(store, tmp_path / "out.xlsx")
+
+    def change(workbook: openpyxl.Workbook) -> None:
+        workbook["Events"]["C6"].value = "mallory"  # actor of the 5th event
+
+    edit_workbook(xlsx_path, change)
+
+    (in_csv,) = problems_naming(verify_export(csv_path, store=store), "1 row differs")
+    assert f"ids {original['id']}; line 6, request_id: the file has 'req-forged', the log" in in_csv
+    assert repr(original["request_id"] or "") in in_csv
+    (in_xlsx,) = problems_naming(verify_export(xlsx_path, store=store), "1 row differs")
+    assert (
+        f"ids {fifth['id']}; Events!6, actor: the file has 'mallory', the log {fifth['actor']!r}" in in_xlsx
+    )
+
+
+def swap_rows(sheet: Any, a: int, b: int) -> None:
+    for left, right in zip(sheet[a], sheet[b], strict=True):
+        left.value, right.value = right.value, left.value
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [lambda ws: ws.delete_rows(10), lambda ws: swap_rows(ws, 8, 9)],
+    ids=["row-deleted", "row-moved"],
+)
+def test_rows_removed_or_moved_in_the_file_are_not_blamed_on_the_database(
+    store: Store, tmp_path: Path, edit: Callable[[Any], None]
+) -> None:
+    path = exported(store, tmp_path / "out.xlsx")
+    edit_workbook(path, lambda workbook: edit(workbook["Events"]))
+
+    check = verify_export(path, store=store)
+
+    (digest,) = problems_naming(check, "events_sha256 does not match")
+    assert "rows removed, added or moved in the file" in digest
+    assert "the database's copy" not in digest

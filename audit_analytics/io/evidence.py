@@ -170,6 +170,11 @@ class _FileRows:
 
     ids: list[str | None]
     rendered: list[Any]
+    places: list[str] = field(default_factory=list)
+    """Where each row is in the file, as a reader finds it: ``line 7`` (CSV), ``Events!6``."""
+    intact: bool = True
+    """The rows are the manifest's (its digest and count match): a difference from the log is
+    then the log's; otherwise the file's rows were removed, added or moved."""
 
 
 def verify_export(
@@ -268,7 +273,8 @@ def _check_csv(path: Path, claim: _Claim, check: ExportCheck, *, keep: bool) -> 
             f"rows_sha256 does not match: the file's bytes changed since it was exported "
             f"(manifest {claim.rows_sha256[:16]}…, file {actual[:16]}…)"
         )
-    table = _csv_rows(data, where=str(path))
+    numbers: list[int] = []
+    table = _csv_rows(data, where=str(path), lines=numbers)
     header, body = (table[0], table[1:]) if table else ([], [])
     check.checked_rows = len(body)
     if len(body) != claim.rows:
@@ -280,16 +286,26 @@ def _check_csv(path: Path, claim: _Claim, check: ExportCheck, *, keep: bool) -> 
     if "id" in claim.columns and header == expected_header:
         at = claim.columns.index("id")
         ids = [row[at] if at < len(row) else None for row in body]
-    return _FileRows(ids, body if keep else [])
+    intact = actual == claim.rows_sha256 and len(body) == claim.rows
+    return _FileRows(ids, body if keep else [], [f"line {n}" for n in numbers[1:]] if keep else [], intact)
 
 
-def _csv_rows(data: bytes, *, where: str) -> list[list[str]]:
-    """The CSV's rows as text cells (a missing value and an empty one are both ``""``)."""
+def _csv_rows(data: bytes, *, where: str, lines: list[int] | None = None) -> list[list[str]]:
+    """The CSV's rows as text cells (a missing value and an empty one are both ``""``); each
+    row's first line number appended to ``lines`` when given (a cell may hold line breaks)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise IntegrityError(f"{where}: not UTF-8 text: {exc}") from None
-    return list(csv.reader(io.StringIO(text, newline="")))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    read = 0  # lines read before the row
+    for row in reader:
+        if lines is not None:
+            lines.append(read + 1)
+        read = reader.line_num
+        rows.append(row)
+    return rows
 
 
 def _csv_rendered(frame: pl.DataFrame, claim: _Claim) -> list[list[str]]:
@@ -337,6 +353,7 @@ def _read_xlsx(path: Path, *, keep: bool) -> tuple[ExportCheck, _Claim, _FileRow
         at = claim.columns.index("id") if "id" in claim.columns else None
         ids: list[str | None] = []
         lines: list[str] = []
+        places: list[str] = []
         stray: list[str] = []
         for name in claim.sheets:
             if name not in workbook.sheetnames:
@@ -356,6 +373,7 @@ def _read_xlsx(path: Path, *, keep: bool) -> tuple[ExportCheck, _Claim, _FileRow
                     ids.append(None if cells[at] is None else str(cells[at]))
                 if keep:
                     lines.append(line)
+                    places.append(f"{name}!{number}")
     finally:
         workbook.close()
     actual = digest.hexdigest()
@@ -370,7 +388,8 @@ def _read_xlsx(path: Path, *, keep: bool) -> tuple[ExportCheck, _Claim, _FileRow
         )
     if stray:
         check.problems.append(f"{len(stray):,} rows have values beyond the exported columns: {_named(stray)}")
-    return check, claim, _FileRows(ids, lines)
+    intact = actual == claim.rows_sha256 and check.checked_rows == claim.rows
+    return check, claim, _FileRows(ids, lines, places, intact)
 
 
 def _xlsx_claim(about: Mapping[str, str], *, where: str) -> _Claim:
@@ -469,12 +488,16 @@ def _check_against_log(
         if check.format == "csv"
         else xlsx_row_lines(ordered, tz=claim.tz, columns=list(claim.columns))
     )
-    differ = [
-        event_id for (n, event_id), row in zip(present, rendered, strict=True) if rows.rendered[n] != row
+    unlike = [
+        (n, event_id, row)
+        for (n, event_id), row in zip(present, rendered, strict=True)
+        if rows.rendered[n] != row
     ]
-    if differ:
+    if unlike:
+        differ = [event_id for _, event_id, _ in unlike]
         check.problems.append(
-            f"{len(differ):,} rows differ between the file and the database: ids {_named(differ)}"
+            f"{_rows(len(differ))} between the file and the database: ids {_named(differ)}; "
+            + "; ".join(_where_unlike(claim, rows, n, row) for n, _, row in unlike[:NAMED_IDS])
         )
     # each event against its own chain hash: an edit in the database behind the chain's back
     hashes = chain.event_hashes(ordered) if ordered.height else []
@@ -487,11 +510,43 @@ def _check_against_log(
     if claim.events_sha256 is not None and not missing and not blank:
         digest = hashlib.sha256("".join(h + "\n" for h in hashes).encode()).hexdigest()
         if digest != claim.events_sha256:
+            whose = (
+                "the database's copy of the exported events is not what was exported"
+                if rows.intact
+                else "the file's rows are not the exported events in their order (rows removed, added or "
+                "moved in the file)"
+            )
             check.problems.append(
-                f"events_sha256 does not match: the database's copy of the exported events is not what was "
-                f"exported (manifest {claim.events_sha256[:16]}…, database {digest[:16]}…)"
+                f"events_sha256 does not match: {whose} (manifest {claim.events_sha256[:16]}…, "
+                f"database {digest[:16]}…)"
             )
     _note_export_event(store, claim, check)
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row differs" if n == 1 else f"{n:,} rows differ"
+
+
+def _where_unlike(claim: _Claim, rows: _FileRows, n: int, logged: Any) -> str:
+    """Where one row of the file is not the log's, cell by cell: ``line 7, actor: the file has
+    'mallory', the log 'alice'`` (the values as the file holds them, shortened)."""
+    mine = rows.rendered[n]
+    file_cells = mine if isinstance(mine, list) else json.loads(mine)
+    log_cells = logged if isinstance(logged, list) else json.loads(logged)
+    place = rows.places[n] if n < len(rows.places) else f"row {n + 1}"
+    cells = []
+    for column, (a, b) in enumerate(zip(file_cells, log_cells, strict=False)):
+        if a != b:
+            name = claim.columns[column] if column < len(claim.columns) else f"column {column + 1}"
+            cells.append(f"{name}: the file has {_short(a)}, the log {_short(b)}")
+    if len(file_cells) != len(log_cells):
+        cells.append(f"{len(file_cells)} cells, the log {len(log_cells)}")
+    return f"{place}, " + ", ".join(cells)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = "" if value is None else str(value)
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _check_chain_position(store: Store, claim: _Claim, check: ExportCheck) -> None:

@@ -37,7 +37,15 @@ from audit_analytics.ui.session_cookie import COOKIE
 if TYPE_CHECKING:
     from audit_analytics.engines.store import Store
 
-__all__ = ["gate", "require", "current_user", "has_permission", "export_permission", "oidc_configured", "client_ip"]
+__all__ = [
+    "gate",
+    "require",
+    "current_user",
+    "has_permission",
+    "export_permission",
+    "oidc_configured",
+    "client_ip",
+]
 
 _USER_KEY = "aa_user"  # the signed-in local account's name
 _OIDC_RECORDED = "aa_oidc_recorded"  # the OIDC identity whose sign-in was recorded
