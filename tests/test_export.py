@@ -194,7 +194,9 @@ def test_xlsx_times_are_datetime_cells_in_the_shown_zone(
     assert cell.value == expected
     assert cell.value == utc.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
     assert cell.is_date
-    assert cell.number_format == "yyyy-mm-dd hh:mm:ss"
+    # milliseconds shown: a spreadsheet rounds a time to the seconds it shows, so 23:59:59.6
+    # read as 00:00:00 of the next day under "hh:mm:ss" (an event on the wrong day)
+    assert cell.number_format == "yyyy-mm-dd hh:mm:ss.000"
     assert openpyxl.load_workbook(path)["Events"]["B1"].value == f"Time ({tz})"
 
 

@@ -1138,7 +1138,7 @@ def _column_widths(data: pl.DataFrame, specs: list[_ColumnSpec]) -> list[float]:
     for spec in specs:
         floor = max(len(spec.header) + 3, 8)  # room for the autofilter button
         if spec.kind == "datetime":
-            widths.append(float(max(floor, 20)))
+            widths.append(float(max(floor, 24)))  # 2026-12-01 23:59:59.600
             continue
         if spec.kind == "date":
             widths.append(float(max(floor, 12)))
@@ -1260,7 +1260,7 @@ _APP_XML = (
 )
 _STYLES_XML = (
     _XML_DECL + '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss.000"/>'
     '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
