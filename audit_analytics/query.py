@@ -10,7 +10,8 @@ A free word already matches anywhere in the text, so a ``*`` at either end of it
 (``fail*`` is ``fail``) and ``*`` alone is every event, as in Kibana; inside a free word a ``*``
 is refused (use a qualifier's wildcard, or quotes for the character itself).
 
-A repeated qualifier means OR (``result:failed result:pending``); ``-`` negates a term.
+A repeated qualifier means OR (``result:failed result:pending``), except ``after:`` and
+``before:``, the bounds of one time range, which all hold; ``-`` negates a term.
 The upper-case words ``NOT``, ``OR`` and ``AND`` say the same in words: ``NOT user:root`` is
 ``-user:root``, ``result:failed OR result:pending`` is the repeated qualifier, ``AND`` is what
 two terms side by side mean anyway. ``OR`` joins two values of one qualifier only (the
@@ -242,6 +243,13 @@ def parse(text: str) -> Query:
         if text[i] == "-" and i + 1 < n and not text[i + 1].isspace():
             negated = True
             i += 1
+            if text[i] == "-":  # --type:auth matched every event: no text holds "-type:auth"
+                raise QueryError(
+                    "a term starts with two minus signs: one - excludes (-type:auth); to search for text "
+                    'that starts with -, put it in quotes ("-x")',
+                    position=start + 1,
+                    query=text,
+                )
         if text[i] == '"':
             value, i = _read_quoted(text, i)
             if i < n and not text[i].isspace():
@@ -365,9 +373,15 @@ def _operator(word: str, at: int, terms: list[Term], pending: list[tuple[str, in
         if not terms or pending:
             raise QueryError(f"{word} needs a term on each side", position=at, query=text)
         left = terms[-1]
-        if word == "OR" and not (
-            isinstance(left, Qualified) and not left.negated and left.field not in ("after", "before")
-        ):
+        if word == "OR" and isinstance(left, Qualified) and left.field in ("after", "before"):
+            raise QueryError(
+                "after: and before: are the bounds of one time range, and every bound holds (after:A "
+                "after:B is after the later); OR cannot join them. Search one span: "
+                "after:2026-12-01 before:2026-12-05",
+                position=at,
+                query=text,
+            )
+        if word == "OR" and not (isinstance(left, Qualified) and not left.negated):
             raise QueryError(_OR_HELP, position=at, query=text)
     pending.append((word, at))
 

@@ -126,7 +126,10 @@ ERROR_CASES = [
     ("root OR admin", 6, "OR joins two values of one qualifier"),
     ("user:a OR type:auth", 8, "OR joins two values of one qualifier"),
     ("user:a OR -user:b", 8, "OR joins two values of one qualifier"),
-    ("after:2026-01-01 OR after:2026-02-01", 18, "OR joins two values of one qualifier"),
+    ("after:2026-01-01 OR after:2026-02-01", 18, "after: and before: are the bounds of one time range"),
+    ("before:2026-01-01 OR before:2026-02-01", 19, "every bound holds (after:A after:B is after the later)"),
+    ("--type:auth", 1, "a term starts with two minus signs"),  # matched every event: no text is "-type:auth"
+    ("x --y", 3, "a term starts with two minus signs"),
     ("AND root", 1, "AND needs a term on each side"),
     ("after:yesterday", 7, "not a date"),
     ('ab"c', 3, "a quote inside a word"),
