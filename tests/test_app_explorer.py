@@ -468,6 +468,22 @@ def test_export_holds_exactly_the_current_result(app, db, tmp_path, fmt):
     store.engine.dispose()
 
 
+def test_export_names_what_it_exports_and_a_search_left_unread(app):
+    """The dialog's sentence meant to name the filter and never showed it; with a search in
+    the box that could not be read, the export is the last search that could, and says so."""
+    app.run()
+    app.text_input(key="f_search").input("type:auth").run()
+    app.text_input(key="f_search").input("type:auth usr:omar").run()
+    assert any("Search not applied" in e.value for e in app.error), [e.value for e in app.error]
+    n = count_in_caption(app)
+    app.button(key="export_open").click().run()
+    no_exceptions(app)
+    named = [c.value for c in app.caption if "exactly this result" in c.value]
+    assert len(named) == 1 and named[0].startswith(f"{n:,} events") and "type\\:auth" in named[0], named
+    assert "usr:omar" not in named[0]
+    assert any("could not be read" in w.value for w in app.warning), [w.value for w in app.warning]
+
+
 def test_caption_never_renders_search_text_as_markdown(app):
     app.run()
     app.text_input(key="f_search").input('"[click](http://evil.example)"').run()

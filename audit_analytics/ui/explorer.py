@@ -755,12 +755,20 @@ def show_all_time() -> None:
 @st.dialog("Export", width="medium", on_dismiss=close_export)
 def export_dialog(shared: SharedFrame, view: View, total: int, actor: str) -> None:
     st.subheader(export_header(total))
+    # what is exported, named (the sentence was meant to, and never showed it): the view's
+    # applied filter, which a search still in the box, unread, has not changed
     st.caption(
-        view.filter.describe(count=total)
-        and "Exactly the current filtered and searched result, all pages, in the current sort. Times in "
-        + view.filter.tz
+        md_escape(view.filter.describe(count=total))
+        + " · exactly this result, all pages, in the current sort; times in "
+        + md_escape(view.filter.tz)
         + "."
     )
+    if st.session_state.get("_search_error"):
+        st.warning(
+            "The search box holds a search that could not be read (see the message under it): this "
+            "exports the last search that could, named above.",
+            icon=":material/warning:",
+        )
     fmt: Literal["csv", "xlsx"] = st.radio(
         "Format",
         ["xlsx", "csv"],
