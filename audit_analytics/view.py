@@ -96,15 +96,23 @@ class View:
         return out
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str | list[str]], *, tz: str = "UTC") -> View:
+    def from_params(
+        cls, params: Mapping[str, str | list[str]], *, tz: str = "UTC", notes: list[str] | None = None
+    ) -> View:
         """Read a view from URL parameters; anything unreadable falls back to its default
-        (a shared link must never crash the page).
+        (a shared link must never crash the page), and ``notes`` (when given) receives a
+        sentence for each value left out, for the page to show: a link that silently became
+        another view ("from 5 December to now" for a To before its From) misleads its reader.
 
+        >>> notes = []
         >>> v = View.from_params({"period": "custom", "from": "0001-01-01", "to": "2026-01-31",
-        ...                       "user": "[" * 5_000, "q": "ip:999.1.1.1"})
+        ...                       "user": "[" * 5_000, "q": "ip:999.1.1.1"}, notes=notes)
         >>> v.filter.start, v.filter.end, v.filter.users, v.filter.query
         (None, datetime.date(2026, 1, 31), (), '')
+        >>> notes
+        ["The link's From '0001-01-01' is not a date from 1000 to 9998: it was left out."]
         """
+        said = notes if notes is not None else []
 
         def get(name: str) -> str:
             value = params.get(name, "")
@@ -123,16 +131,32 @@ class View:
                     items = []
             else:
                 items = [x.strip() for x in raw.split(",")]
+            unknown = [x for x in items if x and allowed is not None and x not in allowed]
+            if unknown:
+                said.append(
+                    f"The link's {name} {', '.join(map(repr, unknown))} is not one of its choices: left out."
+                )
             items = [x for x in items if x and (allowed is None or x in allowed)]
             return tuple(dict.fromkeys(items))
 
         asked = get("period")
         period: Period = asked if is_period(asked) else DEFAULT_PERIOD
+        if asked and not is_period(asked):
+            said.append(
+                f"The link's period {asked!r} is not one of today, 7d, 30d, all, custom: showing the last 7 days."
+            )
         start = _parse_when(get("from"))
         end = _parse_when(get("to"))
+        for name, text, value in (("From", get("from"), start), ("To", get("to"), end)):
+            if text and value is None:
+                said.append(f"The link's {name} {text!r} is not a date from 1000 to 9998: it was left out.")
         utc = get("utc") in ("1", "true", "yes")
         if start is not None and end is not None and empty_range(start, end, "UTC" if utc else tz):
-            end = None  # a link with the end before the start (typed by hand): the end is dropped
+            # a link with the end before the start (typed by hand): the end is dropped, and said
+            said.append(
+                f"The link's To ({get('to')}) is not after its From ({get('from')}): the To was left out."
+            )
+            end = None
         flt = Filter(
             period=period,
             start=start,

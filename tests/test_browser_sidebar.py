@@ -507,3 +507,25 @@ def test_apply_keeps_a_drill_downs_instants(app, page):
     wait_idle(page)
     assert query(page) == opened | {"from": "2026-12-02"}, query(page)
     no_errors(page)
+
+
+@pytest.mark.browser
+def test_a_link_with_impossible_dates_or_period_says_what_it_left_out(app, page):
+    """``to`` before ``from`` became "from 5 December to now", and ``period=bogus`` the last 7
+    days, without a word; the page now says what the link asked for and what it shows."""
+    from playwright.sync_api import expect
+
+    open_app(page, app.url("activity?period=custom&from=2026-12-05&to=2026-12-01"))
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_test_id("stAlert")).to_contain_text(
+        "The link's To (2026-12-01) is not after its From (2026-12-05): the To was left out."
+    )
+    open_app(page, app.url("?period=bogus&type=auth,nonsense"))
+    alerts = main.get_by_test_id("stAlert")
+    expect(alerts.filter(has_text="The link's period 'bogus' is not one of")).to_have_count(1)
+    expect(alerts.filter(has_text="The link's type 'nonsense' is not one of its choices")).to_have_count(1)
+    # the reader's own choice ends the notes
+    sidebar(page).get_by_role("button", name="Apply").click()
+    wait_idle(page)
+    expect(main.get_by_text("The link's period")).to_have_count(0)
+    no_errors(page)

@@ -16,6 +16,7 @@ import streamlit as st
 from audit_analytics.errors import QueryError
 from audit_analytics.filters import PERIODS, Filter
 from audit_analytics.schema import CATEGORIES, PERMISSION, RESULT_LABELS, TYPE_CHOICES
+from audit_analytics.textsafe import md_escape
 from audit_analytics.ui.data import note_zone
 from audit_analytics.view import View, without_presets
 
@@ -52,6 +53,10 @@ def _params() -> dict[str, str]:
     return {k: v for k, v in st.query_params.to_dict().items()}
 
 
+LINK_NOTES = "_link_notes"
+"""Session key: sentences for the values a link asked for and the view left out."""
+
+
 def current_view(*, defaults: View | None = None) -> View:
     """The view for this run: from the URL when it changed from outside, else the session's."""
     params = _params()
@@ -70,7 +75,9 @@ def current_view(*, defaults: View | None = None) -> View:
     if "view" not in state or state.get("_url_seen") != params:
         here = browser_tz()
         note_zone(here)  # the warm-up computes the default views in the zones viewers use
-        view = View.from_params(params, tz=here)
+        notes: list[str] = []
+        view = View.from_params(params, tz=here, notes=notes)
+        state[LINK_NOTES] = notes  # what the link asked for that could not be shown (filter_panel says it)
         if defaults is not None and not params:
             view = defaults.replace(filter=defaults.filter.replace(tz=view.filter.tz))
         state["view"] = view
@@ -202,6 +209,7 @@ def _kept(shown: date | None, current: date | datetime | None) -> date | datetim
 
 def _apply_panel() -> None:
     state = st.session_state
+    state[LINK_NOTES] = []  # the reader chose a view of their own
     view: View = state["view"]
     period = state.get("f_period") or "7d"
     start, end = state.get("f_start"), state.get("f_end")
@@ -237,6 +245,7 @@ def _apply_panel() -> None:
 
 
 def _reset_panel() -> None:
+    st.session_state[LINK_NOTES] = []
     view: View = st.session_state["view"]
     fresh = View(utc=view.utc, filter=Filter(period="7d", tz=view.filter.tz))
     set_view(fresh)
@@ -326,6 +335,8 @@ def filter_panel(actors: pl.DataFrame, *, type_and_result: bool = True, archive:
     panel_error = st.session_state.get("_panel_error")
     if panel_error:
         sb.error(panel_error, icon=":material/event_busy:")
+    for note in st.session_state.get(LINK_NOTES) or ():  # the page's top: a phone hides the sidebar
+        st.warning(md_escape(note), icon=":material/link_off:")  # quotes the link's text: never markdown
     sb.button(
         "Reset", on_click=_reset_panel, width="stretch", help="Last 7 days, all types, users and results"
     )
@@ -412,8 +423,6 @@ def _apply_search() -> None:
 
 def search_error_text(text: str, exc: QueryError) -> str:
     """The message under the search bar: where (with a caret) and why, as plain text."""
-    from audit_analytics.textsafe import md_escape
-
     return f"Search not applied, at character {exc.position}: {md_escape(exc.message)}"
 
 
