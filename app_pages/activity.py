@@ -157,7 +157,13 @@ scope = st.segmented_control(
     key="changes_scope",
     format_func={"review": "Service, infra, backup", "all": "All categories"}.get,
 )
-chart("activity_changes", page.changes_in(summary, scope), "changes-over-time", variant=scope)
+changes = page.changes_in(summary, scope)
+if changes.height:
+    chart("activity_changes", changes, "changes-over-time", variant=scope)
+else:  # an empty chart with axes from -1 to 6 said nothing
+    st.caption(
+        "No changes (create, update, delete and other write actions) in these categories in this period."
+    )
 
 st.subheader("When")
 chart("activity_heatmap", summary["heat"], "weekday-hour", clickable=False)

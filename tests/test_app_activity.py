@@ -572,6 +572,30 @@ def test_hover_names_the_bucket_once_per_trace_not_per_point():
     assert "customdata[1]" not in trace.hovertemplate and "(UTC+01:00)" in trace.hovertemplate
 
 
+@pytest.mark.parametrize(("every", "step"), [("1h", timedelta(hours=1)), ("1d", timedelta(days=1))])
+def test_one_bucket_is_drawn_as_that_bucket(every, step):
+    """Today just after midnight has one hour: plotly zoomed to "23:59:59.9996 … 00:00:00.0004"
+    with the bar filling the chart. One bucket now spans a bucket either side of it."""
+    from audit_analytics.ui.charts import bars_over_time
+
+    start = datetime(2026, 12, 8, 0, tzinfo=UTC)
+    data = pl.DataFrame({"bucket": [start, start], "type": ["auth", "user"], "events": [3, 1]})
+    fig = bars_over_time(data, series="type", value="events", every=every, tz="UTC", title="t", y_title="y")
+    assert list(fig.layout.xaxis.range) == [datetime(2026, 12, 8) - step, datetime(2026, 12, 8) + step]
+    assert {trace.width for trace in fig.data} == {step.total_seconds() * 1000 * 0.8}
+    two = pl.concat([data, data.with_columns(pl.col("bucket") + step)])
+    wide = bars_over_time(two, series="type", value="events", every=every, tz="UTC", title="t", y_title="y")
+    assert wide.layout.xaxis.range is None and {trace.width for trace in wide.data} == {None}
+
+
+def test_no_changes_say_so_instead_of_an_empty_chart(at):
+    at.query_params.update({"period": "all", "q": "action:login"})  # sign-ins: no write action
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("No changes (create, update, delete") for c in at.caption)
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-activity_changes")]
+
+
 def test_a_period_with_nothing_before_it_compares_with_nothing(at, db):
     """A custom period starting where the log starts compared with an empty period before: every
     change read "+N", the deltas under the figures "+49,283", and the rate columns "None"."""

@@ -477,6 +477,7 @@ def bars_over_time(
             hovertemplate=f"<b>{_template_text(escape_label(name))}</b><br>{when}<br>%{{y:,}}<extra></extra>",
         )
     fig.update_layout(barmode="stack")
+    _one_bucket_wide(fig, data["bucket"].unique().to_list() if data.height else [], every)
     return style(
         fig,
         title=title,
@@ -484,6 +485,19 @@ def bars_over_time(
         y_title=y_title,
         legend_title="Category" if series == "type" else "Result",
     )
+
+
+def _one_bucket_wide(fig: go.Figure, buckets: Sequence[datetime], every: str) -> None:
+    """A chart of one bucket (Today just after midnight) as that bucket, not a millisecond:
+    with one bar plotly can infer neither its width nor a range, and zoomed to
+    "23:59:59.9996 … 00:00:00.0004" with the bar filling the chart."""
+    if len(buckets) != 1:
+        return
+    (start,) = buckets
+    step = activity.bucket_end(start, every) - start
+    at = _local_naive(start)
+    fig.update_xaxes(range=[at - step, at + step])
+    fig.update_traces(width=step.total_seconds() * 1000 * 0.8, selector={"type": "bar"})
 
 
 def add_rate_line(fig: go.Figure, mix: pl.DataFrame, *, every: str, name: str = "Failure rate") -> go.Figure:
