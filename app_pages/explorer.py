@@ -7,7 +7,7 @@ from audit_analytics.textsafe import md_escape
 from audit_analytics.ui import auth
 from audit_analytics.ui import explorer as ui
 from audit_analytics.ui.common import current_actor, load_shared_or_stop
-from audit_analytics.ui.data import actors_of, selection_for, with_archive
+from audit_analytics.ui.data import actors_of, archived_beside, selection_for, with_archive
 from audit_analytics.ui.state import current_view, filter_panel, search_bar, set_view
 from audit_analytics.view import page_of_selection
 
@@ -41,6 +41,12 @@ top, export = st.columns([5, 1], vertical_alignment="bottom")
 top.caption(
     md_escape(view.filter.describe(count=page.total) + (" · including the archive" if view.archive else ""))
 )
+archived = 0 if view.archive else archived_beside(shared, view.filter)
+if archived:  # after a retention run "all time" of the database is not all time
+    top.caption(
+        f"Retention moved {archived:,} events of these months and categories to the archive: they are "
+        "not in this count. Turn on Include archive in the sidebar to search them too."
+    )
 may_export, why_not = auth.export_permission(user)
 export.button(
     "Export",

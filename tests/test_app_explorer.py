@@ -556,10 +556,17 @@ def test_include_archive_finds_events_retention_moved(tmp_path, monkeypatch, as_
     at.query_params["period"] = "all"
     at.run()
     without = count_in_caption(at)
+    # "all time" of the database is not all time: the page says how many events it left out
+    beside = [c.value for c in at.caption if c.value.startswith("Retention moved")]
+    assert beside == [
+        f"Retention moved {moved:,} events of these months and categories to the archive: they are not "
+        "in this count. Turn on Include archive in the sidebar to search them too."
+    ]
     at.toggle(key="f_archive").set_value(True).run()
     no_exceptions(at)
     assert count_in_caption(at) == without + moved
     assert "including the archive" in caption(at)
+    assert not [c for c in at.caption if c.value.startswith("Retention moved")]
     assert at.query_params["archive"] == "1"
     old = min((r for r in events.to_dicts() if r["params"]), key=lambda r: r["time"])
     at.query_params["event"] = old["id"]

@@ -662,6 +662,20 @@ def test_an_export_that_includes_the_archive_verifies_with_it(store: Store, tmp_
     url = str(store.engine.url)
     assert main(["integrity", "verify-export", str(path), "--db", url, "--archive", str(folder)]) == 0
     assert "OK: " in capsys.readouterr().out
+    # type:permission reaches the user and organization partitions (the archive's scan left
+    # them out: "permission" is not a category)
+    archived = archive.scan(folder).collect()
+    in_scope = archived.filter(pl.col("type").cast(pl.String).is_in(["user", "organization"])).height
+    assert in_scope and archive.held_for(folder, Filter(types=("permission",))) == in_scope
+    permission = archive.scan(folder, Filter(types=("permission",))).collect()
+    assert permission.height == archived.filter(Filter(types=("permission",)).expr()).height > 0
+    # without the archive, the command line says how many archived events it did not search
+    assert main(["query", "--db", url, "--count", "--archive", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert int(out) == store.count()
+    assert f"note: retention moved {run.archived:,} events of these months and categories" in err
+    assert main(["query", "--db", url, "--count", "--archive", str(folder), "--include-archive"]) == 0
+    assert "retention moved" not in capsys.readouterr().err
 
     part = sorted(folder.glob("category=*/month=*/part-*.parquet"))[0]
     rows = pl.read_parquet(part)

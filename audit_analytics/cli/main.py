@@ -292,12 +292,34 @@ def _with_archive(
     return archive.merge(store.load(flt, now=now), archive.scan(folder, flt, now=now))
 
 
+def _say_archived_beside(args: argparse.Namespace, flt: Filter, *, now: datetime) -> None:
+    """On stderr, how many archived events the months and categories of ``flt`` hold when the
+    archive is not searched: after a retention run "--period all" is not all time."""
+    from audit_analytics.io import archive
+    from audit_analytics.io.retention import PolicyError, load_policy
+
+    if args.include_archive:
+        return
+    try:
+        folder = args.archive or load_policy().archive
+    except PolicyError:
+        return
+    held = archive.held_for(folder, flt, now=now)
+    if held:
+        print(
+            f"note: retention moved {held:,} events of these months and categories to the archive "
+            f"({folder}); they are not included: --include-archive searches them too",
+            file=sys.stderr,
+        )
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     flt = filter_from_args(args)
     store = open_store(args)
     now = datetime.now(UTC)  # relative periods pinned once for the count and every read
     merged = _with_archive(args, store, flt, now=now) if args.include_archive else None
     total = merged.height if merged is not None else store.count(flt, now=now)
+    _say_archived_beside(args, flt, now=now)
     if args.count:
         print(total)
         return EXIT_OK
@@ -386,6 +408,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     # matches the log's own record of the export
     record_export(store, flt, manifest, result, target=output.name, via="cli")
     print(f"exported {result.rows:,} events to {output} ({fmt})")
+    _say_archived_beside(args, flt, now=now)
     if result.manifest_path is not None:
         print(f"its manifest: {result.manifest_path} (check with: audit-analytics integrity verify-export)")
     return EXIT_OK

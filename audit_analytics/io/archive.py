@@ -39,11 +39,20 @@ from audit_analytics.engines.chain import Batch
 from audit_analytics.errors import ArchiveError
 from audit_analytics.fileio import atomic_write
 from audit_analytics.filters import Filter
-from audit_analytics.schema import COLUMNS, DETAIL_COLUMNS, SCHEMA, conform, empty_frame
+from audit_analytics.schema import (
+    COLUMNS,
+    DETAIL_COLUMNS,
+    PERMISSION,
+    PERMISSION_CATEGORIES,
+    SCHEMA,
+    conform,
+    empty_frame,
+)
 
 __all__ = [
     "ArchiveError",
     "check",
+    "held_for",
     "WrittenPart",
     "scan",
     "merge",
@@ -243,9 +252,37 @@ def check(archive_dir: str | Path) -> dict[Path, str]:
 
 def _wanted(path: Path, flt: Filter | None, first: str | None, last: str | None) -> bool:
     category, month = _partition_of(path)
-    if flt is not None and flt.types and category not in flt.types:
-        return False
+    if flt is not None and flt.types:
+        # type:permission is not a category: its events are user and organization ones
+        categories = set(flt.types) | (set(PERMISSION_CATEGORIES) if PERMISSION in flt.types else set())
+        if category not in categories:
+            return False
     return not ((first and month < first) or (last and month > last))
+
+
+def held_for(
+    archive_dir: str | Path | None, flt: Filter | None = None, *, now: datetime | None = None
+) -> int:
+    """How many archived events lie in the partitions ``flt`` reaches (its types' categories,
+    its period's months), read from the Parquet footers without reading a row: what a view of
+    the database alone leaves out at most (its search may match fewer). 0 without an archive.
+
+    After a retention run, "all time" of the database is not all time: the pages and the
+    command line say how many archived events they did not search.
+
+    >>> held_for("/nonexistent", None)
+    0
+    """
+    root = Path(archive_dir) if archive_dir else None
+    if root is None or not root.is_dir():
+        return 0
+    first, last = _months_between(*flt.bounds(now=now)) if flt is not None else (None, None)
+    total = 0
+    for path in sorted({*_files(root), *_manifest_files(root)}):
+        if not _wanted(path, flt, first, last) or _unreadable(path) is not None:
+            continue
+        total += int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    return total
 
 
 def scan(

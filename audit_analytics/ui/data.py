@@ -270,6 +270,25 @@ def with_archive(shared: SharedData) -> SharedData:
     return shared.with_archive(load_policy().archive)
 
 
+def archived_beside(shared: SharedData, flt: Filter) -> int:
+    """How many events retention moved to the archive in the months and categories ``flt``
+    reaches (:func:`audit_analytics.io.archive.held_for`), cached per view and version of the
+    data: what the database's count leaves out. 0 when the policy cannot be read (the
+    Retention page says why)."""
+    from audit_analytics.io import archive
+    from audit_analytics.io.retention import PolicyError, load_policy
+
+    def count() -> int:
+        try:
+            folder = load_policy().archive
+        except PolicyError:
+            return 0
+        return archive.held_for(folder, flt)
+
+    result: int = cached(shared, ("archived_beside", flt, flt.bounds()), count)
+    return result
+
+
 def selection_for(shared: SharedData, flt: Filter, sort: Sort, *, now: datetime | None = None) -> Any:
     """Which rows pass ``flt``, in ``sort`` order (cached by the engine)."""
     return shared.index.select(flt, sort, now=now)
