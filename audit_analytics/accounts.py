@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -575,9 +576,7 @@ def sign_in(
         until = f"{status.locked_until:%H:%M} UTC"
         _record_auth(store, name, "login", "failed", error=f"account locked until {until}", ip=ip)
         return SignInOutcome(
-            None,
-            f"Too many failed sign-ins: this account is locked until {until}.",
-            locked_until=status.locked_until,
+            None, _locked_message(status.locked_until, now), locked_until=status.locked_until
         )
     account = load_accounts(path).users.get(name)
     ok: bool  # argon2 types verify() as Literal[True] (a mismatch raises)
@@ -598,13 +597,22 @@ def sign_in(
             ip=ip,
             params={"failures": status.failures + 1, "minutes": int(LOCK_DURATION.total_seconds() // 60)},
         )
-        until = f"{now + LOCK_DURATION:%H:%M} UTC"
         return SignInOutcome(
-            None,
-            f"Too many failed sign-ins: this account is locked until {until}.",
-            locked_until=now + LOCK_DURATION,
+            None, _locked_message(now + LOCK_DURATION, now), locked_until=now + LOCK_DURATION
         )
     return SignInOutcome(None, "Wrong user name or password.")
+
+
+def _locked_message(until: datetime, now: datetime) -> str:
+    """How long a lock lasts, in minutes from now (the same in every zone; "until 01:07 UTC"
+    alone made a reader in Paris work out the hour), then the time in UTC.
+
+    >>> _locked_message(datetime(2026, 1, 1, 1, 7, tzinfo=UTC), datetime(2026, 1, 1, 0, 52, 30, tzinfo=UTC))
+    'Too many failed sign-ins: this account is locked for 15 more minutes (until 01:07 UTC).'
+    """
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    more = "1 more minute" if minutes == 1 else f"{minutes} more minutes"
+    return f"Too many failed sign-ins: this account is locked for {more} (until {until:%H:%M} UTC)."
 
 
 def current_local_user(path: Path | str | None, name: str) -> User | None:

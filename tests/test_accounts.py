@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 
@@ -169,6 +170,8 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(users_file, store):
     # the right password does not open a locked account, and that attempt is recorded
     locked = accounts.sign_in(users_file, store, "dave", PASSWORD)
     assert locked.user is None and "locked" in locked.message
+    # how long, the same in every zone (it said only "until 01:07 UTC")
+    assert re.search(r"locked for 1[45] more minutes \(until \d\d:\d\d UTC\)", locked.message), locked.message
     assert "locked" in own_events(store, "auth").sort("time", "id")["error"][-1]
     # 15 minutes later it opens again
     later = datetime.now(UTC) + LOCK_DURATION + timedelta(seconds=5)
