@@ -56,6 +56,8 @@ def metrics(change: pl.DataFrame, *, actors: int, has_previous: bool, running: b
 
 
 def change_table(change: pl.DataFrame) -> pl.DataFrame:
+    # a category with no events in either period has nothing to compare: its rates read "None"
+    change = change.filter((pl.col("events") > 0) | (pl.col("previous_events") > 0))
     return change.select(
         pl.col("type").replace_strict({c: charts.category_label(c) for c in CATEGORY_CODES} | {"all": "All"}),
         "events",

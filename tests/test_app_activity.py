@@ -588,6 +588,16 @@ def test_one_bucket_is_drawn_as_that_bucket(every, step):
     assert wide.layout.xaxis.range is None and {trace.width for trace in wide.data} == {None}
 
 
+def test_the_comparison_table_leaves_out_categories_empty_in_both_periods(at):
+    """Today's table listed every category, those without an event in either period with
+    failure rates of "None"."""
+    at.query_params.update({"period": "30d", "type": "auth,vpn"})
+    at.run()
+    assert not at.exception
+    (table,) = [t.value for t in at.dataframe if "previous_events" in t.value.columns]
+    assert sorted(table["type"].to_list()) == ["All", "Authentication (auth)", "VPN (vpn)"], table["type"].to_list()
+
+
 def test_no_changes_say_so_instead_of_an_empty_chart(at):
     at.query_params.update({"period": "all", "q": "action:login"})  # sign-ins: no write action
     at.run()
