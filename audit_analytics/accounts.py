@@ -350,6 +350,7 @@ def add_user(
         after={"role": role},
         description=f"{actor} created the Audit Analytics account {name} ({role})",
     )
+    _record_role(store, actor, name, None, role, via=via)
     return User(name, role)
 
 
@@ -369,6 +370,29 @@ def remove_user(path: Path | str | None, name: str, *, actor: str, store: Store,
         before={"role": account.role},
         description=f"{actor} removed the Audit Analytics account {name}",
     )
+    _record_role(store, actor, name, account.role, None, via=via)
+
+
+def _record_role(store: Store, actor: str, name: str, old: str | None, new: str | None, *, via: str) -> None:
+    """A role given or taken (``user``/``role_change``, with before/after): what the search's
+    ``type:permission`` and the Permission changes review read. An account created as admin
+    was only a ``user``/``create``, invisible to both; so was an admin's account removed."""
+    if old is None:
+        text = f"{actor} gave the new account {name} the role {new}"
+    elif new is None:
+        text = f"{actor} took the role {old} from {name} (the account was removed)"
+    else:
+        text = f"{actor} changed the role of {name} from {old} to {new}"
+    store.record(
+        actor=actor,
+        type="user",
+        action="role_change",
+        target=name,
+        params={"via": via, "source": "local"},
+        before={"role": old},
+        after={"role": new},
+        description=text,
+    )
 
 
 def set_role(
@@ -384,16 +408,7 @@ def set_role(
         old = account.role
         account.role = role
         account.changed = _now_text()
-    store.record(
-        actor=actor,
-        type="user",
-        action="role_change",
-        target=name,
-        params={"via": via, "source": "local"},
-        before={"role": old},
-        after={"role": role},
-        description=f"{actor} changed the role of {name} from {old} to {role}",
-    )
+    _record_role(store, actor, name, old, role, via=via)
     return old, role
 
 
@@ -450,6 +465,7 @@ def init_demo_admin(path: Path | str | None, *, store: Store) -> str | None:
         after={"role": "admin"},
         description="first run: created the demo admin account",
     )
+    _record_role(store, "audit-analytics", "admin", None, "admin", via="init-demo-admin")
     return password
 
 
