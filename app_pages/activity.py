@@ -179,7 +179,7 @@ st.dataframe(
     width="stretch",
     column_config={
         "group": "Retention group",
-        "categories": "Categories",
+        "categories": st.column_config.TextColumn("Categories", width="large"),  # whole, at 1440 px
         "events": st.column_config.NumberColumn("Events", format="%d"),
         "oldest": st.column_config.DatetimeColumn("Oldest event (UTC)", format="YYYY-MM-DD HH:mm"),
         "newest": st.column_config.DatetimeColumn("Newest event (UTC)", format="YYYY-MM-DD HH:mm"),

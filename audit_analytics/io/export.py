@@ -336,8 +336,12 @@ class ExportResult:
         return self.manifest.events_sha256 if self.manifest else None
 
 
-def export_filename(fmt: ExportFormat, *, period_label: str, now: datetime) -> str:
-    """A file name that carries the exported period.
+def export_filename(
+    fmt: ExportFormat, *, period_label: str, now: datetime, narrowed: Sequence[str] = ()
+) -> str:
+    """A file name that carries the exported period, and what narrowed it (``narrowed``: the
+    types and results, ``search`` for a search: two exports of one period, all events and the
+    failed logins, had one name).
 
     A period made only of dates names itself; a relative one ("Last 7 days") is stamped
     with ``now`` (pass it in the shown zone), because the same words mean different days
@@ -351,17 +355,21 @@ def export_filename(fmt: ExportFormat, *, period_label: str, now: datetime) -> s
     'audit-log_2026-03-01_to_2026-03-07.xlsx'
     >>> export_filename("csv", period_label="Last 7 days", now=now)
     'audit-log_last-7-days_20260307-1015.csv'
+    >>> export_filename("csv", period_label="Last 30 days", now=now, narrowed=["auth", "failed", "search"])
+    'audit-log_auth-failed-search_last-30-days_20260307-1015.csv'
     """
     if fmt not in ("csv", "xlsx"):
         raise ExportError(f"unknown export format {fmt!r}; expected 'csv' or 'xlsx'")
+    # Only characters that are safe in file names on every OS and in a download header.
+    what = re.sub(r"[^a-z0-9]+", "-", "-".join(narrowed).lower()).strip("-")[:40].strip("-")
+    stem = f"audit-log_{what}" if what else "audit-log"
     label = period_label.strip().lower()
     dates = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:\s*(?:to|–|—|\.\.|_to_)\s*(\d{4}-\d{2}-\d{2}))?", label)
     if dates:
         start, end = dates.groups()
-        return f"audit-log_{start}_to_{end}.{fmt}" if end and end != start else f"audit-log_{start}.{fmt}"
-    # Only characters that are safe in file names on every OS and in a download header.
+        return f"{stem}_{start}_to_{end}.{fmt}" if end and end != start else f"{stem}_{start}.{fmt}"
     slug = re.sub(r"[^a-z0-9]+", "-", label).strip("-")[:60].strip("-") or "all"
-    return f"audit-log_{slug}_{now.strftime('%Y%m%d-%H%M')}.{fmt}"
+    return f"{stem}_{slug}_{now.strftime('%Y%m%d-%H%M')}.{fmt}"
 
 
 # --------------------------------------------------------------------------- CSV

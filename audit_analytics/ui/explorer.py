@@ -648,7 +648,15 @@ def prepare_export(
         label = f"{flt.start.isoformat()[:10]} to {flt.end.isoformat()[:10]}"
     else:
         label = period_label(flt)
-    name = export_filename(fmt, period_label=label, now=stamp.astimezone(flt.zoneinfo).replace(tzinfo=None))
+    narrowed = [
+        *flt.types,
+        *flt.results,
+        *(["users"] if flt.users else []),
+        *(["search"] if flt.query else []),
+    ]
+    name = export_filename(
+        fmt, period_label=label, now=stamp.astimezone(flt.zoneinfo).replace(tzinfo=None), narrowed=narrowed
+    )
     manifest = manifest_for(
         flt,
         rows=selection.total,
