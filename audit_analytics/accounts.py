@@ -373,22 +373,32 @@ def remove_user(path: Path | str | None, name: str, *, actor: str, store: Store,
     _record_role(store, actor, name, account.role, None, via=via)
 
 
-def _record_role(store: Store, actor: str, name: str, old: str | None, new: str | None, *, via: str) -> None:
+def _record_role(
+    store: Store,
+    actor: str,
+    name: str,
+    old: str | None,
+    new: str | None,
+    *,
+    via: str,
+    source: str = "local",
+    text: str | None = None,
+) -> None:
     """A role given or taken (``user``/``role_change``, with before/after): what the search's
     ``type:permission`` and the Permission changes review read. An account created as admin
     was only a ``user``/``create``, invisible to both; so was an admin's account removed."""
-    if old is None:
+    if text is None and old is None:
         text = f"{actor} gave the new account {name} the role {new}"
-    elif new is None:
+    elif text is None and new is None:
         text = f"{actor} took the role {old} from {name} (the account was removed)"
-    else:
+    elif text is None:
         text = f"{actor} changed the role of {name} from {old} to {new}"
     store.record(
         actor=actor,
         type="user",
         action="role_change",
         target=name,
-        params={"via": via, "source": "local"},
+        params={"via": via, "source": source},
         before={"role": old},
         after={"role": new},
         description=text,
@@ -434,15 +444,15 @@ def map_oidc(
             if role is not None:
                 accounts.oidc_roles[key] = role
     target = key or "oidc:default"
-    store.record(
-        actor=actor,
-        type="user",
-        action="role_change",
-        target=target,
-        params={"via": via, "source": "oidc"},
-        before={"role": old},
-        after={"role": role},
-        description=f"{actor} changed the OIDC role of {target} from {old or 'none'} to {role or 'none'}",
+    _record_role(
+        store,
+        actor,
+        target,
+        old,
+        role,
+        via=via,
+        source="oidc",
+        text=f"{actor} changed the OIDC role of {target} from {old or 'none'} to {role or 'none'}",
     )
     return old, role
 

@@ -58,15 +58,24 @@ def store(tmp_path: Path) -> Store:
 EVERYTHING = Filter(period="all", query="-=cmd", tz=TZ)  # every event; a value a spreadsheet would run
 
 
-def exported(store: Store, path: Path, **options: Any) -> Path:
-    """Export the whole log, newest first, the way the app and the command line do: the
-    manifest of :func:`manifest_for`, and the export recorded in the log."""
-    frame = store.load().sort("time", "id", descending=True)
+def exported(
+    store: Store,
+    path: Path,
+    *,
+    frame: pl.DataFrame | None = None,
+    flt: Filter = EVERYTHING,
+    include_archive: bool = False,
+    **options: Any,
+) -> Path:
+    """Export ``frame`` (default: the whole log, newest first) the way the app and the command
+    line do: the manifest of :func:`manifest_for`, and the export recorded in the log."""
+    if frame is None:
+        frame = store.load().sort("time", "id", descending=True)
     manifest = manifest_for(
-        EVERYTHING,
+        flt,
         rows=frame.height,
         sort=Sort("time", True),
-        include_archive=False,
+        include_archive=include_archive,
         made_at=datetime.now(UTC),
         made_by="alice",
         fmt="csv" if path.suffix == ".csv" else "xlsx",
@@ -75,7 +84,7 @@ def exported(store: Store, path: Path, **options: Any) -> Path:
     )
     writer = write_csv if path.suffix == ".csv" else write_xlsx
     written = writer(frame, path, tz=TZ, manifest=manifest, **options)
-    record_export(store, EVERYTHING, manifest, written, target=path.name, via="test")
+    record_export(store, flt, manifest, written, target=path.name, via="test")
     return path
 
 
@@ -636,22 +645,14 @@ def test_an_export_that_includes_the_archive_verifies_with_it(store: Store, tmp_
     run = retention.apply(store, policy, actor="ann", now=NOW)
     assert run.archived > 100
     everything = archive.merge(store.load(), archive.scan(folder)).sort("time", "id", descending=True)
-    path = tmp_path / "with-archive.csv"
-    flt = Filter(period="all", tz=TZ)
-    manifest = manifest_for(
-        flt,
-        rows=everything.height,
-        sort=Sort("time", True),
+    path = exported(
+        store,
+        tmp_path / "with-archive.csv",
+        frame=everything,
+        flt=Filter(period="all", tz=TZ),
         include_archive=True,
-        made_at=datetime.now(UTC),
-        made_by="ann",
-        fmt="csv",
-        source=store.safe_url,
-        chain=head(store),
     )
-    written = write_csv(everything, path, tz=TZ, manifest=manifest)
-    record_export(store, flt, manifest, written, target=path.name, via="test")
-    assert manifest.caption.endswith(" · including the archive")
+    assert json.loads(manifest_path(path).read_text())["caption"].endswith(" · including the archive")
 
     alone = verify_export(path, store=store)
     assert problems_naming(alone, f"{run.archived:,} exported events are not in the database")
