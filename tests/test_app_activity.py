@@ -595,7 +595,9 @@ def test_the_comparison_table_leaves_out_categories_empty_in_both_periods(at):
     at.run()
     assert not at.exception
     (table,) = [t.value for t in at.dataframe if "previous_events" in t.value.columns]
-    assert sorted(table["type"].to_list()) == ["All", "Authentication (auth)", "VPN (vpn)"], table["type"].to_list()
+    assert sorted(table["type"].to_list()) == ["All", "Authentication (auth)", "VPN (vpn)"], table[
+        "type"
+    ].to_list()
 
 
 def test_no_changes_say_so_instead_of_an_empty_chart(at):
