@@ -452,3 +452,28 @@ def test_write_actions_query_selects_every_write_action():
     assert {t.value for t in terms} == WRITE_ACTIONS
     result = Filter(query=activity.write_actions_query()).apply(EVENTS)
     assert result.height == sum(r["action"] in WRITE_ACTIONS for r in ROWS)
+
+
+def test_counts_of_billions_add_up_without_wrapping():
+    """A database's counts (UInt32 per quarter-hour) summed as UInt32 wrapped silently past
+    4,294,967,295: two quarter-hours of 3 billion events read as 1.7 billion."""
+    many = pl.DataFrame(
+        {
+            "time": [datetime(2026, 1, 1, 9, 0, tzinfo=UTC), datetime(2026, 1, 1, 9, 15, tzinfo=UTC)],
+            "type": ["auth", "auth"],
+            "result": ["failed", "failed"],
+            "action": [None, None],
+            "n": [3_000_000_000, 3_000_000_000],
+        },
+        schema_overrides={
+            "type": SCHEMA["type"],
+            "result": SCHEMA["result"],
+            "action": pl.String,
+            "n": pl.UInt32,
+        },
+    )
+    assert activity.events_over_time(many)["events"].to_list() == [6_000_000_000]
+    assert activity.result_mix(many)["failed"].to_list() == [6_000_000_000]
+    assert activity.weekday_hour(many)["events"].sum() == 6_000_000_000
+    total = activity.failure_rate_change(many, many.clear()).filter(pl.col("type") == "all")
+    assert total["events"].item() == total["failed"].item() == 6_000_000_000

@@ -207,12 +207,12 @@ def _slots(frame: Frame, keys: list[str], predicate: pl.Expr | None = None) -> p
     """Event counts per 15-minute UTC slot and ``keys`` (column ``n``), from the events or
     from their :func:`counts`."""
     lazy = frame.lazy()
-    n = pl.col(COUNT).sum() if _counted(lazy) else pl.len()
+    # Int64: a database's counts of billions of events overflow a UInt32 sum (silently: polars
+    # sums a UInt32 column as UInt32)
+    n = pl.col(COUNT).cast(pl.Int64).sum() if _counted(lazy) else pl.len().cast(pl.Int64)
     if predicate is not None:
         lazy = lazy.filter(predicate)
-    return lazy.group_by(pl.col("time").dt.truncate(_SLOT).alias("slot"), *keys).agg(
-        n.cast(pl.UInt32).alias("n")
-    )
+    return lazy.group_by(pl.col("time").dt.truncate(_SLOT).alias("slot"), *keys).agg(n.alias("n"))
 
 
 def _bucketed(slots: pl.LazyFrame, every: str, tz: str) -> pl.LazyFrame:
@@ -397,7 +397,7 @@ def weekday_hour(frame: Frame, *, tz: str = "UTC") -> pl.DataFrame:
     ).join(pl.DataFrame({"hour": pl.Series(range(24), dtype=pl.Int8)}), how="cross")
     return (
         grid.join(counts, on=["weekday", "hour"], how="left")
-        .with_columns(pl.col("events").fill_null(0).cast(pl.UInt32))
+        .with_columns(pl.col("events").fill_null(0).cast(pl.Int64))
         .sort("weekday", "hour")
     )
 
@@ -469,7 +469,7 @@ def top_targets(frame: Frame, n: int = 10) -> pl.DataFrame:
 def _per_type(frame: Frame) -> pl.DataFrame:
     lazy = frame.lazy()
     if _counted(lazy):
-        n = pl.col(COUNT)
+        n = pl.col(COUNT).cast(pl.Int64)
         events, failed = n.sum(), n.filter(pl.col("result") == "failed").sum()
         finished = n.filter(pl.col("result").is_in(["done", "failed"])).sum()
     else:

@@ -809,7 +809,7 @@ def activity(
     none = pl.DataFrame(schema={"rank": pl.UInt32, "key": pl.String})
     return Activity(
         events=counts,
-        total=int(counts["n"].sum()),
+        total=int(counts["n"].cast(pl.Int64).sum()),
         first=first,
         last=last,
         actors=actors,
