@@ -243,7 +243,7 @@ def parse(text: str) -> Query:
         if text[i] == "-" and i + 1 < n and not text[i + 1].isspace():
             negated = True
             i += 1
-            if text[i] == "-":  # --type:auth matched every event: no text holds "-type:auth"
+            if text[i] == "-" and i + 1 < n and not text[i + 1].isspace():  # --type:auth matched every event
                 raise QueryError(
                     "a term starts with two minus signs: one - excludes (-type:auth); to search for text "
                     'that starts with -, put it in quotes ("-x")',

@@ -333,7 +333,7 @@ def test_export_downloads_exactly_the_current_result(app, page, tmp_path):
         download = info.value
         assert download.failure() is None
         assert download_button.inner_text() == f"Download {download.suggested_filename}"
-        assert download.suggested_filename.startswith("audit-log_last-30-days_")
+        assert download.suggested_filename.startswith("audit-log_auth_last-30-days_")  # what narrowed it
         files[fmt] = tmp_path / download.suggested_filename
         download.save_as(files[fmt])
 

@@ -20,20 +20,27 @@ this export".
 the exported events (by their ``id`` column) from the database, compares each with its row
 in the file (rendered the way the writer renders it) and with its chain hash, recomputes
 ``events_sha256``, checks that the chain position the manifest names still exists with the
-same digest, and looks for the log's own record of the export.
+same digest, and holds the manifest to the log's own record of the export (who, the filter,
+the count and the digests: :func:`audit_analytics.io.export.record_export`).
 
 Examples
 --------
 >>> import tempfile
+>>> from datetime import UTC, datetime
 >>> from pathlib import Path
 >>> from audit_analytics.demo.generate import generate
 >>> from audit_analytics.engines.store import open_store
+>>> from audit_analytics.filters import Filter, Sort
 >>> from audit_analytics.integrity import head
->>> from audit_analytics.io.export import ExportManifest, write_csv
+>>> from audit_analytics.io.export import manifest_for, record_export, write_csv
 >>> store = open_store("sqlite://")
 >>> _ = store.append(generate(1_000, seed=1).events)
 >>> out = Path(tempfile.mkdtemp()) / "events.csv"
->>> _ = write_csv(store.load(), out, manifest=ExportManifest(caption="all", chain=head(store)))
+>>> everything = Filter(period="all")
+>>> manifest = manifest_for(everything, rows=1_000, sort=Sort("time", False), include_archive=False,
+...                         made_at=datetime.now(UTC), made_by="ann", fmt="csv", source="demo", chain=head(store))
+>>> written = write_csv(store.load(), out, manifest=manifest)
+>>> _ = record_export(store, everything, manifest, written, target=out.name, via="notebook")
 >>> verify_export(out, store=store).summary()
 'events.csv: OK: 1,000 rows match the manifest and the log'
 >>> _ = out.write_bytes(out.read_bytes().replace(b"done", b"DONE", 1))
