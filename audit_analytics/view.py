@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import polars as pl
 
 from audit_analytics.dates import parse_when
-from audit_analytics.filters import Filter, Period, Sort, empty_range, is_period
+from audit_analytics.filters import PERIODS, Filter, Period, Sort, empty_range, is_period
 from audit_analytics.query import parse
 from audit_analytics.schema import PERMISSION, RESULTS, SORTABLE_COLUMNS, TYPE_CHOICES
 
@@ -143,7 +143,8 @@ class View:
         period: Period = asked if is_period(asked) else DEFAULT_PERIOD
         if asked and not is_period(asked):
             said.append(
-                f"The link's period {asked!r} is not one of today, 7d, 30d, all, custom: showing the last 7 days."
+                f"The link's period {asked!r} is not one of {', '.join(PERIODS)}: showing the "
+                f"{PERIODS[DEFAULT_PERIOD]}."
             )
         start = _parse_when(get("from"))
         end = _parse_when(get("to"))

@@ -160,9 +160,9 @@ class Activity(NamedTuple):
     last: datetime | None
     actors: int
     """Distinct actors (an empty name is one, as polars counts it)."""
-    top_actors: pl.DataFrame
-    """:func:`top_actors` (empty when no ranking was asked for)."""
-    top_targets: pl.DataFrame
+    top_actors: pl.DataFrame | None
+    """:func:`top_actors` (None when no ranking was asked for)."""
+    top_targets: pl.DataFrame | None
 
 
 def counts(frame: Frame) -> pl.DataFrame:
@@ -544,15 +544,14 @@ def failure_rate_change(frame: Frame, previous: Frame) -> pl.DataFrame:
 
 def of_events(frame: pl.DataFrame, *, top: int | None = None) -> Activity:
     """:class:`Activity` of events held in memory (``top``: the rankings' length; None: none)."""
-    none = pl.DataFrame(schema={"rank": pl.UInt32, "key": pl.String})
     return Activity(
         events=frame,
         total=frame.height,
         first=frame["time"].min() if frame.height else None,  # type: ignore[arg-type]
         last=frame["time"].max() if frame.height else None,  # type: ignore[arg-type]
         actors=frame["actor"].drop_nulls().n_unique(),
-        top_actors=top_actors(frame, top) if top is not None else none,
-        top_targets=top_targets(frame, top) if top is not None else none,
+        top_actors=top_actors(frame, top) if top is not None else None,
+        top_targets=top_targets(frame, top) if top is not None else None,
     )
 
 
@@ -584,17 +583,18 @@ def previous_period(flt: Filter, *, now: datetime | None = None) -> Filter | Non
     if lo is None or hi is None:
         return None
     current = now or datetime.now(UTC)
+    running = lo <= current < hi  # is_running, on the bounds at hand
     tz = zone(flt.tz)
     lo_local, hi_local = lo.astimezone(tz), hi.astimezone(tz)
     end = lo
     if lo_local.time() == time(0) and hi_local.time() == time(0):
         days = (hi_local.date() - lo_local.date()).days
         start = _local_midnight(lo_local.date() - timedelta(days=days), tz)
-        if is_running(flt, now=current):  # the same local clock time, that many days back
+        if running:  # the same local clock time, that many days back
             end = (current.astimezone(tz) - timedelta(days=days)).astimezone(UTC)
     else:
         start = lo - (hi - lo)
-        if is_running(flt, now=current):
+        if running:
             end = start + (current - lo)
     return flt.replace(period="custom", start=start.astimezone(UTC), end=end)
 

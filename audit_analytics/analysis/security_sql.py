@@ -806,15 +806,14 @@ def activity(
         got = _frame(store, span, {"actors": pl.Int64, "lo": pl.Int64, "hi": pl.Int64})
         actors = int(got["actors"][0])
         first, last = got.select(_from_us("lo"), _from_us("hi")).row(0)
-    none = pl.DataFrame(schema={"rank": pl.UInt32, "key": pl.String})
     return Activity(
         events=counts,
         total=int(counts["n"].cast(pl.Int64).sum()),
         first=first,
         last=last,
         actors=actors,
-        top_actors=_top_keys(store, where, "actor", top) if top is not None else none,
-        top_targets=_top_keys(store, where, "target", top) if top is not None else none,
+        top_actors=_top_keys(store, where, "actor", top) if top is not None else None,
+        top_targets=_top_keys(store, where, "target", top) if top is not None else None,
     )
 
 

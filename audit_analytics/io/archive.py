@@ -273,16 +273,36 @@ def held_for(
     >>> held_for("/nonexistent", None)
     0
     """
+    files = _parts(archive_dir, flt, now=now, on_unreadable="skip")
+    return sum(int(pl.scan_parquet(path).select(pl.len()).collect().item()) for path in files)
+
+
+def _parts(
+    archive_dir: str | Path | None,
+    flt: Filter | None,
+    *,
+    now: datetime | None,
+    on_unreadable: Literal["raise", "skip"],
+) -> list[Path]:
+    """The readable part files of the partitions ``flt`` reaches (its types' categories, its
+    period's months); an unreadable one raises :class:`ArchiveError` or is left out."""
     root = Path(archive_dir) if archive_dir else None
     if root is None or not root.is_dir():
-        return 0
+        return []
     first, last = _months_between(*flt.bounds(now=now)) if flt is not None else (None, None)
-    total = 0
+    files = []
     for path in sorted({*_files(root), *_manifest_files(root)}):
-        if not _wanted(path, flt, first, last) or _unreadable(path) is not None:
+        if not _wanted(path, flt, first, last):
             continue
-        total += int(pl.scan_parquet(path).select(pl.len()).collect().item())
-    return total
+        why = _unreadable(path)
+        if why is None:
+            files.append(path)
+        elif on_unreadable == "raise":
+            raise ArchiveError(
+                f"archive file {path} {why}; restore it from a backup or move it aside "
+                "(the rest of the archive and the database are unaffected)"
+            )
+    return files
 
 
 def scan(
@@ -306,23 +326,7 @@ def scan(
     >>> scan("/nonexistent").collect().height
     0
     """
-    root = Path(archive_dir) if archive_dir else None
-    if root is None or not root.is_dir():
-        return empty_frame().lazy()
-    first, last = _months_between(*flt.bounds(now=now)) if flt is not None else (None, None)
-    candidates = sorted({*_files(root), *_manifest_files(root)})
-    files = []
-    for path in candidates:
-        if not _wanted(path, flt, first, last):
-            continue
-        why = _unreadable(path)
-        if why is None:
-            files.append(path)
-        elif on_unreadable == "raise":
-            raise ArchiveError(
-                f"archive file {path} {why}; restore it from a backup or move it aside "
-                "(the rest of the archive and the database are unaffected)"
-            )
+    files = _parts(archive_dir, flt, now=now, on_unreadable=on_unreadable)
     if not files:
         return empty_frame().lazy()
     parts = [pl.scan_parquet(path) for path in files]
